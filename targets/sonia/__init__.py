@@ -1,0 +1,1 @@
+"""The six-service reference stack ("sonia"), hardened by default; see common.WEAKNESSES."""
