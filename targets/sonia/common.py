@@ -204,14 +204,19 @@ class Service:
         if request.url.query:
             path_qs += "?" + request.scope["query_string"].decode("latin-1")
         reason = self.verifier.check(request.headers.get("x-service-token"), request.method, path_qs, body)
-        self.log("request", method=request.method, path=path_qs, headers=dict(request.headers),
-                 body=body[:2000].decode("utf-8", "replace"))
+        if weakened("logs"):  # verbose logging: full headers and body, unredacted
+            self.log("request", method=request.method, path=path_qs, headers=dict(request.headers),
+                     body=body[:2000].decode("utf-8", "replace"))
+        else:
+            self.log("request", method=request.method, path=path_qs[:200], bytes=len(body))
         if reason:
             self.log("auth.denied", reason=reason, path=path_qs)
             return JSONResponse({"error": "unauthorized"}, status_code=401)
         try:
             return await fn(request)
         except ClientError as exc:
+            if weakened("errors"):  # "debug mode": every error carries the trace and secrets
+                return self.debug_error(exc.status)
             return JSONResponse({"error": exc.message}, status_code=exc.status)
         except Exception as exc:  # the error contract: log it, tell the client nothing
             return self.internal_error(exc)
@@ -220,9 +225,12 @@ class Service:
         ref = os.urandom(6).hex()
         self.log("error", ref=ref, kind=type(exc).__name__, detail=str(exc))
         if weakened("errors"):
-            env = {k: v for k, v in os.environ.items() if "TOKEN" in k or "SECRET" in k}
-            return Response(f"Internal error\n{traceback.format_exc()}\nenv={env}\n", status_code=500)
+            return self.debug_error(500)
         return JSONResponse({"error": "internal error", "ref": ref}, status_code=500)
+
+    def debug_error(self, status: int) -> Response:
+        env = {k: v for k, v in os.environ.items() if "TOKEN" in k or "SECRET" in k}
+        return Response(f"Error\n{traceback.format_exc()}\nenv={env}\n", status_code=status)
 
     async def call(self, base: str, method: str, path: str, payload: Any) -> httpx.Response:
         """A signed service-to-service call."""

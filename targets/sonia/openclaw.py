@@ -9,7 +9,7 @@ Hardened behaviour (each line names the SONIA_WEAKEN switch that turns it off):
   only known options, path arguments confined (``shell``: joins argv into a shell line;
   ``smuggle``: honours ``|`` and ``>`` inside argv, checking only the first command);
 * child processes get an allowlisted environment (``env``: inherits everything and takes
-  any client variable); responses never echo it (``disclosure``: they do);
+  any client variable); responses never echo it (``disclosure``: replies echo the server's environment);
 * the policy is read server-side from a file, hot-reloaded on change, with exact tool
   names and no client overrides (``policy``, ``policy-client``, ``policy-reload``).
 """
@@ -238,7 +238,7 @@ def shell_exec(args: dict[str, Any]) -> dict[str, Any]:
     except subprocess.TimeoutExpired:
         raise ClientError("command timed out", 504) from None
     if weakened("disclosure"):
-        result["debug_env"] = env
+        result["debug_env"] = dict(os.environ)
     return result
 
 

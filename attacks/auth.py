@@ -1,0 +1,188 @@
+"""T-AUTH-001/002/003: token validation, replay and key rotation (CWE-287, CWE-294, CWE-306)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from attacks.base import AttackContext, AttackSpec, Target, register
+from toolkit.auth import Key, read_keys, sign_hmac, write_keys
+from toolkit.errors import TargetError
+from toolkit.model import Finding, Severity
+from toolkit.transport import Prepared, Reply
+
+
+def _accepted(reply: Reply, baseline: Reply) -> bool:
+    return reply.status is not None and reply.status == baseline.status and reply.status not in (401, 403)
+
+
+def _signed_ok(ctx: AttackContext, target: Target) -> tuple[Prepared, Reply]:
+    """A correctly signed benign request, which must be accepted for the tests to mean anything."""
+    prepared = target.deliver.prepare(target.benign)
+    reply = target.send(None, prepared=prepared)
+    if reply.status in (None, 401, 403):
+        raise TargetError(f"surface {target.name!r}: a correctly signed request was refused "
+                          f"({reply.status or reply.error}); check [auth] and the key file")
+    return prepared, reply
+
+
+def _hmac_auth(ctx: AttackContext) -> Any:
+    auth = ctx.contract.auth
+    return auth if auth is not None and auth.scheme == "hmac-sha256" and auth.key_file else None
+
+
+@register
+class TokenValidation:
+    """Authentication token validation (CWE-287, CWE-306).
+
+    Against every authenticated endpoint: a missing token, malformed tokens, a bad
+    signature, an unknown key id, one byte changed in the signed method, path, query or
+    body, and timestamps just outside the skew window in the past and in the future.
+    Each must be refused; a reply equal to the correctly signed baseline's is a finding.
+    """
+
+    spec = AttackSpec("T-AUTH-001", "auth", "Forged, altered or expired tokens accepted", 287,
+                      Severity.CRITICAL, ("path", "argv", "command", "env", "tool", "option"), scope="endpoint")
+
+    def run(self, ctx: AttackContext, target: Target) -> Iterable[Finding]:
+        auth = ctx.contract.auth
+        if auth is None or auth.scheme == "none" or not getattr(target.deliver, "auth", False):
+            target.notes.append("auth: the contract declares no authentication for this endpoint")
+            return
+        prepared, base = _signed_ok(ctx, target)
+        for why, token in self._cases(ctx, prepared):
+            reply = target.send(None, prepared=prepared, token=token)
+            ctx.seen(self.spec.id, target, why, reply)
+            if _accepted(reply, base):
+                cwe_note = "missing token accepted (CWE-306)" if token is None else why
+                yield ctx.finding(self.spec, target, "auth", why, reply,
+                                  f"{cwe_note}: HTTP {reply.status}, same as a correctly signed request",
+                                  f"auth:{why}")
+
+    def _cases(self, ctx: AttackContext, p: Prepared) -> Iterator[tuple[str, str | None]]:
+        yield "missing token", None
+        yield "empty token", ""
+        yield "garbage token", "garbage"
+        auth = _hmac_auth(ctx)
+        if auth is None:
+            yield "wrong bearer token", "Bearer " + secrets.token_hex(16)
+            return
+        key = read_keys(auth.key_file)[0]
+        now = int(time.time())
+        w = int(auth.window_s)
+        yield "malformed token (too few fields)", f"v1:{key.kid}:{now}"
+        yield "malformed timestamp", f"v1:{key.kid}:soon:{secrets.token_hex(8)}:{'0' * 64}"
+        yield "bad signature", f"v1:{key.kid}:{now}:{secrets.token_hex(8)}:{secrets.token_hex(32)}"
+        yield "unknown key id", sign_hmac(Key("unknown-" + secrets.token_hex(3), secrets.token_bytes(32)),
+                                          p.method, p.sign_path, p.body)
+        yield "right kid, wrong key", sign_hmac(Key(key.kid, secrets.token_bytes(32)), p.method, p.sign_path, p.body)
+        other = "PUT" if p.method != "PUT" else "POST"
+        yield "signed method changed", sign_hmac(key, other, p.sign_path, p.body)
+        yield "signed path changed", sign_hmac(key, p.method, p.sign_path + "x", p.body)
+        sep = "&" if "?" in p.sign_path else "?"
+        yield "signed query changed", sign_hmac(key, p.method, p.sign_path + sep + "a=1", p.body)
+        if p.body:
+            flipped = bytearray(p.body)
+            flipped[len(flipped) // 2] ^= 0x01
+            yield "signed body changed by one byte", sign_hmac(key, p.method, p.sign_path, bytes(flipped))
+        yield f"timestamp {w + 5} s in the past", sign_hmac(key, p.method, p.sign_path, p.body, ts=now - w - 5)
+        yield f"timestamp {w + 5} s in the future", sign_hmac(key, p.method, p.sign_path, p.body, ts=now + w + 5)
+
+
+@register
+class TokenReplay:
+    """Token replay (CWE-294).
+
+    A correctly signed request is sent, then its exact token is sent again: the replay
+    must be refused. Then one fresh token is sent by N concurrent requests at once:
+    exactly one may succeed (a check-then-set race in a nonce store lets several in).
+    """
+
+    spec = AttackSpec("T-AUTH-002", "replay", "Replayed token accepted", 294, Severity.HIGH,
+                      ("path", "argv", "command", "env", "tool", "option"), scope="endpoint")
+
+    def run(self, ctx: AttackContext, target: Target) -> Iterable[Finding]:
+        auth = _hmac_auth(ctx)
+        if auth is None or not getattr(target.deliver, "auth", False):
+            target.notes.append("replay: needs [auth] scheme hmac-sha256")
+            return
+        prepared, base = _signed_ok(ctx, target)
+        key = read_keys(auth.key_file)[0]
+        token = sign_hmac(key, prepared.method, prepared.sign_path, prepared.body)
+        first = target.send(None, prepared=prepared, token=token)
+        second = target.send(None, prepared=prepared, token=token)
+        ctx.seen(self.spec.id, target, "sequential replay", second)
+        if _accepted(first, base) and _accepted(second, base):
+            yield ctx.finding(self.spec, target, "auth", "sequential replay", second,
+                              f"the same token was accepted twice (HTTP {first.status}, {second.status})",
+                              "replay:sequential")
+        n = 8
+        token = sign_hmac(key, prepared.method, prepared.sign_path, prepared.body)
+        send: Callable[[int], Reply] = lambda _: target.send(None, prepared=prepared, token=token)
+        with ThreadPoolExecutor(max_workers=n) as pool:
+            replies = list(pool.map(send, range(n)))
+        wins = sum(_accepted(r, base) for r in replies)
+        if wins > 1:
+            yield ctx.finding(self.spec, target, "auth", f"{n} concurrent replays", replies[-1],
+                              f"{wins} of {n} concurrent requests with one token were accepted (at most 1 may be)",
+                              "replay:concurrent")
+
+
+@register
+class KeyRotation:
+    """Key rotation without restart (CWE-287 / seed Gate 3a).
+
+    Adds a new key to the contract's key file and signs with it (it must be accepted
+    within ``reload_within_s``), then retires the old key (a token signed with it must be
+    refused within ``reload_within_s``). No service may restart to get there: pid and
+    create_time are compared before and after. The original key file is always restored.
+    """
+
+    spec = AttackSpec("T-AUTH-003", "rotation", "Key rotation not effective without restart", 287,
+                      Severity.HIGH, ("path", "argv", "command", "env", "tool", "option"), scope="service")
+
+    def run(self, ctx: AttackContext, target: Target) -> Iterable[Finding]:
+        auth = _hmac_auth(ctx)
+        if auth is None or not getattr(target.deliver, "auth", False):
+            target.notes.append("rotation: needs [auth] scheme hmac-sha256 with a local key_file")
+            return
+        prepared, base = _signed_ok(ctx, target)
+        path = auth.key_file
+        original = path.read_bytes()
+        old = read_keys(path)[0]
+        pids_before = ctx.service_pids()
+        fresh = Key("rot" + secrets.token_hex(3), secrets.token_bytes(32))
+        try:
+            write_keys(path, [fresh, *read_keys(path)])
+            took = self._poll(target, prepared, fresh, base, want=True, limit=auth.reload_within_s)
+            if took is None:
+                yield ctx.finding(self.spec, target, "auth", "new key", None,
+                                  f"a token signed with a newly added key was still refused after "
+                                  f"{auth.reload_within_s:g} s", "rotation:add")
+                return
+            write_keys(path, [fresh])
+            took = self._poll(target, prepared, old, base, want=False, limit=auth.reload_within_s)
+            if took is None:
+                yield ctx.finding(self.spec, target, "auth", "retired key", None,
+                                  f"a token signed with the retired key was still accepted after "
+                                  f"{auth.reload_within_s:g} s", "rotation:retire")
+        finally:
+            path.write_bytes(original)
+        restarted = [n for n, v in pids_before.items() if ctx.service_pids().get(n) != v]
+        if restarted:
+            yield ctx.finding(self.spec, target, "auth", "rotation", None,
+                              f"service(s) restarted during key rotation: {', '.join(restarted)}",
+                              "rotation:restart")
+
+    def _poll(self, target: Target, p: Prepared, key: Key, base: Reply, want: bool, limit: float) -> float | None:
+        t0 = time.monotonic()
+        while True:
+            reply = target.send(None, prepared=p, token=sign_hmac(key, p.method, p.sign_path, p.body))
+            if _accepted(reply, base) == want:
+                return time.monotonic() - t0
+            if time.monotonic() - t0 > limit:
+                return None
+            time.sleep(0.25)

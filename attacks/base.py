@@ -1,0 +1,246 @@
+"""The attack extension point: a spec, a registry, the context an attack runs in.
+
+Third parties register attacks through the ``release_gate_toolkit.attacks`` entry-point
+group: the entry point names a module (or a callable) whose import registers attacks
+with :func:`register`. A missing or duplicate id is a load error, not a warning.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import importlib
+import importlib.metadata
+import re
+import secrets
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+from urllib.parse import quote
+
+from toolkit.contract import Contract, Surface
+from toolkit.errors import ToolkitError
+from toolkit.model import Finding, Severity
+from toolkit.transport import HttpDeliverer, Reply
+
+ID_RE = re.compile(r"^T-[A-Z]{2,8}-\d{3}$")
+ENTRY_POINT_GROUP = "release_gate_toolkit.attacks"
+BUDGETS = {"quick": 8, "standard": 40, "deep": 400}
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    id: str
+    family: str
+    title: str
+    cwe: int
+    severity: Severity
+    classes: tuple[str, ...]
+    scope: str = "surface"  # "surface": once per matching surface; "endpoint": once per endpoint
+    doc: str = ""
+
+
+class Attack(Protocol):
+    spec: ClassVar[AttackSpec]
+
+    def run(self, ctx: AttackContext, target: Target) -> Iterable[Finding]: ...
+
+
+REGISTRY: dict[str, type[Any]] = {}
+
+
+def register(cls: type[Any]) -> type[Any]:
+    """Class decorator: add an attack to the registry (its docstring becomes its documentation)."""
+    spec = getattr(cls, "spec", None)
+    if not isinstance(spec, AttackSpec):
+        raise ToolkitError(f"attack {cls.__name__}: missing `spec = AttackSpec(...)`")
+    if not ID_RE.match(spec.id):
+        raise ToolkitError(f"attack {cls.__name__}: id {spec.id!r} must look like T-TRAV-001")
+    existing = REGISTRY.get(spec.id)
+    if existing is not None and existing is not cls and existing.__qualname__ != cls.__qualname__:
+        raise ToolkitError(f"attack id {spec.id!r} registered twice ({existing.__module__}.{existing.__name__} "
+                           f"and {cls.__module__}.{cls.__name__}); ids must be unique")
+    if not (cls.__doc__ or "").strip():
+        raise ToolkitError(f"attack {spec.id}: needs a docstring (it is the attack's documentation)")
+    REGISTRY[spec.id] = cls
+    return cls
+
+
+def load_attacks() -> dict[str, type[Any]]:
+    """Built-in attacks plus everything registered under the entry-point group."""
+    for name in ("traversal", "symlink", "command", "envinject", "auth", "policy", "leaks"):
+        importlib.import_module(f"attacks.{name}")
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.value == "attacks":
+            continue
+        try:
+            obj = ep.load()
+        except Exception as exc:
+            raise ToolkitError(f"attack plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from None
+        if callable(obj) and not isinstance(obj, type):
+            obj()
+    return dict(sorted(REGISTRY.items()))
+
+
+# ------------------------------------------------------------------ canaries
+
+class Canaries:
+    """Fresh random canaries for one run, planted outside sandboxes and removed afterwards.
+
+    Nothing that existed before is overwritten or deleted: every path is created with
+    O_EXCL (or mkdir without exist_ok) and only what this object created is removed.
+    """
+
+    def __init__(self, work: Path):
+        self.work = work  # a private temp folder, outside every sandbox
+        self.created: list[Path] = []
+        self.secret = "tkc-" + secrets.token_hex(16)
+
+    def token(self) -> str:
+        return "tk" + secrets.token_hex(10)
+
+    def file(self, folder: Path, name: str | None = None, content: str | None = None) -> tuple[Path, str]:
+        """Create a canary file; returns (path, content). Content never equals its name."""
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / (name or f"toolkit-canary-{secrets.token_hex(6)}.txt")
+        content = content or f"CANARY-{secrets.token_hex(16)}"
+        with open(path, "x", encoding="utf-8") as fh:
+            fh.write(content + "\n")
+        self.created.append(path)
+        return path, content
+
+    def folder(self, path: Path) -> Path | None:
+        """Create a folder only if it does not exist; None when it already did."""
+        try:
+            path.mkdir()
+        except FileExistsError:
+            return None
+        self.created.append(path)
+        return path
+
+    def link(self, path: Path, target: str | Path) -> Path:
+        path.symlink_to(target)
+        self.created.append(path)
+        return path
+
+    def claim(self, path: Path) -> None:
+        """Record a path some target created on our behalf, so cleanup removes it."""
+        self.created.append(path)
+
+    def cleanup(self) -> list[str]:
+        problems = []
+        for path in reversed(self.created):
+            try:
+                if path.is_symlink() or path.is_file():
+                    path.unlink()
+                elif path.is_dir():
+                    for child in path.iterdir():  # only our own files live in our folders
+                        if child.is_symlink() or child.is_file():
+                            child.unlink()
+                    path.rmdir()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                problems.append(f"{path}: {exc.strerror}")
+        self.created.clear()
+        return problems
+
+
+# ------------------------------------------------------------------ context and target
+
+@dataclass
+class Target:
+    """One surface (or endpoint) under attack, with its baseline reply."""
+
+    surface: Surface
+    deliver: HttpDeliverer | Any
+    baseline: Reply | None = None
+    benign: Any = None
+    sent: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def send(self, payload: Any, **kw: Any) -> Reply:
+        self.sent += 1
+        reply: Reply = self.deliver.send(payload, **kw)
+        return reply
+
+    @property
+    def name(self) -> str:
+        return self.surface.name
+
+
+@dataclass
+class AttackContext:
+    contract: Contract
+    seed: int
+    budget: str
+    canaries: Canaries
+    service_pids: Callable[[], dict[str, tuple[int, float]]]
+    transcript: Callable[[Finding, str], str]
+    replies: list[tuple[str, str, Any, Reply]] = field(default_factory=list)
+
+    @property
+    def limit(self) -> int:
+        return BUDGETS[self.budget]
+
+    def rng(self, salt: str) -> Any:
+        import random
+
+        return random.Random(f"{self.seed}:{salt}")  # nosec B311 - seeded, recorded payload choice
+
+    def seen(self, attack_id: str, target: Target, payload: Any, reply: Reply) -> None:
+        self.replies.append((attack_id, target.name, payload, reply))
+
+    def finding(self, spec: AttackSpec, target: Target, cls: str, payload: Any, reply: Reply | None,
+                evidence: str, oracle: str) -> Finding:
+        f = Finding(spec.id, spec.title, target.name, cls, spec.cwe, spec.severity, _jsonable(payload),
+                    self.redact(evidence), "", oracle)
+        path = self.transcript(f, reply.transcript() if reply else evidence)
+        return Finding(f.attack_id, f.title, f.surface, f.payload_class, f.cwe, f.severity, f.payload,
+                       f.evidence, path, f.oracle)
+
+    def redact(self, text: str) -> str:
+        for form in encodings(self.canaries.secret):
+            text = text.replace(form, "[canary-secret]")
+        return text
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    return value
+
+
+def encodings(secret: str) -> list[str]:
+    """A secret as it may leak: raw, base64 (std and url-safe, with or without padding), hex, URL."""
+    raw = secret.encode()
+    forms = {secret, base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode(),
+             base64.b64encode(raw).decode().rstrip("="), binascii.hexlify(raw).decode(),
+             binascii.hexlify(raw).decode().upper(), quote(secret, safe="")}
+    return sorted(forms, key=len, reverse=True)
+
+
+def excerpt(text: str, needle: str, width: int = 80) -> str:
+    i = text.find(needle)
+    if i < 0:
+        return text[:2 * width]
+    return text[max(0, i - width): i + len(needle) + width]
+
+
+def new_evidence(reply: Reply, tokens: Iterable[str], baseline: Reply | None, payload: Any) -> str | None:
+    """Differential, computed oracle: a token in the reply, absent from baseline and payload."""
+    text = reply.text
+    base = baseline.text if baseline else ""
+    sent = repr(payload)
+    for tok in tokens:
+        if tok and tok in text and tok not in base and tok not in sent:
+            return tok
+    return None
+
+
+def take(items: Iterable[Any], limit: int) -> Iterator[Any]:
+    for i, item in enumerate(items):
+        if i >= limit:
+            return
+        yield item

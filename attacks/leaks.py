@@ -1,0 +1,109 @@
+"""T-LEAK-001: secrets and internals leaking through responses and logs (CWE-200, CWE-209, CWE-532)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from attacks.base import AttackContext, AttackSpec, Target, encodings, excerpt, register
+from toolkit.model import Finding, Severity
+from toolkit.transport import Prepared, Reply
+
+INTERNALS = [
+    (re.compile(r"Traceback \(most recent call last\)|^\s+File \"[^\"]+\", line \d+", re.M), "stack trace"),
+    (re.compile(r"(?:/(?:home|usr|opt|var|srv|work|root|tmp|app)/[\w.-]+(?:/[\w.-]+)*\.py)|[A-Z]:\\\\[\w\\\\.-]+\.py"),
+     "internal file path"),
+    (re.compile(r"\b(?:SELECT\s+.+\s+FROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|sqlite3\.\w+Error|near \".+\": syntax error)", re.I),
+     "SQL text"),
+    (re.compile(r"\b(?:Python|uvicorn|starlette|Werkzeug|gunicorn|Express|nginx)/\d+\.\d+", re.I), "library version"),
+]
+
+
+def leaked_secret(text: str, secret: str) -> str | None:
+    for form in encodings(secret):
+        if form in text:
+            return form
+    return None
+
+
+@register
+class SecretAndInternalsLeak:
+    """Secret and internals leakage (CWE-200, CWE-209, CWE-532).
+
+    The toolkit plants a fresh canary secret in every service's environment
+    (``{{canary_secret}}``), and in a request header and body of its own. It then drives
+    error-inducing requests at every endpoint: malformed JSON, wrong types, an oversized
+    body, an unknown route, a bad token. No reply may hold the canary (raw, base64, hex
+    or URL-encoded), a stack trace, an internal file path, SQL text or a library version;
+    after the run no service log may hold the canary in any of those encodings. Every
+    reply of every other attack is checked for the canary too.
+    """
+
+    spec = AttackSpec("T-LEAK-001", "leaks", "Secret or internals disclosed in a reply or a log", 209,
+                      Severity.HIGH, ("path", "argv", "command", "env", "tool", "option"), scope="endpoint")
+
+    def run(self, ctx: AttackContext, target: Target) -> Iterable[Finding]:
+        p = target.deliver.prepare(target.benign)
+        secret = ctx.canaries.secret
+        for why, prepared, token in self._requests(p, secret):
+            reply = target.send(None, prepared=prepared, token=token)
+            ctx.seen(self.spec.id, target, why, reply)
+            yield from self.judge(ctx, target, why, reply)
+
+    def _requests(self, p: Prepared, secret: str) -> Iterator[tuple[str, Prepared, bool | str]]:
+        def variant(body: bytes, path: str | None = None, headers: dict[str, str] | None = None) -> Prepared:
+            sp = path or p.sign_path
+            return Prepared(p.method, p.url, sp.encode("latin-1"), {**p.headers, **(headers or {})}, body, sp)
+
+        yield "malformed JSON", variant(b'{"tool": "file.read", "args": {'), True
+        yield "wrong types", variant(b'{"tool": 12, "args": [1, 2], "path": {"x": null}}'), True
+        yield "JSON array body", variant(b"[[[[[]]]]]"), True
+        yield "oversized body", variant(b'{"pad": "' + b"A" * (2 << 20) + b'"}'), True
+        yield "unknown route", variant(p.body, path="/toolkit-no-such-route"), True
+        yield "canary in header and body", variant(
+            p.body[:-1] + f', "password": "{secret}"}}'.encode() if p.body.endswith(b"}") else p.body,
+            headers={"Authorization": f"Bearer {secret}", "X-Api-Key": secret}), True
+        yield "bad token", variant(p.body), "v1:nokey:0:00:" + "0" * 64
+
+    def judge(self, ctx: AttackContext, target: Target, why: str, reply: Reply) -> Iterator[Finding]:
+        text = reply.text + "\n" + "\n".join(f"{k}: {v}" for k, v in reply.headers.items())
+        form = leaked_secret(text, ctx.canaries.secret)
+        if form:
+            yield ctx.finding(self.spec, target, "leak", why, reply,
+                              f"canary secret in the reply ({'raw' if form == ctx.canaries.secret else 'encoded'})",
+                              f"leak:secret:{why}")
+        for pattern, what in INTERNALS:
+            m = pattern.search(text)
+            if m and not (target.baseline and pattern.search(target.baseline.text)):
+                yield ctx.finding(self.spec, target, "leak", why, reply,
+                                  f"{what} in an error reply: {excerpt(text, m.group(0), 60)}", f"leak:{what}:{why}")
+                break
+
+
+def passive_scan(ctx: AttackContext, spec: AttackSpec, targets: dict[str, Target]) -> list[Finding]:
+    """Every reply the run received, checked for the canary secret."""
+    found: dict[str, Finding] = {}
+    for attack_id, surface, payload, reply in ctx.replies:
+        if attack_id == spec.id or surface not in targets:
+            continue
+        if leaked_secret(reply.text, ctx.canaries.secret):
+            f = ctx.finding(spec, targets[surface], "leak", payload, reply,
+                            f"canary secret planted in the service environment came back in a reply to {attack_id}",
+                            f"leak:secret-passive:{attack_id}")
+            found.setdefault(f.fingerprint, f)
+    return list(found.values())
+
+
+def scan_logs(ctx: AttackContext, spec: AttackSpec, target: Target, logs: list[Path]) -> list[Finding]:
+    findings = []
+    for path in logs:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        form = leaked_secret(text, ctx.canaries.secret)
+        if form:
+            findings.append(ctx.finding(spec, target, "leak", str(path.name), None,
+                                        f"canary secret found in log {path.name}", f"leak:log:{path.name}"))
+    return findings

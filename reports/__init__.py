@@ -1,0 +1,13 @@
+"""Report writers. They subscribe to a gate run's events; gates never write reports themselves."""
+
+from __future__ import annotations
+
+from toolkit.runner import GateRun
+
+
+def attach(run: GateRun, formats: tuple[str, ...]) -> None:
+    from reports.writers import JsonWriter, JunitWriter, SarifWriter
+
+    for fmt, cls in (("json", JsonWriter), ("sarif", SarifWriter), ("junit", JunitWriter)):
+        if fmt in formats:
+            run.bus.subscribe(cls(run).handle)

@@ -1,0 +1,231 @@
+"""The `toolkit` command: a thin shell that parses, calls the core and returns an exit code.
+
+Exit codes: 0 pass, 1 a gate failed or findings were made, 2 tool, contract or usage error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from toolkit import __version__
+from toolkit import contract as contract_mod
+from toolkit.errors import ToolkitError
+from toolkit.runner import default_contract_path, load_locked
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+contract_option = click.option(
+    "--contract", "contract_path", type=click.Path(path_type=Path), default=None,
+    help="Boot contract (TOML). Default: $TOOLKIT_CONTRACT or contracts/boot_contract.toml.")
+
+
+class ExitCode(Exception):
+    def __init__(self, code: int):
+        self.code = code
+
+
+def done(code: int) -> None:
+    raise ExitCode(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="toolkit")
+def cli() -> None:
+    """Release gates for multi-service systems, with evidence that cannot be faked.
+
+    Gates: cycle (1), soak (2), attack and secrets (3), drill (4), determinism (5);
+    then release. Everything the toolkit knows about a system comes from its boot contract.
+    """
+
+
+# ------------------------------------------------------------------ contract
+
+@cli.group("contract")
+def contract_group() -> None:
+    """Validate, lock and check the boot contract for drift."""
+
+
+@contract_group.command("check")
+@contract_option
+def contract_check(contract_path: Path | None) -> None:
+    """Validate the contract and print what it declares."""
+    c = contract_mod.load(contract_path or default_contract_path())
+    console.print(f"{c.path}: valid ({c.name} {c.version}), {len(c.services)} services, "
+                  f"{len(c.surfaces)} surfaces, sections: {', '.join(sorted(c.raw))}")
+    done(0)
+
+
+@contract_group.command("lock")
+@contract_option
+def contract_lock(contract_path: Path | None) -> None:
+    """Write <contract>.lock pinning name, version and SHA-256."""
+    c = contract_mod.load(contract_path or default_contract_path())
+    status = contract_mod.check_lock(c)
+    if status.state == "drift":
+        err_console.print(f"{status.message}\nrefusing to re-lock a changed contract under the same version")
+        done(1)
+    target = contract_mod.write_lock(c)
+    console.print(f"locked {c.name} {c.version} sha256 {c.sha256} -> {target}")
+    done(0)
+
+
+@contract_group.command("verify")
+@contract_option
+def contract_verify(contract_path: Path | None) -> None:
+    """Exit 1 on drift: the contract changed but its version did not."""
+    c = contract_mod.load(contract_path or default_contract_path())
+    status = contract_mod.check_lock(c)
+    (console if status.state == "ok" else err_console).print(status.message)
+    done(0 if status.state == "ok" else 1)
+
+
+# ------------------------------------------------------------------ stack
+
+@cli.group("stack")
+def stack_group() -> None:
+    """Run the contract's services by hand: up (foreground), status, down."""
+
+
+@stack_group.command("up")
+@contract_option
+@click.option("--for", "seconds", type=float, default=None, help="Stop by itself after this many seconds.")
+def stack_up(contract_path: Path | None, seconds: float | None) -> None:
+    """Start every service in depends_on order; Ctrl-C stops them all cleanly."""
+    from toolkit import stack
+
+    done(stack.up(load_locked(contract_path), console, max_seconds=seconds))
+
+
+@stack_group.command("status")
+@contract_option
+def stack_status(contract_path: Path | None) -> None:
+    """Probe every service's health."""
+    from toolkit import stack
+
+    done(stack.status(contract_mod.load(contract_path or default_contract_path()), console))
+
+
+@stack_group.command("down")
+@contract_option
+def stack_down(contract_path: Path | None) -> None:
+    """Stop a stack started by `toolkit stack up` elsewhere."""
+    from toolkit import stack
+
+    done(stack.down(contract_mod.load(contract_path or default_contract_path()), console))
+
+
+# ------------------------------------------------------------------ preflight, verify
+
+@cli.command("preflight")
+@contract_option
+def preflight(contract_path: Path | None) -> None:
+    """Check Python, dependencies, free ports, writable folders and the deterministic env."""
+    from toolkit.preflight import run_checks
+
+    c = contract_mod.load(contract_path or default_contract_path())
+    checks = run_checks(c)
+    lock = contract_mod.check_lock(c)
+    table = Table(title=f"preflight: {c.name} {c.version}")
+    for col in ("check", "result", "detail"):
+        table.add_column(col)
+    for chk in checks:
+        table.add_row(chk.name, "[green]ok[/]" if chk.ok else "[red]FAIL[/]", chk.detail)
+    table.add_row("contract lock", "[green]ok[/]" if lock.state == "ok" else "[red]FAIL[/]", lock.message)
+    console.print(table)
+    done(0 if all(x.ok for x in checks) and lock.state == "ok" else 1)
+
+
+@cli.command("verify")
+@click.argument("path", type=click.Path(path_type=Path))
+def verify(path: Path) -> None:
+    """Re-hash evidence runs and walk their journal chains; exit 1 on any change."""
+    from toolkit.evidence import find_runs, verify_run
+
+    if not path.exists():
+        raise ToolkitError(f"{path}: no such file or folder; pass an evidence run folder")
+    runs = find_runs(path)
+    if not runs:
+        raise ToolkitError(f"{path}: no evidence run found (no manifest.sha256 or journal.jsonl below it)")
+    bad = 0
+    for run in runs:
+        problems = verify_run(run)
+        bad += bool(problems)
+        if problems:
+            err_console.print(f"[red]TAMPERED[/] {run}")
+            for p in problems:
+                err_console.print(f"  {p}")
+        else:
+            console.print(f"[green]ok[/] {run}")
+    done(1 if bad else 0)
+
+
+# ------------------------------------------------------------------ gates not yet landed
+
+def _pending(name: str, issue: int, what: str) -> Callable[..., None]:
+    @cli.command(name, context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+                 help=f"{what} (not available in this version).")
+    def command(**_: Any) -> None:
+        where = f"; it lands with issue #{issue}" if issue else ""
+        err_console.print(f"toolkit {name}: not available in this version{where} ({what})")
+        done(2)
+
+    return command
+
+
+for _name, _issue, _what in (
+    ("soak", 0, "Gate 2: open-model soak traffic with latency, error and memory measurements"),
+    ("secrets", 5, "Gate 3d: secrets scanning, leak checks and CI gating"),
+    ("drill", 6, "Gate 4: chaos injectors, backup, restore, RPO/RTO"),
+    ("determinism", 0, "Gate 5: the same suite N times, same outcome per test"),
+    ("gates", 0, "run every gate in order, stopping at the first failure"),
+    ("release", 0, "release ceremony: evidence bundle, manifests, signature, sign-off"),
+):
+    _pending(_name, _issue, _what)
+
+
+def _register_gates() -> None:
+    """Gate commands live in their own modules; importing them adds them to the group."""
+    from toolkit import cli_gates  # noqa: F401
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code instead of exiting, so tests can call it in-process."""
+    _register_gates()
+    try:
+        cli.main(args=argv, prog_name="toolkit", standalone_mode=False)
+    except ExitCode as exc:
+        return exc.code
+    except ToolkitError as exc:
+        err_console.print(f"[red]error:[/] {exc}", markup=True, soft_wrap=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except click.exceptions.Abort:
+        err_console.print("interrupted")
+        return 130
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+    except Exception as exc:  # a bug in the toolkit: still one paragraph and exit 2, no traceback
+        err_console.print(f"[red]internal error:[/] {type(exc).__name__}: {exc}. This is a toolkit bug; "
+                          "rerun with TOOLKIT_DEBUG=1 for the traceback and report it.")
+        if os.environ.get("TOOLKIT_DEBUG"):
+            raise
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

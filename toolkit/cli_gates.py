@@ -1,0 +1,75 @@
+"""Gate commands that have landed: attack (and, while pending, cycle)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from toolkit.cli import _pending, cli, console, contract_option, done, err_console
+
+_pending("cycle", 3, "Gate 1: start/stop cycling with zero zombies, orphans and leftover listeners")
+
+STATUS_STYLE = {"vulnerable": "[red]VULNERABLE[/]", "clean": "[green]clean[/]",
+                "skipped": "[yellow]skipped[/]", "error": "[red]ERROR[/]"}
+
+
+@cli.command("attack")
+@click.argument("attacks", nargs=-1)
+@contract_option
+@click.option("--all", "run_all", is_flag=True, help="Run every registered attack.")
+@click.option("--surface", "surfaces", multiple=True, help="Only this surface (repeatable).")
+@click.option("--list", "list_only", is_flag=True, help="List attacks: id, title, CWE, payload classes.")
+@click.option("--seed", type=int, default=None, help="Seed for payload choice and mutation (recorded).")
+@click.option("--budget", type=click.Choice(["quick", "standard", "deep"]), default="standard", show_default=True)
+@click.option("--format", "formats", default="json,sarif,junit", show_default=True,
+              help="Reports written into the evidence folder.")
+@click.option("--allow-remote", multiple=True, metavar="HOST", help="Allow a non-loopback target host.")
+@click.option("--no-start", is_flag=True, help="Attack an already running stack instead of starting it.")
+def attack(attacks: tuple[str, ...], contract_path: Path | None, run_all: bool, surfaces: tuple[str, ...],
+           list_only: bool, seed: int | None, budget: str, formats: str, allow_remote: tuple[str, ...],
+           no_start: bool) -> None:
+    """Gate 3: attack every surface with the attack library (ids or families, or --all)."""
+    from toolkit.attack import FORMATS, AttackConfig, run_attacks, select
+    from toolkit.errors import UsageError
+
+    if list_only:
+        _list(select([]))
+        done(0)
+    if not run_all and not attacks:
+        raise UsageError("name attacks (ids or families, see --list) or pass --all")
+    fmts = tuple(f.strip() for f in formats.split(",") if f.strip())
+    bad = [f for f in fmts if f not in FORMATS]
+    if bad:
+        raise UsageError(f"--format {','.join(bad)}: use any of {','.join(FORMATS)}")
+    cfg = AttackConfig(contract_path, [] if run_all else list(attacks), list(surfaces), seed, budget, fmts,
+                       set(allow_remote), not no_start)
+    result, cases = run_attacks(cfg)
+    _table(cases)
+    body = result.body
+    console.print(f"{len(body['findings'])} finding(s), {body['payloads_sent']} payloads, seed {body['attack_seed']}, "
+                  f"verdict [bold]{result.verdict}[/]; evidence: {result.summary_path}")
+    for err in body["errors"]:
+        err_console.print(f"[red]error:[/] {err}")
+    done(result.exit_code)
+
+
+def _list(attacks: list[type]) -> None:
+    table = Table(title="attacks")
+    for col in ("id", "family", "title", "CWE", "severity", "classes"):
+        table.add_column(col)
+    for cls in attacks:
+        s = cls.spec
+        table.add_row(s.id, s.family, s.title, f"CWE-{s.cwe}", s.severity.name.lower(), ", ".join(s.classes))
+    console.print(table)
+
+
+def _table(cases: list) -> None:
+    table = Table(title="attack results")
+    for col in ("attack", "surface", "sent", "result", "findings"):
+        table.add_column(col, no_wrap=col != "surface")
+    for c in cases:
+        table.add_row(c.attack_id, c.surface, str(c.sent), STATUS_STYLE.get(c.status, c.status),
+                      str(len(c.findings)) if c.findings else "-")
+    console.print(table)

@@ -1,0 +1,132 @@
+"""The one gate runner: lock check, evidence run, event journal, a sealed verdict.
+
+Cycling, attack, recovery and determinism gates all run inside :class:`GateRun`, so
+each gets the same guarantees: no gate runs on a drifted contract, every event lands in
+the chained journal, an exception or Ctrl-C seals the run as "error"/"interrupted" and
+never as a pass.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from toolkit import contract as contract_mod
+from toolkit.errors import ContractError, Interrupted, ToolkitError
+from toolkit.events import Bus, Event
+from toolkit.evidence import EvidenceRun
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_contract_path() -> Path:
+    """--contract, else $TOOLKIT_CONTRACT, else ./contracts/boot_contract.toml, else the embedded one."""
+    env = os.environ.get("TOOLKIT_CONTRACT")
+    if env:
+        return Path(env)
+    local = Path("contracts/boot_contract.toml")
+    if local.is_file():
+        return local
+    embedded = REPO_ROOT / "contracts" / "boot_contract.toml"
+    if embedded.is_file():
+        return embedded
+    raise ContractError("no contract given and no contracts/boot_contract.toml here; pass --contract PATH")
+
+
+def load_locked(path: Path | None) -> contract_mod.Contract:
+    c = contract_mod.load(path or default_contract_path())
+    contract_mod.require_lock(c)
+    return c
+
+
+def contract_info(c: contract_mod.Contract) -> dict[str, Any]:
+    return {"name": c.name, "version": c.version, "sha256": c.sha256, "path": str(c.path)}
+
+
+@dataclass
+class GateResult:
+    verdict: str  # pass | fail | error | interrupted
+    body: dict[str, Any] = field(default_factory=dict)
+    summary_path: Path | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return {"pass": 0, "fail": 1, "interrupted": 130}.get(self.verdict, 2)
+
+
+class GateRun:
+    """Evidence, journal and event bus for one gate run."""
+
+    def __init__(self, c: contract_mod.Contract, gate: str, label: str):
+        self.contract = c
+        self.seed = secrets.randbits(32)
+        self.evidence = EvidenceRun(c.evidence_dir, gate, label, contract_info(c))
+        self.bus = Bus()
+        self.bus.subscribe(self._journal)
+        self.result = GateResult("error")
+
+    def _journal(self, event: Event) -> None:
+        self.evidence.journal(event.kind, **event.data)
+
+    def emit(self, kind: str, **data: Any) -> None:
+        self.bus.emit(kind, **data)
+
+    def log(self, message: str) -> None:
+        self.evidence.log(message)
+
+    def seal(self, verdict: str, body: dict[str, Any]) -> GateResult:
+        body = {"seed": self.seed, **body}
+        path = self.evidence.finalize(verdict, body)
+        self.result = GateResult(verdict, body, path)
+        return self.result
+
+
+@contextmanager
+def gate_run(c: contract_mod.Contract, gate: str, label: str) -> Iterator[GateRun]:
+    """Run a gate; anything that escapes seals the run as error or interrupted, never pass."""
+    run = GateRun(c, gate, label)
+    run.log(f"gate {gate} run {run.evidence.run_id} contract {c.name} {c.version} sha256 {c.sha256}")
+    try:
+        with sigterm_as_interrupt():
+            yield run
+    except (KeyboardInterrupt, Interrupted):
+        run.log("interrupted by the user")
+        run.seal("interrupted", {"error": "interrupted by the user"})
+        raise Interrupted(f"{gate}: interrupted; evidence in {run.evidence.dir} says so") from None
+    except ToolkitError as exc:
+        run.log(f"error: {exc}")
+        run.seal("error", {"error": str(exc)})
+        raise
+    except BaseException as exc:
+        run.log(f"tool error: {type(exc).__name__}: {exc}")
+        run.seal("error", {"error": f"{type(exc).__name__}: {exc}"})
+        raise
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM to the toolkit behaves like Ctrl-C: clean up, seal as interrupted."""
+    if sys.platform.startswith("win"):  # pragma: no cover
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,125 @@
+"""`toolkit stack up | status | down`: run the contract's stack by hand."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from rich.console import Console
+from rich.table import Table
+
+from toolkit import platform
+from toolkit.contract import Contract
+from toolkit.errors import TargetError
+from toolkit.evidence import atomic_write
+from toolkit.supervisor import ProcRecord, Supervisor, probe
+
+
+def state_file(c: Contract) -> Path:
+    return c.dir / ".toolkit" / f"stack-{c.name}.json"
+
+
+def write_state(c: Contract, sup: Supervisor) -> Path:
+    sup.snapshot()
+    doc = {"contract": c.name, "marker": sup.marker,
+           "services": {n: {"pid": r.pid} for n, r in sup.running.items()},
+           "records": [asdict(r) for r in sup.records.values()]}
+    target = state_file(c)
+    atomic_write(target, json.dumps(doc, indent=2).encode())
+    return target
+
+
+def health_table(c: Contract, pids: dict[str, int] | None = None) -> tuple[Table, bool]:
+    table = Table(title=f"{c.name} {c.version}")
+    for col in ("service", "port", "pid", "health"):
+        table.add_column(col)
+    all_ok = True
+    with httpx.Client(trust_env=False) as client:
+        for svc in c.services:
+            url = svc.health_url
+            ok, status = probe(client, url, timeout=2.0) if url else (True, "no health check")
+            all_ok &= ok
+            pid = str((pids or {}).get(svc.name, "-"))
+            table.add_row(svc.name, str(svc.port or "-"), pid,
+                          f"[green]{status}[/]" if ok else f"[red]{status}[/]")
+    return table, all_ok
+
+
+def up(c: Contract, console: Console, until: threading.Event | None = None,
+       max_seconds: float | None = None) -> int:
+    """Foreground: start, show health, wait for Ctrl-C (or ``until``), stop clean."""
+    sup = Supervisor(c, marker=f"stack-{secrets.token_hex(6)}", canary=secrets.token_urlsafe(24))
+    try:
+        t0 = time.monotonic()
+        sup.start_all()
+        write_state(c, sup)
+        table, _ = health_table(c, sup.pids())
+        console.print(table)
+        console.print(f"all {len(c.services)} services healthy in {time.monotonic() - t0:.2f} s; Ctrl-C stops them")
+        interval = float(c.raw.get("defaults", {}).get("health_interval_s", 5))
+        stop_at = None if max_seconds is None else time.monotonic() + max_seconds
+        while not (until and until.is_set()) and (stop_at is None or time.monotonic() < stop_at):
+            time.sleep(min(interval, 0.2))
+            gone = [n for n, r in sup.running.items() if r.popen.poll() is not None]
+            if gone:
+                console.print(f"service(s) exited: {', '.join(gone)}; stopping the rest")
+                break
+            sup.snapshot()
+    except KeyboardInterrupt:
+        console.print("stopping...")
+    finally:
+        results = sup.stop_all()
+        sup.close()
+        state_file(c).unlink(missing_ok=True)
+    bad = [r for r in results if r.escalated or r.leftovers]
+    for r in bad:
+        console.print(f"[red]{r.service}: needed SIGKILL or left processes behind[/]")
+    return 1 if bad else 0
+
+
+def _load_state(c: Contract) -> dict[str, Any] | None:
+    try:
+        return dict(json.loads(state_file(c).read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def status(c: Contract, console: Console) -> int:
+    st = _load_state(c)
+    pids = {n: v["pid"] for n, v in st["services"].items()} if st else {}
+    table, ok = health_table(c, pids)
+    console.print(table)
+    if st is None:
+        console.print("no stack started by `toolkit stack up` is recorded for this contract")
+    return 0 if ok else 1
+
+
+def down(c: Contract, console: Console, timeout: float | None = None) -> int:
+    """Stop a stack recorded by `stack up` in another terminal; SIGKILL stragglers."""
+    st = _load_state(c)
+    if st is None:
+        raise TargetError(f"no running stack recorded for {c.name} ({state_file(c)} is missing)")
+    records = [ProcRecord(**r) for r in st["records"]]
+    for name, info in st["services"].items():
+        rec = next((r for r in records if r.pid == info["pid"]), None)
+        if rec and rec.alive():
+            platform.request_stop(rec.pid)
+    limit = timeout if timeout is not None else max((s.stop_timeout_s for s in c.services), default=10)
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and any(r.alive() for r in records):
+        time.sleep(0.05)
+    stragglers = [r for r in records if r.alive()]
+    for r in stragglers:
+        platform.kill_process(r.pid, r.create_time)
+        console.print(f"[red]killed {r.service} pid {r.pid}: did not stop within {limit:g} s[/]")
+    psutil.wait_procs([], timeout=0)
+    state_file(c).unlink(missing_ok=True)
+    console.print(f"stopped {len(st['services'])} services")
+    return 1 if stragglers else 0
