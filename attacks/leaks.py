@@ -41,11 +41,14 @@ class SecretAndInternalsLeak:
     """
 
     spec = AttackSpec("T-LEAK-001", "leaks", "Secret or internals disclosed in a reply or a log", 209,
-                      Severity.HIGH, ("path", "argv", "command", "env", "tool", "option"), scope="endpoint")
+                      Severity.HIGH, ("path", "argv", "command", "env", "tool", "option"))
 
     def run(self, ctx: AttackContext, target: Target) -> Iterable[Finding]:
         p = target.deliver.prepare(target.benign)
         secret = ctx.canaries.secret
+        reply = target.send(target.benign)
+        ctx.seen(self.spec.id, target, target.benign, reply)
+        yield from self.judge(ctx, target, "benign request", reply)
         for why, prepared, token in self._requests(p, secret):
             reply = target.send(None, prepared=prepared, token=token)
             ctx.seen(self.spec.id, target, why, reply)

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 _LOOKALIKE = {".": ["\uff0e", "\u2024", "%2e", "%252e"], "/": ["\\", "%2f", "%252f", "\u2215", "%c0%af"]}
-_OPS = ("upper", "encode_one", "lookalike", "double_slash", "case_flip")
+_OPS = ("lookalike", "encode_one", "double_slash", "case_flip", "upper")
 
 
 def _apply(text: str, op: str, index: int, choice: int) -> str:
@@ -41,7 +41,7 @@ def mutations(text: str, run_seed: int, count: int) -> list[str]:
                     min_size=1, max_size=3)
 
     @seed(run_seed)
-    @settings(max_examples=count * 4, database=None, derandomize=False, deadline=None,
+    @settings(max_examples=count * 12, database=None, derandomize=False, deadline=None,
               phases=[Phase.generate], suppress_health_check=list(HealthCheck))
     @given(plan)
     def collect(steps: list[tuple[str, int, int]]) -> None:

@@ -11,7 +11,7 @@ from attacks.base import AttackContext, AttackSpec, Target, excerpt, new_evidenc
 from attacks.mutate import mutations
 from toolkit.model import Finding, Severity
 
-PASSWD_MARK = "root:x:0:0:"
+PASSWD_MARK = "root:x:0:0:"  # pragma: allowlist secret
 UP = "../"
 
 

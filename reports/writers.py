@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree as ET  # nosec B405 - we only build XML, never parse it
+from xml.etree import ElementTree as ET  # nosec B405
 
 from toolkit import __version__
 from toolkit.events import Event

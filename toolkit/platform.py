@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess  # nosec B404 - starting the services under test is the job
+import subprocess  # nosec B404
 import sys
 from typing import Any
 

@@ -6,7 +6,7 @@ import errno
 import os
 import shutil
 import socket
-import subprocess  # nosec B404 - starting the services under test is the job
+import subprocess  # nosec B404
 import threading
 import time
 from collections.abc import Callable
@@ -164,7 +164,7 @@ class Supervisor:
         if not svc.cwd.is_dir():
             raise TargetError(f"service {svc.name!r}: cwd {str(svc.cwd)!r} is not a folder")
         try:
-            popen = subprocess.Popen(  # nosec B603 - argv from the contract, no shell
+            popen = subprocess.Popen(  # nosec B603
                 argv, cwd=svc.cwd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 **platform.spawn_kwargs())
         except OSError as exc:

@@ -22,7 +22,7 @@ SEED = int(os.environ.get("SONIA_MODEL_SEED", "1337"))
 def tokens(prompt: str, n: int) -> list[str]:
     """Same prompt and seed, same tokens: the determinism gate relies on it."""
     digest = hashlib.sha256(f"{SEED}:{prompt}".encode()).digest()
-    rng = random.Random(int.from_bytes(digest[:8], "big"))  # nosec B311 - deterministic test data
+    rng = random.Random(int.from_bytes(digest[:8], "big"))  # nosec B311
     return [rng.choice(WORDS) for _ in range(n)]
 
 

@@ -21,7 +21,7 @@ import ipaddress
 import json
 import os
 import shutil
-import subprocess  # nosec B404 - shell.exec runs allowlisted argv without a shell
+import subprocess  # nosec B404
 import tomllib
 import unicodedata
 from pathlib import Path
@@ -186,7 +186,7 @@ def _check_argv(argv: list[str]) -> None:
 def _run(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
     if weakened("shell"):
         line = " ".join(argv)
-        proc = subprocess.run(line, shell=True, cwd=SANDBOX, env=env, capture_output=True,  # nosec B602 - SONIA_WEAKEN=shell positive control
+        proc = subprocess.run(line, shell=True, cwd=SANDBOX, env=env, capture_output=True,  # nosec B602
                               timeout=10, check=False)
     elif weakened("smuggle") and ("|" in argv or ">" in argv):
         return _run_pipeline(argv, env)
@@ -194,7 +194,7 @@ def _run(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
         exe = shutil.which(argv[0], path=env.get("PATH", SAFE_PATH))
         if exe is None:
             raise ClientError("command not found", 404)
-        proc = subprocess.run([exe, *argv[1:]], cwd=SANDBOX, env=env, capture_output=True,  # nosec B603 - allowlisted argv, no shell
+        proc = subprocess.run([exe, *argv[1:]], cwd=SANDBOX, env=env, capture_output=True,  # nosec B603
                               timeout=10, check=False)
     return {"exit_code": proc.returncode, "stdout": proc.stdout[:MAX_OUT].decode("utf-8", "replace"),
             "stderr": proc.stderr[:MAX_OUT].decode("utf-8", "replace")}
@@ -217,7 +217,7 @@ def _run_pipeline(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
     for seg in segments:
         if not seg:
             continue
-        proc = subprocess.run(seg, input=data, cwd=SANDBOX, env=env, capture_output=True,  # nosec B603 - SONIA_WEAKEN=smuggle positive control
+        proc = subprocess.run(seg, input=data, cwd=SANDBOX, env=env, capture_output=True,  # nosec B603
                               timeout=10, check=False)
         data, code = proc.stdout, proc.returncode
     if target:

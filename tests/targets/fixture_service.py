@@ -1,0 +1,72 @@
+"""A tiny HTTP service that misbehaves on request, for supervisor and cycle tests.
+
+python -m tests.targets.fixture_service --port N [--delay S] [--never-healthy]
+    [--ignore-term] [--double-fork] [--unhealthy-after S] [--leak-listener]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.server
+import os
+import signal
+import sys
+import threading
+import time
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--delay", type=float, default=0.0)
+    ap.add_argument("--never-healthy", action="store_true")
+    ap.add_argument("--ignore-term", action="store_true")
+    ap.add_argument("--double-fork", action="store_true")
+    ap.add_argument("--unhealthy-after", type=float, default=None)
+    ap.add_argument("--leak-listener", action="store_true")
+    args = ap.parse_args()
+    if args.ignore_term:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if args.double_fork:
+        _daemonize()
+    time.sleep(args.delay)
+    started = time.monotonic()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            sick = args.never_healthy or (
+                args.unhealthy_after is not None and time.monotonic() - started > args.unhealthy_after)
+            self.send_response(503 if sick else 200)
+            self.end_headers()
+            self.wfile.write(b"sick" if sick else b"ok")
+
+        def log_message(self, *a: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    if args.leak_listener:
+        # a child inherits the listening socket and outlives its parent
+        if os.fork() == 0:
+            os.setsid()
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            time.sleep(600)
+            os._exit(0)
+    if not args.ignore_term:
+        signal.signal(signal.SIGTERM, lambda *a: threading.Thread(target=server.shutdown).start())
+    server.serve_forever()
+    sys.exit(0)
+
+
+def _daemonize() -> None:
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            time.sleep(600)
+            os._exit(0)
+        os._exit(0)
+    time.sleep(0.1)
+
+
+if __name__ == "__main__":
+    main()

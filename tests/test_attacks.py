@@ -1,0 +1,152 @@
+"""Gate 3: positive controls (each weakness found by its attack) and the hardened negative control."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from attacks.base import REGISTRY, AttackSpec, load_attacks, register
+from attacks.command import linear_fit
+from attacks.mutate import mutations
+from tests.conftest import reference_copy, run_cli
+from toolkit.attack import AttackConfig, run_attacks
+from toolkit.errors import ToolkitError
+from toolkit.model import Severity
+
+pytestmark = pytest.mark.slow
+
+
+def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, weaken: str, *selection: str,
+         budget: str = "standard") -> tuple[int, dict]:
+    path = reference_copy(tmp_path)
+    if weaken:
+        monkeypatch.setenv("SONIA_WEAKEN", weaken)
+    else:
+        monkeypatch.delenv("SONIA_WEAKEN", raising=False)
+    result, cases = run_attacks(AttackConfig(path, list(selection), budget=budget))
+    return result.exit_code, result.body
+
+
+def test_hardened_stack_has_zero_findings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, body = _run(tmp_path, monkeypatch, "")
+    assert body["findings"] == [], body["findings"]
+    assert code == 0 and body["payloads_sent"] > 500
+    ran = {c["attack_id"] for c in body["cases"] if c["status"] == "clean"}
+    assert ran == set(load_attacks())  # every attack really ran somewhere
+    folder = Path(next((tmp_path / "artifacts" / "phase3" / "attack").iterdir()))
+    sarif = json.loads(next(folder.glob("*.sarif")).read_text())
+    assert sarif["version"] == "2.1.0" and sarif["runs"][0]["results"] == []
+    assert run_cli("verify", str(folder)) == 0
+    # canaries and probes were removed; nothing of ours is left next to the sandbox
+    assert not list((tmp_path / "state").glob("toolkit-canary-*"))
+    assert not (tmp_path / "state" / "sandbox_x").exists()
+
+
+POSITIVE = [
+    ("traversal", "traversal", {"T-TRAV-001"}),
+    ("prefix", "traversal", {"T-TRAV-001"}),
+    ("symlink", "symlink", {"T-LINK-001"}),
+    ("shell", "command", {"T-CMD-001"}),
+    ("smuggle", "smuggle", {"T-POL-002"}),
+    ("env", "env", {"T-ENV-001"}),
+    ("policy", "policy", {"T-POL-001"}),
+    ("policy-client", "policy", {"T-POL-001"}),
+    ("policy-reload", "policy-reload", {"T-POL-003"}),
+    ("auth", "auth", {"T-AUTH-001"}),
+    ("skew", "auth", {"T-AUTH-001"}),
+    ("replay", "replay", {"T-AUTH-002"}),
+    ("logs", "leaks", {"T-LEAK-001"}),
+    ("errors", "leaks", {"T-LEAK-001"}),
+    ("disclosure", "leaks", {"T-LEAK-001"}),
+]
+
+
+@pytest.mark.parametrize("weaken,family,expected", POSITIVE, ids=[p[0] for p in POSITIVE])
+def test_each_weakness_is_found_by_its_attack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, weaken: str,
+                                              family: str, expected: set[str]) -> None:
+    selection = [family, "leaks"] if family in ("env", "smuggle", "command") else [family]
+    code, body = _run(tmp_path, monkeypatch, weaken, *selection)
+    found = {f["attack_id"] for f in body["findings"]}
+    assert expected <= found, body["cases"]
+    assert code == 1
+    for f in body["findings"]:
+        assert f["transcript"] and (tmp_path / "artifacts").exists()
+        assert "tkc-" not in json.dumps(f)  # the canary secret never appears in clear text
+
+
+def test_rotation_without_reload_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = reference_copy(tmp_path)
+    text = path.read_text().replace("reload_within_s = 30\n\n[[surfaces]]", "reload_within_s = 2\n\n[[surfaces]]", 1)
+    text = text.replace('version = "1.0.0"', 'version = "1.0.1"', 1)
+    path.write_text(text)
+    assert run_cli("contract", "lock", "--contract", str(path)) == 0
+    keys = tmp_path / "state" / "keys" / "service.keys"
+    monkeypatch.setenv("SONIA_WEAKEN", "rotation")
+    result, _ = run_attacks(AttackConfig(path, ["rotation"], surfaces=["openclaw-file-read"]))
+    assert {f["oracle"] for f in result.body["findings"]} == {"rotation:add"}
+    monkeypatch.delenv("SONIA_WEAKEN")
+    original = keys.read_text()
+    result, _ = run_attacks(AttackConfig(path, ["rotation"], surfaces=["openclaw-file-read"]))
+    assert result.body["findings"] == [] and result.exit_code == 0
+    assert keys.read_text() == original  # rollback restored the key file
+
+
+def test_unreachable_surface_is_an_error_not_a_pass(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[contract]\nname = "x"\nversion = "1.0.0"\n[[surfaces]]\nname = "s"\nclasses = ["path"]\n'
+                    'base_url = "http://127.0.0.1:9"\npath = "/f/{{payload}}"\n')
+    assert run_cli("contract", "lock", "--contract", str(path)) == 0
+    assert run_cli("attack", "--all", "--contract", str(path)) == 2
+
+
+def test_remote_target_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[contract]\nname = "x"\nversion = "1.0.0"\n[[surfaces]]\nname = "s"\nclasses = ["path"]\n'
+                    'base_url = "http://192.0.2.10:80"\npath = "/f/{{payload}}"\n')
+    assert run_cli("contract", "lock", "--contract", str(path)) == 0
+    assert run_cli("attack", "traversal", "--contract", str(path)) == 2
+
+
+def test_list_and_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli("attack", "--list") == 0
+    out = capsys.readouterr().out
+    for aid in ("T-TRAV-001", "T-LINK-001", "T-CMD-001", "T-ENV-001", "T-AUTH-002", "T-POL-001"):
+        assert aid in out
+    assert run_cli("attack") == 2
+    assert run_cli("attack", "no-such-family") == 2
+
+
+def test_registry_rejects_duplicates_and_bad_ids() -> None:
+    load_attacks()
+
+    class Dup:
+        """Duplicate."""
+        spec = AttackSpec("T-TRAV-001", "x", "x", 22, Severity.LOW, ("path",))
+
+    with pytest.raises(ToolkitError, match="registered twice"):
+        register(Dup)
+
+    class BadId:
+        """Bad id."""
+        spec = AttackSpec("TRAV1", "x", "x", 22, Severity.LOW, ("path",))
+
+    with pytest.raises(ToolkitError, match="must look like"):
+        register(BadId)
+    assert "TRAV1" not in REGISTRY
+
+
+def test_timing_fit_needs_a_linear_relation() -> None:
+    xs = [0, 2, 0, 1, 0, 2]
+    slope, _, r2 = linear_fit(xs, [0.01 + x + 0.005 * i for i, x in enumerate(xs)])
+    assert 0.9 < slope < 1.1 and r2 > 0.99
+    noisy = linear_fit(xs, [0.5, 0.01, 0.7, 0.02, 0.4, 0.03])
+    assert noisy is not None and (noisy[0] < 0.7 or noisy[2] < 0.9)
+    assert linear_fit([1, 1, 1], [1, 2, 3]) is None
+
+
+def test_mutations_are_reproducible_from_the_seed() -> None:
+    a = mutations("../secret.txt", 42, 5)
+    assert a == mutations("../secret.txt", 42, 5)
+    assert len(a) == 5 and "../secret.txt" not in a
