@@ -1,4 +1,4 @@
-"""Gate commands that have landed: attack (and, while pending, cycle)."""
+"""Gate commands that have landed: cycle and attack."""
 
 from __future__ import annotations
 
@@ -7,9 +7,62 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from toolkit.cli import _pending, cli, console, contract_option, done, err_console
+from toolkit.cli import cli, console, contract_option, done, err_console
 
-_pending("cycle", 3, "Gate 1: start/stop cycling with zero zombies, orphans and leftover listeners")
+
+
+def _seconds(value: str | None, name: str) -> float | None:
+    from toolkit.errors import UsageError
+    from toolkit.schema import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise UsageError(f"{name} {value!r}: {exc}") from None
+
+
+@cli.command("cycle")
+@contract_option
+@click.option("--count", type=int, default=10, show_default=True, help="Start/stop cycles.")
+@click.option("--health-duration", default="30m", show_default=True, help="How long each cycle probes health.")
+@click.option("--interval", default=None, help="Probe interval (default: [defaults].health_interval_s).")
+@click.option("--startup-timeout", default=None, help="Override every service's startup timeout.")
+def cycle(contract_path: Path | None, count: int, health_duration: str, interval: str | None,
+          startup_timeout: str | None) -> None:
+    """Gate 1: N start/stop cycles, healthy throughout, zero zombies, orphans and leftover listeners."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from toolkit.cycle import CycleConfig, run_cycle
+
+    cfg = CycleConfig(contract_path, count, _seconds(health_duration, "--health-duration") or 0.0,
+                      _seconds(interval, "--interval"), _seconds(startup_timeout, "--startup-timeout"))
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[checks]}"), TimeElapsedColumn(), console=console,
+                  transient=False) as bar:
+        task = bar.add_task("cycles", total=count, checks="")
+
+        def progress(kind: str, data: dict) -> None:
+            if kind == "cycle":
+                bar.update(task, completed=data["cycle"] - 1, description=f"cycle {data['cycle']}/{count}")
+            elif kind == "checks":
+                bar.update(task, checks=f"checks ok {data['passed']} failed {data['failed']}")
+            elif kind == "phase":
+                bar.update(task, description=data["phase"])
+
+        result = run_cycle(cfg, progress)
+        bar.update(task, completed=result.body["cycles_completed"])
+    b = result.body
+    console.print(f"cycles {b['cycles_completed']}/{b['cycles_requested']}, checks passed {b['health_checks_passed']}"
+                  f" failed {b['health_checks_failed']}, zombies {len(b['zombies'])}, orphans {len(b['orphans'])}, "
+                  f"listeners {len(b['leftover_listeners'])}, escalations {len(b['escalations'])}: "
+                  f"[bold]{result.verdict}[/]")
+    if b["failure"]:
+        err_console.print(f"[red]first failure:[/] {b['failure']}")
+    console.print(f"evidence: {result.summary_path}")
+    done(result.exit_code)
+
 
 STATUS_STYLE = {"vulnerable": "[red]VULNERABLE[/]", "clean": "[green]clean[/]",
                 "skipped": "[yellow]skipped[/]", "error": "[red]ERROR[/]"}
