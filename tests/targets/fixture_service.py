@@ -24,6 +24,7 @@ def main() -> None:
     ap.add_argument("--double-fork", action="store_true")
     ap.add_argument("--unhealthy-after", type=float, default=None)
     ap.add_argument("--leak-listener", action="store_true")
+    ap.add_argument("--ready-file", default=None, help="write the wall time the socket started listening")
     args = ap.parse_args()
     if args.ignore_term:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -44,6 +45,9 @@ def main() -> None:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    if args.ready_file:
+        with open(args.ready_file, "w") as fh:
+            fh.write(repr(time.time()))
     if args.leak_listener:
         # a child inherits the listening socket and outlives its parent
         if os.fork() == 0:
