@@ -6,7 +6,6 @@ Exit codes: 0 pass, 1 a gate failed or findings were made, 2 tool, contract or u
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
