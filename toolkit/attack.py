@@ -16,7 +16,7 @@ import psutil
 from attacks.base import REGISTRY, AttackContext, Canaries, Target, load_attacks
 from toolkit.auth import Signer
 from toolkit.contract import Contract, Surface
-from toolkit.errors import ToolkitError, UsageError
+from toolkit.errors import TargetError, ToolkitError, UsageError
 from toolkit.model import Finding
 from toolkit.runner import GateResult, GateRun, gate_run, load_locked
 from toolkit.supervisor import Supervisor, listeners_on
@@ -159,12 +159,12 @@ class Engine:
     def _target(self, surf: Surface) -> Target:
         variables = {**self.c.base_vars(), "sandbox": str(surf.sandbox or ""), "canary_secret": self.canaries.secret,
                      "port": self._port(surf)}
-        if surf.transport == "mcp-stdio":
-            from toolkit.mcp_transport import McpDeliverer
-
-            deliver: Any = McpDeliverer(self.c, surf, variables)
+        if surf.transport != "http":
+            raise TargetError(f"surface {surf.name!r}: transport {surf.transport!r} is not supported by this "
+                              f"version yet (HTTP only); remove the surface or attack it with --surface NAME "
+                              f"for the http surfaces")
         else:
-            deliver = HttpDeliverer(self.c, surf, Signer(self.c.auth), self.client, variables)
+            deliver: Any = HttpDeliverer(self.c, surf, Signer(self.c.auth), self.client, variables)
             check_host(deliver.base, self.cfg.allow_remote)
         probe = self._probe_file(surf)
         target = Target(surf, deliver)
