@@ -127,7 +127,7 @@ class CycleGate:
                 self._fail(f"{res.service} left pid {item['pid']} ({' '.join(item['cmdline'])}) running after stop")
 
     def _prove_clean(self, sup: Supervisor, marker: str, i: int) -> None:
-        time.sleep(0.05)
+        # no settling sleep: stop_all() has waited for every service, so its sockets are closed
         for rec in sup.records.values():
             if rec.alive():
                 self._found("orphans", {"pid": rec.pid, "cmdline": rec.cmdline, "check": "recorded-process-alive"})
@@ -140,7 +140,6 @@ class CycleGate:
                 self._found("zombies", {"pid": child.pid, "cmdline": [], "check": "zombie-child-of-toolkit"})
         platform.reap_children()
         ports = [s.port for s in self.c.services if s.port]
-        time.sleep(0.05)
         for item in listeners_on(ports):
             self._found("listeners", {**item, "check": "listener-on-contract-port"})
             if item["pid"]:
