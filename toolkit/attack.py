@@ -67,21 +67,22 @@ def select(selection: list[str]) -> list[type[Any]]:
     return chosen
 
 
-def benign(c: Contract, surface: Surface, probe_name: str) -> Any:
-    """A harmless payload per class, for baselines and auth tests."""
+def benign(c: Contract, surface: Surface, probe_name: str) -> list[Any]:
+    """Harmless payloads per class, most specific first, for baselines and auth tests."""
     cls = surface.classes[0]
     pol = c.raw.get("policy", {})
+    commands = pol.get("allowed_commands") or ["echo"]
     if cls == "path":
-        return probe_name
+        return [probe_name, "."]
     if cls == "argv":
-        return [(pol.get("allowed_commands") or ["echo"])[0], "toolkit-probe"]
+        return [[commands[0], "toolkit-probe"], [commands[0]]]
     if cls == "command":
-        return f"{(pol.get('allowed_commands') or ['echo'])[0]} toolkit-probe"
+        return [f"{commands[0]} toolkit-probe", commands[0]]
     if cls == "env":
-        return {}
+        return [{}]
     if cls == "tool":
-        return (pol.get("allowed_tools") or ["file.read"])[0]
-    return "--help"
+        return list(pol.get("allowed_tools") or ["file.read"])
+    return ["--help", "--version"]
 
 
 class Engine:
@@ -95,6 +96,7 @@ class Engine:
                                  self.canaries, self.service_pids, self.transcript)
         self.cases: list[Case] = []
         self.errors: list[str] = []
+        self.closers: list[Callable[[], None]] = []
 
     # ---------------------------------------------------------- plumbing
     def transcript(self, finding: Finding, text: str) -> str:
@@ -135,6 +137,8 @@ class Engine:
             self.sup = None
 
     def cleanup(self) -> None:
+        for close in self.closers:
+            close()
         problems = self.canaries.cleanup()
         shutil.rmtree(self.work, ignore_errors=True)
         self.client.close()
@@ -151,27 +155,41 @@ class Engine:
         for surf in self.c.surfaces:
             if wanted and surf.name not in wanted:
                 continue
-            out[surf.name] = self._target(surf)
-        if not out:
+            try:
+                out[surf.name] = self._target(surf)
+            except TargetError as exc:
+                self.errors.append(f"surface {surf.name!r} could not be attacked: {exc}")
+                self.run.emit("surface.unreachable", surface=surf.name, notes=[str(exc)])
+        if not out and not self.errors:
             raise ToolkitError(f"{self.c.path}: no [[surfaces]] to attack; add at least one")
         return out
 
     def _target(self, surf: Surface) -> Target:
         variables = {**self.c.base_vars(), "sandbox": str(surf.sandbox or ""), "canary_secret": self.canaries.secret,
                      "port": self._port(surf)}
-        if surf.transport != "http":
-            raise TargetError(f"surface {surf.name!r}: transport {surf.transport!r} is not supported by this "
-                              f"version yet (HTTP only); remove the surface or attack it with --surface NAME "
-                              f"for the http surfaces")
+        if surf.transport == "mcp-stdio":
+            from toolkit.mcp_transport import McpDeliverer
+
+            deliver: Any = McpDeliverer(self.c, surf, variables)
+            self.closers.append(deliver.close)
         else:
-            deliver: Any = HttpDeliverer(self.c, surf, Signer(self.c.auth), self.client, variables)
+            deliver = HttpDeliverer(self.c, surf, Signer(self.c.auth), self.client, variables)
             check_host(deliver.base, self.cfg.allow_remote)
         probe = self._probe_file(surf)
         target = Target(surf, deliver)
-        target.benign = benign(self.c, surf, probe)
-        target.baseline = target.send(target.benign)
-        if target.baseline.status is None and target.baseline.error:
+        for candidate in benign(self.c, surf, probe):
+            target.benign = candidate
+            target.baseline = target.send(candidate)
+            if target.baseline.ok or target.baseline.status is None:
+                break
+        assert target.baseline is not None  # nosec B101 - benign() never returns an empty list
+        if target.baseline.status is None:
             target.notes.append(f"baseline failed: {target.baseline.error}")
+        elif not target.baseline.ok:
+            # a surface that refuses even a harmless request cannot show an attack succeeding
+            raise TargetError(f"surface {surf.name!r}: the harmless baseline request {target.benign!r} was refused "
+                              f"(HTTP {target.baseline.status}: {target.baseline.text[:160]!r}), so no attack "
+                              f"could be told apart from a failure; check the surface's request template")
         return target
 
     def _port(self, surf: Surface) -> Any:

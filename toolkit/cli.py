@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from toolkit import __version__
@@ -70,7 +71,8 @@ def contract_lock(contract_path: Path | None) -> None:
     c = contract_mod.load(contract_path or default_contract_path())
     status = contract_mod.check_lock(c)
     if status.state == "drift":
-        err_console.print(f"{status.message}\nrefusing to re-lock a changed contract under the same version")
+        err_console.print(f"{status.message}\nrefusing to re-lock a changed contract under the same version",
+                          markup=False)
         done(1)
     target = contract_mod.write_lock(c)
     console.print(f"locked {c.name} {c.version} sha256 {c.sha256} -> {target}")
@@ -83,7 +85,7 @@ def contract_verify(contract_path: Path | None) -> None:
     """Exit 1 on drift: the contract changed but its version did not."""
     c = contract_mod.load(contract_path or default_contract_path())
     status = contract_mod.check_lock(c)
-    (console if status.state == "ok" else err_console).print(status.message)
+    (console if status.state == "ok" else err_console).print(status.message, markup=False)
     done(0 if status.state == "ok" else 1)
 
 
@@ -204,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     except ExitCode as exc:
         return exc.code
     except ToolkitError as exc:
-        err_console.print(f"[red]error:[/] {exc}", markup=True, soft_wrap=True)
+        err_console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
@@ -218,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print("interrupted")
         return 130
     except Exception as exc:  # a bug in the toolkit: still one paragraph and exit 2, no traceback
-        err_console.print(f"[red]internal error:[/] {type(exc).__name__}: {exc}. This is a toolkit bug; "
+        err_console.print(f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}. This is a toolkit bug; "
                           "rerun with TOOLKIT_DEBUG=1 for the traceback and report it.")
         if os.environ.get("TOOLKIT_DEBUG"):
             raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from toolkit.cli import cli, console, contract_option, done, err_console
@@ -59,7 +60,7 @@ def cycle(contract_path: Path | None, count: int, health_duration: str, interval
                   f"listeners {len(b['leftover_listeners'])}, escalations {len(b['escalations'])}: "
                   f"[bold]{result.verdict}[/]")
     if b["failure"]:
-        err_console.print(f"[red]first failure:[/] {b['failure']}")
+        err_console.print(f"[red]first failure:[/] {escape(b['failure'])}")
     console.print(f"evidence: {result.summary_path}")
     done(result.exit_code)
 
@@ -104,7 +105,7 @@ def attack(attacks: tuple[str, ...], contract_path: Path | None, run_all: bool, 
     console.print(f"{len(body['findings'])} finding(s), {body['payloads_sent']} payloads, seed {body['attack_seed']}, "
                   f"verdict [bold]{result.verdict}[/]; evidence: {result.summary_path}")
     for err in body["errors"]:
-        err_console.print(f"[red]error:[/] {err}")
+        err_console.print(f"[red]error:[/] {escape(err)}")
     done(result.exit_code)
 
 

@@ -67,6 +67,7 @@ SURFACE = s.Table(
         "tool": s.Str(),
         "arguments": s.Any_(),
         "cwd": s.Str(),
+        "timeout_s": s.Num(),
     },
     required=("name", "classes"),
     placeholders=_SURFACE_PH,

@@ -120,7 +120,10 @@ def file_read(args: dict[str, Any]) -> dict[str, Any]:
         raise ClientError("cannot read", 400) from None
     _check_fd(fd)
     with os.fdopen(fd, "rb") as fh:
-        data = fh.read(MAX_OUT)
+        try:
+            data = fh.read(MAX_OUT)
+        except IsADirectoryError:
+            raise ClientError("is a folder; use file.list", 400) from None
     return {"content": data.decode("utf-8", "replace")}
 
 

@@ -1,0 +1,58 @@
+"""A non-conforming and hostile MCP server over stdio, for the lenient client's tests.
+
+    python -m tests.targets.mcp_hostile MODE
+MODE: "loose" (tool inputSchema without "type", garbage lines on stdout, otherwise works),
+      "silent" (never answers), "exit" (exits in the middle of a tool call),
+      "garbage" (answers only with garbage).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+MODE = sys.argv[1] if len(sys.argv) > 1 else "loose"
+
+
+def send(obj: object) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def main() -> None:
+    for line in sys.stdin:
+        if MODE == "silent":
+            continue
+        if MODE == "garbage":
+            sys.stdout.write("\x00\xff not json at all {{{\n")
+            sys.stdout.flush()
+            continue
+        msg = json.loads(line)
+        if "id" not in msg:
+            continue
+        method = msg.get("method")
+        sys.stdout.write("debug: a server that prints to stdout\n")
+        if method == "initialize":
+            send({"jsonrpc": "2.0", "id": msg["id"], "result": {
+                "protocolVersion": msg["params"].get("protocolVersion", "2025-06-18"),
+                "capabilities": {"tools": {}}, "serverInfo": {"name": "hostile", "version": "0"}}})
+        elif method == "tools/list":
+            send({"jsonrpc": "2.0", "id": msg["id"], "result": {"tools": [
+                {"name": "read_file", "inputSchema": {"properties": {"path": {}}}}]}})
+        elif method == "tools/call":
+            if MODE == "exit":
+                sys.exit(3)
+            path = msg["params"]["arguments"].get("path", "")
+            try:
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    text = fh.read(65536)
+                send({"jsonrpc": "2.0", "id": msg["id"], "result": {"content": [{"type": "text", "text": text}]}})
+            except OSError as exc:
+                send({"jsonrpc": "2.0", "id": msg["id"],
+                      "result": {"isError": True, "content": [{"type": "text", "text": str(exc.strerror)}]}})
+        else:
+            send({"jsonrpc": "2.0", "id": msg["id"], "error": {"code": -32601, "message": "no such method"}})
+
+
+if __name__ == "__main__":
+    main()
