@@ -150,3 +150,18 @@ def test_mutations_are_reproducible_from_the_seed() -> None:
     a = mutations("../secret.txt", 42, 5)
     assert a == mutations("../secret.txt", 42, 5)
     assert len(a) == 5 and "../secret.txt" not in a
+
+
+def test_blind_timing_oracle_fires_on_a_real_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = reference_copy(tmp_path)
+    text = path.read_text().replace('name = "openclaw-shell"\nclasses = ["argv"]',
+                                    'name = "openclaw-shell"\nclasses = ["argv"]\nblind = true')
+    path.write_text(text.replace('version = "1.0.0"', 'version = "1.0.2"', 1))
+    assert run_cli("contract", "lock", "--contract", str(path)) == 0
+    monkeypatch.setenv("SONIA_WEAKEN", "shell")
+    result, _ = run_attacks(AttackConfig(path, ["command"], surfaces=["openclaw-shell"], budget="quick"))
+    timing = [f for f in result.body["findings"] if f["oracle"] == "timing:linear-fit"]
+    assert timing and "slope" in timing[0]["evidence"]
+    monkeypatch.delenv("SONIA_WEAKEN")
+    result, _ = run_attacks(AttackConfig(path, ["command"], surfaces=["openclaw-shell"], budget="quick"))
+    assert result.body["findings"] == []
