@@ -99,14 +99,32 @@ def passive_scan(ctx: AttackContext, spec: AttackSpec, targets: dict[str, Target
 
 
 def scan_logs(ctx: AttackContext, spec: AttackSpec, target: Target, logs: list[Path]) -> list[Finding]:
+    return scan_at_rest(ctx, spec, target, logs, "log")
+
+
+def scan_at_rest(ctx: AttackContext, spec: AttackSpec, target: Target, paths: list[Path], what: str) -> list[Finding]:
+    """Logs, config and state files (SQLite databases and their WAL included, read as bytes)."""
     findings = []
-    for path in logs:
+    forms = [f.encode() for f in encodings(ctx.canaries.secret)]
+    for path in _files(paths):
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
+            data = path.read_bytes()[: 64 << 20]
         except OSError:
             continue
-        form = leaked_secret(text, ctx.canaries.secret)
-        if form:
+        if any(form in data for form in forms):
             findings.append(ctx.finding(spec, target, "leak", str(path.name), None,
-                                        f"canary secret found in log {path.name}", f"leak:log:{path.name}"))
+                                        f"canary secret found in {what} file {path.name} (plaintext at rest)",
+                                        f"leak:{what}:{path.name}"))
     return findings
+
+
+def _files(paths: list[Path]) -> Iterator[Path]:
+    for p in paths:
+        if p.is_file():
+            yield p
+            for suffix in ("-wal", "-journal"):
+                side = p.with_name(p.name + suffix)
+                if side.is_file():
+                    yield side
+        elif p.is_dir():
+            yield from (f for f in sorted(p.rglob("*")) if f.is_file() and not f.is_symlink())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,7 @@ POSITIVE = [
     ("logs", "leaks", {"T-LEAK-001"}),
     ("errors", "leaks", {"T-LEAK-001"}),
     ("disclosure", "leaks", {"T-LEAK-001"}),
+    ("plaintext", "leaks", {"T-LEAK-001"}),
 ]
 
 
@@ -79,7 +81,7 @@ def test_each_weakness_is_found_by_its_attack(tmp_path: Path, monkeypatch: pytes
 def test_rotation_without_reload_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = reference_copy(tmp_path)
     text = path.read_text().replace("reload_within_s = 30\n\n[[surfaces]]", "reload_within_s = 2\n\n[[surfaces]]", 1)
-    text = text.replace('version = "1.0.0"', 'version = "1.0.1"', 1)
+    text = re.sub(r'version = "[^"]+"', 'version = "9.0.1"', text, count=1)
     path.write_text(text)
     assert run_cli("contract", "lock", "--contract", str(path)) == 0
     keys = tmp_path / "state" / "keys" / "service.keys"
@@ -156,7 +158,7 @@ def test_blind_timing_oracle_fires_on_a_real_shell(tmp_path: Path, monkeypatch: 
     path = reference_copy(tmp_path)
     text = path.read_text().replace('name = "openclaw-shell"\nclasses = ["argv"]',
                                     'name = "openclaw-shell"\nclasses = ["argv"]\nblind = true')
-    path.write_text(text.replace('version = "1.0.0"', 'version = "1.0.2"', 1))
+    path.write_text(re.sub(r'version = "[^"]+"', 'version = "9.0.2"', text, count=1))
     assert run_cli("contract", "lock", "--contract", str(path)) == 0
     monkeypatch.setenv("SONIA_WEAKEN", "shell")
     result, _ = run_attacks(AttackConfig(path, ["command"], surfaces=["openclaw-shell"], budget="quick"))

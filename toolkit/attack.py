@@ -258,7 +258,7 @@ class Engine:
         self.run.emit("attack.case", **case.to_dict())
 
     def _passive(self, leak: type[Any], targets: dict[str, Target]) -> None:
-        from attacks.leaks import passive_scan, scan_logs
+        from attacks.leaks import passive_scan, scan_at_rest, scan_logs
 
         first = next(iter(targets.values()))
         logs = [p for s in self.c.services for p in s.logs]
@@ -266,10 +266,15 @@ class Engine:
             logs = [p for p in logs if p.exists()]
         else:
             logs += sorted((self.run.evidence.dir / "service-logs").glob("*.log"))
-        findings = passive_scan(self.ctx, leak.spec, targets) + scan_logs(self.ctx, leak.spec, first, logs)
+        at_rest = [p for s in self.c.services for p in s.state]
+        at_rest += [self.c.resolve(p) for p in self.c.raw.get("secrets", {}).get("scan", [])]
+        at_rest += [self.c.resolve(d["path"]) for d in self.c.raw.get("durability", {}).get("databases", [])]
+        findings = (passive_scan(self.ctx, leak.spec, targets) + scan_logs(self.ctx, leak.spec, first, logs)
+                    + scan_at_rest(self.ctx, leak.spec, first, at_rest, "state"))
         self._record(Case(leak.spec.id, leak.spec.title, "(all replies and logs)",
                           "vulnerable" if findings else "clean", len(self.ctx.replies) + len(logs),
-                          _dedupe(findings), [f"checked {len(self.ctx.replies)} replies and {len(logs)} logs"]))
+                          _dedupe(findings), [f"checked {len(self.ctx.replies)} replies, {len(logs)} logs and "
+                                              f"{len(at_rest)} state/config paths"]))
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

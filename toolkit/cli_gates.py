@@ -109,6 +109,58 @@ def attack(attacks: tuple[str, ...], contract_path: Path | None, run_all: bool, 
     done(result.exit_code)
 
 
+@cli.group("secrets")
+def secrets_group() -> None:
+    """Gate 3d: hard-coded secrets (detect-secrets, baseline-aware) and bandit static analysis."""
+
+
+@secrets_group.command("scan")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--contract", "contract_path", type=click.Path(path_type=Path), default=None,
+              help="Contract whose [secrets] table gives defaults; evidence goes to its evidence dir.")
+@click.option("--baseline", type=click.Path(path_type=Path), default=None, help="detect-secrets baseline file.")
+@click.option("--update-baseline", is_flag=True, help="Refresh the baseline, keeping audit labels.")
+@click.option("--staged", is_flag=True, help="Scan the files staged in git (pre-commit).")
+@click.option("--changed-since", metavar="REV", default=None, help="Scan files changed since REV (CI).")
+@click.option("--code", "code", multiple=True, type=click.Path(path_type=Path), help="Code folder for bandit.")
+@click.option("--no-bandit", is_flag=True, help="Skip bandit.")
+@click.option("--bandit-severity", type=click.Choice(["low", "medium", "high"]), default="high", show_default=True)
+@click.option("--bandit-confidence", type=click.Choice(["low", "medium", "high"]), default="medium",
+              show_default=True)
+@click.option("--format", "formats", default="json,sarif,junit", show_default=True)
+@click.option("--output", type=click.Path(path_type=Path), default=None, help="Also write reports here.")
+def secrets_scan(paths: tuple[Path, ...], contract_path: Path | None, baseline: Path | None, update_baseline: bool,
+                 staged: bool, changed_since: str | None, code: tuple[Path, ...], no_bandit: bool,
+                 bandit_severity: str, bandit_confidence: str, formats: str, output: Path | None) -> None:
+    """Scan PATHS (default: the contract's [secrets].scan). Exit 0 clean, 1 new secrets, 2 error."""
+    from toolkit.errors import UsageError
+    from toolkit.secrets_gate import run_secrets_gate
+    from toolkit.secrets_scan import ScanConfig
+
+    fmts = tuple(f.strip() for f in formats.split(",") if f.strip())
+    if bad := [f for f in fmts if f not in ("json", "sarif", "junit")]:
+        raise UsageError(f"--format {','.join(bad)}: use any of json,sarif,junit")
+    cfg = ScanConfig(list(paths), baseline, update_baseline, staged, changed_since, list(code),
+                     bandit_severity, bandit_confidence, not no_bandit)
+    result, where = run_secrets_gate(cfg, contract_path, fmts, output)
+    r = result.to_dict()
+    console.print(f"{r['files_scanned']} files ({r['bytes_scanned'] / 1e6:.2f} MB) scanned, "
+                  f"skipped {sum(r['skipped'].values())} {r['skipped'] or ''}, baseline secrets {r['baseline_secrets']}, "
+                  f"canaries found {r['canaries_found']}/{r['canaries_planted']}", markup=False)
+    for s in r["new_secrets"]:
+        console.print(f"[red]NEW SECRET[/] {escape(s['filename'])}:{s['line_number']} {s['type']} "
+                      f"(sha1 {s['hashed_secret'][:12]}…)")
+    for b in r["bandit_issues"]:
+        console.print(f"[red]BANDIT {b['test_id']}[/] {escape(b['filename'])}:{b['line_number']} "
+                      f"{b['severity']}/{b['confidence']}: {escape(b['text'])}")
+    for e in r["errors"]:
+        err_console.print(f"[red]error:[/] {escape(e)}")
+    if update_baseline and baseline:
+        console.print(f"baseline updated: {baseline}")
+    console.print(f"verdict [bold]{result.verdict}[/]" + (f"; evidence: {where}" if where else ""))
+    done({"pass": 0, "fail": 1}.get(result.verdict, 2))
+
+
 def _list(attacks: list[type]) -> None:
     table = Table(title="attacks")
     for col in ("id", "family", "title", "CWE", "severity", "classes"):

@@ -29,7 +29,7 @@ from starlette.routing import Route
 
 WEAKNESSES = frozenset({
     "traversal", "prefix", "symlink", "shell", "smuggle", "env", "policy", "policy-client",
-    "policy-reload", "auth", "replay", "skew", "rotation", "logs", "errors", "disclosure",
+    "policy-reload", "auth", "replay", "skew", "rotation", "logs", "errors", "disclosure", "plaintext",
 })
 
 

@@ -316,7 +316,10 @@ async def action(request: Request) -> Response:
     args = body.get("args", {})
     if not isinstance(args, dict):
         raise ClientError("args must be an object")
-    result = await asyncio.to_thread(handler, args)
+    try:
+        result = await asyncio.to_thread(handler, args)
+    except OSError:  # a filesystem race or oddity is the client's problem, never a 500 with details
+        raise ClientError("file operation failed", 400) from None
     await _audit(name)
     return JSONResponse({"tool": name, "result": result})
 
@@ -328,6 +331,14 @@ async def _audit(tool: str) -> None:
         svc.log("audit.unreachable", error=type(exc).__name__)
 
 
+def cache_credentials() -> None:
+    """Hardened: the upstream token lives only in memory. Weakened (``plaintext``): cached on disk."""
+    if weakened("plaintext"):
+        cache = POLICY_FILE.parent / "credentials.cache"
+        cache.write_text(json.dumps({"openclaw_token": os.environ.get("OPENCLAW_TOKEN", "")}))
+
+
 if __name__ == "__main__":
     SANDBOX.mkdir(parents=True, exist_ok=True)
+    cache_credentials()
     svc.serve()

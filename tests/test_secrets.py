@@ -1,0 +1,185 @@
+"""Gate 3d: detect-secrets with baselines, positive-control canaries, bad files, git modes, bandit."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import string
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+from toolkit.secrets_scan import ScanConfig, run_scan
+
+
+def _rand(n: int, alphabet: str = string.ascii_letters + string.digits) -> str:
+    return "".join(secrets.choice(alphabet) for _ in range(n))
+
+
+def _jwt() -> str:
+    enc = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).decode().rstrip("=")  # noqa: E731
+    return f"{enc({'alg': 'HS256', 'typ': 'JWT'})}.{enc({'sub': _rand(8), 'iat': 1700000000})}.{_rand(43)}"
+
+
+def fake_secrets(root: Path) -> dict[str, str]:
+    """Realistic fake secrets, generated at run time so this source file holds none."""
+    items = {
+        "aws.py": f'aws_access_key_id = "AKIA{_rand(16, string.ascii_uppercase + "234567")}"\n'
+                  f'aws_secret_access_key = "{_rand(40)}"\n',
+        "github.txt": f"token: ghp_{_rand(36)}\n",
+        "slack.txt": f"hook = xoxb-{_rand(12, string.digits)}-{_rand(12, string.digits)}-{_rand(24).lower()}\n",
+        "id_rsa": "-----BEGIN " + "RSA PRIVATE KEY-----\n" + _rand(64) + "\n-----END " + "RSA PRIVATE KEY-----\n",
+        "jwt.txt": f"auth = {_jwt()}\n",
+        "entropy.py": f'blob = "{secrets.token_hex(24)}"\n',
+        "url.cfg": f"db = https://admin:{_rand(14)}@db.internal.example/main\n",
+        ".env": f"DB_PASSWORD={_rand(18)}\n",
+    }
+    for name, text in items.items():
+        (root / name).write_text(text)
+    return items
+
+
+EXPECTED = {"aws.py": "AWS Access Key", "github.txt": "GitHub Token", "slack.txt": "Slack Token",
+            "id_rsa": "Private Key", "jwt.txt": "JSON Web Token", "entropy.py": "Hex High Entropy String",
+            "url.cfg": "Basic Auth Credentials", ".env": "Secret Keyword"}
+
+
+def _scan(tmp_path: Path, *paths: Path, **kw: object) -> dict:
+    res = run_scan(ScanConfig(list(paths), **kw), tmp_path / "work-fallback")  # type: ignore[arg-type]
+    return {**res.to_dict(), "verdict": res.verdict}
+
+
+def test_every_fake_secret_is_found(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    fake_secrets(tree)
+    body = _scan(tmp_path, tree)
+    found = {(Path(s["filename"]).name, s["type"]) for s in body["new_secrets"]}
+    for name, kind in EXPECTED.items():
+        assert (name, kind) in found, (name, kind, found)
+    assert body["verdict"] == "fail" and body["canaries_found"] == 1
+    assert not list(tree.glob(".toolkit-canary-*"))  # the canary was removed
+
+
+def test_clean_tree_passes_and_reports_hold_no_secret(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tree = tmp_path / "clean"
+    tree.mkdir()
+    (tree / "app.py").write_text("def add(a, b):\n    return a + b\n")
+    out = tmp_path / "out"
+    assert run_cli("secrets", "scan", str(tree), "--no-bandit", "--output", str(out)) == 0
+    sarif = json.loads((out / "gate3-secrets-scan.sarif").read_text())
+    assert sarif["version"] == "2.1.0" and sarif["runs"][0]["results"] == []
+
+
+def test_reports_never_hold_the_secret(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    items = fake_secrets(tree)
+    out = tmp_path / "out"
+    assert run_cli("secrets", "scan", str(tree), "--no-bandit", "--output", str(out)) == 1
+    sarif = json.loads((out / "gate3-secrets-scan.sarif").read_text())
+    assert {r["ruleId"] for r in sarif["runs"][0]["results"]} >= {"secret/AWSAccessKey", "secret/GitHubToken"}
+    blob = "".join(p.read_text() for p in out.iterdir())
+    aws_secret = items["aws.py"].split('"')[3]
+    assert aws_secret not in blob and items[".env"].split("=")[1].strip() not in blob
+
+
+def test_baseline_round_trip_with_detect_secrets_cli(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    fake_secrets(tree)
+    baseline = tmp_path / ".secrets.baseline"
+    rel = str(tree.relative_to(tmp_path))
+    cwd = Path.cwd()
+    try:
+        import os
+
+        os.chdir(tmp_path)
+        assert run_cli("secrets", "scan", rel, "--no-bandit", "--baseline", str(baseline), "--update-baseline") == 0
+        assert run_cli("secrets", "scan", rel, "--no-bandit", "--baseline", str(baseline)) == 0
+        doc = json.loads(baseline.read_text())
+        first = next(iter(doc["results"]))
+        doc["results"][first][0]["is_secret"] = False  # an auditor's label
+        baseline.write_text(json.dumps(doc, indent=2))
+        cli = subprocess.run([sys.executable, "-m", "detect_secrets", "scan", rel, "--all-files", "--baseline", str(baseline)],
+                             capture_output=True, text=True)
+        assert cli.returncode == 0, cli.stderr
+        assert run_cli("secrets", "scan", rel, "--no-bandit", "--baseline", str(baseline), "--update-baseline") == 0
+        assert json.loads(baseline.read_text())["results"][first][0]["is_secret"] is False  # label kept
+        (tree / "new.txt").write_text(f"token: ghp_{_rand(36)}\n")
+        assert run_cli("secrets", "scan", rel, "--no-bandit", "--baseline", str(baseline)) == 1  # only the new one
+        made = subprocess.run([sys.executable, "-m", "detect_secrets", "scan", rel, "--all-files"], capture_output=True, text=True)
+        (tmp_path / "ds.baseline").write_text(made.stdout)
+        assert run_cli("secrets", "scan", rel, "--no-bandit", "--baseline", "ds.baseline") == 0
+    finally:
+        os.chdir(cwd)
+
+
+def test_bad_files_are_skipped_and_counted(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "blob.bin").write_bytes(b"\x00\x01\x02" * 100)
+    (tree / "latin1.txt").write_bytes(b"caf\xe9 \xff\xfe")
+    (tree / "huge.log").write_bytes(b"a" * (5 << 20))
+    (tree / "link").symlink_to("/etc/hostname")
+    (tree / "ok.txt").write_text("fine\n")
+    body = _scan(tmp_path, tree)
+    assert body["skipped"] == {"binary": 1, "invalid-utf8": 1, "huge": 1, "not-a-regular-file": 1}
+    assert body["verdict"] == "pass" and body["files_scanned"] == 2  # ok.txt and the canary
+
+
+def test_missing_path_exits_2(tmp_path: Path) -> None:
+    assert run_cli("secrets", "scan", str(tmp_path / "nope"), "--no-bandit") == 2
+
+
+def test_a_blind_scanner_fails_the_gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    import toolkit.secrets_scan as mod
+    from detect_secrets import SecretsCollection
+
+    monkeypatch.setattr(mod, "detect", lambda files: SecretsCollection())
+    tree = tmp_path / "t"
+    tree.mkdir()
+    assert run_cli("secrets", "scan", str(tree), "--no-bandit") == 1
+    assert "scanner saw nothing" in capsys.readouterr().err
+
+
+def test_staged_files_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = lambda *a: subprocess.run(["git", *a], cwd=repo, check=True, capture_output=True)  # noqa: E731
+    git("init", "-q")
+    (repo / "staged.txt").write_text(f"token: ghp_{_rand(36)}\n")
+    (repo / "unstaged.txt").write_text(f"token: ghp_{_rand(36)}\n")
+    git("add", "staged.txt")
+    monkeypatch.chdir(repo)
+    body = _scan(tmp_path, staged=True)
+    assert [Path(s["filename"]).name for s in body["new_secrets"]] == ["staged.txt"]
+    assert body["canaries_found"] == body["canaries_planted"] == 1
+
+
+def test_bandit_findings_join_the_report(tmp_path: Path) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "bad.py").write_text("import subprocess\n\ndef run(cmd):\n    return subprocess.call(cmd, shell=True)\n")
+    (code / "ok.py").write_text("import subprocess\n\ndef run(cmd):\n"
+                                "    return subprocess.call(cmd, shell=True)  # nosec B602\n")
+    out = tmp_path / "out"
+    assert run_cli("secrets", "scan", str(code), "--code", str(code), "--output", str(out)) == 1
+    sarif = json.loads((out / "gate3-secrets-scan.sarif").read_text())
+    hits = [(r["ruleId"], r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"])
+            for r in sarif["runs"][0]["results"]]
+    assert [h[0] for h in hits] == ["B602"] and hits[0][1].endswith("bad.py")
+
+
+def test_own_tree_passes_its_own_gate() -> None:
+    """The toolkit is held to its own gates: no secret in its tree, no high bandit finding."""
+    repo = Path(__file__).resolve().parent.parent
+    dirs = [repo / d for d in ("toolkit", "attacks", "reports", "targets", "contracts", "tests", "bench")]
+    res = run_scan(ScanConfig(dirs, code=[repo / d for d in ("toolkit", "attacks", "reports", "targets")]),
+                   repo / "artifacts")
+    assert res.new == [] and res.bandit == [] and res.verdict == "pass", (res.new, res.bandit)

@@ -1,0 +1,66 @@
+"""Runs the secrets scan as a gate: contract defaults, evidence, report writers."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from toolkit.contract import Contract
+from toolkit.errors import ContractError
+from toolkit.events import Bus
+from toolkit.runner import default_contract_path, gate_run, load_locked
+from toolkit.secrets_scan import ScanConfig, ScanResult, run_scan
+
+
+def _contract(path: Path | None, need: bool) -> Contract | None:
+    if path is not None:
+        return load_locked(path)
+    try:
+        found = default_contract_path()
+    except ContractError:
+        if need:
+            raise
+        return None
+    return load_locked(found)
+
+
+def apply_defaults(cfg: ScanConfig, c: Contract | None) -> ScanConfig:
+    sec = c.raw.get("secrets", {}) if c else {}
+    if c is not None and not cfg.paths and not (cfg.staged or cfg.changed_since):
+        cfg.paths = [c.resolve(p) for p in sec.get("scan", [])]
+    if c is not None and cfg.baseline is None and "baseline" in sec:
+        cfg.baseline = c.resolve(sec["baseline"])
+    if c is not None and not cfg.code:
+        cfg.code = [c.resolve(p) for p in sec.get("code", [])]
+    return cfg
+
+
+def run_secrets_gate(cfg: ScanConfig, contract_path: Path | None, formats: tuple[str, ...],
+                     output: Path | None) -> tuple[ScanResult, Path | None]:
+    from reports.secrets import SecretsReports
+
+    explicit = bool(cfg.paths) or cfg.staged or bool(cfg.changed_since)
+    c = _contract(contract_path, need=not explicit)
+    cfg = apply_defaults(cfg, c)
+    work = Path(tempfile.mkdtemp(prefix="toolkit-secrets-"))
+    try:
+        if c is None:  # a plain tree (pre-commit in any repo): reports only, no gate evidence
+            bus = Bus()
+            bus.subscribe(SecretsReports(formats, None, output).handle)
+            result = run_scan(cfg, work)
+            bus.emit("secrets.done", **result.to_dict())
+            return result, None
+        with gate_run(c, "secrets", "gate3-secrets-scan") as run:
+            run.bus.subscribe(SecretsReports(formats, run.evidence.write_bytes, output).handle)
+            result = run_scan(cfg, work)
+            body = result.to_dict()
+            run.emit("secrets.done", **body)
+            run.seal(result.verdict, {**body, "measurements": [
+                {"metric": "new_secrets", "value": len(result.new), "threshold": 0, "unit": "secrets"},
+                {"metric": "bandit_issues", "value": len(result.bandit), "threshold": 0, "unit": "issues"},
+                {"metric": "canaries_found", "value": result.canaries_found,
+                 "threshold": result.canaries_planted, "unit": "canaries"}]})
+            return result, run.result.summary_path
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
