@@ -161,6 +161,58 @@ def secrets_scan(paths: tuple[Path, ...], contract_path: Path | None, baseline: 
     done({"pass": 0, "fail": 1}.get(result.verdict, 2))
 
 
+@cli.group("drill", invoke_without_command=True)
+@contract_option
+@click.option("--fault", "faults", multiple=True, help="kill, hang, corrupt-header, corrupt-page, truncate, bitflip, "
+              "torn-wal, delete-wal, clear-state, corrupt-backup (repeatable; default: a seeded combination).")
+@click.option("--seed", type=int, default=None, help="Seed for the fault plan and recipes (recorded).")
+@click.option("--dry-run", is_flag=True, help="List what would be done and touch nothing.")
+@click.option("--warmup", default="3s", show_default=True, help="Sentinel writes and backups before the disaster.")
+@click.option("--backup-interval", default="1s", show_default=True, help="Continuous backup interval.")
+@click.pass_context
+def drill(ctx: click.Context, contract_path: Path | None, faults: tuple[str, ...], seed: int | None, dry_run: bool,
+          warmup: str, backup_interval: str) -> None:
+    """Gate 4: back up, break (kill, corrupt SQLite, clear state), restore, and measure RPO and RTO."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from toolkit.drill import DrillConfig, plan, run_drill
+
+    cfg = DrillConfig(contract_path, list(faults), seed, dry_run, _seconds(warmup, "--warmup") or 0.0,
+                      _seconds(backup_interval, "--backup-interval") or 1.0)
+    if dry_run:
+        for step in plan(cfg):
+            console.print(f"- {escape(step)}")
+        done(0)
+    result = run_drill(cfg)
+    b = result.body
+    rpo = "none survived" if b["rpo_s"] is None else f"{b['rpo_s']:.3f} s"
+    rto = "not recovered" if b["rto_s"] is None else f"{b['rto_s']:.3f} s"
+    console.print(f"faults {', '.join(b['faults'])}: RPO {rpo}, RTO {rto}, "
+                  f"{b['lost_writes']} of {b['acknowledged_writes']} acknowledged writes lost, integrity "
+                  f"{'ok' if b['integrity_ok'] else 'FAILED'}, healthy {b['healthy']}: [bold]{result.verdict}[/]")
+    console.print(f"evidence: {result.summary_path}")
+    done(result.exit_code)
+
+
+@drill.command("history")
+@contract_option
+def drill_history(contract_path: Path | None) -> None:
+    """Trend table of past drills: RPO, RTO, lost writes, verdict."""
+    from toolkit import contract as contract_mod
+    from toolkit.drill import read_history
+    from toolkit.runner import default_contract_path
+
+    rows = read_history(contract_mod.load(contract_path or default_contract_path()))
+    table = Table(title="drill history")
+    for col in ("run", "at", "faults", "RPO s", "RTO s", "lost", "verdict"):
+        table.add_column(col)
+    for run_id, at, faults, rpo, rto, lost, verdict in rows:
+        table.add_row(run_id, at, faults, "-" if rpo is None else f"{rpo:.3f}", f"{rto:.3f}", str(lost),
+                      "[green]pass[/]" if verdict == "pass" else f"[red]{verdict}[/]")
+    console.print(table if rows else "no drills recorded yet")
+    done(0)
+
+
 def _list(attacks: list[type]) -> None:
     table = Table(title="attacks")
     for col in ("id", "family", "title", "CWE", "severity", "classes"):

@@ -6,7 +6,6 @@ import json
 import secrets
 import threading
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +17,11 @@ from rich.table import Table
 from toolkit import platform
 from toolkit.contract import Contract
 from toolkit.errors import TargetError
-from toolkit.evidence import atomic_write
-from toolkit.supervisor import ProcRecord, Supervisor, probe
+from toolkit.supervisor import ProcRecord, Supervisor, probe, run_file
 
 
 def state_file(c: Contract) -> Path:
-    return c.dir / ".toolkit" / f"stack-{c.name}.json"
-
-
-def write_state(c: Contract, sup: Supervisor) -> Path:
-    sup.snapshot()
-    doc = {"contract": c.name, "marker": sup.marker,
-           "services": {n: {"pid": r.pid} for n, r in sup.running.items()},
-           "records": [asdict(r) for r in sup.records.values()]}
-    target = state_file(c)
-    atomic_write(target, json.dumps(doc, indent=2).encode())
-    return target
+    return run_file(c)
 
 
 def health_table(c: Contract, pids: dict[str, int] | None = None) -> tuple[Table, bool]:
@@ -59,7 +47,6 @@ def up(c: Contract, console: Console, until: threading.Event | None = None,
     try:
         t0 = time.monotonic()
         sup.start_all()
-        write_state(c, sup)
         table, _ = health_table(c, sup.pids())
         console.print(table)
         console.print(f"all {len(c.services)} services healthy in {time.monotonic() - t0:.2f} s; Ctrl-C stops them")
@@ -77,7 +64,6 @@ def up(c: Contract, console: Console, until: threading.Event | None = None,
     finally:
         results = sup.stop_all()
         sup.close()
-        state_file(c).unlink(missing_ok=True)
     bad = [r for r in results if r.escalated or r.leftovers]
     for r in bad:
         console.print(f"[red]{r.service}: needed SIGKILL or left processes behind[/]")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import socket
@@ -22,6 +23,7 @@ from toolkit import platform
 from toolkit.auth import ensure_key_file
 from toolkit.contract import Contract, Service, expand, start_levels
 from toolkit.errors import TargetError
+from toolkit.evidence import atomic_write
 
 MARKER_ENV = "TOOLKIT_RUN_MARKER"
 POLL_S = 0.02
@@ -65,6 +67,11 @@ class StopResult:
     escalated: bool
     exit_code: int | None
     leftovers: list[dict[str, Any]] = field(default_factory=list)
+
+
+def run_file(c: Contract) -> Path:
+    """Where a running stack records its owner and processes (read by stack status/down)."""
+    return c.dir / ".toolkit" / f"stack-{c.name}.json"
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -121,10 +128,43 @@ class Supervisor:
         self._client = httpx.Client(trust_env=False)
         self._lock = threading.Lock()
 
+    # ------------------------------------------------------------ ownership
+    def _reclaim(self) -> None:
+        """A run file left by a toolkit that died (kill -9): stop its services, so a rerun works."""
+        path = run_file(self.contract)
+        try:
+            doc = json.loads(path.read_text())
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError):
+            path.unlink(missing_ok=True)
+            return
+        owner = ProcRecord("toolkit", int(doc.get("owner_pid", 0)), float(doc.get("owner_create", 0)), [])
+        if owner.alive() and owner.pid != os.getpid():
+            raise TargetError(f"the stack of {self.contract.name} is run by another toolkit (pid {owner.pid}); "
+                              f"stop it first (toolkit stack down)")
+        stale = [ProcRecord(**r) for r in doc.get("records", [])]
+        for rec in stale:
+            if rec.alive():
+                platform.kill_process(rec.pid, rec.create_time)
+        deadline = time.monotonic() + 5
+        while any(rec.alive() for rec in stale) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self._emit("supervisor.reclaimed", killed=[r.pid for r in stale], file=str(path))
+        path.unlink(missing_ok=True)
+
+    def _write_run_file(self) -> None:
+        me = psutil.Process()
+        doc = {"contract": self.contract.name, "marker": self.marker, "owner_pid": me.pid,
+               "owner_create": me.create_time(), "services": {n: {"pid": r.pid} for n, r in self.running.items()},
+               "records": [asdict(r) for r in self.records.values()]}
+        atomic_write(run_file(self.contract), json.dumps(doc, indent=2).encode())
+
     # ------------------------------------------------------------ start
     def start_all(self) -> dict[str, float]:
         """Start everything; on any failure stop what was started and raise TargetError."""
         ensure_key_file(self.contract.auth)
+        self._reclaim()
         self._preflight_ports()
         startup: dict[str, float] = {}
         try:
@@ -134,6 +174,7 @@ class Supervisor:
                 with ThreadPoolExecutor(max_workers=max(1, len(level))) as pool:
                     for name, secs in pool.map(self._await_health, level):
                         startup[name] = secs
+            self._write_run_file()
         except BaseException:
             self.stop_all()
             raise
@@ -237,6 +278,7 @@ class Supervisor:
             with ThreadPoolExecutor(max_workers=len(names)) as pool:
                 results.extend(pool.map(self._stop_one, names))
         platform.reap_children()
+        run_file(self.contract).unlink(missing_ok=True)
         return results
 
     def _stop_one(self, name: str) -> StopResult:

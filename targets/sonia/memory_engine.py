@@ -6,6 +6,7 @@ import asyncio
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 from starlette.requests import Request
@@ -27,15 +28,15 @@ def conn() -> sqlite3.Connection:
         c.execute("PRAGMA journal_mode=WAL")
         c.execute("PRAGMA synchronous=FULL")
         c.execute("CREATE TABLE IF NOT EXISTS memory (key TEXT PRIMARY KEY, value TEXT NOT NULL, "
-                  "updated REAL NOT NULL DEFAULT (unixepoch('subsec')))")
+                  "updated REAL NOT NULL)")
         _local.conn = c
     return c
 
 
 def _put(key: str, value: str) -> None:
     with _write_lock:
-        conn().execute("INSERT INTO memory(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
-                       "SET value = excluded.value, updated = unixepoch('subsec')", (key, value))
+        conn().execute("INSERT INTO memory(key, value, updated) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE "
+                       "SET value = excluded.value, updated = excluded.updated", (key, value, time.time()))
 
 
 def _get(key: str) -> str | None:

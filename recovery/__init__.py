@@ -1,0 +1,1 @@
+"""Recovery: consistent backups, snapshots, restore and verification (Gate 4)."""
