@@ -161,10 +161,30 @@ def detect(files: list[str]) -> Any:
     from detect_secrets import SecretsCollection
     from detect_secrets.settings import default_settings
 
-    with default_settings():
+    with default_settings(), default_sigterm():
         found = SecretsCollection()
         found.scan_files(*files)
     return found
+
+
+@contextmanager
+def default_sigterm() -> Iterator[None]:
+    """Pool workers must not inherit the gate's SIGTERM-as-Ctrl-C handler.
+
+    A worker that runs a Python handler when the pool terminates it can die holding the
+    task queue's lock, and its siblings then wait on that lock for ever.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or sys.platform.startswith("win"):
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def load_baseline(path: Path | None) -> tuple[Any, dict[str, Any] | None]:
