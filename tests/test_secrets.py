@@ -183,3 +183,23 @@ def test_own_tree_passes_its_own_gate() -> None:
     res = run_scan(ScanConfig(dirs, code=[repo / d for d in ("toolkit", "attacks", "reports", "targets")]),
                    repo / "artifacts")
     assert res.new == [] and res.bandit == [] and res.verdict == "pass", (res.new, res.bandit)
+
+
+def test_prefiltered_scan_finds_exactly_what_detect_secrets_finds(tmp_path: Path) -> None:
+    """The fast front end may skip work, never findings: compared on fake secrets, config files and real code."""
+    import os
+    import sysconfig
+
+    from toolkit.secrets_scan import classify, detect, detect_plain, walk
+
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    fake_secrets(tree)
+    (tree / "app.yaml").write_text(f"db:\n  password: {_rand(20)}\n  host: example\n")
+    (tree / "app.ini").write_text(f"[main]\napi_key = {secrets.token_hex(20)}\nname = demo\n")
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    roots = [tree, stdlib / "json", stdlib / "email", stdlib / "http"]
+    files = [os.path.relpath(p) for p in walk(roots) if classify(p) is None]
+    fast = {(f, s.type, s.secret_hash, s.line_number) for f, s in detect(files)}
+    plain = {(f, s.type, s.secret_hash, s.line_number) for f, s in detect_plain(files)}
+    assert fast == plain and len(plain) >= len(EXPECTED)

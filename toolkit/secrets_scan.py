@@ -158,6 +158,14 @@ def rel(path: Path) -> str:
 
 
 def detect(files: list[str]) -> Any:
+    """detect-secrets' findings for ``files``, through the prefiltering front end."""
+    from toolkit.fastscan import scan_files
+
+    return scan_files(files)
+
+
+def detect_plain(files: list[str]) -> Any:
+    """detect-secrets alone (its own multiprocessing scan), the reference for ``detect``."""
     from detect_secrets import SecretsCollection
     from detect_secrets.settings import default_settings
 
