@@ -168,7 +168,8 @@ def secrets_scan(paths: tuple[Path, ...], contract_path: Path | None, baseline: 
 @click.option("--seed", type=int, default=None, help="Seed for the fault plan and recipes (recorded).")
 @click.option("--dry-run", is_flag=True, help="List what would be done and touch nothing.")
 @click.option("--warmup", default="3s", show_default=True, help="Sentinel writes and backups before the disaster.")
-@click.option("--backup-interval", default="1s", show_default=True, help="Continuous backup interval.")
+@click.option("--backup-interval", default="0.5s", show_default=True,
+              help="Continuous backup interval (0.5 s keeps RPO under 1 s).")
 @click.pass_context
 def drill(ctx: click.Context, contract_path: Path | None, faults: tuple[str, ...], seed: int | None, dry_run: bool,
           warmup: str, backup_interval: str) -> None:
@@ -178,7 +179,7 @@ def drill(ctx: click.Context, contract_path: Path | None, faults: tuple[str, ...
     from toolkit.drill import DrillConfig, plan, run_drill
 
     cfg = DrillConfig(contract_path, list(faults), seed, dry_run, _seconds(warmup, "--warmup") or 0.0,
-                      _seconds(backup_interval, "--backup-interval") or 1.0)
+                      _seconds(backup_interval, "--backup-interval") or 0.5)
     if dry_run:
         for step in plan(cfg):
             console.print(f"- {escape(step)}")

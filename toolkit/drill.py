@@ -37,7 +37,7 @@ class DrillConfig:
     seed: int | None = None
     dry_run: bool = False
     warmup_s: float = 3.0
-    backup_interval_s: float = 1.0
+    backup_interval_s: float = 0.5
 
 
 @dataclass
