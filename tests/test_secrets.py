@@ -203,3 +203,37 @@ def test_prefiltered_scan_finds_exactly_what_detect_secrets_finds(tmp_path: Path
     fast = {(f, s.type, s.secret_hash, s.line_number) for f, s in detect(files)}
     plain = {(f, s.type, s.secret_hash, s.line_number) for f, s in detect_plain(files)}
     assert fast == plain and len(plain) >= len(EXPECTED)
+
+
+def test_credentials_at_rest_in_sqlite_are_found(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "app.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE settings (name TEXT, value TEXT)")
+    conn.execute("INSERT INTO settings VALUES ('gh', ?)", (f"ghp_{_rand(36)}",))
+    conn.commit()
+    conn.close()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    body = _scan(tmp_path, empty, databases=[db])
+    assert [(Path(s["filename"]).name, s["type"]) for s in body["new_secrets"]] == [("app.db#cells", "GitHub Token")]
+
+
+def test_changed_since_scans_only_changed_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = lambda *a: subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *a], cwd=repo,  # noqa: E731
+                                    check=True, capture_output=True)
+    git("init", "-q")
+    (repo / "old.txt").write_text(f"token: ghp_{_rand(36)}\n")
+    git("add", ".")
+    git("commit", "-qm", "base")
+    git("tag", "base")
+    (repo / "new.txt").write_text(f"token: ghp_{_rand(36)}\n")
+    git("add", ".")
+    git("commit", "-qm", "change")
+    monkeypatch.chdir(repo)
+    body = _scan(tmp_path, changed_since="base")
+    assert [Path(s["filename"]).name for s in body["new_secrets"]] == ["new.txt"]
+    assert run_cli("secrets", "scan", "--changed-since", "no-such-rev", "--no-bandit") == 2

@@ -31,6 +31,8 @@ def apply_defaults(cfg: ScanConfig, c: Contract | None) -> ScanConfig:
         cfg.paths = [c.resolve(p) for p in sec.get("scan", [])]
     if c is not None and cfg.baseline is None and "baseline" in sec:
         cfg.baseline = c.resolve(sec["baseline"])
+    if c is not None and not cfg.databases and not (cfg.staged or cfg.changed_since):
+        cfg.databases = [c.resolve(d["path"]) for d in c.raw.get("durability", {}).get("databases", [])]
     if c is not None and not cfg.code:
         cfg.code = [c.resolve(p) for p in sec.get("code", [])]
     return cfg

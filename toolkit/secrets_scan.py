@@ -39,6 +39,7 @@ class ScanConfig:
     bandit_severity: str = "high"
     bandit_confidence: str = "medium"
     bandit: bool = True
+    databases: list[Path] = field(default_factory=list)
 
 
 @dataclass
@@ -242,6 +243,8 @@ def run_scan(cfg: ScanConfig, work: Path) -> ScanResult:
         res.canaries_found = sum(1 for name in canary_names if any(True for _ in found[name]))
         for name in canary_names:
             found.data.pop(name, None)
+    for db in cfg.databases:
+        _scan_database(db, work, found, res)
     old, _ = load_baseline(cfg.baseline)
     new = found - old
     res.new = [secret_dict(name, s) for name, s in new]
@@ -255,6 +258,33 @@ def run_scan(cfg: ScanConfig, work: Path) -> ScanResult:
         res.errors.append(f"scanner saw nothing: {res.canaries_planted - res.canaries_found} of "
                           f"{res.canaries_planted} planted canary secret(s) were not found; check paths")
     return res
+
+
+def _scan_database(db: Path, work: Path, found: Any, res: ScanResult) -> None:
+    """Credentials at rest in SQLite: every text cell, one per line, through the same plugins."""
+    import sqlite3
+
+    from recovery.sqlite import connect_ro, text_cells
+
+    if not db.is_file():
+        res.skipped.setdefault("database-missing", []).append(rel(db))
+        return
+    try:
+        conn = connect_ro(db)
+        try:
+            cells = text_cells(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        res.skipped.setdefault("database-unreadable", []).append(rel(db))
+        return
+    dump = work / f"{db.name}.cells.txt"
+    dump.write_text("\n".join(c.replace("\n", " ") for c in cells) + "\n", encoding="utf-8", errors="replace")
+    res.files_scanned += 1
+    res.bytes_scanned += dump.stat().st_size
+    for _, secret in detect([str(dump)]):
+        secret.filename = f"{rel(db)}#cells"
+        found[secret.filename].add(secret)
 
 
 def _select(candidates: list[Path], res: ScanResult) -> list[Path]:
