@@ -237,3 +237,18 @@ def test_changed_since_scans_only_changed_files(tmp_path: Path, monkeypatch: pyt
     body = _scan(tmp_path, changed_since="base")
     assert [Path(s["filename"]).name for s in body["new_secrets"]] == ["new.txt"]
     assert run_cli("secrets", "scan", "--changed-since", "no-such-rev", "--no-bandit") == 2
+
+
+@pytest.mark.slow
+def test_reference_stack_logs_config_and_database_stay_clean(tmp_path: Path) -> None:
+    """After a full hardened attack run, the contract's own secrets gate passes on what the stack left."""
+    from tests.conftest import reference_copy
+    from toolkit.attack import AttackConfig, run_attacks
+    from toolkit.secrets_gate import run_secrets_gate
+
+    path = reference_copy(tmp_path)
+    result, _ = run_attacks(AttackConfig(path, ["leaks", "traversal", "auth"], budget="quick"))
+    assert result.exit_code == 0
+    scan, evidence = run_secrets_gate(ScanConfig(), path, ("json",), None)
+    assert scan.verdict == "pass", (scan.new, scan.bandit, scan.errors)
+    assert scan.files_scanned >= 6 and evidence is not None  # logs, config and the SQLite cells
