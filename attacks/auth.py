@@ -29,6 +29,16 @@ def _signed_ok(ctx: AttackContext, target: Target) -> tuple[Prepared, Reply]:
     return prepared, reply
 
 
+def _hmac_ready(ctx: AttackContext, target: Target, what: str) -> tuple[Any, Prepared, Reply] | None:
+    """(auth, a signed benign request, its accepted reply), or None with a note when not applicable."""
+    auth = _hmac_auth(ctx)
+    if auth is None or not getattr(target.deliver, "auth", False):
+        target.notes.append(f"{what}: needs [auth] scheme hmac-sha256 with a local key_file")
+        return None
+    prepared, base = _signed_ok(ctx, target)
+    return auth, prepared, base
+
+
 def _hmac_auth(ctx: AttackContext) -> Any:
     auth = ctx.contract.auth
     return auth if auth is not None and auth.scheme == "hmac-sha256" and auth.key_file else None
@@ -105,11 +115,10 @@ class TokenReplay:
                       ("path", "argv", "command", "env", "tool", "option"), scope="endpoint")
 
     def run(self, ctx: AttackContext, target: Target) -> Iterable[Finding]:
-        auth = _hmac_auth(ctx)
-        if auth is None or not getattr(target.deliver, "auth", False):
-            target.notes.append("replay: needs [auth] scheme hmac-sha256")
+        ready = _hmac_ready(ctx, target, "replay")
+        if ready is None:
             return
-        prepared, base = _signed_ok(ctx, target)
+        auth, prepared, base = ready
         key = read_keys(auth.key_file)[0]
         token = sign_hmac(key, prepared.method, prepared.sign_path, prepared.body)
         first = target.send(None, prepared=prepared, token=token)
@@ -145,11 +154,10 @@ class KeyRotation:
                       Severity.HIGH, ("path", "argv", "command", "env", "tool", "option"), scope="service")
 
     def run(self, ctx: AttackContext, target: Target) -> Iterable[Finding]:
-        auth = _hmac_auth(ctx)
-        if auth is None or not getattr(target.deliver, "auth", False):
-            target.notes.append("rotation: needs [auth] scheme hmac-sha256 with a local key_file")
+        ready = _hmac_ready(ctx, target, "rotation")
+        if ready is None:
             return
-        prepared, base = _signed_ok(ctx, target)
+        auth, prepared, base = ready
         path = auth.key_file
         original = path.read_bytes()
         old = read_keys(path)[0]

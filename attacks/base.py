@@ -200,6 +200,17 @@ class AttackContext:
         return Finding(f.attack_id, f.title, f.surface, f.payload_class, f.cwe, f.severity, f.payload,
                        f.evidence, path, f.oracle)
 
+    def probe(self, spec: AttackSpec, target: Target, cls: str, payload: Any, tokens: Iterable[str],
+              why: str, oracle: str) -> tuple[Reply, Finding | None]:
+        """Send one payload, record the reply, and judge it with the differential token oracle."""
+        reply = target.send(payload)
+        self.seen(spec.id, target, payload, reply)
+        tok = new_evidence(reply, tokens, target.baseline, payload)
+        if tok is None:
+            return reply, None
+        return reply, self.finding(spec, target, cls, payload, reply, f"{why}: {excerpt(reply.text, tok)}",
+                                   f"{oracle}:{why}")
+
     def redact(self, text: str) -> str:
         for form in encodings(self.canaries.secret):
             text = text.replace(form, "[canary-secret]")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from attacks.base import AttackContext, AttackSpec, Target, excerpt, new_evidence, register, take
+from attacks.base import AttackContext, AttackSpec, Target, register, take
 from toolkit.model import Finding, Severity
 
 LOADER_MARKS = ("cannot be preloaded", "cannot be loaded as audit interface", "ld.so:")
@@ -98,12 +98,9 @@ class EnvironmentInjection:
         cmd = _command(ctx)
         for probe in take(corpus(kit), ctx.limit):
             payload = _wrap(cls, probe.env, cmd)
-            reply = target.send(payload)
-            ctx.seen(self.spec.id, target, payload, reply)
-            tok = new_evidence(reply, probe.tokens, target.baseline, payload)
-            if tok:
-                yield ctx.finding(self.spec, target, cls, payload, reply,
-                                  f"{probe.why}: {excerpt(reply.text, tok)}", f"env:{probe.why}")
+            reply, found = ctx.probe(self.spec, target, cls, payload, probe.tokens, probe.why, "env")
+            if found:
+                yield found
             elif kit.side.exists():
                 yield ctx.finding(self.spec, target, cls, payload, reply,
                                   f"{probe.why}: hijack side-effect file was created", f"env-side:{probe.why}")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from attacks.base import AttackContext, AttackSpec, Target, excerpt, new_evidence, register
 from toolkit.model import Finding, Severity
+from toolkit.transport import Reply
 
 
 @register
@@ -83,16 +84,16 @@ class SymlinkEscape:
         stop = threading.Event()
         flipper = threading.Thread(target=_flip, args=(race, victim2, stop), daemon=True)
         flipper.start()
-        reply = None
+        last: Reply | None = None
         try:
             deadline = time.monotonic() + (1.0 if ctx.budget == "quick" else 3.0)
             while time.monotonic() < deadline and not _changed(victim2, original2):
-                reply = target.send(race.name)
+                last = target.send(race.name)
         finally:
             stop.set()
             flipper.join()
-        if reply is not None and _changed(victim2, original2):
-            yield ctx.finding(self.spec, target, "path", race.name, reply,
+        if last is not None and _changed(victim2, original2):
+            yield ctx.finding(self.spec, target, "path", race.name, last,
                               f"swap race: a write landed in {victim2.name} outside the sandbox",
                               "link:swap-race")
 

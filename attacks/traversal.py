@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from attacks.base import AttackContext, AttackSpec, Target, excerpt, new_evidence, register, take
+from attacks.base import AttackContext, AttackSpec, Target, register, take
 from attacks.mutate import mutations
 from toolkit.model import Finding, Severity
 
@@ -108,13 +108,10 @@ class PathTraversal:
                        for pr in probes[:6] for m in mutations(pr.path, ctx.seed, 6)]
         reader = _reader(ctx)
         for probe in take(probes, ctx.limit):
-            payload = _wrap(cls, probe.path, reader)
-            reply = target.send(payload)
-            ctx.seen(self.spec.id, target, payload, reply)
-            tok = new_evidence(reply, probe.tokens, target.baseline, payload)
-            if tok:
-                yield ctx.finding(self.spec, target, cls, payload, reply,
-                                  f"{probe.why}: {excerpt(reply.text, tok)}", f"canary:{probe.why}")
+            _, found = ctx.probe(self.spec, target, cls, _wrap(cls, probe.path, reader), probe.tokens,
+                                 probe.why, "canary")
+            if found:
+                yield found
 
 
 def _class_for(target: Target) -> str | None:

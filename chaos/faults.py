@@ -7,9 +7,11 @@ rollback says so in the journal. ``hang`` rolls back with SIGCONT.
 
 from __future__ import annotations
 
+import abc
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,18 +119,26 @@ def _status(pid: int) -> str:
 
 
 @dataclass
-class FileFault:
+class FileFault(abc.ABC):
     """Base for SQLite file recipes; services must be stopped first (the drill kills them)."""
 
     db: Path
     name: str = ""
 
+    @abc.abstractmethod
+    def describe(self, ctx: FaultContext) -> str: ...
+
+    @abc.abstractmethod
+    def inject(self, ctx: FaultContext) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    def verify(self, ctx: FaultContext) -> bool: ...
+
     def rollback(self, ctx: FaultContext) -> dict[str, Any]:
         return {"note": "file faults are not undone here; restoring is the recovery the drill measures"}
 
     def _before(self, path: Path) -> bytes:
-        ctx_path = path
-        self._orig = ctx_path.read_bytes() if ctx_path.exists() else b""
+        self._orig = path.read_bytes() if path.exists() else b""
         return self._orig
 
 
@@ -290,6 +300,6 @@ def clear_tree(root: Path) -> int:
     return removed
 
 
-FILE_FAULTS = {"corrupt-header": CorruptHeader, "corrupt-page": CorruptPage, "truncate": Truncate,
+FILE_FAULTS: dict[str, Callable[[Path, str], FileFault]] = {"corrupt-header": CorruptHeader, "corrupt-page": CorruptPage, "truncate": Truncate,
                "bitflip": BitFlip, "torn-wal": TornWal, "delete-wal": DeleteWal}
 ALL_FAULTS = ("kill", "hang", *FILE_FAULTS, "clear-state")

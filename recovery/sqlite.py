@@ -79,7 +79,7 @@ def logical_hash(conn: sqlite3.Connection) -> str:
 
 
 def text_cells(conn: sqlite3.Connection) -> list[str]:
-    cells = []
+    cells: list[str] = []
     for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"):
         for row in conn.execute(f'SELECT * FROM "{name}"'):  # nosec B608 - names from sqlite_master
             cells.extend(v for v in row if isinstance(v, str))

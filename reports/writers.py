@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import json
 import os
 from pathlib import Path
@@ -16,7 +17,7 @@ SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 HELP_URI = "https://cwe.mitre.org/data/definitions/{}.html"
 
 
-class _Collector:
+class _Collector(abc.ABC):
     name = ""
 
     def __init__(self, run: GateRun):
@@ -32,8 +33,8 @@ class _Collector:
         elif event.kind == "attack.done":
             self.run.evidence.write_bytes(self.name, self.render(event.data))
 
-    def render(self, done: dict[str, Any]) -> bytes:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def render(self, done: dict[str, Any]) -> bytes: ...
 
 
 class JsonWriter(_Collector):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.markup import escape
@@ -214,7 +215,7 @@ def drill_history(contract_path: Path | None) -> None:
     done(0)
 
 
-def _list(attacks: list[type]) -> None:
+def _list(attacks: list[Any]) -> None:
     table = Table(title="attacks")
     for col in ("id", "family", "title", "CWE", "severity", "classes"):
         table.add_column(col)

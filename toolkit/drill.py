@@ -58,8 +58,12 @@ class SentinelWriter(threading.Thread):
         self.acks: dict[int, float] = {}
         self.failures = 0
         self.stop_event = threading.Event()
-        svc = c.service(spec["service"]) if "service" in spec else None
-        self.url = (spec.get("base_url") or f"http://{svc.host}:{svc.port}").rstrip("/") + spec.get("path", "/")
+        if "base_url" in spec:
+            root = str(spec["base_url"])
+        else:
+            svc = c.service(spec["service"])
+            root = f"http://{svc.host}:{svc.port}"
+        self.url = root.rstrip("/") + spec.get("path", "/")
         self.signer = Signer(c.auth)
         self.rate = float(spec.get("rate_per_s", 10))
 

@@ -21,7 +21,7 @@ IS_WINDOWS = sys.platform.startswith("win")
 def spawn_kwargs() -> dict[str, Any]:
     """Popen keyword arguments that put the child in its own process group and session."""
     if IS_WINDOWS:  # pragma: no cover - exercised on Windows only
-        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}  # type: ignore[attr-defined]
     return {"start_new_session": True}
 
 

@@ -7,6 +7,7 @@ the nearest known key. Unknown keys are errors, never silently ignored.
 
 from __future__ import annotations
 
+import abc
 import difflib
 import re
 from dataclasses import dataclass, field
@@ -51,11 +52,11 @@ class Ctx:
         return ContractError(f"{self.file}: {path or '<root>'} = {_show(value)}: {why}")
 
 
-class Node:
-    """Base validator node."""
+class Node(abc.ABC):
+    """Base validator node: check one value at one key path."""
 
-    def check(self, value: Any, path: str, ctx: Ctx) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def check(self, value: Any, path: str, ctx: Ctx) -> Any: ...
 
 
 def _check_placeholders(text: str, path: str, ctx: Ctx) -> None:
