@@ -50,6 +50,7 @@ def test_slow_service_is_waited_for_and_order_kept(tmp_path: Path) -> None:
 def test_port_conflict_names_the_service_and_starts_nothing(tmp_path: Path) -> None:
     text = HEAD + fixture_service("first", 7321) + fixture_service("busy", 7322)
     holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     holder.bind(("127.0.0.1", 7322))
     holder.listen()
     try:
@@ -88,3 +89,38 @@ def test_sigterm_ignored_escalates_to_sigkill(tmp_path: Path) -> None:
     results = sup.stop_all()
     assert results[0].escalated and results[0].seconds >= 0.5
     assert listening([7351]) == []
+
+
+def test_stack_up_in_one_terminal_down_in_another(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    path = reference_copy(tmp_path)
+    ports = [s.port for s in contract_mod.load(path).services]
+    up = subprocess.Popen([sys.executable, "-m", "toolkit", "stack", "up", "--contract", str(path)], cwd=REPO,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "COLUMNS": "120"})
+    deadline = time.monotonic() + 30
+    while listening(ports) != sorted(ports) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert run_cli("stack", "status", "--contract", str(path)) == 0
+    assert run_cli("stack", "down", "--contract", str(path)) == 0
+    assert up.wait(timeout=30) in (0, 1)
+    assert listening(ports) == []
+    assert run_cli("stack", "status", "--contract", str(path)) == 1  # nothing healthy any more
+    assert run_cli("stack", "down", "--contract", str(path)) == 2  # nothing recorded to stop
+
+
+def test_preflight_fails_on_a_busy_port(tmp_path: Path) -> None:
+    path = reference_copy(tmp_path)
+    assert run_cli("preflight", "--contract", str(path)) == 0
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the port may be in TIME_WAIT
+    holder.bind(("127.0.0.1", 7030))
+    holder.listen()
+    try:
+        assert run_cli("preflight", "--contract", str(path)) == 1
+    finally:
+        holder.close()
