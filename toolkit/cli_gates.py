@@ -215,6 +215,26 @@ def drill_history(contract_path: Path | None) -> None:
     done(0)
 
 
+@cli.command("determinism")
+@contract_option
+@click.option("--runs", type=int, default=None, help="Runs to compare (default: [determinism].runs, else 2).")
+@click.option("--no-stack", is_flag=True, help="Do not start the contract's services around the runs.")
+@click.option("--timeout", default="30m", show_default=True, help="Limit for one run.")
+def determinism(contract_path: Path | None, runs: int | None, no_stack: bool, timeout: str) -> None:
+    """Gate 5: run the contract's test command N times under a locked environment; same outcome per test."""
+    from toolkit.determinism import DeterminismConfig, run_determinism
+
+    result = run_determinism(DeterminismConfig(contract_path, runs, not no_stack,
+                                               _seconds(timeout, "--timeout") or 1800.0))
+    b = result.body
+    console.print(f"{b['runs']} runs of {b['tests']} tests: passed {b['pass_counts']}, failed {b['fail_counts']}, "
+                  f"diverging {len(b['diverging_tests'])}: [bold]{result.verdict}[/]")
+    for name, outcomes in list(b["diverging_tests"].items())[:20]:
+        err_console.print(f"[red]non-deterministic[/] {escape(name)}: {' / '.join(outcomes)}")
+    console.print(f"evidence: {result.summary_path}")
+    done(result.exit_code)
+
+
 def _list(attacks: list[Any]) -> None:
     table = Table(title="attacks")
     for col in ("id", "family", "title", "CWE", "severity", "classes"):

@@ -125,6 +125,7 @@ TOP = s.Table(
             {"command": s.List(s.Str(), min_items=1), "runs": s.Num(minimum=2, integer=True),
              "cwd": s.Str()},
             required=("command",),
+            placeholders=_BASE | {"junit"},
         ),
         "evidence": s.Table({"dir": s.Str()}),
     },

@@ -1,0 +1,77 @@
+"""Gate 5: identical outcomes pass; a flaky test fails the gate by name; bad input exits 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, reference_copy, run_cli, write_contract
+from toolkit.determinism import DeterminismConfig, run_determinism
+
+FLAKY = """
+from pathlib import Path
+
+COUNTER = Path(__file__).with_name("counter.txt")
+
+
+def test_stable():
+    assert 1 + 1 == 2
+
+
+def test_flaky():
+    n = int(COUNTER.read_text()) if COUNTER.exists() else 0
+    COUNTER.write_text(str(n + 1))
+    assert n % 2 == 0  # passes on the first run, fails on the second
+"""
+
+
+def _suite(tmp_path: Path, text: str) -> Path:
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_suite.py").write_text(text)
+    return write_contract(tmp_path, f"""
+        [contract]
+        name = "det"
+        version = "1.0.0"
+
+        [determinism]
+        command = ["{{{{python}}}}", "-m", "pytest", "{suite}", "-q", "-p", "no:cacheprovider"]
+        runs = 2
+        cwd = "{tmp_path}"
+        """)
+
+
+def test_a_flaky_test_fails_the_gate_by_name(tmp_path: Path) -> None:
+    result = run_determinism(DeterminismConfig(_suite(tmp_path, FLAKY)))
+    assert result.verdict == "fail" and result.exit_code == 1
+    diverging = result.body["diverging_tests"]
+    assert list(diverging) == ["suite.test_suite::test_flaky"]
+    assert diverging["suite.test_suite::test_flaky"] == ["passed", "failed"]
+    assert result.body["pass_counts"] == [2, 1]
+    comparison = json.loads((result.summary_path.parent / "gate5-determinism-comparison.json").read_text())
+    assert comparison["identical"] is False
+
+
+def test_a_stable_suite_passes_three_times(tmp_path: Path) -> None:
+    stable = "def test_a():\n    assert True\n\ndef test_b():\n    assert sorted({3, 1, 2}) == [1, 2, 3]\n"
+    result = run_determinism(DeterminismConfig(_suite(tmp_path, stable), runs=3))
+    assert result.verdict == "pass" and result.body["pass_counts"] == [2, 2, 2]
+
+
+def test_missing_section_and_bad_runs_exit_2(tmp_path: Path) -> None:
+    path = write_contract(tmp_path, '[contract]\nname = "x"\nversion = "1.0.0"\n')
+    assert run_cli("determinism", "--contract", str(path)) == 2
+    (tmp_path / "s").mkdir()
+    suite = _suite(tmp_path / "s", "def test_a():\n    pass\n")
+    assert run_cli("determinism", "--contract", str(suite), "--runs", "1") == 2
+
+
+@pytest.mark.slow
+def test_reference_integration_suite_is_deterministic(tmp_path: Path) -> None:
+    path = reference_copy(tmp_path)
+    result = run_determinism(DeterminismConfig(path))
+    assert result.verdict == "pass", result.body["diverging_tests"]
+    assert result.body["tests"] == 8 and result.body["pass_counts"] == [8, 8]
+    assert (REPO / "tests" / "integration").is_dir()
