@@ -183,7 +183,6 @@ def _pending(name: str, issue: int, what: str) -> Callable[..., None]:
 
 
 for _name, _issue, _what in (
-    ("soak", 0, "Gate 2: open-model soak traffic with latency, error and memory measurements"),
     ("gates", 0, "run every gate in order, stopping at the first failure"),
     ("release", 0, "release ceremony: evidence bundle, manifests, signature, sign-off"),
 ):

@@ -235,6 +235,32 @@ def determinism(contract_path: Path | None, runs: int | None, no_stack: bool, ti
     done(result.exit_code)
 
 
+@cli.command("soak")
+@contract_option
+@click.option("--duration", default=None, help="Scale the contract's [soak].duration down, e.g. 10m.")
+@click.option("--warmup", default=None, help="Excluded from the statistics (default: the contract's, at most 1/5).")
+@click.option("--sample-interval", default="60s", show_default=True, help="Metrics window (one file each).")
+@click.option("--seed", type=int, default=None, help="Seed for the arrival schedule (recorded).")
+def soak(contract_path: Path | None, duration: str | None, warmup: str | None, sample_interval: str,
+         seed: int | None) -> None:
+    """Gate 2: open-model traffic; p50/p95/p99, error rate, memory growth, restarts, stuck requests."""
+    from toolkit.soak import SoakConfig, run_soak
+
+    cfg = SoakConfig(contract_path, _seconds(duration, "--duration"), _seconds(warmup, "--warmup"),
+                     _seconds(sample_interval, "--sample-interval") or 60.0, seed)
+    result = run_soak(cfg)
+    o = result.body["overall"]
+    fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
+    console.print(f"{o['requests']} requests after warmup, error rate {o['error_rate'] or 0:.4f}, p50 {fmt(o['p50_ms'])} ms, "
+                  f"p95 {fmt(o['p95_ms'])} ms, p99 {fmt(o['p99_ms'])} ms, restarts {len(result.body['restarts'])}: "
+                  f"[bold]{result.verdict}[/]")
+    for m in result.body["measurements"]:
+        if m["verdict"] != "pass":
+            err_console.print(f"[red]{m['metric']}[/] {m['value']} {m['unit']} (threshold {m['threshold']}) {escape(m['detail'])}")
+    console.print(f"evidence: {result.summary_path}")
+    done(result.exit_code)
+
+
 def _list(attacks: list[Any]) -> None:
     table = Table(title="attacks")
     for col in ("id", "family", "title", "CWE", "severity", "classes"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 
@@ -13,10 +14,17 @@ from targets.sonia.common import ClientError, Service
 svc = Service("voice-session")
 SESSIONS: dict[str, float] = {}
 MAX_SESSIONS = 1000
+TTL_S = float(os.environ.get("SONIA_SESSION_TTL_S", "300"))  # sessions churn: they expire after 5 minutes
+
+
+def _expire(now: float) -> None:
+    for sid in [s for s, born in SESSIONS.items() if now - born > TTL_S]:
+        del SESSIONS[sid]
 
 
 @svc.route("/v1/sessions", methods=["POST"])
 async def create(request: Request) -> Response:
+    _expire(time.time())
     if len(SESSIONS) >= MAX_SESSIONS:
         raise ClientError("too many sessions", 429)
     sid = secrets.token_hex(8)

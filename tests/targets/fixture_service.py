@@ -25,6 +25,10 @@ def main() -> None:
     ap.add_argument("--unhealthy-after", type=float, default=None)
     ap.add_argument("--leak-listener", action="store_true")
     ap.add_argument("--ready-file", default=None, help="write the wall time the socket started listening")
+    ap.add_argument("--leak-mb-per-s", type=float, default=0.0, help="grow resident memory steadily")
+    ap.add_argument("--exit-after", type=float, default=None, help="die this many seconds after start")
+    ap.add_argument("--slow-ms", type=float, default=0.0, help="answer every request this late")
+    ap.add_argument("--fail-requests", action="store_true", help="answer 500 to everything but /healthz")
     args = ap.parse_args()
     if args.ignore_term:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -35,7 +39,9 @@ def main() -> None:
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            sick = args.never_healthy or (
+            if args.slow_ms and self.path != "/healthz":
+                time.sleep(args.slow_ms / 1000)
+            sick = (args.fail_requests and self.path != "/healthz") or args.never_healthy or (
                 args.unhealthy_after is not None and time.monotonic() - started > args.unhealthy_after)
             self.send_response(503 if sick else 200)
             self.end_headers()
@@ -45,6 +51,10 @@ def main() -> None:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    if args.leak_mb_per_s:
+        threading.Thread(target=_leak, args=(args.leak_mb_per_s,), daemon=True).start()
+    if args.exit_after is not None:
+        threading.Timer(args.exit_after, lambda: os._exit(3)).start()
     if args.ready_file:
         with open(args.ready_file, "w") as fh:
             fh.write(repr(time.time()))
@@ -59,6 +69,15 @@ def main() -> None:
         signal.signal(signal.SIGTERM, lambda *a: threading.Thread(target=server.shutdown).start())
     server.serve_forever()
     sys.exit(0)
+
+
+_HOARD: list[bytearray] = []
+
+
+def _leak(mb_per_s: float) -> None:
+    while True:
+        _HOARD.append(bytearray(b"x" * int(mb_per_s * 1024 * 1024 / 10)))  # touched, so resident
+        time.sleep(0.1)
 
 
 def _daemonize() -> None:
