@@ -6,9 +6,7 @@ Exit codes: 0 pass, 1 a gate failed or findings were made, 2 tool, contract or u
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.console import Console
@@ -167,26 +165,6 @@ def verify(path: Path) -> None:
         else:
             console.print(f"[green]ok[/] {run}")
     done(1 if bad else 0)
-
-
-# ------------------------------------------------------------------ gates not yet landed
-
-def _pending(name: str, issue: int, what: str) -> Callable[..., None]:
-    @cli.command(name, context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-                 help=f"{what} (not available in this version).")
-    def command(**_: Any) -> None:
-        where = f"; it lands with issue #{issue}" if issue else ""
-        err_console.print(f"toolkit {name}: not available in this version{where} ({what})")
-        done(2)
-
-    return command
-
-
-for _name, _issue, _what in (
-    ("gates", 0, "run every gate in order, stopping at the first failure"),
-    ("release", 0, "release ceremony: evidence bundle, manifests, signature, sign-off"),
-):
-    _pending(_name, _issue, _what)
 
 
 def _register_gates() -> None:

@@ -261,6 +261,87 @@ def soak(contract_path: Path | None, duration: str | None, warmup: str | None, s
     done(result.exit_code)
 
 
+@cli.command("gates")
+@contract_option
+@click.option("--profile", type=click.Choice(["quick", "full"]), default="quick", show_default=True,
+              help="quick: scaled-down durations, same logic; full: the seed's (10 x 30 min cycles, the "
+                   "contract's soak duration).")
+def gates(contract_path: Path | None, profile: str) -> None:
+    """Run every gate in order (cycle, soak, attack, secrets, drill, determinism); stop at the first failure."""
+    from toolkit.gates import Step, run_all
+
+    def progress(step: Step) -> None:
+        style = "green" if step.verdict == "pass" else "red"
+        console.print(f"[{style}]{step.gate}: {step.verdict}[/] {escape(step.evidence or step.note)}")
+
+    steps = run_all(contract_path, profile, progress)
+    failed = next((s for s in steps if s.verdict != "pass"), None)
+    if failed:
+        err_console.print(f"stopped at {failed.gate}; fix its root cause and rerun from the start")
+        done(failed.exit_code or 1)
+    console.print("all gates passed; `toolkit release` can now bundle and sign the evidence")
+    done(0)
+
+
+@cli.group("release", invoke_without_command=True)
+@contract_option
+@click.option("--key", type=click.Path(path_type=Path), default=None, help="Ed25519 release key (PEM).")
+@click.option("--signer", default=None, help="Name and role for the sign-off line.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Output folder (default: evidence dir/release).")
+@click.pass_context
+def release(ctx: click.Context, contract_path: Path | None, key: Path | None, signer: str | None,
+            out: Path | None) -> None:
+    """Release ceremony: verified passing evidence of every gate, a reproducible bundle, manifest, signature."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from toolkit.errors import UsageError
+    from toolkit.release import GATES, ReleaseBlocked, ceremony, latest
+    from toolkit.runner import load_locked
+
+    if key is None or not signer:
+        raise UsageError("release needs --key KEY.pem (see `toolkit release keygen`) and --signer \"Name, role\"")
+    c = load_locked(contract_path)
+    found = [latest(c, gate, label) for gate, _, label in GATES]
+    table = Table(title=f"release: {c.name} {c.version}")
+    for col in ("gate", "run", "status"):
+        table.add_column(col)
+    for g in found:
+        table.add_row(g.title, g.run.name if g.run else "-", "[green]pass, verified[/]" if g.ok else
+                      "[red]" + escape("; ".join(g.problems)) + "[/]")
+    console.print(table)
+    try:
+        result = ceremony(c, out or c.evidence_dir / "release", key, signer, found)
+    except ReleaseBlocked as exc:
+        err_console.print(f"[red]release blocked[/]: {len(exc.blockers)} blocker(s); no bundle was written")
+        done(1)
+    console.print(f"bundle sha256 {result['bundle_sha256']}; signed; written to {result['out']}")
+    done(0)
+
+
+@release.command("keygen")
+@click.argument("path", type=click.Path(path_type=Path))
+def release_keygen(path: Path) -> None:
+    """Create an Ed25519 release key (PATH) and its public key (PATH.pub)."""
+    from toolkit.release import keygen
+
+    console.print(f"private key {path} (keep it secret), public key {keygen(path)}")
+    done(0)
+
+
+@release.command("verify")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--trust", type=click.Path(path_type=Path), default=None, help="Trusted public key (.pub).")
+def release_verify(folder: Path, trust: Path | None) -> None:
+    """Check a release folder: manifest hashes and the Ed25519 signature."""
+    from toolkit.release import verify_release
+
+    problems = verify_release(folder, trust)
+    for p in problems:
+        err_console.print(f"[red]{escape(p)}[/]")
+    console.print("release verified" if not problems else "release NOT verified")
+    done(1 if problems else 0)
+
+
 def _list(attacks: list[Any]) -> None:
     table = Table(title="attacks")
     for col in ("id", "family", "title", "CWE", "severity", "classes"):

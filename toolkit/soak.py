@@ -15,7 +15,7 @@ import secrets
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +129,7 @@ class Soak:
         self.lock = threading.Lock()
         self.sup: Supervisor | None = None
         self.identity: dict[str, tuple[int, float]] = {}
+        self.t_start = 0.0
 
     # ------------------------------------------------------------------ load
     def schedule(self, start: float) -> list[tuple[float, str]]:
@@ -147,7 +148,10 @@ class Soak:
     def drive(self) -> tuple[int, int]:
         with httpx.Client(trust_env=False, limits=httpx.Limits(max_connections=WORKERS)) as client:
             classes = {t["name"]: Traffic(self.c, t, client, self.cfg.request_timeout_s) for t in self.spec["traffic"]}
+            for traffic in classes.values():  # prime lazy initialisation; these requests are not measured
+                traffic.send(Sample(traffic.name, time.monotonic()), -1)
             start = time.monotonic() + 0.2
+            self.t_start = start
             plan = self.schedule(start)
             next_window = start + self.cfg.sample_s
             pending: list[Future[Sample]] = []
@@ -229,8 +233,7 @@ def _stats(samples: list[Sample]) -> dict[str, Any]:
 
 def seal(soak: Soak, run: GateRun, sent: int, stuck: int) -> GateResult:
     th = soak.spec.get("thresholds", {})
-    t0 = min((s.intended for s in soak.samples), default=0.0)
-    measured = [s for s in soak.samples if s.intended - t0 >= soak.warmup]
+    measured = [s for s in soak.samples if s.intended - soak.t_start >= soak.warmup]
     overall = _stats(measured)
     per_class = {name: _stats([s for s in measured if s.cls == name]) for name in {s.cls for s in soak.samples}}
     steady = [w for w in soak.windows if w["t_s"] >= soak.warmup] or soak.windows[-1:]
