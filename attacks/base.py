@@ -20,13 +20,14 @@ from typing import Any, ClassVar, Protocol
 from urllib.parse import quote
 
 from toolkit.contract import Contract, Surface
-from toolkit.errors import ToolkitError
+from toolkit.errors import TargetError, ToolkitError
 from toolkit.model import Finding, Severity
 from toolkit.transport import HttpDeliverer, Reply
 
 ID_RE = re.compile(r"^T-[A-Z]{2,8}-\d{3}$")
 ENTRY_POINT_GROUP = "release_gate_toolkit.attacks"
 BUDGETS = {"quick": 8, "standard": 40, "deep": 400}
+MAX_SILENT = 3  # consecutive requests without any reply before a surface is declared gone
 
 
 @dataclass(frozen=True)
@@ -158,11 +159,17 @@ class Target:
     baseline: Reply | None = None
     benign: Any = None
     sent: int = 0
+    silent: int = 0
     notes: list[str] = field(default_factory=list)
 
     def send(self, payload: Any, **kw: Any) -> Reply:
+        """Deliver one payload; a surface that stops answering ends the case instead of hanging the run."""
         self.sent += 1
         reply: Reply = self.deliver.send(payload, **kw)
+        self.silent = self.silent + 1 if reply.status is None else 0
+        if self.silent >= MAX_SILENT:
+            raise TargetError(f"surface {self.name!r} stopped answering: {self.silent} requests in a row got no "
+                              f"reply (last: {reply.error}); the rest of this attack was not run")
         return reply
 
     @property

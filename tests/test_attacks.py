@@ -167,3 +167,43 @@ def test_blind_timing_oracle_fires_on_a_real_shell(tmp_path: Path, monkeypatch: 
     monkeypatch.delenv("SONIA_WEAKEN")
     result, _ = run_attacks(AttackConfig(path, ["command"], surfaces=["openclaw-shell"], budget="quick"))
     assert result.body["findings"] == []
+
+
+def test_a_surface_that_stops_answering_ends_its_case_quickly(tmp_path: Path) -> None:
+    """A server that accepts connections and then never answers: errors, not a hang."""
+    import socket
+    import threading
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    port = listener.getsockname()[1]
+    held: list[socket.socket] = []
+    answered = threading.Event()
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            held.append(conn)
+            if not answered.is_set():  # answer the baseline only, then go silent
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                conn.close()
+                answered.set()
+
+    threading.Thread(target=accept, daemon=True).start()
+    path = tmp_path / "c.toml"
+    path.write_text('[contract]\nname = "x"\nversion = "1.0.0"\n[[surfaces]]\nname = "s"\nclasses = ["path"]\n'
+                    f'base_url = "http://127.0.0.1:{port}"\npath = "/f/{{{{payload}}}}"\ntimeout_s = 1\n')
+    assert run_cli("contract", "lock", "--contract", str(path)) == 0
+    t0 = time.monotonic()
+    result, cases = run_attacks(AttackConfig(path, ["traversal"]))
+    assert result.exit_code == 2 and "stopped answering" in " ".join(result.body["errors"])
+    assert time.monotonic() - t0 < 60
+    listener.close()
+    for conn in held:
+        conn.close()

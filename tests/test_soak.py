@@ -77,3 +77,13 @@ def test_percentiles() -> None:
     assert percentile([], 0.5) is None
     assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
     assert percentile(list(map(float, range(101))), 0.95) == 95.0
+
+
+def test_soak_traffic_to_a_remote_host_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import run_cli
+
+    path = write_contract(tmp_path, '[contract]\nname = "r"\nversion = "1.0.0"\n[soak]\nduration = "5s"\n'
+                          '[[soak.traffic]]\nname = "x"\nrate_per_s = 1.0\nbase_url = "http://192.0.2.7:80"\n'
+                          'method = "GET"\npath = "/"\n')
+    assert run_cli("soak", "--contract", str(path)) == 2
+    assert "only loopback targets are allowed" in " ".join(capsys.readouterr().err.split())

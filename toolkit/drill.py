@@ -26,6 +26,7 @@ from toolkit.contract import Contract, expand
 from toolkit.errors import ContractError, TargetError, UsageError
 from toolkit.runner import GateResult, GateRun, gate_run, load_locked
 from toolkit.supervisor import Supervisor, probe
+from toolkit.transport import check_host
 
 KEEP_BACKUPS = 3
 
@@ -64,6 +65,7 @@ class SentinelWriter(threading.Thread):
             svc = c.service(spec["service"])
             root = f"http://{svc.host}:{svc.port}"
         self.url = root.rstrip("/") + spec.get("path", "/")
+        check_host(self.url, set())  # sentinel writes only ever go to loopback
         self.signer = Signer(c.auth)
         self.rate = float(spec.get("rate_per_s", 10))
 

@@ -28,6 +28,7 @@ from toolkit.errors import ContractError, UsageError
 from toolkit.model import measure
 from toolkit.runner import GateResult, GateRun, gate_run, load_locked
 from toolkit.supervisor import Supervisor, probe
+from toolkit.transport import check_host
 
 STUCK_S = 30.0
 WORKERS = 64
@@ -82,6 +83,7 @@ class Traffic:
             raise ContractError(f"{c.path}: soak.traffic {self.name!r} needs service or base_url")
         self.path = str(spec.get("path", "/"))
         self.url = root.rstrip("/") + self.path
+        check_host(self.url, set())  # load only ever goes to loopback
         self.method = str(spec.get("method", "POST" if "json" in spec else "GET"))
         self.signer = Signer(c.auth)
         self.stream = bool(spec.get("stream", False))

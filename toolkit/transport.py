@@ -94,6 +94,7 @@ class HttpDeliverer:
                 raise ContractError(f"surface {surface.name!r}: service {svc.name!r} has no port")
             self.base = f"http://{svc.host}:{svc.port}"
         self.auth = bool(raw.get("auth", signer.header is not None))
+        self.timeout = float(raw.get("timeout_s", DEADLINE_S))
         self.sent = 0
 
     @property
@@ -119,7 +120,7 @@ class HttpDeliverer:
         return Prepared(method, self.base + "/", path.encode("latin-1"), headers, body, path)
 
     def send(self, payload: Any, *, token: str | None | bool = True, prepared: Prepared | None = None,
-             timeout: float = DEADLINE_S) -> Reply:
+             timeout: float | None = None) -> Reply:
         """Send; ``token`` True signs per the contract, a string sends that header, None omits it."""
         p = prepared or self.prepare(payload)
         headers = dict(p.headers)
@@ -128,7 +129,7 @@ class HttpDeliverer:
             if isinstance(value, str):
                 headers[self.signer.header] = value
         self.sent += 1
-        return send_raw(self.client, p.method, p.url, p.target, headers, p.body, timeout)
+        return send_raw(self.client, p.method, p.url, p.target, headers, p.body, timeout or self.timeout)
 
 
 def send_raw(client: httpx.Client, method: str, url: str, target: bytes, headers: dict[str, str],
