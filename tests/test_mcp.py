@@ -54,6 +54,8 @@ def test_non_conforming_server_still_attacked(tmp_path: Path) -> None:
                      cwd=str(tmp_path / "box"), extra=f'env = {{ PYTHONPATH = "{REPO}" }}')
     result, _ = run_attacks(AttackConfig(path, ["traversal"]))
     assert {f["attack_id"] for f in result.body["findings"]} == {"T-TRAV-001"}
+    # a NUL byte in a path then crashes this server: reported as an error, findings so far are kept
+    assert result.exit_code == 2 and "stopped answering" in " ".join(result.body["errors"])
 
 
 @pytest.mark.parametrize("mode,message", [("silent", "no answer to initialize within 2 s"),

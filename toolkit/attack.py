@@ -238,7 +238,8 @@ class Engine:
         status = "clean"
         self.run.emit("attack.start", attack_id=spec.id, surface=target.name)
         try:
-            findings = list(cls().run(self.ctx, target))
+            for finding in cls().run(self.ctx, target):
+                findings.append(finding)  # kept even if the target dies later in the case
         except ToolkitError as exc:
             status, notes = "error", [str(exc)]
             self.errors.append(f"{spec.id} on {target.name}: {exc}")
