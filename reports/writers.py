@@ -112,3 +112,54 @@ class JunitWriter(_Collector):
         suite.set("errors", str(errors))
         suite.set("skipped", str(skipped))
         return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+
+
+class MarkdownWriter(_Collector):
+    """A summary for humans and CI job pages (e.g. $GITHUB_STEP_SUMMARY)."""
+
+    name = "gate3-attack.md"
+
+    def render(self, done: dict[str, Any]) -> bytes:
+        c = self.run.contract
+        lines = [f"# Attack run {self.run.evidence.run_id}: {done['verdict']}", "",
+                 f"Contract `{c.name}` {c.version}, budget {done['budget']}, seed {done['seed']}.", "",
+                 "| attack | surface | sent | result | findings |", "|---|---|---:|---|---:|"]
+        for case in self.cases:
+            lines.append(f"| {case['attack_id']} | {case['surface']} | {case['sent']} | {case['status']} | "
+                         f"{case['findings'] or ''} |")
+        if self.findings:
+            lines += ["", "## Findings", ""]
+            for f in self.findings:
+                payload = json.dumps(f["payload"], ensure_ascii=True)[:160].replace("|", "\\|")
+                lines.append(f"- **{f['attack_id']}** (CWE-{f['cwe']}, {f['severity']}) on `{f['surface']}`: "
+                             f"{_md(f['evidence'][:240])}  \n  payload `{payload}`, transcript `{f['transcript']}`")
+        return ("\n".join(lines) + "\n").encode()
+
+
+class HtmlWriter(_Collector):
+    """One self-contained page; every value is escaped, payloads included."""
+
+    name = "gate3-attack.html"
+
+    def render(self, done: dict[str, Any]) -> bytes:
+        from html import escape
+
+        rows = "".join(f"<tr class='{escape(c['status'])}'><td>{escape(c['attack_id'])}</td><td>{escape(c['surface'])}"
+                       f"</td><td>{c['sent']}</td><td>{escape(c['status'])}</td><td>{c['findings'] or ''}</td></tr>"
+                       for c in self.cases)
+        found = "".join(f"<li><b>{escape(f['attack_id'])}</b> on <code>{escape(f['surface'])}</code>: "
+                        f"{escape(f['evidence'][:400])}<br><code>{escape(json.dumps(f['payload'])[:300])}</code></li>"
+                        for f in self.findings)
+        page = (f"<!doctype html><meta charset='utf-8'><title>attack {escape(self.run.evidence.run_id)}</title>"
+                "<style>body{font:14px sans-serif;margin:2em}td,th{padding:2px 8px;border-bottom:1px solid #ddd}"
+                ".vulnerable,.error{background:#fdd}.clean{background:#efe}</style>"
+                f"<h1>Attack run: {escape(done['verdict'])}</h1>"
+                f"<p>{escape(self.run.contract.name)} {escape(self.run.contract.version)}, budget "
+                f"{escape(str(done['budget']))}, seed {escape(str(done['seed']))}</p>"
+                f"<table><tr><th>attack</th><th>surface</th><th>sent</th><th>result</th><th>findings</th></tr>{rows}"
+                f"</table><h2>Findings</h2><ul>{found or '<li>none</li>'}</ul>")
+        return page.encode()
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ").replace("`", "'")

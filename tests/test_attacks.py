@@ -207,3 +207,26 @@ def test_a_surface_that_stops_answering_ends_its_case_quickly(tmp_path: Path) ->
     listener.close()
     for conn in held:
         conn.close()
+
+
+def test_html_and_markdown_reports_escape_hostile_payloads() -> None:
+    from types import SimpleNamespace
+
+    from reports.writers import HtmlWriter, MarkdownWriter
+    from toolkit.events import Event
+
+    run = SimpleNamespace(evidence=SimpleNamespace(run_id="r1"), contract=SimpleNamespace(name="c", version="1"))
+    finding = {"attack_id": "T-TRAV-001", "surface": "s<b>", "cwe": 22, "severity": "high",
+               "evidence": "<script>alert(1)</script> | row", "payload": "<img src=x onerror=alert(1)>",
+               "transcript": "t.txt"}
+    case = {"attack_id": "T-TRAV-001", "surface": "s<b>", "sent": 3, "status": "vulnerable", "findings": 1}
+    done = {"verdict": "fail", "budget": "quick", "seed": 1}
+    for cls in (HtmlWriter, MarkdownWriter):
+        writer = cls(run)  # type: ignore[arg-type]
+        writer.handle(Event("finding", finding))
+        writer.handle(Event("attack.case", case))
+        text = writer.render(done).decode()
+        if cls is HtmlWriter:
+            assert "<script>" not in text and "<img" not in text and "&lt;script&gt;" in text
+        else:
+            assert "\\| row" in text and text.count("\n| T-TRAV-001 |") == 1

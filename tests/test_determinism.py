@@ -55,7 +55,7 @@ def test_a_flaky_test_fails_the_gate_by_name(tmp_path: Path) -> None:
 
 
 def test_a_stable_suite_passes_three_times(tmp_path: Path) -> None:
-    stable = "def test_a():\n    assert True\n\ndef test_b():\n    assert sorted({3, 1, 2}) == [1, 2, 3]\n"
+    stable = "def test_a():\n    assert len('ab') == 2\n\ndef test_b():\n    assert sorted({3, 1, 2}) == [1, 2, 3]\n"
     result = run_determinism(DeterminismConfig(_suite(tmp_path, stable), runs=3))
     assert result.verdict == "pass" and result.body["pass_counts"] == [2, 2, 2]
 

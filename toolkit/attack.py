@@ -22,7 +22,7 @@ from toolkit.runner import GateResult, GateRun, gate_run, load_locked
 from toolkit.supervisor import Supervisor, listeners_on
 from toolkit.transport import HttpDeliverer, check_host
 
-FORMATS = ("json", "sarif", "junit")
+FORMATS = ("json", "sarif", "junit", "md", "html")
 
 
 @dataclass
@@ -32,7 +32,7 @@ class AttackConfig:
     surfaces: list[str] = field(default_factory=list)
     seed: int | None = None
     budget: str = "standard"
-    formats: tuple[str, ...] = FORMATS
+    formats: tuple[str, ...] = ("json", "sarif", "junit", "md")
     allow_remote: set[str] = field(default_factory=set)
     start_stack: bool = True
 

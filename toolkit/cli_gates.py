@@ -78,8 +78,8 @@ STATUS_STYLE = {"vulnerable": "[red]VULNERABLE[/]", "clean": "[green]clean[/]",
 @click.option("--list", "list_only", is_flag=True, help="List attacks: id, title, CWE, payload classes.")
 @click.option("--seed", type=int, default=None, help="Seed for payload choice and mutation (recorded).")
 @click.option("--budget", type=click.Choice(["quick", "standard", "deep"]), default="standard", show_default=True)
-@click.option("--format", "formats", default="json,sarif,junit", show_default=True,
-              help="Reports written into the evidence folder.")
+@click.option("--format", "formats", default="json,sarif,junit,md", show_default=True,
+              help="Reports written into the evidence folder: json, sarif, junit, md, html.")
 @click.option("--allow-remote", multiple=True, metavar="HOST", help="Allow a non-loopback target host.")
 @click.option("--no-start", is_flag=True, help="Attack an already running stack instead of starting it.")
 def attack(attacks: tuple[str, ...], contract_path: Path | None, run_all: bool, surfaces: tuple[str, ...],
