@@ -13,6 +13,7 @@ from typing import Any
 
 from attacks.base import AttackContext, AttackSpec, Target, excerpt, new_evidence, register, take
 from attacks.command import _exists
+from attacks.mutate import mutations
 from toolkit.model import Finding, Severity
 from toolkit.transport import Prepared, Reply
 
@@ -84,7 +85,10 @@ class ToolPolicyBypass:
             return
         prepared, deny, _ = base
         for tool in denied_tools(ctx)[:2]:
-            for variant, why in take(name_variants(tool), ctx.limit):
+            variants = list(name_variants(tool))
+            if ctx.budget == "deep":
+                variants += [(m, "seeded mutation") for m in mutations(tool, ctx.seed, 12)]
+            for variant, why in take(variants, ctx.limit):
                 reply = target.send(variant)
                 ctx.seen(self.spec.id, target, variant, reply)
                 if _bypassed(reply, deny):
