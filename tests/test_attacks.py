@@ -95,20 +95,21 @@ def test_rotation_without_reload_is_found(tmp_path: Path, monkeypatch: pytest.Mo
     assert keys.read_text() == original  # rollback restored the key file
 
 
-def test_unreachable_surface_is_an_error_not_a_pass(tmp_path: Path) -> None:
+def _one_surface(tmp_path: Path, base_url: str, extra: str = "") -> Path:
+    """A locked two-table contract with one path surface at ``base_url``."""
     path = tmp_path / "c.toml"
     path.write_text('[contract]\nname = "x"\nversion = "1.0.0"\n[[surfaces]]\nname = "s"\nclasses = ["path"]\n'
-                    'base_url = "http://127.0.0.1:9"\npath = "/f/{{payload}}"\n')
+                    f'base_url = "{base_url}"\npath = "/f/{{{{payload}}}}"\n{extra}')
     assert run_cli("contract", "lock", "--contract", str(path)) == 0
-    assert run_cli("attack", "--all", "--contract", str(path)) == 2
+    return path
+
+
+def test_unreachable_surface_is_an_error_not_a_pass(tmp_path: Path) -> None:
+    assert run_cli("attack", "--all", "--contract", str(_one_surface(tmp_path, "http://127.0.0.1:9"))) == 2
 
 
 def test_remote_target_refused(tmp_path: Path) -> None:
-    path = tmp_path / "c.toml"
-    path.write_text('[contract]\nname = "x"\nversion = "1.0.0"\n[[surfaces]]\nname = "s"\nclasses = ["path"]\n'
-                    'base_url = "http://192.0.2.10:80"\npath = "/f/{{payload}}"\n')
-    assert run_cli("contract", "lock", "--contract", str(path)) == 0
-    assert run_cli("attack", "traversal", "--contract", str(path)) == 2
+    assert run_cli("attack", "traversal", "--contract", str(_one_surface(tmp_path, "http://192.0.2.10:80"))) == 2
 
 
 def test_list_and_usage(capsys: pytest.CaptureFixture[str]) -> None:
@@ -196,10 +197,7 @@ def test_a_surface_that_stops_answering_ends_its_case_quickly(tmp_path: Path) ->
                 answered.set()
 
     threading.Thread(target=accept, daemon=True).start()
-    path = tmp_path / "c.toml"
-    path.write_text('[contract]\nname = "x"\nversion = "1.0.0"\n[[surfaces]]\nname = "s"\nclasses = ["path"]\n'
-                    f'base_url = "http://127.0.0.1:{port}"\npath = "/f/{{{{payload}}}}"\ntimeout_s = 1\n')
-    assert run_cli("contract", "lock", "--contract", str(path)) == 0
+    path = _one_surface(tmp_path, f"http://127.0.0.1:{port}", "timeout_s = 1\n")
     t0 = time.monotonic()
     result, cases = run_attacks(AttackConfig(path, ["traversal"]))
     assert result.exit_code == 2 and "stopped answering" in " ".join(result.body["errors"])

@@ -42,10 +42,10 @@ def test_clean_services_pass_every_cycle(tmp_path: Path) -> None:
 
 
 def test_sigterm_ignored_fails_and_is_killed(tmp_path: Path) -> None:
-    body = _gate(tmp_path, fixture_service("stubborn", 7411, "--ignore-term", stop=0.5))
+    body = _gate(tmp_path, fixture_service("ignores-sigterm", 7411, "--ignore-term", stop=0.5))
     assert body["verdict"] == "fail" and body["cycles_completed"] == 0
     assert "did not stop within 0.5 s" in body["failure"]
-    assert body["escalations"][0]["service"] == "stubborn"
+    assert body["escalations"][0]["service"] == "ignores-sigterm"
     assert listening([7411]) == [] and _fixture_procs() == []
 
 

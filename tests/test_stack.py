@@ -83,7 +83,7 @@ def test_command_not_found_names_the_service(tmp_path: Path) -> None:
 
 
 def test_sigterm_ignored_escalates_to_sigkill(tmp_path: Path) -> None:
-    text = HEAD + fixture_service("stubborn", 7351, "--ignore-term", stop=0.5)
+    text = HEAD + fixture_service("ignores-sigterm", 7351, "--ignore-term", stop=0.5)
     sup = _sup(write_contract(tmp_path, text))
     sup.start_all()
     results = sup.stop_all()
