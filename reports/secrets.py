@@ -80,6 +80,7 @@ def render_junit(result: dict[str, Any]) -> bytes:
     return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
 
 
+SECRETS_FORMATS = ("json", "sarif", "junit", "md", "html")
 RENDERERS = {"json": ("gate3-secrets-scan.json", render_json), "sarif": ("gate3-secrets-scan.sarif", render_sarif),
              "junit": ("gate3-secrets-scan.junit.xml", render_junit)}
 

@@ -12,7 +12,6 @@ from rich.table import Table
 from toolkit.cli import cli, console, contract_option, done, err_console
 
 
-
 def _seconds(value: str | None, name: str) -> float | None:
     from toolkit.errors import UsageError
     from toolkit.schema import parse_duration
@@ -128,37 +127,48 @@ def secrets_group() -> None:
 @click.option("--bandit-severity", type=click.Choice(["low", "medium", "high"]), default="high", show_default=True)
 @click.option("--bandit-confidence", type=click.Choice(["low", "medium", "high"]), default="medium",
               show_default=True)
-@click.option("--format", "formats", default="json,sarif,junit", show_default=True)
+@click.option("--format", "formats", default="json,sarif,junit", show_default=True,
+              help="Reports: json, sarif, junit, md, html.")
 @click.option("--output", type=click.Path(path_type=Path), default=None, help="Also write reports here.")
+@click.option("--exclude-files", multiple=True, metavar="REGEX",
+              help="Skip files whose relative path matches (repeatable; as detect-secrets).")
+@click.option("--exclude-lines", multiple=True, metavar="REGEX",
+              help="Ignore secrets on lines that match (repeatable; as detect-secrets).")
 def secrets_scan(paths: tuple[Path, ...], contract_path: Path | None, baseline: Path | None, update_baseline: bool,
                  staged: bool, changed_since: str | None, code: tuple[Path, ...], no_bandit: bool,
-                 bandit_severity: str, bandit_confidence: str, formats: str, output: Path | None) -> None:
+                 bandit_severity: str, bandit_confidence: str, formats: str, output: Path | None,
+                 exclude_files: tuple[str, ...] = (), exclude_lines: tuple[str, ...] = ()) -> None:
     """Scan PATHS (default: the contract's [secrets].scan). Exit 0 clean, 1 new secrets, 2 error."""
+    from reports.secrets import SECRETS_FORMATS
     from toolkit.errors import UsageError
     from toolkit.secrets_gate import run_secrets_gate
     from toolkit.secrets_scan import ScanConfig
 
     fmts = tuple(f.strip() for f in formats.split(",") if f.strip())
-    if bad := [f for f in fmts if f not in ("json", "sarif", "junit")]:
-        raise UsageError(f"--format {','.join(bad)}: use any of json,sarif,junit")
+    if bad := [f for f in fmts if f not in SECRETS_FORMATS]:
+        raise UsageError(f"--format {','.join(bad)}: use any of {','.join(SECRETS_FORMATS)}")
     cfg = ScanConfig(list(paths), baseline, update_baseline, staged, changed_since, list(code),
-                     bandit_severity, bandit_confidence, not no_bandit)
+                     bandit_severity, bandit_confidence, not no_bandit,
+                     exclude_files=list(exclude_files), exclude_lines=list(exclude_lines))
     result, where = run_secrets_gate(cfg, contract_path, fmts, output)
     r = result.to_dict()
+    skipped = ", ".join(f"{k} {v}" for k, v in sorted(r["skipped"].items()))
     console.print(f"{r['files_scanned']} files ({r['bytes_scanned'] / 1e6:.2f} MB) scanned, "
-                  f"skipped {sum(r['skipped'].values())} {r['skipped'] or ''}, baseline secrets {r['baseline_secrets']}, "
+                  f"skipped {sum(r['skipped'].values())}{f' ({skipped})' if skipped else ''}, "
+                  f"excluded {r['excluded']}, baseline secrets {r['baseline_secrets']}, "
                   f"canaries found {r['canaries_found']}/{r['canaries_planted']}", markup=False)
-    for s in r["new_secrets"]:
+    for s in r["new_secrets"]:  # one finding per line, never wrapped: CI logs are grepped
         console.print(f"[red]NEW SECRET[/] {escape(s['filename'])}:{s['line_number']} {s['type']} "
-                      f"(sha1 {s['hashed_secret'][:12]}…)")
+                      f"(sha1 {s['hashed_secret'][:12]}…)", soft_wrap=True)
     for b in r["bandit_issues"]:
         console.print(f"[red]BANDIT {b['test_id']}[/] {escape(b['filename'])}:{b['line_number']} "
-                      f"{b['severity']}/{b['confidence']}: {escape(b['text'])}")
+                      f"{b['severity']}/{b['confidence']}: {escape(b['text'])}", soft_wrap=True)
     for e in r["errors"]:
-        err_console.print(f"[red]error:[/] {escape(e)}")
-    if update_baseline and baseline:
-        console.print(f"baseline updated: {baseline}")
-    console.print(f"verdict [bold]{result.verdict}[/]" + (f"; evidence: {where}" if where else ""))
+        err_console.print(f"[red]error:[/] {escape(e)}", soft_wrap=True)
+    for note in r["notes"]:
+        console.print(escape(note), soft_wrap=True)
+    console.print(f"verdict [bold]{result.verdict}[/]" + (f"; evidence: {escape(str(where))}" if where else ""),
+                  soft_wrap=True)
     done({"pass": 0, "fail": 1}.get(result.verdict, 2))
 
 

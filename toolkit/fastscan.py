@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing as mp
+import os
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -139,27 +140,52 @@ def _scan_candidates(filename: str) -> Iterable[Any]:
     return []
 
 
-def scan_files(files: list[str], processes: int | None = None) -> Any:
-    """A detect-secrets SecretsCollection for ``files``, using every core."""
+def scan_files(files: list[str], processes: int | None = None, exclude_lines: list[str] | None = None) -> Any:
+    """A detect-secrets SecretsCollection for ``files``, using every core for big scans.
+
+    Small scans run in this process: a pool's start-up (forking, re-importing and
+    re-compiling every plugin in each worker) costs more than it saves below
+    ``SERIAL_BYTES`` of input.
+    """
     from detect_secrets import SecretsCollection
     from detect_secrets.core.potential_secret import PotentialSecret
-    from detect_secrets.settings import default_settings, get_settings
+    from detect_secrets.settings import default_settings, get_settings, transient_settings
 
     from toolkit.secrets_scan import default_sigterm
 
     found = SecretsCollection()
     with default_settings():
+        config = get_settings().json()
+    if exclude_lines:
+        config["filters_used"].append({"path": LINE_FILTER, "pattern": list(exclude_lines)})
+    with transient_settings(config):
         settings = get_settings().json()
-        if len(files) < 64 or (processes or mp.cpu_count()) == 1:
+        workers = processes or mp.cpu_count()
+        if workers == 1 or len(files) < 64 or _total_bytes(files) < SERIAL_BYTES:
             _init(settings)
-            results: Iterable[list[Any]] = map(_scan, files)
-            for items in results:
+            for items in map(_scan, files):
                 _collect(found, items, PotentialSecret)
             return found
-        with default_sigterm(), mp.get_context("fork").Pool(processes or mp.cpu_count(), _init, (settings,)) as pool:
+        with default_sigterm(), mp.get_context("fork").Pool(workers, _init, (settings,)) as pool:
             for items in pool.imap_unordered(_scan, files, chunksize=CHUNK):
                 _collect(found, items, PotentialSecret)
     return found
+
+
+LINE_FILTER = "detect_secrets.filters.regex.should_exclude_line"
+SERIAL_BYTES = 4 << 20
+
+
+def _total_bytes(files: list[str]) -> int:
+    total = 0
+    for name in files:
+        try:
+            total += os.stat(name).st_size
+        except OSError:
+            continue
+        if total >= SERIAL_BYTES:
+            break
+    return total
 
 
 def _collect(found: Any, items: list[dict[str, Any]], cls: Any) -> None:
