@@ -100,7 +100,7 @@ class Engine:
 
     # ---------------------------------------------------------- plumbing
     def transcript(self, finding: Finding, text: str) -> str:
-        rel = f"transcripts/{finding.attack_id}-{finding.fingerprint[:16]}.txt"
+        rel = f"transcripts/{finding.attack_id}-{finding.fingerprint[:16]}-{finding.variant_id}.txt"
         self.run.evidence.write_bytes(rel, self.ctx.redact(text).encode("utf-8", "replace"))
         return rel
 
@@ -279,10 +279,10 @@ class Engine:
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
-    out: dict[str, Finding] = {}
-    for f in findings:
-        out.setdefault(f.fingerprint, f)
-    return list(out.values())
+    """One finding per (attack, surface, weakness class, oracle), its payloads as variants."""
+    from toolkit.model import group
+
+    return group(findings)
 
 
 def run_attacks(cfg: AttackConfig, subscribe: Callable[[GateRun], None] | None = None) -> tuple[GateResult, list[Case]]:

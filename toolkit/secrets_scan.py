@@ -63,6 +63,8 @@ class ScanResult:
     errors: list[str] = field(default_factory=list)  # messages for the user; the verdict is in the counts
     notes: list[str] = field(default_factory=list)  # what was done on the user's behalf
     excluded: int = 0  # files left out on purpose: own artifacts, baseline, --exclude-files
+    started: str = ""  # UTC, ISO 8601
+    duration_s: float = 0.0
 
     @property
     def blind(self) -> bool:
@@ -79,7 +81,7 @@ class ScanResult:
                 "skipped_files": self.skipped, "new_secrets": self.new, "baseline_secrets": self.known,
                 "canaries_planted": self.canaries_planted, "canaries_found": self.canaries_found,
                 "bandit_issues": self.bandit, "errors": self.errors, "notes": self.notes,
-                "excluded": self.excluded}
+                "excluded": self.excluded, "started": self.started, "duration_s": round(self.duration_s, 3)}
 
 
 # ------------------------------------------------------------------ files
@@ -371,7 +373,18 @@ def secret_dict(filename: str, s: Any) -> dict[str, Any]:
 
 
 def run_scan(cfg: ScanConfig, work: Path) -> ScanResult:
-    res = ScanResult()
+    import datetime as dt
+    import time
+
+    t0 = time.monotonic()
+    res = ScanResult(started=dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None).isoformat())
+    try:
+        return _run_scan(cfg, work, res)
+    finally:
+        res.duration_s = time.monotonic() - t0
+
+
+def _run_scan(cfg: ScanConfig, work: Path, res: ScanResult) -> ScanResult:
     git_mode = cfg.staged or bool(cfg.changed_since)
     roots = git_files(cfg.staged, cfg.changed_since, Path.cwd()) if git_mode else cfg.paths
     if not roots and not git_mode:
