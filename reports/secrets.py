@@ -82,8 +82,9 @@ def _started(result: dict[str, Any]) -> dt.datetime:
 
 
 def render_junit(result: dict[str, Any]) -> bytes:
-    suite = ET.Element("testsuite", name="toolkit-secrets",
-                       **suite_attrs(_started(result), float(result.get("duration_s") or 0.0)))
+    suite = ET.Element("testsuite", name="toolkit-secrets")
+    for key, value in suite_attrs(_started(result), float(result.get("duration_s") or 0.0)).items():
+        suite.set(key, value)
     cases = failures = 0
     by_file: dict[str, list[dict[str, Any]]] = {}
     for s in result["new_secrets"]:
@@ -107,7 +108,7 @@ def render_junit(result: dict[str, Any]) -> bytes:
     cases += 1
     suite.set("tests", str(cases))
     suite.set("failures", str(failures))
-    return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+    return bytes(ET.tostring(suite, encoding="utf-8", xml_declaration=True))
 
 
 def _verdict(result: dict[str, Any]) -> str:

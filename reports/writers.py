@@ -118,7 +118,7 @@ class SarifWriter(_Collector):
                                                 "region": {"startLine": line}},
                            "logicalLocations": [{"name": f["surface"], "kind": "resource"}]}],
             "partialFingerprints": {"toolkitFinding/v1": f["fingerprint"]},
-            "properties": {"cwe": f["cwe"], "weakness": f["payload_class"], "oracle": f["oracle"],
+            "properties": {"cwe": f["cwe"], "weakness": f["payload_class"], "oracle": f.get("oracle_kind", f["oracle"]),
                            "variant_count": len(many), "payloads": [v["payload"] for v in many[:20]],
                            "transcripts": [v["transcript"] for v in many[:20]]},
         }
@@ -131,8 +131,9 @@ class JunitWriter(_Collector):
     name = "gate3-attack.junit.xml"
 
     def render(self, done: dict[str, Any]) -> bytes:
-        suite = ET.Element("testsuite", name="toolkit-attack", tests=str(len(self.cases)),
-                           **suite_attrs(self.started, time.monotonic() - self.t0))
+        suite = ET.Element("testsuite", name="toolkit-attack", tests=str(len(self.cases)))
+        for key, value in suite_attrs(self.started, time.monotonic() - self.t0).items():
+            suite.set(key, value)
         counts = {"failures": 0, "errors": 0, "skipped": 0}
         for case in self.cases:
             tc = ET.SubElement(suite, "testcase", classname=case["attack_id"], name=case["surface"],
@@ -147,9 +148,9 @@ class JunitWriter(_Collector):
                 counts["skipped"] += 1
                 ET.SubElement(tc, "skipped", message=skip_reason(case)[:500])
             ET.SubElement(tc, "system-out").text = f"payloads sent: {case['sent']}"
-        for key, value in counts.items():
-            suite.set(key, str(value))
-        return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+        for name, count in counts.items():
+            suite.set(name, str(count))
+        return bytes(ET.tostring(suite, encoding="utf-8", xml_declaration=True))
 
     def _failure(self, tc: ET.Element, case: dict[str, Any]) -> None:
         mine = self.mine(case)

@@ -18,6 +18,7 @@ from toolkit.auth import Signer
 from toolkit.contract import Contract, Surface
 from toolkit.errors import TargetError, ToolkitError, UsageError
 from toolkit.model import Finding
+from toolkit.pacing import Pacer, paced, run_lanes
 from toolkit.runner import GateResult, GateRun, gate_run, load_locked
 from toolkit.supervisor import Supervisor, listeners_on
 from toolkit.transport import HttpDeliverer, check_host
@@ -35,6 +36,8 @@ class AttackConfig:
     formats: tuple[str, ...] = ("json", "sarif", "junit", "md")
     allow_remote: set[str] = field(default_factory=set)
     start_stack: bool = True
+    rate_limit: float | None = None  # payloads per second over the whole run (None: unpaced)
+    concurrency: int = 1  # surfaces attacked at the same time
 
 
 @dataclass
@@ -97,6 +100,7 @@ class Engine:
         self.cases: list[Case] = []
         self.errors: list[str] = []
         self.closers: list[Callable[[], None]] = []
+        self.pacer = Pacer(cfg.rate_limit)
 
     # ---------------------------------------------------------- plumbing
     def transcript(self, finding: Finding, text: str) -> str:
@@ -176,7 +180,7 @@ class Engine:
             deliver = HttpDeliverer(self.c, surf, Signer(self.c.auth), self.client, variables)
             check_host(deliver.base, self.cfg.allow_remote)
         probe = self._probe_file(surf)
-        target = Target(surf, deliver)
+        target = Target(surf, paced(deliver, self.pacer))
         for candidate in benign(self.c, surf, probe):
             target.benign = candidate
             target.baseline = target.send(candidate)
@@ -212,9 +216,10 @@ class Engine:
             if name not in usable:
                 self.errors.append(f"surface {name!r} could not be attacked: {'; '.join(t.notes)}")
                 self.run.emit("surface.unreachable", surface=name, notes=t.notes)
-        for cls in attacks:
-            for target in self._scope(cls, usable):
-                self._case(cls, target)
+        jobs = [(t.name, (cls, t)) for cls in attacks for t in self._scope(cls, usable)]
+        run_lanes(jobs, lambda job: self._case(*job), self.cfg.concurrency)
+        order = {(cls.spec.id, t.name): i for i, (_, (cls, t)) in enumerate(jobs)}
+        self.cases.sort(key=lambda c: order.get((c.attack_id, c.surface), len(order)))
         leak = REGISTRY.get("T-LEAK-001")
         if leak is not None and leak in attacks and usable:
             self._passive(leak, usable)

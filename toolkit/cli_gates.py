@@ -61,7 +61,7 @@ def cycle(contract_path: Path | None, count: int, health_duration: str, interval
                   f"[bold]{result.verdict}[/]")
     if b["failure"]:
         err_console.print(f"[red]first failure:[/] {escape(b['failure'])}")
-    console.print(f"evidence: {result.summary_path}")
+    console.print(f"evidence: {result.summary_path}", soft_wrap=True)
     done(result.exit_code)
 
 
@@ -81,31 +81,51 @@ STATUS_STYLE = {"vulnerable": "[red]VULNERABLE[/]", "clean": "[green]clean[/]",
               help="Reports written into the evidence folder: json, sarif, junit, md, html.")
 @click.option("--allow-remote", multiple=True, metavar="HOST", help="Allow a non-loopback target host.")
 @click.option("--no-start", is_flag=True, help="Attack an already running stack instead of starting it.")
+@click.option("--severity", "severities", default=None, metavar="LIST",
+              help="Only attacks of these severities, e.g. high,critical.")
+@click.option("--id", "ids", multiple=True, metavar="ID", help="Only these attack ids (repeatable, or a,b).")
+@click.option("--exclude-id", "exclude_ids", multiple=True, metavar="ID", help="Leave these attack ids out.")
+@click.option("--rate-limit", type=float, default=None, metavar="N", help="At most N payloads per second.")
+@click.option("--concurrency", type=int, default=1, show_default=True, help="Surfaces attacked in parallel.")
+@click.option("--jsonl", is_flag=True, help="JSON lines on stdout (findings, cases, summary); tables to stderr.")
+@click.option("--json", "as_json", is_flag=True, help="With --list: print the list as JSON.")
 def attack(attacks: tuple[str, ...], contract_path: Path | None, run_all: bool, surfaces: tuple[str, ...],
            list_only: bool, seed: int | None, budget: str, formats: str, allow_remote: tuple[str, ...],
-           no_start: bool) -> None:
+           no_start: bool, severities: str | None = None, ids: tuple[str, ...] = (),
+           exclude_ids: tuple[str, ...] = (), rate_limit: float | None = None, concurrency: int = 1,
+           jsonl: bool = False, as_json: bool = False) -> None:
     """Gate 3: attack every surface with the attack library (ids or families, or --all)."""
-    from toolkit.attack import FORMATS, AttackConfig, run_attacks, select
+    from toolkit.attack import FORMATS, AttackConfig, run_attacks
     from toolkit.errors import UsageError
 
+    chosen = _filtered(attacks, run_all or list_only, severities, ids, exclude_ids)
     if list_only:
-        _list(select([]))
+        _list(chosen, as_json)
         done(0)
-    if not run_all and not attacks:
-        raise UsageError("name attacks (ids or families, see --list) or pass --all")
     fmts = tuple(f.strip() for f in formats.split(",") if f.strip())
     bad = [f for f in fmts if f not in FORMATS]
     if bad:
         raise UsageError(f"--format {','.join(bad)}: use any of {','.join(FORMATS)}")
-    cfg = AttackConfig(contract_path, [] if run_all else list(attacks), list(surfaces), seed, budget, fmts,
-                       set(allow_remote), not no_start)
-    result, cases = run_attacks(cfg)
-    _table(cases)
+    if rate_limit is not None and rate_limit <= 0:
+        raise UsageError(f"--rate-limit {rate_limit:g}: give a positive number of payloads per second")
+    if not 1 <= concurrency <= 64:
+        raise UsageError(f"--concurrency {concurrency}: use 1 to 64")
+    narrowed = bool(severities or ids or exclude_ids)
+    selection = [c.spec.id for c in chosen] if narrowed else ([] if run_all else list(attacks))
+    cfg = AttackConfig(contract_path, selection, list(surfaces), seed, budget, fmts, set(allow_remote),
+                       not no_start, rate_limit=rate_limit, concurrency=concurrency)
+    result, cases = run_attacks(cfg, _jsonl_subscriber if jsonl else None)
+    out = err_console if jsonl else console
+    _table(cases, out)
     body = result.body
-    console.print(f"{len(body['findings'])} finding(s), {body['payloads_sent']} payloads, seed {body['attack_seed']}, "
-                  f"verdict [bold]{result.verdict}[/]; evidence: {result.summary_path}")
+    out.print(f"{len(body['findings'])} finding(s), {body['payloads_sent']} payloads, seed {body['attack_seed']}, "
+              f"verdict [bold]{result.verdict}[/]; evidence: {escape(str(result.summary_path))}", soft_wrap=True)
     for err in body["errors"]:
-        err_console.print(f"[red]error:[/] {escape(err)}")
+        err_console.print(f"[red]error:[/] {escape(err)}", soft_wrap=True)
+    if jsonl:
+        _echo_json({"type": "summary", "verdict": result.verdict, "findings": len(body["findings"]),
+                    "payloads_sent": body["payloads_sent"], "seed": body["attack_seed"],
+                    "errors": body["errors"], "evidence": str(result.summary_path)})
     done(result.exit_code)
 
 
@@ -202,22 +222,27 @@ def drill(ctx: click.Context, contract_path: Path | None, faults: tuple[str, ...
     console.print(f"faults {', '.join(b['faults'])}: RPO {rpo}, RTO {rto}, "
                   f"{b['lost_writes']} of {b['acknowledged_writes']} acknowledged writes lost, integrity "
                   f"{'ok' if b['integrity_ok'] else 'FAILED'}, healthy {b['healthy']}: [bold]{result.verdict}[/]")
-    console.print(f"evidence: {result.summary_path}")
+    console.print(f"evidence: {result.summary_path}", soft_wrap=True)
     done(result.exit_code)
 
 
 @drill.command("history")
 @contract_option
-def drill_history(contract_path: Path | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the history as JSON.")
+def drill_history(contract_path: Path | None, as_json: bool = False) -> None:
     """Trend table of past drills: RPO, RTO, lost writes, verdict."""
     from toolkit import contract as contract_mod
     from toolkit.drill import read_history
     from toolkit.runner import default_contract_path
 
     rows = read_history(contract_mod.load(contract_path or default_contract_path()))
+    if as_json:
+        keys = ("run", "at", "faults", "rpo_s", "rto_s", "lost_writes", "verdict")
+        _echo_json([dict(zip(keys, row, strict=False)) for row in rows])
+        done(0)
     table = Table(title="drill history")
     for col in ("run", "at", "faults", "RPO s", "RTO s", "lost", "verdict"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col in ("run", "at", "verdict"))
     for run_id, at, faults, rpo, rto, lost, verdict in rows:
         table.add_row(run_id, at, faults, "-" if rpo is None else f"{rpo:.3f}", f"{rto:.3f}", str(lost),
                       "[green]pass[/]" if verdict == "pass" else f"[red]{verdict}[/]")
@@ -241,7 +266,7 @@ def determinism(contract_path: Path | None, runs: int | None, no_stack: bool, ti
                   f"diverging {len(b['diverging_tests'])}: [bold]{result.verdict}[/]")
     for name, outcomes in list(b["diverging_tests"].items())[:20]:
         err_console.print(f"[red]non-deterministic[/] {escape(name)}: {' / '.join(outcomes)}")
-    console.print(f"evidence: {result.summary_path}")
+    console.print(f"evidence: {result.summary_path}", soft_wrap=True)
     done(result.exit_code)
 
 
@@ -266,8 +291,9 @@ def soak(contract_path: Path | None, duration: str | None, warmup: str | None, s
                   f"[bold]{result.verdict}[/]")
     for m in result.body["measurements"]:
         if m["verdict"] != "pass":
-            err_console.print(f"[red]{m['metric']}[/] {m['value']} {m['unit']} (threshold {m['threshold']}) {escape(m['detail'])}")
-    console.print(f"evidence: {result.summary_path}")
+            err_console.print(f"[red]{m['metric']}[/] {_num(m['value'])} {m['unit']} (threshold "
+                              f"{_num(m['threshold'])}) {escape(m['detail'])}", soft_wrap=True)
+    console.print(f"evidence: {result.summary_path}", soft_wrap=True)
     done(result.exit_code)
 
 
@@ -352,21 +378,77 @@ def release_verify(folder: Path, trust: Path | None) -> None:
     done(1 if problems else 0)
 
 
-def _list(attacks: list[Any]) -> None:
-    table = Table(title="attacks")
-    for col in ("id", "family", "title", "CWE", "severity", "classes"):
-        table.add_column(col)
+def _num(value: Any) -> str:
+    """Measured floats for people: 4 significant digits, never 0.30000000000000004."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _echo_json(doc: Any) -> None:
+    import json
+
+    click.echo(json.dumps(doc, sort_keys=True, default=str))
+
+
+def _jsonl_subscriber(run: Any) -> None:
+    """``--jsonl``: each grouped finding and each finished case as one JSON line on stdout."""
+    def handle(event: Any) -> None:
+        if event.kind == "finding":
+            _echo_json({"type": "finding", **event.data})
+        elif event.kind == "attack.case":
+            _echo_json({"type": "case", **event.data})
+
+    run.bus.subscribe(handle)
+
+
+def _filtered(names: tuple[str, ...], everything: bool, severities: str | None, ids: tuple[str, ...],
+              exclude_ids: tuple[str, ...]) -> list[Any]:
+    """nuclei-style selection: names or --all, then --id, --exclude-id and --severity."""
+    from toolkit.attack import select
+    from toolkit.errors import UsageError
+    from toolkit.model import Severity
+
+    split = lambda items: {p.strip() for item in items for p in item.split(",") if p.strip()}  # noqa: E731
+    only, drop, levels = split(ids), split(exclude_ids), split([severities] if severities else [])
+    if bad := levels - {s.name.lower() for s in Severity}:
+        raise UsageError(f"--severity {','.join(sorted(bad))}: use info, low, medium, high or critical")
+    if not (everything or names or only):
+        raise UsageError("name attacks (ids or families, see --list), pass --id ID, or pass --all")
+    chosen = select([] if everything or not names else list(names))
+    known = {c.spec.id for c in select([])}
+    if unknown := (only | drop) - known:
+        raise UsageError(f"unknown attack id {', '.join(sorted(unknown))} (see toolkit attack --list)")
+    chosen = [c for c in chosen if (not only or c.spec.id in only) and c.spec.id not in drop
+              and (not levels or c.spec.severity.name.lower() in levels)]
+    if not chosen:
+        raise UsageError("the filters left no attack to run; loosen --id, --exclude-id or --severity")
+    return chosen
+
+
+def _list(attacks: list[Any], as_json: bool = False) -> None:
+    if as_json:
+        _echo_json([{"id": c.spec.id, "family": c.spec.family, "title": c.spec.title, "cwe": c.spec.cwe,
+                     "severity": c.spec.severity.name.lower(), "classes": list(c.spec.classes)} for c in attacks])
+        return
+    table = Table(title="attacks", box=None, pad_edge=False, header_style="bold")
+    for col, wrap in (("id", False), ("severity", False), ("CWE", False), ("family", False), ("title", True)):
+        table.add_column(col, no_wrap=not wrap, overflow="fold" if wrap else "ellipsis")
     for cls in attacks:
         s = cls.spec
-        table.add_row(s.id, s.family, s.title, f"CWE-{s.cwe}", s.severity.name.lower(), ", ".join(s.classes))
+        table.add_row(s.id, s.severity.name.lower(), f"CWE-{s.cwe}", s.family,
+                      f"{escape(s.title)}\n[dim]classes: {', '.join(s.classes)}[/]")
     console.print(table)
 
 
-def _table(cases: list) -> None:
-    table = Table(title="attack results")
+def _table(cases: list[Any], out: Any = None) -> None:
+    out = out or console
+    table = Table(title="attack results", box=None, pad_edge=False, header_style="bold")
     for col in ("attack", "surface", "sent", "result", "findings"):
-        table.add_column(col, no_wrap=col != "surface")
+        table.add_column(col, no_wrap=col != "surface", overflow="fold")
     for c in cases:
-        table.add_row(c.attack_id, c.surface, str(c.sent), STATUS_STYLE.get(c.status, c.status),
+        table.add_row(c.attack_id, escape(c.surface), str(c.sent), STATUS_STYLE.get(c.status, c.status),
                       str(len(c.findings)) if c.findings else "-")
-    console.print(table)
+    out.print(table)
+    for c in cases:  # every skip and error says why, one unwrapped line each
+        if c.status in ("skipped", "error"):
+            why = "; ".join(c.notes) or f"no payload of {c.attack_id} applies to this surface (0 sent)"
+            out.print(f"{c.status} {c.attack_id} on {escape(c.surface)}: {escape(why)}", soft_wrap=True)

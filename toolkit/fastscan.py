@@ -99,7 +99,7 @@ def _scan(filename: str) -> list[Any]:
 
 
 def _out(secret: Any) -> dict[str, Any]:
-    return secret.json() | {"filename": secret.filename}
+    return dict(secret.json()) | {"filename": secret.filename}
 
 
 def _scan_candidates(filename: str) -> Iterable[Any]:
@@ -147,8 +147,8 @@ def scan_files(files: list[str], processes: int | None = None, exclude_lines: li
     re-compiling every plugin in each worker) costs more than it saves below
     ``SERIAL_BYTES`` of input.
     """
-    from detect_secrets import SecretsCollection
     from detect_secrets.core.potential_secret import PotentialSecret
+    from detect_secrets.core.secrets_collection import SecretsCollection
     from detect_secrets.settings import default_settings, get_settings, transient_settings
 
     from toolkit.secrets_scan import default_sigterm

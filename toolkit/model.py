@@ -25,14 +25,15 @@ class Severity(enum.IntEnum):
 VOLATILE = re.compile(r"[0-9a-fA-F]{8,}")  # canary names, tokens, hashes: new on every run
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Finding:
     """The target is vulnerable: data, not an exception.
 
     Equality, hashing and the fingerprint use exactly (attack, surface, weakness class,
-    oracle): one weakness reached by many payloads is one finding, its payloads are
-    variants. Random canary names are masked out of the oracle so the same seed gives
-    the same fingerprints run after run (GitHub code scanning keys alerts on them).
+    oracle kind): one weakness reached by many payloads is one finding, its payloads are
+    variants. Oracles read ``kind[:sub]:detail``; the detail names the variant. Random
+    canary names are masked out, so the same seed gives the same fingerprints run after
+    run (GitHub code scanning keys alerts on them).
     """
 
     attack_id: str
@@ -49,10 +50,28 @@ class Finding:
     ts: str = field(default="", compare=False)
     variants: tuple[dict[str, Any], ...] = field(default=(), compare=False)
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Finding):
+            return NotImplemented
+        return self.fingerprint == other.fingerprint
+
+    def __hash__(self) -> int:
+        return hash(self.fingerprint)
+
     @property
     def fingerprint(self) -> str:
-        stable = json.dumps([self.attack_id, self.surface, self.payload_class, stable_text(self.oracle)])
+        stable = json.dumps([self.attack_id, self.surface, self.payload_class, self.oracle_kind])
         return hashlib.sha256(stable.encode()).hexdigest()[:32]
+
+    @property
+    def oracle_kind(self) -> str:
+        """The oracle without the variant's detail: ``kind[:sub]:detail`` -> ``kind[:sub]``.
+
+        ``canary:absolute path`` and ``canary:climb to /`` are one weakness found two ways;
+        ``leak:log:a.log`` and ``leak:state:a.db`` are two. Random names are masked.
+        """
+        parts = stable_text(self.oracle).split(":")
+        return ":".join(parts[:2] if len(parts) >= 3 else parts[:1])
 
     @property
     def variant_id(self) -> str:
@@ -61,12 +80,14 @@ class Finding:
         return hashlib.sha256(raw.encode()).hexdigest()[:8]
 
     def variant(self) -> dict[str, Any]:
-        return {"payload": self.payload, "evidence": self.evidence, "transcript": self.transcript}
+        return {"payload": self.payload, "evidence": self.evidence, "transcript": self.transcript,
+                "oracle": self.oracle}
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["severity"] = self.severity.name.lower()
         d["fingerprint"] = self.fingerprint
+        d["oracle_kind"] = self.oracle_kind
         d["variants"] = list(self.variants) or [self.variant()]
         d["variant_count"] = len(d["variants"])
         return d

@@ -299,7 +299,7 @@ def detect(files: list[str], exclude_lines: list[str] | None = None) -> Any:
 
 def detect_plain(files: list[str]) -> Any:
     """detect-secrets alone (its own multiprocessing scan), the reference for ``detect``."""
-    from detect_secrets import SecretsCollection
+    from detect_secrets.core.secrets_collection import SecretsCollection
     from detect_secrets.settings import default_settings
 
     with default_settings(), default_sigterm():
@@ -329,8 +329,8 @@ def default_sigterm() -> Iterator[None]:
 
 
 def load_baseline(path: Path | None) -> tuple[Any, dict[str, Any] | None]:
-    from detect_secrets import SecretsCollection
     from detect_secrets.core import baseline as ds_baseline
+    from detect_secrets.core.secrets_collection import SecretsCollection
 
     if path is None or not path.exists():
         return SecretsCollection(), None
