@@ -388,3 +388,17 @@ def test_sqlite_evasions_and_cell_credentials(tmp_path: Path) -> None:
     kinds = sorted((s["line_number"], s["type"]) for s in body["new_secrets"])
     assert [k[0] for k in kinds] == [2, 4, 6], kinds  # text cells: k1 v1 k2 v2 ...; 8 and 10 are clean
     assert body["verdict"] == "fail" and body["skipped"] == {}
+
+
+def test_fresh_clone_passes_its_own_scan(tmp_path: Path) -> None:
+    """`toolkit secrets scan .` in a fresh clone exits 0, also when run twice (its own evidence is ignored)."""
+    repo = Path(__file__).resolve().parent.parent
+    if not (repo / ".git").exists():
+        pytest.skip("not a git checkout: nothing to clone")
+    clone = tmp_path / "clone"
+    assert _git(tmp_path, "clone", "-q", str(repo), str(clone)).returncode == 0
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-m", "toolkit", "secrets", "scan", "."], cwd=clone,
+                             capture_output=True, text=True, check=False)
+        assert out.returncode == 0, out.stdout + out.stderr
+    assert "verdict pass" in out.stdout and list((clone / "artifacts").rglob("*secrets-scan-summary*.json"))

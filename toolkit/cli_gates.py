@@ -340,7 +340,7 @@ def release(ctx: click.Context, contract_path: Path | None, key: Path | None, si
     found = [latest(c, gate, label) for gate, _, label in GATES]
     table = Table(title=f"release: {c.name} {c.version}")
     for col in ("gate", "run", "status"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "run")
     for g in found:
         table.add_row(g.title, g.run.name if g.run else "-", "[green]pass, verified[/]" if g.ok else
                       "[red]" + escape("; ".join(g.problems)) + "[/]")
