@@ -112,7 +112,7 @@ class SarifWriter(_Collector):
         line = surface_line(self.run.contract.path, f["surface"])
         result: dict[str, Any] = {
             "ruleId": f["attack_id"], "level": level[f["severity"]],
-            "message": {"text": f"{f['title']} on surface {f['surface']} ({len(many)} variant(s)): "
+            "message": {"text": f"{f.get('title', f['attack_id'])} on surface {f['surface']} ({len(many)} variant(s)): "
                                 f"{f['evidence'][:500]}"},
             "locations": [{"physicalLocation": {"artifactLocation": {"uri": self._uri()},
                                                 "region": {"startLine": line}},
@@ -143,7 +143,7 @@ class JunitWriter(_Collector):
                 self._failure(tc, case)
             elif case["status"] == "error":
                 counts["errors"] += 1
-                ET.SubElement(tc, "error", type="ToolError", message="; ".join(case["notes"])[:500] or "tool error")
+                ET.SubElement(tc, "error", type="ToolError", message="; ".join(case.get("notes") or [])[:500] or "tool error")
             elif case["status"] == "skipped":
                 counts["skipped"] += 1
                 ET.SubElement(tc, "skipped", message=skip_reason(case)[:500])
@@ -159,7 +159,7 @@ class JunitWriter(_Collector):
                            message=f"{len(mine) or case['findings']} finding(s), "
                                    f"{sum(len(variants(f)) for f in mine)} variant(s)")
         el.text = "\n".join(f"[{f['severity']}] {f['evidence'][:300]}  variants={len(variants(f))}  "
-                            f"payload={json.dumps(f['payload'])[:200]}  fingerprint={f['fingerprint']}"
+                            f"payload={json.dumps(f['payload'])[:200]}  fingerprint={f.get('fingerprint', '')}"
                             for f in mine)
 
 
@@ -186,8 +186,8 @@ class MarkdownWriter(_Collector):
                 description, fix = solution(f["cwe"])
                 many = variants(f)
                 payload = json.dumps(f["payload"], ensure_ascii=True)[:160]
-                lines += [f"### {f['attack_id']}: {_md(f['title'])} on `{_md(f['surface'])}`", "",
-                          f"- CWE-{f['cwe']}, {len(many)} variant(s), fingerprint `{f['fingerprint']}`",
+                lines += [f"### {f['attack_id']}: {_md(f.get('title', f['attack_id']))} on `{_md(f['surface'])}`", "",
+                          f"- CWE-{f['cwe']}, {len(many)} variant(s), fingerprint `{f.get('fingerprint', '')}`",
                           f"- Evidence: {_md(f['evidence'][:240])}",
                           f"- First payload: `{_md(payload)}`, transcript `{_md(f['transcript'])}`",
                           f"- Description: {description}", f"- Solution: {fix}", ""]
@@ -204,7 +204,7 @@ class HtmlWriter(_Collector):
 
         rows = "".join(f"<tr class='{escape(c['status'])}'><td>{escape(c['attack_id'])}</td><td>{escape(c['surface'])}"
                        f"</td><td>{c['sent']}</td><td>{escape(c['status'])}</td><td>{c['findings'] or ''}</td>"
-                       f"<td>{escape(skip_reason(c) if c['status'] == 'skipped' else '; '.join(c['notes']))}</td></tr>"
+                       f"<td>{escape(skip_reason(c) if c['status'] == 'skipped' else '; '.join(c.get('notes') or []))}</td></tr>"
                        for c in self.cases)
         summary = "".join(f"<tr><td class='{r}'>{r}</td><td>{sum(f['severity'] == r for f in self.findings)}</td></tr>"
                           for r in RISK_ORDER)
@@ -231,14 +231,14 @@ class HtmlWriter(_Collector):
                 items = "".join(f"<li><code>{escape(json.dumps(v['payload'])[:300])}</code> "
                                 f"{escape(v['evidence'][:200])}</li>" for v in many[:20])
                 parts.append(
-                    f"<div class='alert'><h3 class='{risk}'>{escape(risk)}: {escape(f['title'])}</h3>"
+                    f"<div class='alert'><h3 class='{risk}'>{escape(risk)}: {escape(f.get('title', f['attack_id']))}</h3>"
                     f"<table><tr><th>attack</th><td>{escape(f['attack_id'])}</td></tr>"
                     f"<tr><th>surface</th><td>{escape(f['surface'])}</td></tr>"
                     f"<tr><th>CWE</th><td><a href='{escape(cwe_url(f['cwe']))}'>CWE-{int(f['cwe'])}</a></td></tr>"
                     f"<tr><th>description</th><td>{escape(description)}</td></tr>"
                     f"<tr><th>solution</th><td>{escape(fix)}</td></tr>"
                     f"<tr><th>evidence</th><td>{escape(f['evidence'][:400])}</td></tr>"
-                    f"<tr><th>fingerprint</th><td><code>{escape(f['fingerprint'])}</code></td></tr>"
+                    f"<tr><th>fingerprint</th><td><code>{escape(f.get('fingerprint', ''))}</code></td></tr>"
                     f"<tr><th>variants ({len(many)})</th><td><ul>{items}</ul></td></tr></table></div>")
         return "".join(parts)
 
