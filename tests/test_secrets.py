@@ -402,3 +402,17 @@ def test_fresh_clone_passes_its_own_scan(tmp_path: Path) -> None:
                              capture_output=True, text=True, check=False)
         assert out.returncode == 0, out.stdout + out.stderr
     assert "verdict pass" in out.stdout and list((clone / "artifacts").rglob("*secrets-scan-summary*.json"))
+
+
+def test_a_folder_git_ignores_is_still_scanned_when_named(tmp_path: Path) -> None:
+    """A contract's [secrets].scan names state/logs, which .gitignore hides: it is walked anyway."""
+    repo = tmp_path / "repo"
+    (repo / "state" / "logs").mkdir(parents=True)
+    _git(repo, "init", "-q")
+    (repo / ".gitignore").write_text("/state/\n")
+    (repo / "state" / "logs" / "svc.log").write_text(f"token: ghp_{_rand(36)}\n")
+    (repo / "state" / "noise.log").write_text(f"token: ghp_{_rand(36)}\n")
+    named = run_scan(ScanConfig([repo / "state" / "logs"]), tmp_path / "w1")
+    assert [Path(s["filename"]).name for s in named.new] == ["svc.log"]
+    whole = run_scan(ScanConfig([repo]), tmp_path / "w2")
+    assert whole.new == [] and whole.verdict == "pass"  # from the top, .gitignore decides

@@ -118,6 +118,17 @@ def git_listed(folder: Path) -> list[Path] | None:
     return [folder / n for n in names if (folder / n).exists() or (folder / n).is_symlink()]
 
 
+def git_ignored(folder: Path) -> bool:
+    """True when ``folder`` sits in a git work tree that ignores it."""
+    real = _real(folder)
+    try:
+        out = subprocess.run(["git", "check-ignore", "-q", real.name], cwd=real.parent,  # nosec B603 B607
+                             capture_output=True, check=False)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return out.returncode == 0
+
+
 class IgnoreRules:
     """A ``.gitignore`` matcher for trees outside git: globs, ``/``-anchored, ``dir/``, ``!``."""
 
@@ -168,9 +179,13 @@ def walk(paths: list[Path]) -> Iterator[Path]:
 
 
 def listing(paths: list[Path]) -> Iterator[Path]:
-    """Files under ``paths``: what git would see inside a repository, else a walk."""
+    """Files under ``paths``: what git would see inside a repository, else a walk.
+
+    A folder git ignores as a whole (a contract's ``state/logs``, say) was named on
+    purpose, so it is walked in full rather than silently yielding nothing.
+    """
     for root in paths:
-        listed = git_listed(root) if root.is_dir() else None
+        listed = git_listed(root) if root.is_dir() and not git_ignored(root) else None
         if listed is None:
             yield from walk([root])
             continue
