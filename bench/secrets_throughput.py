@@ -36,6 +36,8 @@ def timed(fn: object, *args: object, **kw: object) -> tuple[float, object]:
 def bench(tree: Path) -> bool:
     files = [p for p in listing([tree]) if "site-packages" not in p.parts and classify(p) is None]
     rels = [os.path.relpath(p, tree) for p in files]
+    if not rels:  # detect-secrets without file arguments would scan the working directory instead
+        raise SystemExit(f"{tree}: no text file to scan")
     mb = sum(p.stat().st_size for p in files) / 1e6
     os.chdir(tree)
     t_ours, ours = timed(detect, rels)

@@ -186,7 +186,7 @@ def listing(paths: list[Path]) -> Iterator[Path]:
     """
     for root in paths:
         listed = git_listed(root) if root.is_dir() and not git_ignored(root) else None
-        if listed is None:
+        if listed is None or (not listed and any(root.iterdir())):  # all of it ignored: named on purpose
             yield from walk([root])
             continue
         yield from (p for p in listed if not SKIP_DIRS & set(p.relative_to(root).parts[:-1]))
