@@ -1,4 +1,5 @@
-"""nuclei-style attack controls (--severity, --id, --exclude-id, --rate-limit, --concurrency, --jsonl, --json)."""
+"""nuclei-style attack controls: --severity, --id, --exclude-id, --rate-limit, --concurrency,
+--jsonl and --json."""
 
 from __future__ import annotations
 
@@ -16,16 +17,35 @@ def test_list_filters_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli("attack", "--list", "--json", "--severity", "critical") == 0
     items = json.loads(capsys.readouterr().out)
     assert items and {i["severity"] for i in items} == {"critical"}
-    assert run_cli("attack", "--list", "--json", "--id", "T-TRAV-001,T-CMD-001", "--exclude-id", "T-CMD-001") == 0
+    assert (
+        run_cli(
+            "attack",
+            "--list",
+            "--json",
+            "--id",
+            "T-TRAV-001,T-CMD-001",
+            "--exclude-id",
+            "T-CMD-001",
+        )
+        == 0
+    )
     assert [i["id"] for i in json.loads(capsys.readouterr().out)] == ["T-TRAV-001"]
     assert run_cli("attack", "--list") == 0
     out = capsys.readouterr().out
     assert "T-TRAV-001" in out and "CWE-22" in out
 
 
-@pytest.mark.parametrize("argv", [["--list", "--severity", "urgent"], ["--list", "--id", "T-NOPE-001"],
-                                  ["--list", "--severity", "info"], ["--all", "--rate-limit", "0"],
-                                  ["--all", "--concurrency", "0"], []])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--list", "--severity", "urgent"],
+        ["--list", "--id", "T-NOPE-001"],
+        ["--list", "--severity", "info"],
+        ["--all", "--rate-limit", "0"],
+        ["--all", "--concurrency", "0"],
+        [],
+    ],
+)
 def test_bad_controls_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli("attack", *argv) == 2
     assert "error" in capsys.readouterr().err.lower()
@@ -45,12 +65,16 @@ def test_pacer_holds_the_rate_across_threads() -> None:
     deliver = paced(Echo(), pacer)
     assert deliver.endpoint == ("svc", "/x")  # everything but send is the wrapped deliverer's
     t0 = time.monotonic()
-    threads = [threading.Thread(target=lambda: [deliver.send(i) for i in range(7)]) for _ in range(3)]
+    threads = [
+        threading.Thread(target=lambda: [deliver.send(i) for i in range(7)]) for _ in range(3)
+    ]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(sent) == 21 and time.monotonic() - t0 >= 0.2 * 0.95  # 21 sends at 100/s: >= 20 intervals
+    assert (
+        len(sent) == 21 and time.monotonic() - t0 >= 0.2 * 0.95
+    )  # 21 sends at 100/s: >= 20 intervals
     assert paced(Echo(), Pacer(None)).__class__ is Echo  # unpaced: no wrapper at all
 
 

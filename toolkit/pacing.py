@@ -14,8 +14,12 @@ T = TypeVar("T")
 class Pacer:
     """At most ``rate`` sends per second over the whole run, shared by every surface and thread."""
 
-    def __init__(self, rate: float | None, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        rate: float | None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.interval = 1.0 / rate if rate else 0.0
         self.clock, self.sleep = clock, sleep
         self.next_at = 0.0
@@ -37,7 +41,7 @@ class Pacer:
 
 
 class Paced:
-    """A deliverer whose ``send`` waits for the pacer; everything else is the wrapped deliverer's."""
+    """A deliverer whose ``send`` waits for the pacer; the rest is the wrapped deliverer's."""
 
     def __init__(self, inner: Any, pacer: Pacer):
         self._inner, self._pacer = inner, pacer
