@@ -44,16 +44,29 @@ def bench(tree: Path) -> bool:
     t_pool, _ = timed(scan_files, rels, pool_bytes=0)
     t_serial, _ = timed(scan_files, rels, processes=1)
     t0 = time.monotonic()
-    out = subprocess.run([sys.executable, "-m", "detect_secrets", "scan", "--all-files", *rels],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "detect_secrets", "scan", "--all-files", *rels],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     t_cli = time.monotonic() - t0
-    theirs = {(f, r["type"], r["hashed_secret"], r["line_number"])
-              for f, items in json.loads(out.stdout)["results"].items() for r in items}
-    mine = {(f, s.type, s.secret_hash, s.line_number) for f, s in ours}  # type: ignore[attr-defined]
+    theirs = {
+        (f, r["type"], r["hashed_secret"], r["line_number"])
+        for f, items in json.loads(out.stdout)["results"].items()
+        for r in items
+    }
+    mine = {(f, s.type, s.secret_hash, s.line_number) for f, s in ours}  # type: ignore
     print(f"tree {tree}: {len(files)} files, {mb:.1f} MB")
-    print(f"  toolkit secrets scan:            {t_ours:6.2f} s  {mb / t_ours:7.2f} MB/s  {len(mine)} findings")
+    print(
+        f"  toolkit secrets scan:            {t_ours:6.2f} s  {mb / t_ours:7.2f} MB/s  "
+        f"{len(mine)} findings"
+    )
     print(f"    forced pool / forced serial:   {t_pool:6.2f} s / {t_serial:.2f} s")
-    print(f"  detect-secrets scan --all-files: {t_cli:6.2f} s  {mb / t_cli:7.2f} MB/s  {len(theirs)} findings")
+    print(
+        f"  detect-secrets scan --all-files: {t_cli:6.2f} s  {mb / t_cli:7.2f} MB/s  "
+        f"{len(theirs)} findings"
+    )
     print(f"  speed-up {t_cli / t_ours:.2f}x (target >= 5x); findings identical: {mine == theirs}")
     if mine != theirs:
         print("  only toolkit:", sorted(mine - theirs)[:5])
@@ -62,7 +75,10 @@ def bench(tree: Path) -> bool:
 
 
 def main() -> None:
-    trees = [Path(a).resolve() for a in sys.argv[1:]] or [REPO, Path(sysconfig.get_paths()["stdlib"]).resolve()]
+    trees = [Path(a).resolve() for a in sys.argv[1:]] or [
+        REPO,
+        Path(sysconfig.get_paths()["stdlib"]).resolve(),
+    ]
     ok = [bench(t) for t in trees]
     sys.exit(0 if all(ok) else 1)
 

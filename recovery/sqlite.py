@@ -72,7 +72,8 @@ def logical_hash(conn: sqlite3.Connection) -> str:
         h.update(repr(obj).encode())
     for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
                                 "AND name NOT LIKE 'sqlite_%' ORDER BY name"):
-        rows = conn.execute(f"SELECT * FROM {quote_ident(name)}").fetchall()  # nosec B608 - quoted name
+        query = f"SELECT * FROM {quote_ident(name)}"  # nosec B608 - a quoted identifier
+        rows = conn.execute(query).fetchall()
         for row in sorted(repr(r) for r in rows):
             h.update(name.encode() + b"\0" + row.encode())
     return h.hexdigest()

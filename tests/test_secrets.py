@@ -255,24 +255,46 @@ def test_reference_stack_logs_config_and_database_stay_clean(tmp_path: Path) -> 
     assert scan.files_scanned >= 6 and evidence is not None  # logs, config and the SQLite cells
 
 
-# ------------------------------------------------------------------ issue 13: baselines, hooks, exclusions
+# ---------------------------------------------------- issue 13: baselines, hooks, exclusions
+
 
 def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "-c", "commit.gpgsign=false",
-                           *args], cwd=repo, capture_output=True, text=True, check=False)
+    return subprocess.run(
+        ["git", "-c", "user.email=t@t", "-c", "user.name=t", "-c", "commit.gpgsign=false", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def _hook_entry() -> list[str]:
     """The hook's own entry from .pre-commit-hooks.yaml, run with this interpreter."""
     text = (Path(__file__).resolve().parent.parent / ".pre-commit-hooks.yaml").read_text()
-    entry = next(line.split(":", 1)[1].split() for line in text.splitlines() if line.strip().startswith("entry:"))
+    entry = next(
+        line.split(":", 1)[1].split()
+        for line in text.splitlines()
+        if line.strip().startswith("entry:")
+    )
     assert entry[0] == "toolkit"
     return [sys.executable, "-m", "toolkit", *entry[1:]]
 
 
 def _ds_hook(repo: Path, files: list[str]) -> int:
-    return subprocess.run([sys.executable, "-m", "detect_secrets.pre_commit_hook", "--baseline", ".secrets.baseline",
-                           *files], cwd=repo, capture_output=True, text=True, check=False).returncode
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "detect_secrets.pre_commit_hook",
+            "--baseline",
+            ".secrets.baseline",
+            *files,
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).returncode
 
 
 def test_pre_commit_hook_on_three_commits(tmp_path: Path) -> None:
@@ -282,15 +304,31 @@ def test_pre_commit_hook_on_three_commits(tmp_path: Path) -> None:
     _git(repo, "init", "-q")
     (repo / "config.py").write_text(f'API_KEY = "{secrets.token_hex(20)}"\n')
     (repo / "app.py").write_text("print('hi')\n")
-    setup = subprocess.run([*_hook_entry()[:3], "secrets", "scan", ".", "--no-bandit", "--baseline",
-                            ".secrets.baseline", "--update-baseline"], cwd=repo, capture_output=True, text=True, check=False)
+    setup = subprocess.run(
+        [
+            *_hook_entry()[:3],
+            "secrets",
+            "scan",
+            ".",
+            "--no-bandit",
+            "--baseline",
+            ".secrets.baseline",
+            "--update-baseline",
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert setup.returncode == 0, setup.stdout + setup.stderr
     _git(repo, "add", ".")
     assert _git(repo, "commit", "-qm", "base").returncode == 0
     hook = repo / ".git" / "hooks" / "pre-commit"
     hook.write_text("#!/bin/sh\nexec " + " ".join(f"'{a}'" for a in _hook_entry()) + "\n")
     hook.chmod(0o755)
-    run_hook = lambda: subprocess.run([str(hook)], cwd=repo, capture_output=True, text=True, check=False)  # noqa: E731
+    run_hook = lambda: subprocess.run(
+        [str(hook)], cwd=repo, capture_output=True, text=True, check=False
+    )  # noqa: E731
 
     (repo / "app.py").write_text("print('hello')\n")  # 1: clean
     _git(repo, "add", "app.py")
@@ -305,8 +343,16 @@ def test_pre_commit_hook_on_three_commits(tmp_path: Path) -> None:
     assert _ds_hook(repo, ["token.txt"]) == 1
     assert _git(repo, "commit", "-qm", "leak").returncode != 0  # git ran the hook and refused
 
-    update = [*_hook_entry()[:3], "secrets", "scan", ".", "--no-bandit", "--baseline", ".secrets.baseline",
-              "--update-baseline"]  # 3: the secret is audited into the baseline
+    update = [
+        *_hook_entry()[:3],
+        "secrets",
+        "scan",
+        ".",
+        "--no-bandit",
+        "--baseline",
+        ".secrets.baseline",
+        "--update-baseline",
+    ]  # 3: the secret is audited into the baseline
     assert subprocess.run(update, cwd=repo, capture_output=True, check=False).returncode == 0
     settled = (repo / ".secrets.baseline").read_bytes()
     assert b"token.txt" in settled and b".secrets.baseline" not in settled.split(b'"results"')[1]
@@ -327,16 +373,37 @@ def test_own_artifacts_gitignore_and_exclusions(tmp_path: Path) -> None:
     (tree / "evidence").mkdir()
     (tree / ".gitignore").write_text("build/\n*.log\n!keep.log\n")
     leak = lambda: f"token: ghp_{_rand(36)}\n"  # noqa: E731
-    for name in ("build/out.txt", "evidence/summary.json", "debug.log", "keep.log", "tests.txt", "app.txt"):
+    for name in (
+        "build/out.txt",
+        "evidence/summary.json",
+        "debug.log",
+        "keep.log",
+        "tests.txt",
+        "app.txt",
+    ):
         (tree / name).write_text(leak())
     (tree / "lines.txt").write_text(f"fixture = ghp_{_rand(36)}  # fake-fixture\n")
-    res = run_scan(ScanConfig([tree], own=[tree / "evidence"], exclude_files=[r"tests\.txt$"],
-                              exclude_lines=["fake-fixture"]), tmp_path / "w")
+    res = run_scan(
+        ScanConfig(
+            [tree],
+            own=[tree / "evidence"],
+            exclude_files=[r"tests\.txt$"],
+            exclude_lines=["fake-fixture"],
+        ),
+        tmp_path / "w",
+    )
     assert sorted(Path(s["filename"]).name for s in res.new) == ["app.txt", "keep.log"]
     assert res.excluded == 2  # evidence/summary.json and tests.txt (build/ and *.log are ignored)
     _git(tree, "init", "-q")  # inside git: git ls-files decides, with the same outcome
-    res = run_scan(ScanConfig([tree], own=[tree / "evidence"], exclude_files=[r"tests\.txt$"],
-                              exclude_lines=["fake-fixture"]), tmp_path / "w2")
+    res = run_scan(
+        ScanConfig(
+            [tree],
+            own=[tree / "evidence"],
+            exclude_files=[r"tests\.txt$"],
+            exclude_lines=["fake-fixture"],
+        ),
+        tmp_path / "w2",
+    )
     assert sorted(Path(s["filename"]).name for s in res.new) == ["app.txt", "keep.log"]
     assert run_cli("secrets", "scan", str(tree), "--no-bandit", "--exclude-lines", "(") == 2
 
@@ -348,7 +415,9 @@ def test_stale_canary_is_removed_and_new_ones_never_enter_the_tree(tmp_path: Pat
     tree.mkdir()
     stale = tree / f".toolkit-canary-{secrets.token_hex(6)}.env"
     stale.write_text(canary_text())
-    lookalike = tree / ".toolkit-canary-notmine.env"  # not our name pattern: left alone, and scanned
+    lookalike = (
+        tree / ".toolkit-canary-notmine.env"
+    )  # not our name pattern: left alone, and scanned
     lookalike.write_text("hello\n")
     seen: list[list[str]] = []
     import toolkit.secrets_scan as mod
@@ -357,7 +426,9 @@ def test_stale_canary_is_removed_and_new_ones_never_enter_the_tree(tmp_path: Pat
 
     def spy(files: list[str], exclude: list[str] | None = None) -> object:
         seen.append([str(Path(f).resolve()) for f in files])
-        assert not [p for p in tree.iterdir() if mod.CANARY_NAME.match(p.name)], "a canary entered the tree"
+        assert not [p for p in tree.iterdir() if mod.CANARY_NAME.match(p.name)], (
+            "a canary entered the tree"
+        )
         return real(files, exclude)
 
     mod.detect = spy  # type: ignore[assignment]
@@ -366,7 +437,11 @@ def test_stale_canary_is_removed_and_new_ones_never_enter_the_tree(tmp_path: Pat
     finally:
         mod.detect = real  # type: ignore[assignment]
     assert not stale.exists() and lookalike.exists()
-    assert res.verdict == "pass" and res.canaries_found == 1 and any("stale canary" in n for n in res.notes)
+    assert (
+        res.verdict == "pass"
+        and res.canaries_found == 1
+        and any("stale canary" in n for n in res.notes)
+    )
 
 
 def test_sqlite_evasions_and_cell_credentials(tmp_path: Path) -> None:
@@ -377,8 +452,13 @@ def test_sqlite_evasions_and_cell_credentials(tmp_path: Path) -> None:
     conn.execute('CREATE TABLE "evade""" (k TEXT, v TEXT)')
     aws = _rand(40, string.ascii_letters + string.digits + "/+")
     userpass = base64.b64encode(f"admin:{_rand(14)}".encode()).decode()
-    rows = [("dsn", f"db_password={_rand(16)}"), ("basic", f"Basic {userpass}"), ("aws", aws),
-            ("name", "just a normal sentence"), ("empty_pw", "password=changeme")]
+    rows = [
+        ("dsn", f"db_password={_rand(16)}"),
+        ("basic", f"Basic {userpass}"),
+        ("aws", aws),
+        ("name", "just a normal sentence"),
+        ("empty_pw", "password=changeme"),
+    ]
     conn.executemany('INSERT INTO "evade""" VALUES (?, ?)', rows)
     conn.commit()
     conn.close()
@@ -386,22 +466,31 @@ def test_sqlite_evasions_and_cell_credentials(tmp_path: Path) -> None:
     empty.mkdir()
     body = _scan(tmp_path, empty, databases=[db])
     kinds = sorted((s["line_number"], s["type"]) for s in body["new_secrets"])
-    assert [k[0] for k in kinds] == [2, 4, 6], kinds  # text cells: k1 v1 k2 v2 ...; 8 and 10 are clean
+    assert [k[0] for k in kinds] == [2, 4, 6], (
+        kinds
+    )  # text cells: k1 v1 k2 v2 ...; 8 and 10 are clean
     assert body["verdict"] == "fail" and body["skipped"] == {}
 
 
 def test_fresh_clone_passes_its_own_scan(tmp_path: Path) -> None:
-    """`toolkit secrets scan .` in a fresh clone exits 0, also when run twice (its own evidence is ignored)."""
+    """`toolkit secrets scan .` in a fresh clone exits 0, twice (its own evidence is ignored)."""
     repo = Path(__file__).resolve().parent.parent
     if not (repo / ".git").exists():
         pytest.skip("not a git checkout: nothing to clone")
     clone = tmp_path / "clone"
     assert _git(tmp_path, "clone", "-q", str(repo), str(clone)).returncode == 0
     for _ in range(2):
-        out = subprocess.run([sys.executable, "-m", "toolkit", "secrets", "scan", "."], cwd=clone,
-                             capture_output=True, text=True, check=False)
+        out = subprocess.run(
+            [sys.executable, "-m", "toolkit", "secrets", "scan", "."],
+            cwd=clone,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert out.returncode == 0, out.stdout + out.stderr
-    assert "verdict pass" in out.stdout and list((clone / "artifacts").rglob("*secrets-scan-summary*.json"))
+    assert "verdict pass" in out.stdout and list(
+        (clone / "artifacts").rglob("*secrets-scan-summary*.json")
+    )
 
 
 def test_a_folder_git_ignores_is_still_scanned_when_named(tmp_path: Path) -> None:

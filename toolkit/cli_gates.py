@@ -83,11 +83,16 @@ STATUS_STYLE = {"vulnerable": "[red]VULNERABLE[/]", "clean": "[green]clean[/]",
 @click.option("--no-start", is_flag=True, help="Attack an already running stack instead of starting it.")
 @click.option("--severity", "severities", default=None, metavar="LIST",
               help="Only attacks of these severities, e.g. high,critical.")
-@click.option("--id", "ids", multiple=True, metavar="ID", help="Only these attack ids (repeatable, or a,b).")
-@click.option("--exclude-id", "exclude_ids", multiple=True, metavar="ID", help="Leave these attack ids out.")
-@click.option("--rate-limit", type=float, default=None, metavar="N", help="At most N payloads per second.")
-@click.option("--concurrency", type=int, default=1, show_default=True, help="Surfaces attacked in parallel.")
-@click.option("--jsonl", is_flag=True, help="JSON lines on stdout (findings, cases, summary); tables to stderr.")
+@click.option("--id", "ids", multiple=True, metavar="ID",
+              help="Only these attack ids (repeatable, or a,b).")
+@click.option("--exclude-id", "exclude_ids", multiple=True, metavar="ID",
+              help="Leave these attack ids out.")
+@click.option("--rate-limit", type=float, default=None, metavar="N",
+              help="At most N payloads per second.")
+@click.option("--concurrency", type=int, default=1, show_default=True,
+              help="Surfaces attacked in parallel.")
+@click.option("--jsonl", is_flag=True,
+              help="JSON lines on stdout (findings, cases, summary); tables to stderr.")
 @click.option("--json", "as_json", is_flag=True, help="With --list: print the list as JSON.")
 def attack(attacks: tuple[str, ...], contract_path: Path | None, run_all: bool, surfaces: tuple[str, ...],
            list_only: bool, seed: int | None, budget: str, formats: str, allow_remote: tuple[str, ...],
@@ -107,19 +112,22 @@ def attack(attacks: tuple[str, ...], contract_path: Path | None, run_all: bool, 
     if bad:
         raise UsageError(f"--format {','.join(bad)}: use any of {','.join(FORMATS)}")
     if rate_limit is not None and rate_limit <= 0:
-        raise UsageError(f"--rate-limit {rate_limit:g}: give a positive number of payloads per second")
+        raise UsageError(f"--rate-limit {rate_limit:g}: give a positive number of payloads "
+                         "per second")
     if not 1 <= concurrency <= 64:
         raise UsageError(f"--concurrency {concurrency}: use 1 to 64")
     narrowed = bool(severities or ids or exclude_ids)
     selection = [c.spec.id for c in chosen] if narrowed else ([] if run_all else list(attacks))
-    cfg = AttackConfig(contract_path, selection, list(surfaces), seed, budget, fmts, set(allow_remote),
-                       not no_start, rate_limit=rate_limit, concurrency=concurrency)
+    cfg = AttackConfig(contract_path, selection, list(surfaces), seed, budget, fmts,
+                       set(allow_remote), not no_start, rate_limit=rate_limit,
+                       concurrency=concurrency)
     result, cases = run_attacks(cfg, _jsonl_subscriber if jsonl else None)
     out = err_console if jsonl else console
     _table(cases, out)
     body = result.body
-    out.print(f"{len(body['findings'])} finding(s), {body['payloads_sent']} payloads, seed {body['attack_seed']}, "
-              f"verdict [bold]{result.verdict}[/]; evidence: {escape(str(result.summary_path))}", soft_wrap=True)
+    out.print(f"{len(body['findings'])} finding(s), {body['payloads_sent']} payloads, "
+              f"seed {body['attack_seed']}, verdict [bold]{result.verdict}[/]; "
+              f"evidence: {escape(str(result.summary_path))}", soft_wrap=True)
     for err in body["errors"]:
         err_console.print(f"[red]error:[/] {escape(err)}", soft_wrap=True)
     if jsonl:
@@ -187,8 +195,8 @@ def secrets_scan(paths: tuple[Path, ...], contract_path: Path | None, baseline: 
         err_console.print(f"[red]error:[/] {escape(e)}", soft_wrap=True)
     for note in r["notes"]:
         console.print(escape(note), soft_wrap=True)
-    console.print(f"verdict [bold]{result.verdict}[/]" + (f"; evidence: {escape(str(where))}" if where else ""),
-                  soft_wrap=True)
+    tail = f"; evidence: {escape(str(where))}" if where else ""
+    console.print(f"verdict [bold]{result.verdict}[/]{tail}", soft_wrap=True)
     done({"pass": 0, "fail": 1}.get(result.verdict, 2))
 
 
@@ -400,37 +408,46 @@ def _jsonl_subscriber(run: Any) -> None:
     run.bus.subscribe(handle)
 
 
-def _filtered(names: tuple[str, ...], everything: bool, severities: str | None, ids: tuple[str, ...],
-              exclude_ids: tuple[str, ...]) -> list[Any]:
+def _filtered(names: tuple[str, ...], everything: bool, severities: str | None,
+              ids: tuple[str, ...], exclude_ids: tuple[str, ...]) -> list[Any]:
     """nuclei-style selection: names or --all, then --id, --exclude-id and --severity."""
     from toolkit.attack import select
     from toolkit.errors import UsageError
     from toolkit.model import Severity
 
-    split = lambda items: {p.strip() for item in items for p in item.split(",") if p.strip()}  # noqa: E731
-    only, drop, levels = split(ids), split(exclude_ids), split([severities] if severities else [])
+    only, drop = _split(ids), _split(exclude_ids)
+    levels = _split([severities] if severities else [])
     if bad := levels - {s.name.lower() for s in Severity}:
-        raise UsageError(f"--severity {','.join(sorted(bad))}: use info, low, medium, high or critical")
+        raise UsageError(f"--severity {','.join(sorted(bad))}: use info, low, medium, high "
+                         "or critical")
     if not (everything or names or only):
         raise UsageError("name attacks (ids or families, see --list), pass --id ID, or pass --all")
     chosen = select([] if everything or not names else list(names))
     known = {c.spec.id for c in select([])}
     if unknown := (only | drop) - known:
-        raise UsageError(f"unknown attack id {', '.join(sorted(unknown))} (see toolkit attack --list)")
+        raise UsageError(f"unknown attack id {', '.join(sorted(unknown))} "
+                         "(see toolkit attack --list)")
     chosen = [c for c in chosen if (not only or c.spec.id in only) and c.spec.id not in drop
               and (not levels or c.spec.severity.name.lower() in levels)]
     if not chosen:
-        raise UsageError("the filters left no attack to run; loosen --id, --exclude-id or --severity")
+        raise UsageError("the filters left no attack to run; loosen --id, --exclude-id "
+                         "or --severity")
     return chosen
+
+
+def _split(items: Any) -> set[str]:
+    return {p.strip() for item in items for p in item.split(",") if p.strip()}
 
 
 def _list(attacks: list[Any], as_json: bool = False) -> None:
     if as_json:
-        _echo_json([{"id": c.spec.id, "family": c.spec.family, "title": c.spec.title, "cwe": c.spec.cwe,
-                     "severity": c.spec.severity.name.lower(), "classes": list(c.spec.classes)} for c in attacks])
+        _echo_json([{"id": c.spec.id, "family": c.spec.family, "title": c.spec.title,
+                     "cwe": c.spec.cwe, "severity": c.spec.severity.name.lower(),
+                     "classes": list(c.spec.classes)} for c in attacks])
         return
     table = Table(title="attacks", box=None, pad_edge=False, header_style="bold")
-    for col, wrap in (("id", False), ("severity", False), ("CWE", False), ("family", False), ("title", True)):
+    for col in ("id", "severity", "CWE", "family", "title"):
+        wrap = col == "title"
         table.add_column(col, no_wrap=not wrap, overflow="fold" if wrap else "ellipsis")
     for cls in attacks:
         s = cls.spec
@@ -445,10 +462,12 @@ def _table(cases: list[Any], out: Any = None) -> None:
     for col in ("attack", "surface", "sent", "result", "findings"):
         table.add_column(col, no_wrap=col != "surface", overflow="fold")
     for c in cases:
-        table.add_row(c.attack_id, escape(c.surface), str(c.sent), STATUS_STYLE.get(c.status, c.status),
-                      str(len(c.findings)) if c.findings else "-")
+        found = str(len(c.findings)) if c.findings else "-"
+        table.add_row(c.attack_id, escape(c.surface), str(c.sent),
+                      STATUS_STYLE.get(c.status, c.status), found)
     out.print(table)
     for c in cases:  # every skip and error says why, one unwrapped line each
         if c.status in ("skipped", "error"):
-            why = "; ".join(c.notes) or f"no payload of {c.attack_id} applies to this surface (0 sent)"
-            out.print(f"{c.status} {c.attack_id} on {escape(c.surface)}: {escape(why)}", soft_wrap=True)
+            why = "; ".join(c.notes) or f"no payload of {c.attack_id} applies here (0 sent)"
+            out.print(f"{c.status} {c.attack_id} on {escape(c.surface)}: {escape(why)}",
+                      soft_wrap=True)

@@ -144,17 +144,38 @@ def _scan_candidates(filename: str) -> Iterable[Any]:
                     continue
                 line = raw.rstrip()
                 context = get_code_snippet(lines=lines, line_number=number)
-                hits = [(plugin, secret) for plugin, rx in _FILTERS if rx.search(raw)
-                        for secret in _scan_line(plugin=plugin, filename=filename, line=line,
-                                                 line_number=number, context=context)]
+                hits = [
+                    (plugin, secret)
+                    for plugin, rx in _FILTERS
+                    if rx.search(raw)
+                    for secret in _scan_line(
+                        plugin=plugin,
+                        filename=filename,
+                        line=line,
+                        line_number=number,
+                        context=context,
+                    )
+                ]
                 # line filters only drop findings: run them when there is one to drop
-                if not hits or _is_filtered_out(required_filter_parameters=["line"], filename=filename,
-                                                line=line, context=context):
+                if not hits or _is_filtered_out(
+                    required_filter_parameters=["line"],
+                    filename=filename,
+                    line=line,
+                    context=context,
+                ):
                     continue
-                found += [secret for plugin, secret in hits
-                          if not _is_filtered_out(required_filter_parameters=["context"], filename=secret.filename,
-                                                  secret=secret.secret_value, plugin=plugin, line=line,
-                                                  context=context)]
+                found += [
+                    secret
+                    for plugin, secret in hits
+                    if not _is_filtered_out(
+                        required_filter_parameters=["context"],
+                        filename=secret.filename,
+                        secret=secret.secret_value,
+                        plugin=plugin,
+                        line=line,
+                        context=context,
+                    )
+                ]
             if found:
                 return found
     except OSError:
@@ -162,8 +183,12 @@ def _scan_candidates(filename: str) -> Iterable[Any]:
     return []
 
 
-def scan_files(files: list[str], processes: int | None = None, exclude_lines: list[str] | None = None,
-               pool_bytes: int | None = None) -> Any:
+def scan_files(
+    files: list[str],
+    processes: int | None = None,
+    exclude_lines: list[str] | None = None,
+    pool_bytes: int | None = None,
+) -> Any:
     """A detect-secrets SecretsCollection for ``files``, using every core for big scans.
 
     Small scans run in this process: a pool's start-up (forking, configuring and

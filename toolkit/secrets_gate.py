@@ -43,7 +43,8 @@ def apply_defaults(cfg: ScanConfig, c: Contract | None) -> ScanConfig:
 def own_artifacts(c: Contract) -> list[Path]:
     """What the toolkit itself writes for this contract: never scanned, never reported."""
     dur = c.raw.get("durability", {})
-    return [c.evidence_dir, c.resolve(dur.get("backup_dir", "artifacts/backups")), c.dir / ".toolkit"]
+    backups = c.resolve(dur.get("backup_dir", "artifacts/backups"))
+    return [c.evidence_dir, backups, c.dir / ".toolkit"]
 
 
 def run_secrets_gate(cfg: ScanConfig, contract_path: Path | None, formats: tuple[str, ...],

@@ -26,8 +26,20 @@ from typing import Any
 from toolkit.errors import ToolkitError, UsageError
 
 MAX_BYTES = 4 << 20
-SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", "node_modules", ".mypy_cache",
-             ".pytest_cache", ".ruff_cache", ".hypothesis", ".tox"}
+SKIP_DIRS = {
+    ".git",
+    ".hg",
+    ".svn",
+    "__pycache__",
+    ".venv",
+    "venv",
+    "node_modules",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".hypothesis",
+    ".tox",
+}
 CANARY_PREFIX = ".toolkit-canary-"
 CANARY_NAME = re.compile(r"^\.toolkit-canary-[0-9a-f]{12}\.env$")
 OWN_DIRS = {".toolkit"}  # the toolkit's own state, wherever it is
@@ -60,7 +72,9 @@ class ScanResult:
     canaries_planted: int = 0
     canaries_found: int = 0
     bandit: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)  # messages for the user; the verdict is in the counts
+    errors: list[str] = field(
+        default_factory=list
+    )  # messages for the user; the verdict is in the counts
     notes: list[str] = field(default_factory=list)  # what was done on the user's behalf
     excluded: int = 0  # files left out on purpose: own artifacts, baseline, --exclude-files
     started: str = ""  # UTC, ISO 8601
@@ -76,20 +90,36 @@ class ScanResult:
         return "fail" if self.new or self.bandit or self.blind else "pass"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"files_scanned": self.files_scanned, "bytes_scanned": self.bytes_scanned,
-                "skipped": {k: len(v) for k, v in self.skipped.items()},
-                "skipped_files": self.skipped, "new_secrets": self.new, "baseline_secrets": self.known,
-                "canaries_planted": self.canaries_planted, "canaries_found": self.canaries_found,
-                "bandit_issues": self.bandit, "errors": self.errors, "notes": self.notes,
-                "excluded": self.excluded, "started": self.started, "duration_s": round(self.duration_s, 3)}
+        return {
+            "files_scanned": self.files_scanned,
+            "bytes_scanned": self.bytes_scanned,
+            "skipped": {k: len(v) for k, v in self.skipped.items()},
+            "skipped_files": self.skipped,
+            "new_secrets": self.new,
+            "baseline_secrets": self.known,
+            "canaries_planted": self.canaries_planted,
+            "canaries_found": self.canaries_found,
+            "bandit_issues": self.bandit,
+            "errors": self.errors,
+            "notes": self.notes,
+            "excluded": self.excluded,
+            "started": self.started,
+            "duration_s": round(self.duration_s, 3),
+        }
 
 
 # ------------------------------------------------------------------ files
 
+
 def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,  # nosec B603 B607
-                              check=False)
+        return subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,  # nosec B603 B607
+            check=False,
+        )
     except FileNotFoundError:
         raise ToolkitError("git is not installed; --staged and --changed-since need it") from None
 
@@ -108,8 +138,12 @@ def git_files(staged: bool, since: str | None, cwd: Path) -> list[Path]:
 def git_listed(folder: Path) -> list[Path] | None:
     """Tracked and untracked-but-not-ignored files under ``folder``; None outside a work tree."""
     try:
-        out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                             cwd=folder, capture_output=True, check=False)  # nosec B603 B607
+        out = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=folder,
+            capture_output=True,
+            check=False,
+        )  # nosec B603 B607
     except (FileNotFoundError, NotADirectoryError):
         return None
     if out.returncode != 0:
@@ -122,8 +156,12 @@ def git_ignored(folder: Path) -> bool:
     """True when ``folder`` sits in a git work tree that ignores it."""
     real = _real(folder)
     try:
-        out = subprocess.run(["git", "check-ignore", "-q", real.name], cwd=real.parent,  # nosec B603 B607
-                             capture_output=True, check=False)
+        out = subprocess.run(
+            ["git", "check-ignore", "-q", real.name],
+            cwd=real.parent,  # nosec B603 B607
+            capture_output=True,
+            check=False,
+        )
     except (FileNotFoundError, NotADirectoryError):
         return False
     return out.returncode == 0
@@ -165,14 +203,18 @@ class IgnoreRules:
 def walk(paths: list[Path]) -> Iterator[Path]:
     for root in paths:
         if not root.exists() and not root.is_symlink():
-            raise UsageError(f"{root}: no such file or folder; fix the path or the contract's [secrets].scan")
+            raise UsageError(
+                f"{root}: no such file or folder; fix the path or the contract's [secrets].scan"
+            )
         if root.is_file():
             yield root
             continue
         rules = IgnoreRules(root)
         for folder, dirs, files in os.walk(root):
             here = Path(folder)
-            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not rules.ignored(here / d, True))
+            dirs[:] = sorted(
+                d for d in dirs if d not in SKIP_DIRS and not rules.ignored(here / d, True)
+            )
             for name in sorted(files):
                 if not rules.ignored(here / name, False):
                     yield here / name
@@ -186,14 +228,16 @@ def listing(paths: list[Path]) -> Iterator[Path]:
     """
     for root in paths:
         listed = git_listed(root) if root.is_dir() and not git_ignored(root) else None
-        if listed is None or (not listed and any(root.iterdir())):  # all of it ignored: named on purpose
+        if listed is None or (
+            not listed and any(root.iterdir())
+        ):  # all of it ignored: named on purpose
             yield from walk([root])
             continue
         yield from (p for p in listed if not SKIP_DIRS & set(p.relative_to(root).parts[:-1]))
 
 
 class Excluder:
-    """Files the scan leaves out on purpose: the toolkit's own artifacts, the baseline, user regexes."""
+    """Files left out on purpose: the toolkit's own artifacts, the baseline, user regexes."""
 
     def __init__(self, cfg: ScanConfig):
         self.own = [_real(p) for p in cfg.own]
@@ -201,7 +245,9 @@ class Excluder:
         try:
             self.patterns = [re.compile(rx) for rx in cfg.exclude_files]
         except re.error as exc:
-            raise UsageError(f"--exclude-files {exc.pattern!r}: not a regular expression ({exc})") from None
+            raise UsageError(
+                f"--exclude-files {exc.pattern!r}: not a regular expression ({exc})"
+            ) from None
 
     def why(self, path: Path) -> str | None:
         real = _real(path)
@@ -209,7 +255,9 @@ class Excluder:
             return "canary"
         if real == self.baseline:
             return "baseline"
-        if any(real == own or own in real.parents for own in self.own) or OWN_DIRS & set(path.parts):
+        if any(real == own or own in real.parents for own in self.own) or OWN_DIRS & set(
+            path.parts
+        ):
             return "toolkit-artifact"
         name = rel(path)
         if any(rx.search(name) for rx in self.patterns):
@@ -247,9 +295,12 @@ def classify(path: Path) -> str | None:
 
 # ------------------------------------------------------------------ canaries
 
+
 def canary_text() -> str:
     """A fresh fake AWS key pair: detect-secrets' AWSKeyDetector must report it."""
-    key_id = "AKIA" + "".join(pysecrets.choice(string.ascii_uppercase + "234567") for _ in range(16))
+    key_id = "AKIA" + "".join(
+        pysecrets.choice(string.ascii_uppercase + "234567") for _ in range(16)
+    )
     secret = pysecrets.token_urlsafe(30)[:40]
     return f"aws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n"
 
@@ -267,7 +318,9 @@ def planted(work: Path) -> Iterator[list[Path]]:
         with open(path, "x", encoding="utf-8") as fh:
             fh.write(canary_text())
     except OSError as exc:
-        raise ToolkitError(f"{work}: cannot plant the scanner's canary file: {exc.strerror}") from None
+        raise ToolkitError(
+            f"{work}: cannot plant the scanner's canary file: {exc.strerror}"
+        ) from None
     try:
         yield [path]
     finally:
@@ -275,7 +328,7 @@ def planted(work: Path) -> Iterator[list[Path]]:
 
 
 def remove_stale(roots: list[Path]) -> list[str]:
-    """Canaries an older, killed scan left in a scanned folder: exact name and content, nothing else."""
+    """Canaries a killed older scan left in a scanned folder: exact name and content only."""
     removed = []
     for folder in (r for r in roots if r.is_dir()):
         for path in folder.glob(f"{CANARY_PREFIX}*.env"):
@@ -292,11 +345,15 @@ def _is_canary(path: Path) -> bool:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
         return False
-    return (len(lines) == 2 and re.fullmatch(r"aws_access_key_id = AKIA[A-Z2-7]{16}", lines[0]) is not None
-            and lines[1].startswith("aws_secret_access_key = "))
+    return (
+        len(lines) == 2
+        and re.fullmatch(r"aws_access_key_id = AKIA[A-Z2-7]{16}", lines[0]) is not None
+        and lines[1].startswith("aws_secret_access_key = ")
+    )
 
 
 # ------------------------------------------------------------------ scanning
+
 
 def rel(path: Path) -> str:
     try:
@@ -353,8 +410,10 @@ def load_baseline(path: Path | None) -> tuple[Any, dict[str, Any] | None]:
         raw = ds_baseline.load_from_file(str(path))
         return SecretsCollection.load_from_baseline(ds_baseline.upgrade(raw)), raw
     except Exception as exc:
-        raise ToolkitError(f"{path}: not a readable detect-secrets baseline ({type(exc).__name__}); "
-                           f"fix it or regenerate it with --update-baseline") from None
+        raise ToolkitError(
+            f"{path}: not a readable detect-secrets baseline ({type(exc).__name__}); "
+            f"fix it or regenerate it with --update-baseline"
+        ) from None
 
 
 def save_baseline(path: Path, found: Any, old: Any) -> bool:
@@ -379,12 +438,19 @@ def save_baseline(path: Path, found: Any, old: Any) -> bool:
 
 def _settled(before: dict[str, Any], after: dict[str, Any]) -> bool:
     drop = ("generated_at",)
-    return {k: v for k, v in before.items() if k not in drop} == {k: v for k, v in after.items() if k not in drop}
+    return {k: v for k, v in before.items() if k not in drop} == {
+        k: v for k, v in after.items() if k not in drop
+    }
 
 
 def secret_dict(filename: str, s: Any) -> dict[str, Any]:
-    return {"type": s.type, "filename": filename, "line_number": s.line_number,
-            "hashed_secret": s.secret_hash, "is_verified": s.is_verified}
+    return {
+        "type": s.type,
+        "filename": filename,
+        "line_number": s.line_number,
+        "hashed_secret": s.secret_hash,
+        "is_verified": s.is_verified,
+    }
 
 
 def run_scan(cfg: ScanConfig, work: Path) -> ScanResult:
@@ -392,7 +458,9 @@ def run_scan(cfg: ScanConfig, work: Path) -> ScanResult:
     import time
 
     t0 = time.monotonic()
-    res = ScanResult(started=dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None).isoformat())
+    res = ScanResult(
+        started=dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None).isoformat()
+    )
     try:
         return _run_scan(cfg, work, res)
     finally:
@@ -406,7 +474,9 @@ def _run_scan(cfg: ScanConfig, work: Path, res: ScanResult) -> ScanResult:
         raise UsageError("nothing to scan: give PATHS or set [secrets].scan in the contract")
     _check_regexes(cfg.exclude_lines, "--exclude-lines")
     if not git_mode:
-        res.notes += [f"removed a stale canary left by a killed scan: {n}" for n in remove_stale(roots)]
+        res.notes += [
+            f"removed a stale canary left by a killed scan: {n}" for n in remove_stale(roots)
+        ]
     candidates = _excluded(list(listing(roots)) if not git_mode else roots, Excluder(cfg), res)
     with planted(work) as canaries:
         res.canaries_planted = len(canaries)
@@ -424,13 +494,17 @@ def _run_scan(cfg: ScanConfig, work: Path, res: ScanResult) -> ScanResult:
     res.known = sum(1 for _ in found) - len(res.new)
     if cfg.update_baseline and cfg.baseline is not None:
         changed = save_baseline(cfg.baseline, found, old)
-        res.notes.append(f"baseline {'updated' if changed else 'already up to date'}: {cfg.baseline}")
+        res.notes.append(
+            f"baseline {'updated' if changed else 'already up to date'}: {cfg.baseline}"
+        )
         res.new = []
     if cfg.bandit and cfg.code:
         res.bandit = run_bandit(cfg.code, cfg.bandit_severity, cfg.bandit_confidence)
     if res.canaries_found < res.canaries_planted:
-        res.errors.append(f"scanner saw nothing: {res.canaries_planted - res.canaries_found} of "
-                          f"{res.canaries_planted} planted canary secret(s) were not found; check paths")
+        res.errors.append(
+            f"scanner saw nothing: {res.canaries_planted - res.canaries_found} of "
+            f"{res.canaries_planted} planted canary secret(s) were not found; check paths"
+        )
     return res
 
 
@@ -490,11 +564,21 @@ def cell_secrets(cells: list[str], dump: Path, filename: str) -> list[Any]:
     lines = [v for c in flat for v in (c, '"' + c.replace('"', " ") + '"')]
     dump.write_text("\n".join(lines) + "\n", encoding="utf-8", errors="replace")
     hits = sorted((s for _, s in detect([str(dump)])), key=lambda s: s.line_number)
-    found = [((s.line_number + 1) // 2, s.type, s.secret_value or "") for s in hits if s.line_number % 2]
-    found += [(n, kind, value) for n, cell in enumerate(flat, start=1) for kind, value in cell_rules(cell)]
-    found += [((s.line_number + 1) // 2, s.type, s.secret_value or "") for s in hits if not s.line_number % 2]
+    found = [
+        ((s.line_number + 1) // 2, s.type, s.secret_value or "") for s in hits if s.line_number % 2
+    ]
+    found += [
+        (n, kind, value) for n, cell in enumerate(flat, start=1) for kind, value in cell_rules(cell)
+    ]
+    found += [
+        ((s.line_number + 1) // 2, s.type, s.secret_value or "")
+        for s in hits
+        if not s.line_number % 2
+    ]
     out: dict[str, Any] = {}
-    seen: dict[int, list[str]] = {}  # one report per secret in a cell: bare plugins, cell rules, quoted
+    seen: dict[
+        int, list[str]
+    ] = {}  # one report per secret in a cell: bare plugins, cell rules, quoted
     for cell, kind, value in found:
         if any(value in other or other in value for other in seen.get(cell, [])):
             continue
@@ -505,19 +589,28 @@ def cell_secrets(cells: list[str], dump: Path, filename: str) -> list[Any]:
 
 
 KEYWORD_VALUE = re.compile(
-    r"(?i)(?:^|[^a-z0-9])[a-z0-9_.-]*(?:passw(?:or)?d|passwd|pwd|secret|token|api[_-]?key|access[_-]?key"
-    r"|credentials?|auth)[a-z0-9_.-]*['\"]?\s*(?:=|:|=>)\s*['\"]?([^\s'\"&;,]{6,})")
+    r"(?i)(?:^|[^a-z0-9])[a-z0-9_.-]*"
+    r"(?:passw(?:or)?d|passwd|pwd|secret|token|api[_-]?key|access[_-]?key"
+    r"|credentials?|auth)[a-z0-9_.-]*['\"]?\s*(?:=|:|=>)\s*['\"]?([^\s'\"&;,]{6,})"
+)
 BASE64_RUN = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{12,}={0,2}(?![A-Za-z0-9+/=])")
 AWS_SECRET = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{40}(?![A-Za-z0-9+/=])")
 
 
 def cell_rules(cell: str) -> list[tuple[str, str]]:
-    hits = [("Secret Keyword", m.group(1)) for m in KEYWORD_VALUE.finditer(cell)
-            if not _placeholder(m.group(1))]
+    hits = [
+        ("Secret Keyword", m.group(1))
+        for m in KEYWORD_VALUE.finditer(cell)
+        if not _placeholder(m.group(1))
+    ]
     for m in AWS_SECRET.finditer(cell):
         token = m.group(0)
-        if _entropy(token) >= 4.0 and sum(map(str.isdigit, token)) and re.search("[a-z]", token) \
-                and re.search("[A-Z]", token):
+        if (
+            _entropy(token) >= 4.0
+            and sum(map(str.isdigit, token))
+            and re.search("[a-z]", token)
+            and re.search("[A-Z]", token)
+        ):
             hits.append(("AWS Secret Access Key", token))
     for m in BASE64_RUN.finditer(cell):
         decoded = _b64(m.group(0))
@@ -528,7 +621,9 @@ def cell_rules(cell: str) -> list[tuple[str, str]]:
 
 def _placeholder(value: str) -> bool:
     low = value.lower()
-    return low in {"none", "null", "true", "false", "redacted", "changeme", "example"} or set(low) <= {"*", "x"}
+    return low in {"none", "null", "true", "false", "redacted", "changeme", "example"} or set(
+        low
+    ) <= {"*", "x"}
 
 
 def _entropy(text: str) -> float:
@@ -570,14 +665,35 @@ def run_bandit(code: list[Path], severity: str, confidence: str) -> list[dict[st
     for p in code:
         if not p.exists():
             raise UsageError(f"{p}: code folder for bandit does not exist")
-    args = [sys.executable, "-m", "bandit", "-r", *map(str, code), "-f", "json", "-q",
-            f"--severity-level={severity}", f"--confidence-level={confidence}"]
+    args = [
+        sys.executable,
+        "-m",
+        "bandit",
+        "-r",
+        *map(str, code),
+        "-f",
+        "json",
+        "-q",
+        f"--severity-level={severity}",
+        f"--confidence-level={confidence}",
+    ]
     out = subprocess.run(args, capture_output=True, text=True, check=False)  # nosec B603
     try:
         doc = json.loads(out.stdout)
     except ValueError:
-        raise ToolkitError(f"bandit failed (exit {out.returncode}): {out.stderr.strip()[:300]}") from None
-    return [{"test_id": r["test_id"], "test_name": r["test_name"], "severity": r["issue_severity"].lower(),
-             "confidence": r["issue_confidence"].lower(), "filename": rel(Path(r["filename"])),
-             "line_number": r["line_number"], "text": r["issue_text"], "cwe": (r.get("issue_cwe") or {}).get("id")}
-            for r in doc.get("results", [])]
+        raise ToolkitError(
+            f"bandit failed (exit {out.returncode}): {out.stderr.strip()[:300]}"
+        ) from None
+    return [
+        {
+            "test_id": r["test_id"],
+            "test_name": r["test_name"],
+            "severity": r["issue_severity"].lower(),
+            "confidence": r["issue_confidence"].lower(),
+            "filename": rel(Path(r["filename"])),
+            "line_number": r["line_number"],
+            "text": r["issue_text"],
+            "cwe": (r.get("issue_cwe") or {}).get("id"),
+        }
+        for r in doc.get("results", [])
+    ]
