@@ -26,7 +26,7 @@ def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, weaken: str, *selectio
         monkeypatch.setenv("SONIA_WEAKEN", weaken)
     else:
         monkeypatch.delenv("SONIA_WEAKEN", raising=False)
-    result, cases = run_attacks(AttackConfig(path, list(selection), budget=budget))
+    result, _cases = run_attacks(AttackConfig(path, list(selection), budget=budget))
     return result.exit_code, result.body
 
 
@@ -199,7 +199,7 @@ def test_a_surface_that_stops_answering_ends_its_case_quickly(tmp_path: Path) ->
     threading.Thread(target=accept, daemon=True).start()
     path = _one_surface(tmp_path, f"http://127.0.0.1:{port}", "timeout_s = 1\n")
     t0 = time.monotonic()
-    result, cases = run_attacks(AttackConfig(path, ["traversal"]))
+    result, _cases = run_attacks(AttackConfig(path, ["traversal"]))
     assert result.exit_code == 2 and "stopped answering" in " ".join(result.body["errors"])
     assert time.monotonic() - t0 < 60
     listener.close()

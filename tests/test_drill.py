@@ -25,7 +25,7 @@ PATTERN = re.compile(r"sentinel-(\d+)")
 
 
 def _ctx(dbs: list[Path], dirs: list[Path], seed: int = 7) -> FaultContext:
-    return FaultContext(seed, dbs, dirs, lambda: {}, lambda *a, **k: None)
+    return FaultContext(seed, dbs, dirs, dict, lambda *a, **k: None)
 
 
 # ---------------------------------------------------------------- path rules (pyfakefs)
@@ -99,7 +99,8 @@ os.kill(os.getpid(), 9)
 
 def test_torn_wal_loses_commits_silently_and_the_sentinel_count_catches_it(tmp_path: Path) -> None:
     db = tmp_path / "w.db"
-    proc = subprocess.run([sys.executable, "-c", WRITER, str(db)], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", WRITER, str(db)], capture_output=True, text=True,
+                          check=False)
     assert "acked" in proc.stdout and proc.returncode == -9
     assert db.with_name("w.db-wal").stat().st_size > 100_000  # 200 commits live in the WAL only
     out = run_injector(TornWal(db, "torn-wal"), _ctx([db], [tmp_path], seed=5))
