@@ -17,7 +17,7 @@ import pytest
 from chaos.base import FaultContext, run_injector
 from chaos.faults import FILE_FAULTS, ClearState, TornWal, clear_tree
 from recovery import sqlite as rsql
-from tests.conftest import REPO, listening, reference_copy, run_cli
+from tests.conftest import REPO, contract_ports, listening, reference_copy, run_cli
 from toolkit.drill import DrillConfig, run_drill, sentinel_pattern
 from toolkit.errors import SafetyError
 
@@ -148,7 +148,7 @@ def test_reference_drill_passes_with_measured_rpo_and_rto(tmp_path: Path) -> Non
         assert (folder / name).is_file()
     assert run_cli("verify", str(folder)) == 0
     assert run_cli("drill", "history", "--contract", str(path)) == 0
-    assert listening(list(range(7000, 7051, 10))) == []
+    assert listening(contract_ports(path)) == []
 
 
 @pytest.mark.slow
@@ -176,7 +176,7 @@ def test_kill_9_of_the_toolkit_mid_drill_then_rerun(tmp_path: Path) -> None:
     assert files and all(rsql.verify(f).ok for f in files)  # every backup on disk is complete and sound
     result = run_drill(DrillConfig(path, ["kill"], seed=5, warmup_s=1.5))
     assert result.verdict == "pass", result.body
-    assert listening(list(range(7000, 7051, 10))) == []
+    assert listening(contract_ports(path)) == []
 
 
 def test_dry_run_touches_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

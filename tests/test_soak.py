@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import fixture_service, reference_copy, write_contract
+from tests.conftest import fixture_service, free_ports, reference_copy, write_contract
 from toolkit.soak import SoakConfig, percentile, run_soak
 
 
 def _fixture(tmp_path: Path, *flags: str, rate: float = 20.0, extra: str = "") -> Path:
     return write_contract(tmp_path, '[contract]\nname = "soak"\nversion = "1.0.0"\n'
-                          + fixture_service("svc", 7471, *flags) + f"""
+                          + fixture_service("svc", free_ports(1)[0], *flags) + f"""
 [soak]
 duration = "1h"
 [[soak.traffic]]
