@@ -96,7 +96,8 @@ def remap_ports(text: str) -> tuple[str, dict[str, int]]:
     live = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("#"))
     stale = [p for p in old.values() if re.search(rf"(?<![\w.-]){p}(?![\w.-])", live)]
     if stale or _service_ports(text) != new:
-        raise AssertionError(f"reference contract still mentions fixed ports {stale}: extend remap_ports")
+        raise AssertionError(f"reference contract still mentions fixed ports {stale}: "
+                             "extend remap_ports")
     return text, new
 
 

@@ -27,6 +27,8 @@ from tests.conftest import (
 from toolkit.cycle import CycleConfig, run_cycle
 from toolkit.supervisor import Supervisor
 
+Sups = list[Supervisor]
+
 HEAD = '[contract]\nname = "cyc"\nversion = "1.0.0"\n[defaults]\nhealth_interval_s = 0.2\n'
 
 
@@ -46,14 +48,15 @@ def _spawned(folder: Path) -> tuple[str, list[int]]:
 
 def test_clean_services_pass_every_cycle(tmp_path: Path) -> None:
     a, b = free_ports(2)
-    body = _gate(tmp_path, fixture_service("a", a) + fixture_service("b", b, depends=["a"]), count=3)
+    body = _gate(tmp_path, fixture_service("a", a) + fixture_service("b", b, depends=["a"]),
+                 count=3)
     assert body["verdict"] == "pass" and body["code"] == 0
     assert body["cycles_completed"] == 3 and body["health_checks_failed"] == 0
     assert body["health_checks_passed"] == 3 * 2 * 3 == body["checks_expected"]
     assert set(body["cycles"][0]["startup_s"]) == {"a", "b"}
 
 
-def test_sigterm_ignored_fails_and_is_killed(tmp_path: Path, supervisors: list[Supervisor]) -> None:
+def test_sigterm_ignored_fails_and_is_killed(tmp_path: Path, supervisors: Sups) -> None:
     port = free_ports(1)[0]
     body = _gate(tmp_path, fixture_service("ignores-sigterm", port, "--ignore-term", stop=0.5))
     assert body["verdict"] == "fail" and body["cycles_completed"] == 0
@@ -62,7 +65,7 @@ def test_sigterm_ignored_fails_and_is_killed(tmp_path: Path, supervisors: list[S
     assert listening([port]) == [] and supervisors and own_survivors(supervisors) == []
 
 
-def test_double_forked_daemon_is_named_and_removed(tmp_path: Path, supervisors: list[Supervisor]) -> None:
+def test_double_forked_daemon_is_named_and_removed(tmp_path: Path, supervisors: Sups) -> None:
     body = _gate(tmp_path, fixture_service("forker", free_ports(1)[0], "--double-fork"))
     assert body["verdict"] == "fail"
     orphan = body["orphans"][0]
@@ -72,7 +75,7 @@ def test_double_forked_daemon_is_named_and_removed(tmp_path: Path, supervisors: 
     assert supervisors and own_survivors(supervisors) == []
 
 
-def test_inherited_listening_socket_is_reported(tmp_path: Path, supervisors: list[Supervisor]) -> None:
+def test_inherited_listening_socket_is_reported(tmp_path: Path, supervisors: Sups) -> None:
     port = free_ports(1)[0]
     body = _gate(tmp_path, fixture_service("leaky", port, "--leak-listener"))
     assert body["verdict"] == "fail"
@@ -81,10 +84,10 @@ def test_inherited_listening_socket_is_reported(tmp_path: Path, supervisors: lis
     assert listening([port]) == [] and supervisors and own_survivors(supervisors) == []
 
 
-def test_never_healthy_fails_and_stops_everything(tmp_path: Path, supervisors: list[Supervisor]) -> None:
+def test_never_healthy_fails_and_stops_everything(tmp_path: Path, supervisors: Sups) -> None:
     ports = free_ports(2)
-    services = fixture_service("ok", ports[0]) + fixture_service("sick", ports[1], "--never-healthy",
-                                                                 timeout=1, depends=["ok"])
+    services = fixture_service("ok", ports[0]) + fixture_service(
+        "sick", ports[1], "--never-healthy", timeout=1, depends=["ok"])
     body = _gate(tmp_path, services)
     assert body["verdict"] == "fail" and "did not become healthy" in body["failure"]
     assert listening(ports) == [] and supervisors and own_survivors(supervisors) == []
@@ -99,7 +102,8 @@ def test_unhealthy_mid_cycle_is_counted(tmp_path: Path) -> None:
 
 def test_ctrl_c_stops_everything_and_says_interrupted(tmp_path: Path) -> None:
     ports = sorted(free_ports(2))
-    path = write_contract(tmp_path, HEAD + fixture_service("a", ports[0]) + fixture_service("b", ports[1]))
+    services = fixture_service("a", ports[0]) + fixture_service("b", ports[1])
+    path = write_contract(tmp_path, HEAD + services)
     proc = subprocess.Popen([sys.executable, "-m", "toolkit", "cycle", "--contract", str(path), "--count", "5",
                              "--health-duration", "30s", "--interval", "0.2s"], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "120"})

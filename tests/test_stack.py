@@ -45,7 +45,8 @@ def test_stack_up_then_down_leaves_nothing(tmp_path: Path, supervisors: list[Sup
 
 def test_slow_service_is_waited_for_and_order_kept(tmp_path: Path) -> None:
     db, api = ports = free_ports(2)
-    text = HEAD + fixture_service("db", db, "--delay", "1.0") + fixture_service("api", api, depends=["db"])
+    text = (HEAD + fixture_service("db", db, "--delay", "1.0")
+            + fixture_service("api", api, depends=["db"]))
     sup = _sup(write_contract(tmp_path, text))
     try:
         startup = sup.start_all()
@@ -77,8 +78,8 @@ def test_port_conflict_names_the_service_and_starts_nothing(tmp_path: Path) -> N
 
 def test_never_healthy_times_out_and_stops_everything(tmp_path: Path) -> None:
     ports = free_ports(2)
-    text = HEAD + fixture_service("ok", ports[0]) + fixture_service("sick", ports[1], "--never-healthy",
-                                                                    timeout=1.5, depends=["ok"])
+    text = HEAD + fixture_service("ok", ports[0]) + fixture_service(
+        "sick", ports[1], "--never-healthy", timeout=1.5, depends=["ok"])
     sup = _sup(write_contract(tmp_path, text))
     with pytest.raises(TargetError, match=r"'sick' did not become healthy .* within 1.5 s"):
         sup.start_all()
@@ -121,7 +122,7 @@ def test_stack_up_in_one_terminal_down_in_another(tmp_path: Path) -> None:
     while not (listening(ports) == ports and run_file(contract_mod.load(path)).exists()) \
             and time.monotonic() < deadline:
         time.sleep(0.1)
-    recorded = json.loads(run_file(contract_mod.load(path)).read_text())  # the other terminal's record
+    recorded = json.loads(run_file(contract_mod.load(path)).read_text())  # the other terminal's
     assert run_cli("stack", "status", "--contract", str(path)) == 0
     assert run_cli("stack", "down", "--contract", str(path)) == 0
     assert up.wait(timeout=60) in (0, 1)
