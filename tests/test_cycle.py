@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -36,6 +37,12 @@ def _gate(tmp_path: Path, services: str, count: int = 2, duration: float = 0.6) 
     path = write_contract(tmp_path, HEAD + services)
     result = run_cycle(CycleConfig(path, count, duration, 0.2))
     return {"verdict": result.verdict, "code": result.exit_code, **result.body}
+
+
+def _events(tmp_path: Path, kind: str) -> list[dict[str, Any]]:
+    journal = next((tmp_path / "artifacts" / "evidence" / "cycle").rglob("journal.jsonl"))
+    events = [json.loads(line) for line in journal.read_text().splitlines()]
+    return [e["data"] for e in events if e["event"] == kind]
 
 
 def _spawned(folder: Path) -> tuple[str, list[int]]:
@@ -107,18 +114,21 @@ def test_ctrl_c_stops_everything_and_says_interrupted(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "toolkit", "cycle", "--contract", str(path), "--count", "5",
                              "--health-duration", "30s", "--interval", "0.2s"], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "120"})
-    deadline = time.monotonic() + 20
-    while listening(ports) != ports and time.monotonic() < deadline:
+    deadline = time.monotonic() + 120  # bounds against hangs, not speed requirements
+    while listening(ports) != ports and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.1)
+    assert listening(ports) == ports, "the services never came up"
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
-    out = proc.communicate(timeout=30)[0].decode()
+    out = proc.communicate(timeout=120)[0].decode()
     assert proc.returncode == 130, out
     assert listening(ports) == []
     summary = next((tmp_path / "artifacts" / "evidence" / "cycle").rglob("gate1-summary-*.json"))
     assert json.loads(summary.read_text())["verdict"] == "interrupted"
     run_id, pids = _spawned(tmp_path / "artifacts" / "evidence" / "cycle")
     assert len(pids) >= 2
+    stopped = _events(tmp_path, "service.stopped")  # the shutdown was measured, however long it took
+    assert {e["service"] for e in stopped} == {"a", "b"} and all(e["seconds"] >= 0 for e in stopped)
     markers = [f"cycle-{run_id}-{i}" for i in range(1, 6)]
     assert survivors(markers) == [] and not [p for p in pids if _alive(p)]
 

@@ -26,7 +26,7 @@ path = "/data"
 [soak.thresholds]
 error_rate = 0.005
 memory_growth = 0.05
-p95_ms = 1000
+p95_ms = 5000  # generous: these tests judge errors, leaks and deaths, not this machine's speed
 """)
 
 

@@ -118,7 +118,7 @@ def test_stack_up_in_one_terminal_down_in_another(tmp_path: Path) -> None:
     ports = contract_ports(path)
     up = subprocess.Popen([sys.executable, "-m", "toolkit", "stack", "up", "--contract", str(path)], cwd=REPO,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "COLUMNS": "120"})
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a bound against hangs, not a speed requirement
     while not (listening(ports) == ports and run_file(contract_mod.load(path)).exists()) \
             and time.monotonic() < deadline:
         time.sleep(0.1)
