@@ -107,6 +107,7 @@ def test_unhealthy_mid_cycle_is_counted(tmp_path: Path) -> None:
     assert body["health_failures"][0]["service"] == "flaky" and body["health_failures"][0]["status"] == "503"
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_everything_and_says_interrupted(tmp_path: Path) -> None:
     ports = sorted(free_ports(2))
     services = fixture_service("a", ports[0]) + fixture_service("b", ports[1])

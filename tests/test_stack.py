@@ -32,6 +32,7 @@ def _sup(path: Path) -> Supervisor:
     return Supervisor(contract_mod.load(path), marker="t-" + secrets.token_hex(4))
 
 
+@pytest.mark.slow
 def test_stack_up_then_down_leaves_nothing(tmp_path: Path, supervisors: list[Supervisor]) -> None:
     path = reference_copy(tmp_path)
     ports = contract_ports(path)
@@ -107,6 +108,7 @@ def test_sigterm_ignored_escalates_to_sigkill(tmp_path: Path) -> None:
     assert listening([port]) == [] and own_survivors([sup]) == []
 
 
+@pytest.mark.slow
 def test_stack_up_in_one_terminal_down_in_another(tmp_path: Path) -> None:
     import os
     import subprocess
