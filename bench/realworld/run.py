@@ -170,6 +170,9 @@ def run_one(target: dict[str, Any], kind: str, toolkit: list[str], cache: Path,
     folder.mkdir(parents=True)
     row.folder = str(folder)
     src = HERE / "contracts" / target["name"] / f"{kind}.toml"
+    if not src.is_file():
+        row.verdict, row.reason = "NO-CONTRACT", f"missing {src}"
+        return row
     if not (install / ".installed.json").is_file():
         row.verdict, row.reason = "NOT-INSTALLED", f"run install.py first ({install})"
         return row
