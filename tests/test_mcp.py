@@ -53,9 +53,13 @@ def test_non_conforming_server_still_attacked(tmp_path: Path) -> None:
     path = _contract(tmp_path, '["{{python}}", "-m", "tests.targets.mcp_hostile", "loose"]',
                      cwd=str(tmp_path / "box"), extra=f'env = {{ PYTHONPATH = "{REPO}" }}')
     result, _ = run_attacks(AttackConfig(path, ["traversal"]))
-    assert {f["attack_id"] for f in result.body["findings"]} == {"T-TRAV-001"}
-    # a NUL byte in a path then crashes this server: reported as an error, findings so far are kept
-    assert result.exit_code == 2 and "stopped answering" in " ".join(result.body["errors"])
+    assert {f["attack_id"] for f in result.body["findings"]} == {"T-TRAV-001", "T-DOS-001"}
+    # a NUL byte in a path crashes this server: the crash is a finding with its payload, the
+    # server is restarted and the attack goes on to the end
+    crash = [f for f in result.body["findings"] if f["attack_id"] == "T-DOS-001"]
+    assert crash[0]["cwe"] == 248 and "\x00" in crash[0]["payload"]
+    assert result.exit_code == 1 and result.body["errors"] == []
+    assert result.body["payloads_sent"] > 20
 
 
 @pytest.mark.parametrize("mode,message", [("silent", "no answer to initialize within 2 s"),
