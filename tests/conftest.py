@@ -7,9 +7,12 @@ pids), so two copies of the suite can run side by side on one machine.
 
 from __future__ import annotations
 
+import os
 import random
 import re
+import signal
 import socket
+import subprocess
 import sys
 import textwrap
 import tomllib
@@ -119,6 +122,22 @@ def fixture_service(name: str, port: int, *flags: str, depends: list[str] | None
     deps = f"\ndepends_on = {depends!r}".replace("'", '"') if depends else ""
     return (f'[[services]]\nname = "{name}"\ncommand = [{argv}]\nport = {port}\ncwd = "{REPO}"\n'
             f'startup_timeout_s = {timeout}\nstop_timeout_s = {stop}{deps}\n')
+
+
+def toolkit_process(*argv: str, output: bool = False) -> subprocess.Popen[bytes]:
+    """``python -m toolkit ARGV`` as a user starts it in a terminal, where Ctrl-C works.
+
+    A shell ignores SIGINT for the commands it runs in the background (``pytest ... &``),
+    and the ignore is inherited; a test that presses Ctrl-C must undo that for its child.
+    """
+    def default_sigint() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    sink = subprocess.PIPE if output else subprocess.DEVNULL
+    return subprocess.Popen([sys.executable, "-m", "toolkit", *argv], cwd=REPO, stdout=sink,
+                            stderr=subprocess.STDOUT if output else subprocess.DEVNULL,
+                            env={**os.environ, "COLUMNS": "120"},
+                            preexec_fn=default_sigint)  # noqa: PLW1509 - only signal(): async-signal-safe
 
 
 def run_cli(*argv: str) -> int:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +12,6 @@ import psutil
 import pytest
 
 from tests.conftest import (
-    REPO,
     contract_ports,
     fixture_service,
     free_ports,
@@ -23,6 +19,7 @@ from tests.conftest import (
     own_survivors,
     reference_copy,
     survivors,
+    toolkit_process,
     write_contract,
 )
 from toolkit.cycle import CycleConfig, run_cycle
@@ -112,9 +109,8 @@ def test_ctrl_c_stops_everything_and_says_interrupted(tmp_path: Path) -> None:
     ports = sorted(free_ports(2))
     services = fixture_service("a", ports[0]) + fixture_service("b", ports[1])
     path = write_contract(tmp_path, HEAD + services)
-    proc = subprocess.Popen([sys.executable, "-m", "toolkit", "cycle", "--contract", str(path), "--count", "5",
-                             "--health-duration", "30s", "--interval", "0.2s"], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "120"})
+    proc = toolkit_process("cycle", "--contract", str(path), "--count", "5", "--health-duration", "30s",
+                           "--interval", "0.2s", output=True)
     deadline = time.monotonic() + 120  # bounds against hangs, not speed requirements
     while listening(ports) != ports and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.1)
