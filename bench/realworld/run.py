@@ -115,8 +115,12 @@ def run_cmd(cmd: list[str], cwd: Path, timeout: float) -> tuple[int | None, str,
         out, err = proc.communicate(timeout=timeout)
         return proc.returncode, out, err
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # bench only: the group this script started
-        out, err = proc.communicate()
+        proc.terminate()  # the toolkit stops the services it started on SIGTERM
+        try:
+            out, err = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # bench only: the group this script started
+            out, err = proc.communicate()
         return None, out, err
 
 
