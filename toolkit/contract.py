@@ -123,7 +123,7 @@ TOP = s.Table(
         ),
         "determinism": s.Table(
             {"command": s.List(s.Str(), min_items=1), "runs": s.Num(minimum=2, integer=True),
-             "cwd": s.Str()},
+             "cwd": s.Str(), "expected_failures": s.List(s.Str())},
             required=("command",),
             placeholders=_BASE | {"junit"},
         ),
@@ -220,6 +220,11 @@ class Contract:
         """A contract path, relative to the contract's folder unless absolute."""
         p = Path(expand_str(value, self.base_vars()))
         return (p if p.is_absolute() else self.dir / p).resolve()
+
+    def lexical(self, value: str) -> Path:
+        """A contract path made absolute without resolving symlinks (to check for a link first)."""
+        p = Path(expand_str(value, self.base_vars()))
+        return Path(os.path.normpath(p if p.is_absolute() else self.dir / p))
 
     def base_vars(self) -> dict[str, Any]:
         return {"python": sys.executable, "contract_dir": str(self.dir)}
