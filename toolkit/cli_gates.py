@@ -281,9 +281,20 @@ def soak(contract_path: Path | None, duration: str | None, warmup: str | None, s
 @click.option("--profile", type=click.Choice(["quick", "full"]), default="quick", show_default=True,
               help="quick: scaled-down durations, same logic; full: the seed's (10 x 30 min cycles, the "
                    "contract's soak duration).")
-def gates(contract_path: Path | None, profile: str) -> None:
+@click.option("--dry-run", is_flag=True, help="Print what each gate would do; start and touch nothing.")
+def gates(contract_path: Path | None, profile: str, dry_run: bool) -> None:
     """Run every gate in order (cycle, soak, attack, secrets, drill, determinism); stop at the first failure."""
     from toolkit.gates import Step, run_all
+
+    if dry_run:
+        from toolkit.dryrun import plan_gates
+        from toolkit.runner import default_contract_path
+
+        for gate, steps in plan_gates(contract_path or default_contract_path()).items():
+            console.print(f"[bold]{gate}[/]")
+            for step in steps:
+                console.print(f"  - {escape(step)}")
+        done(0)
 
     def progress(step: Step) -> None:
         style = "green" if step.verdict == "pass" else "red"
