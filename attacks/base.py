@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 from urllib.parse import quote
 
+from toolkit import litter
 from toolkit.contract import Contract, Surface
 from toolkit.errors import TargetError, ToolkitError
 from toolkit.model import Finding, Severity
@@ -107,6 +108,7 @@ class Canaries:
         path = folder / (name or f"toolkit-canary-{secrets.token_hex(6)}.txt")
         content = content or f"CANARY-{secrets.token_hex(16)}"
         with open(path, "x", encoding="utf-8") as fh:
+            litter.track(path)  # recorded once it is ours: a pre-existing name is never recorded
             fh.write(content + "\n")
         self.created.append(path)
         return path, content
@@ -117,16 +119,19 @@ class Canaries:
             path.mkdir()
         except FileExistsError:
             return None
+        litter.track(path, "dir")
         self.created.append(path)
         return path
 
     def link(self, path: Path, target: str | Path) -> Path:
         path.symlink_to(target)
+        litter.track(path)
         self.created.append(path)
         return path
 
     def claim(self, path: Path) -> None:
         """Record a path some target created on our behalf, so cleanup removes it."""
+        litter.track(path)
         self.created.append(path)
 
     def cleanup(self) -> list[str]:
@@ -140,7 +145,9 @@ class Canaries:
                         if child.is_symlink() or child.is_file():
                             child.unlink()
                     path.rmdir()
+                litter.forget(path)
             except FileNotFoundError:
+                litter.forget(path)
                 continue
             except OSError as exc:
                 problems.append(f"{path}: {exc.strerror}")

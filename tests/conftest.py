@@ -56,3 +56,11 @@ def listening(ports: list[int]) -> list[int]:
 @pytest.fixture
 def python() -> str:
     return sys.executable
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_litter_ledger(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests record what they create in a ledger of their own, never the user's."""
+    import os
+
+    os.environ["TOOLKIT_STATE_HOME"] = str(tmp_path_factory.mktemp("toolkit-state-home"))

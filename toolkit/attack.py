@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +12,7 @@ import httpx
 import psutil
 
 from attacks.base import REGISTRY, AttackContext, Canaries, Target, load_attacks
+from toolkit import litter
 from toolkit.auth import Signer
 from toolkit.contract import Contract, Surface
 from toolkit.errors import TargetError, ToolkitError, UsageError
@@ -88,7 +87,7 @@ def benign(c: Contract, surface: Surface, probe_name: str) -> list[Any]:
 class Engine:
     def __init__(self, cfg: AttackConfig, c: Contract, run: GateRun):
         self.cfg, self.c, self.run = cfg, c, run
-        self.work = Path(tempfile.mkdtemp(prefix="toolkit-canaries-"))
+        self.work = litter.temp_dir("toolkit-canaries-")
         self.canaries = Canaries(self.work)
         self.sup: Supervisor | None = None
         self.client = httpx.Client(trust_env=False, follow_redirects=False)
@@ -140,7 +139,7 @@ class Engine:
         for close in self.closers:
             close()
         problems = self.canaries.cleanup()
-        shutil.rmtree(self.work, ignore_errors=True)
+        litter.remove_tree(self.work)
         self.client.close()
         self.run.emit("canaries.removed", problems=problems)
 
