@@ -18,6 +18,7 @@ import pytest
 
 from chaos.base import FaultContext, run_injector
 from chaos.faults import FILE_FAULTS, ClearState, TornWal, clear_tree
+from recovery import pending
 from recovery import sqlite as rsql
 from recovery.state import restore_snapshot, snapshot
 from tests.conftest import REPO, listening, reference_copy, run_cli, write_contract
@@ -412,3 +413,30 @@ def test_60s_warmup_with_200_backups_and_a_seed_that_reproduces(tmp_path: Path) 
     manifest = json.loads((result.summary_path.parent / "gate4-backup-manifest.json").read_text())
     assert len(manifest["backups"]) == KEEP_BACKUPS
     assert listening(ports) == []
+
+
+def test_an_interrupted_drills_record_is_finished_by_the_next_one(tmp_path: Path) -> None:
+    db = _db(tmp_path / "m.db", rows=50)
+    rsql.backup(db, tmp_path / "b.sqlite")
+    good = rsql.verify(tmp_path / "b.sqlite").logical_hash
+    state = tmp_path / "state"
+    (state / "sub").mkdir(parents=True)
+    (state / "sub" / "f.txt").write_text("x")
+    (state / "newer.txt").write_text("old")
+    snapshot([state], tmp_path / "snap", set())
+    clear_tree(state)  # the fault ...
+    (state / "newer.txt").write_text("written after the drill")  # ... and a file that came later
+    db.write_bytes(b"not a database" * 100)
+    folder = tmp_path / "backups" / "run1"
+    rec = pending.write(folder, {"run_id": "run1", "state_dirs": [str(state)], "exclude": [],
+                                 "snapshot": str(tmp_path / "snap"),
+                                 "databases": {str(db): {"file": str(tmp_path / "b.sqlite"), "logical_hash": good}}})
+    assert pending.interrupted(tmp_path / "backups") == []  # its owner (this process) is alive
+    doc = json.loads(rec.read_text())
+    rec.write_text(json.dumps({**doc, "owner_started": 0.0}))  # the owner as a dead process would be
+    assert pending.interrupted(tmp_path / "backups") == [rec]
+    out = pending.resume(rec, lambda *a, **k: None)
+    assert (state / "sub" / "f.txt").read_text() == "x"
+    assert (state / "newer.txt").read_text() == "written after the drill"  # never overwritten
+    assert rsql.verify(db).logical_hash == good and "restored" in out["databases"][str(db)]
+    assert not rec.exists()
