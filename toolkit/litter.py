@@ -11,6 +11,7 @@ longer exists is skipped, and a folder recorded as ``dir`` is removed only when 
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import secrets
@@ -38,7 +39,13 @@ def home() -> Path:
 
 
 def ledger_dir() -> Path:
-    return home() / "created"
+    """The ledger folder; a private one in the temp dir when the per-user one cannot be made."""
+    folder = home() / "created"
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return folder
+    except OSError:
+        return Path(tempfile.gettempdir()) / f"release-gate-toolkit-{getpass.getuser()}" / "created"
 
 
 class Ledger:
@@ -157,11 +164,12 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
 
 def sweep() -> list[str]:
     """Remove what dead runs recorded and did not remove; returns the paths removed."""
-    folder = ledger_dir()
-    if not folder.is_dir():
+    try:
+        ledgers = sorted(ledger_dir().glob("*.jsonl"))
+    except OSError:
         return []
     removed: list[str] = []
-    for led in sorted(folder.glob("*.jsonl")):
+    for led in ledgers:
         if _LEDGER is not None and led == _LEDGER.path:
             continue
         try:
