@@ -7,12 +7,15 @@ reference contract in a temp folder (free ports):
    [0, its duration));
 2. N runs, each kill -9'd at a seeded random moment, and after each one:
    - running: processes carrying a toolkit run marker (TOOLKIT_RUN_MARKER) 1 s after the kill;
-   - outside: files changed outside the declared paths (the temp folder's state/ and
-     artifacts/, the ledger home, the run-file folder .toolkit/) -- in the temp folder, in the repository's work tree and
-     in the temp dir (toolkit-* entries are counted as litter instead);
+   - outside: files changed outside the declared paths (declared: the work folder's
+     state/, artifacts/, ledger home, temp dir and .toolkit/ run-file folder) that are
+     still changed after the next run; looked at in the work folder and the repository's
+     work tree (outside_until_next: changed by the kill, put back by the next run);
    - litter: anything in the toolkit's temp dir (TMPDIR points into the work folder, so
-     every temp file is attributable) and toolkit canary files under state/ that the
-     killed run left;
+     every temp file is attributable; pytest's own pytest-of-* retention folder, made by
+     the suite Gate 5 runs, is not the toolkit's) and toolkit canary files under state/
+     that the killed run left;
+   - next run: one unkilled run right after every kill (the run that must start clean);
    - false_pass: a summary saying "pass" that does not verify as a sealed run, or a drill
      history row saying "pass" for a run without such a summary;
    - not_clean: the next, unkilled run did not end as the calibration run did, or left
@@ -70,11 +73,10 @@ class Tally:
     finished_before_kill: int = 0
     running: int = 0
     outside: int = 0
+    outside_until_next: int = 0
     litter: int = 0
     false_pass: int = 0
     not_clean: int = 0
-    final_exit: int = -1  # the exit code every unkilled run must reproduce (the calibration's)
-    final_clean: bool = False
     notes: list[str] = field(default_factory=list)
 
 
@@ -112,7 +114,7 @@ def outside_state(work: Path) -> dict[str, tuple[int, int]]:
 
 
 def litter(work: Path) -> list[str]:
-    found = [str(p) for p in (work / "tmp").iterdir()]
+    found = [str(p) for p in (work / "tmp").iterdir() if not p.name.startswith("pytest-of-")]
     state = work / "state"
     if state.is_dir():
         found += [str(p) for p in state.rglob("*toolkit-canary-*")]
@@ -145,6 +147,10 @@ def false_passes(work: Path) -> int:
 def launch(argv: list[str], contract: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "toolkit", *argv, "--contract", str(contract)], cwd=REPO,
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def diff(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
+    return sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
 
 
 def ours_alive(procs: list[psutil.Process]) -> list[psutil.Process]:
@@ -186,16 +192,15 @@ def one_gate(gate: str, kills: int, rng: random.Random, root: Path) -> Tally:
         time.sleep(1.0)
         left = marked()
         t.running += bool(left)
-        after = outside_state(work)
-        changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
-        if changed:
-            t.outside += 1
-            t.notes.append(f"outside changed: {changed[:3]}")
+        changed = diff(before, outside_state(work))
         t.litter += bool(set(litter(work)) - litter_before)
         t.false_pass += false_passes(work)
         t.not_clean += not next_run_clean(t, argv, contract, env, work, left)
-    t.final_exit = t.calibration_verdict
-    t.final_clean = t.not_clean == 0
+        still = diff(before, outside_state(work))
+        t.outside += bool(still)
+        t.outside_until_next += bool(changed) and not still
+        if still:
+            t.notes.append(f"outside changed: {still[:3]}")
     return t
 
 
@@ -232,6 +237,7 @@ def main() -> int:
         tallies.append(t)
         print(f"{gate:12} calib {t.calibration_s:6.1f}s exit {t.calibration_verdict} | kills {t.kills} "
               f"(done first {t.finished_before_kill}) | running {t.running} outside {t.outside} "
+              f"(until next run {t.outside_until_next}) "
               f"litter {t.litter} false_pass {t.false_pass} not_clean {t.not_clean}", flush=True)
         for note in t.notes[:3]:
             print(f"    {note}")
