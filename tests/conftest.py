@@ -190,3 +190,11 @@ def own_survivors(sups: list[Supervisor]) -> list[int]:
     """Survivors of the supervisors this test made (their markers and recorded pids)."""
     return survivors([s.marker for s in sups],
                      [(r.pid, r.create_time) for s in sups for r in s.records.values()])
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_litter_ledger(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests record what they create in a ledger of their own, never the user's."""
+    import os
+
+    os.environ["TOOLKIT_STATE_HOME"] = str(tmp_path_factory.mktemp("toolkit-state-home"))
