@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from toolkit.fastscan import scan_files  # noqa: E402
-from toolkit.secrets_scan import classify, detect, listing  # noqa: E402
+from toolkit.fastscan import scan_files
+from toolkit.secrets_scan import classify, detect, listing
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -62,8 +62,9 @@ def test_pacer_holds_the_rate_across_threads() -> None:
             sent.append(time.monotonic())
             return payload
 
-    deliver = paced(Echo(), pacer)
-    assert deliver.endpoint == ("svc", "/x")  # everything but send is the wrapped deliverer's
+    echo = Echo()
+    deliver = paced(echo, pacer)
+    assert deliver is echo and isinstance(deliver, Echo)  # same object, same type checks
     t0 = time.monotonic()
     threads = [
         threading.Thread(target=lambda: [deliver.send(i) for i in range(7)]) for _ in range(3)

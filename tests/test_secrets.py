@@ -21,7 +21,7 @@ def _rand(n: int, alphabet: str = string.ascii_letters + string.digits) -> str:
 
 
 def _jwt() -> str:
-    enc = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).decode().rstrip("=")  # noqa: E731
+    enc = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).decode().rstrip("=")
     return f"{enc({'alg': 'HS256', 'typ': 'JWT'})}.{enc({'sub': _rand(8), 'iat': 1700000000})}.{_rand(43)}"
 
 
@@ -106,13 +106,14 @@ def test_baseline_round_trip_with_detect_secrets_cli(tmp_path: Path) -> None:
         doc["results"][first][0]["is_secret"] = False  # an auditor's label
         baseline.write_text(json.dumps(doc, indent=2))
         cli = subprocess.run([sys.executable, "-m", "detect_secrets", "scan", rel, "--all-files", "--baseline", str(baseline)],
-                             capture_output=True, text=True)
+                             capture_output=True, text=True, check=False)
         assert cli.returncode == 0, cli.stderr
         assert run_cli("secrets", "scan", rel, "--no-bandit", "--baseline", str(baseline), "--update-baseline") == 0
         assert json.loads(baseline.read_text())["results"][first][0]["is_secret"] is False  # label kept
         (tree / "new.txt").write_text(f"token: ghp_{_rand(36)}\n")
         assert run_cli("secrets", "scan", rel, "--no-bandit", "--baseline", str(baseline)) == 1  # only the new one
-        made = subprocess.run([sys.executable, "-m", "detect_secrets", "scan", rel, "--all-files"], capture_output=True, text=True)
+        made = subprocess.run([sys.executable, "-m", "detect_secrets", "scan", rel, "--all-files"],
+                              capture_output=True, text=True, check=False)
         (tmp_path / "ds.baseline").write_text(made.stdout)
         assert run_cli("secrets", "scan", rel, "--no-bandit", "--baseline", "ds.baseline") == 0
     finally:
@@ -152,7 +153,7 @@ def test_a_blind_scanner_fails_the_gate(tmp_path: Path, monkeypatch: pytest.Monk
 def test_staged_files_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
-    git = lambda *a: subprocess.run(["git", *a], cwd=repo, check=True, capture_output=True)  # noqa: E731
+    git = lambda *a: subprocess.run(["git", *a], cwd=repo, check=True, capture_output=True)
     git("init", "-q")
     (repo / "staged.txt").write_text(f"token: ghp_{_rand(36)}\n")
     (repo / "unstaged.txt").write_text(f"token: ghp_{_rand(36)}\n")
@@ -224,8 +225,8 @@ def test_credentials_at_rest_in_sqlite_are_found(tmp_path: Path) -> None:
 def test_changed_since_scans_only_changed_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
-    git = lambda *a: subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *a], cwd=repo,  # noqa: E731
-                                    check=True, capture_output=True)
+    git = lambda *a: subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *a],
+                                    cwd=repo, check=True, capture_output=True)
     git("init", "-q")
     (repo / "old.txt").write_text(f"token: ghp_{_rand(36)}\n")
     git("add", ".")
@@ -328,7 +329,7 @@ def test_pre_commit_hook_on_three_commits(tmp_path: Path) -> None:
     hook.chmod(0o755)
     run_hook = lambda: subprocess.run(
         [str(hook)], cwd=repo, capture_output=True, text=True, check=False
-    )  # noqa: E731
+    )
 
     (repo / "app.py").write_text("print('hello')\n")  # 1: clean
     _git(repo, "add", "app.py")
@@ -372,7 +373,7 @@ def test_own_artifacts_gitignore_and_exclusions(tmp_path: Path) -> None:
     (tree / "build").mkdir(parents=True)
     (tree / "evidence").mkdir()
     (tree / ".gitignore").write_text("build/\n*.log\n!keep.log\n")
-    leak = lambda: f"token: ghp_{_rand(36)}\n"  # noqa: E731
+    leak = lambda: f"token: ghp_{_rand(36)}\n"
     for name in (
         "build/out.txt",
         "evidence/summary.json",

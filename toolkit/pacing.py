@@ -40,22 +40,22 @@ class Pacer:
             self.sleep(at - now)
 
 
-class Paced:
-    """A deliverer whose ``send`` waits for the pacer; the rest is the wrapped deliverer's."""
-
-    def __init__(self, inner: Any, pacer: Pacer):
-        self._inner, self._pacer = inner, pacer
-
-    def send(self, payload: Any, **kw: Any) -> Any:
-        self._pacer.wait()
-        return self._inner.send(payload, **kw)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
 def paced(deliver: Any, pacer: Pacer) -> Any:
-    return Paced(deliver, pacer) if pacer.interval else deliver
+    """``deliver`` itself, its ``send`` now waiting for the pacer.
+
+    The object keeps its identity and type (a subclass made on the fly), so isinstance
+    checks, attributes set later and closers registered earlier all still apply.
+    """
+    if not pacer.interval:
+        return deliver
+    base = type(deliver)
+
+    def send(self: Any, payload: Any, **kw: Any) -> Any:
+        pacer.wait()
+        return base.send(self, payload, **kw)
+
+    deliver.__class__ = type(f"Paced{base.__name__}", (base,), {"send": send})
+    return deliver
 
 
 def run_lanes(jobs: Sequence[tuple[str, T]], work: Callable[[T], None], concurrency: int) -> None:

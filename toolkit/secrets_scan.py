@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from toolkit import litter
 from toolkit.errors import ToolkitError, UsageError
 
 MAX_BYTES = 4 << 20
@@ -313,11 +314,12 @@ def planted(work: Path) -> Iterator[list[Path]]:
     the user's tree. It goes through the same selection and plugins as every other file.
     """
     work.mkdir(parents=True, exist_ok=True)
-    path = work / f"{CANARY_PREFIX}{pysecrets.token_hex(6)}.env"
+    path = litter.track(work / f"{CANARY_PREFIX}{pysecrets.token_hex(6)}.env")
     try:
         with open(path, "x", encoding="utf-8") as fh:
             fh.write(canary_text())
     except OSError as exc:
+        litter.forget(path)
         raise ToolkitError(
             f"{work}: cannot plant the scanner's canary file: {exc.strerror}"
         ) from None
@@ -325,6 +327,7 @@ def planted(work: Path) -> Iterator[list[Path]]:
         yield [path]
     finally:
         path.unlink(missing_ok=True)
+        litter.forget(path)
 
 
 def remove_stale(roots: list[Path]) -> list[str]:
@@ -409,7 +412,7 @@ def load_baseline(path: Path | None) -> tuple[Any, dict[str, Any] | None]:
     try:
         raw = ds_baseline.load_from_file(str(path))
         return SecretsCollection.load_from_baseline(ds_baseline.upgrade(raw)), raw
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any malformed baseline is one clear error
         raise ToolkitError(
             f"{path}: not a readable detect-secrets baseline ({type(exc).__name__}); "
             f"fix it or regenerate it with --update-baseline"
