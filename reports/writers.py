@@ -180,8 +180,8 @@ class SarifWriter(_Collector):
             "partialFingerprints": {"toolkitFinding/v1": f["fingerprint"]},
             "properties": {
                 "cwe": f["cwe"],
-                "weakness": f["payload_class"],
-                "oracle": f.get("oracle_kind", f["oracle"]),
+                "weakness": f.get("payload_class", ""),
+                "oracle": f.get("oracle_kind", f.get("oracle", "")),
                 "variant_count": len(many),
                 "payloads": [v["payload"] for v in many[:20]],
                 "transcripts": [v["transcript"] for v in many[:20]],

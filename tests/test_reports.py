@@ -17,7 +17,7 @@ from tests.conftest import reference_copy, run_cli
 from toolkit.events import Event
 from toolkit.model import Finding, Severity, group
 
-SCHEMA = Path(__file__).resolve().parent / "sarif-schema-2.1.0.json"
+SCHEMA = Path(__file__).resolve().parent / "data" / "sarif-schema-2.1.0.json"  # vendored by main
 
 
 def validate_sarif(doc: dict[str, Any]) -> None:
