@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +101,22 @@ def test_lanes_run_surfaces_in_parallel_and_each_surface_in_order() -> None:
     peak[0] = 0
     run_lanes(jobs, work, 1)
     assert peak[0] == 1
+
+
+def test_output_fits_80_columns_and_never_breaks_a_path(tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from toolkit.cli import console
+
+    assert console.width == 80  # not a terminal: what CI logs get
+    assert run_cli("attack", "--list") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    ids = [line.split()[0] for line in lines if line.startswith("T-")]
+    assert ids and all(re.fullmatch(r"T-[A-Z]+-\d{3}", i) for i in ids)  # ids never cut
+    deep = tmp_path / ("a-rather-long-folder-name-" * 4) / "leak"
+    deep.mkdir(parents=True)
+    (deep / "token.txt").write_text("token: ghp_" + "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6\n")  # pragma: allowlist secret
+    assert run_cli("secrets", "scan", str(deep), "--no-bandit") == 1
+    out = capsys.readouterr().out
+    hit = [line for line in out.splitlines() if line.startswith("NEW SECRET")]
+    assert len(hit) == 1 and "a-rather-long-folder-name-" * 4 + "/leak/token.txt:1" in hit[0]
