@@ -209,8 +209,7 @@ def scan_files(
     with transient_settings(config):
         settings = get_settings().json()
         workers = processes or mp.cpu_count()
-        floor = SERIAL_BYTES if pool_bytes is None else pool_bytes
-        if workers == 1 or len(files) < 8 or _total_bytes(files, floor) < floor:
+        if not uses_pool(files, workers, pool_bytes):
             _init(settings)
             for items in map(_scan, files):
                 _collect(found, items, PotentialSecret)
@@ -223,6 +222,12 @@ def scan_files(
 
 LINE_FILTER = "detect_secrets.filters.regex.should_exclude_line"
 SERIAL_BYTES = 512 << 10  # measured: a forked pool costs ~35 ms, serial code runs at 2-10 MB/s
+
+
+def uses_pool(files: list[str], workers: int, pool_bytes: int | None = None) -> bool:
+    """Whether ``scan_files`` starts a worker pool for ``files`` (big scans only)."""
+    floor = SERIAL_BYTES if pool_bytes is None else pool_bytes
+    return workers > 1 and len(files) >= 8 and _total_bytes(files, floor) >= floor
 
 
 def _total_bytes(files: list[str], enough: int) -> int:
