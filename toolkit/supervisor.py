@@ -125,7 +125,7 @@ def probe(client: httpx.Client, url: str, timeout: float = 2.0,
 
 def _read_capped(resp: httpx.Response, deadline: float, max_body: int) -> tuple[bool, str]:
     got = 0
-    for chunk in resp.iter_raw(8192):
+    for chunk in resp.iter_raw():
         got += len(chunk)
         if got > max_body:
             return False, f"{resp.status_code}, body over {max_body} bytes"
