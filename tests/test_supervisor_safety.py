@@ -334,3 +334,21 @@ def test_preflight_names_the_holder_of_a_busy_port(tmp_path: Path, foreign: subp
     busy = checks[f"port {port} free (svc)"]
     assert not busy.ok and f"pid {foreign.pid}" in busy.detail and "foreign-listener" in busy.detail
     assert foreign.poll() is None
+
+
+@pytest.mark.parametrize(("backups", "files"), [(0, ["svc.log"]), (2, ["svc.log", "svc.log.1", "svc.log.2"])])
+def test_capped_log_keeps_at_most_backups_plus_one_files(tmp_path: Path, backups: int, files: list[str]) -> None:
+    from toolkit.logcap import CappedLog
+
+    log = CappedLog(tmp_path / "svc.log", 1024, backups)
+    reader, writer = os.pipe()
+    log.start(os.fdopen(reader, "rb"))
+    for i in range(50):
+        os.write(writer, f"{i:04d}".encode() * 100)  # 400 bytes a line, 20,000 in all
+    os.close(writer)
+    fig = log.finish(timeout=10)
+    assert sorted(p.name for p in tmp_path.iterdir()) == files
+    kept = sum(p.stat().st_size for p in tmp_path.iterdir())
+    assert kept <= 1024 * (backups + 1)
+    assert fig.bytes_seen == 20_000 and fig.bytes_dropped == 20_000 - kept and fig.cut
+    assert (tmp_path / "svc.log").read_bytes().endswith(b"0049" * 100) or backups == 0

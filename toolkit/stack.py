@@ -96,7 +96,9 @@ def _load_state(c: Contract) -> dict[str, Any] | None:
 
 def status(c: Contract, console: Console) -> int:
     st = _load_state(c)
-    pids = {n: v["pid"] for n, v in st["services"].items()} if st else {}
+    services = st.get("services") if st else None
+    pids = {str(n): v["pid"] for n, v in services.items() if isinstance(v, dict) and
+            isinstance(v.get("pid"), int)} if isinstance(services, dict) else {}
     table, ok = health_table(c, pids)
     console.print(table)
     if st is None:

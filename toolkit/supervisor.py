@@ -23,7 +23,6 @@ from toolkit import platform
 from toolkit.auth import ensure_key_file
 from toolkit.contract import Contract, Service, expand, start_levels
 from toolkit.errors import TargetError
-from toolkit.evidence import atomic_write
 from toolkit.logcap import CappedLog
 
 MARKER_ENV = "TOOLKIT_RUN_MARKER"
@@ -160,6 +159,7 @@ class Supervisor:
         self._baseline: set[tuple[int, float]] = set()
         self.escaped: list[dict[str, Any]] = []
         self._abort = threading.Event()
+        self._file_lock = threading.Lock()
 
     # ------------------------------------------------------------ ownership
     def _reclaim(self) -> None:
@@ -194,7 +194,8 @@ class Supervisor:
                    "owner_create": me.create_time(),
                    "services": {n: {"pid": r.pid} for n, r in self.running.items()},
                    "records": [asdict(r) for r in self.records.values()]}
-        atomic_write(run_file(self.contract), json.dumps(doc, indent=2).encode())
+        with self._file_lock:
+            replace_file(run_file(self.contract), json.dumps(doc, indent=2).encode())
 
     # ------------------------------------------------------------ start
     def start_all(self) -> dict[str, float]:
@@ -443,6 +444,20 @@ def processes_with_marker(marker: str) -> list[psutil.Process]:
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
             continue
     return found
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Atomic against a kill -9 of the toolkit (rename), without an fsync per service: the
+    run file only has to outlive the toolkit process, not the machine (whose reboot ends
+    the services too)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_run_file(path: Path) -> dict[str, Any] | None:
