@@ -85,7 +85,9 @@ class CappedLog:
                     return
                 continue
             part, data = data[:room], data[room:]
-            assert self._out is not None  # nosec B101 - opened in __init__, closed only at EOF
+            if self._out is None or self._out.closed:
+                self.fig.bytes_dropped += len(part) + len(data)
+                return
             self._out.write(part)
             self._out.flush()
             self._written += len(part)
