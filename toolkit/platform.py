@@ -209,3 +209,15 @@ def environ_of(pid: int) -> dict[str, str] | None:
         return dict(psutil.Process(pid).environ())
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
         return None
+
+
+def namespace_id() -> dict[str, str]:
+    """This boot and this pid namespace: pids compare only within one namespace of one boot."""
+    out = {"boot": "", "pidns": ""}
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
+            out["boot"] = fh.read().strip()
+        out["pidns"] = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        pass
+    return out
