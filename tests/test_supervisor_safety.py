@@ -10,7 +10,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,7 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import REPO, fixture_service, listening, run_cli, write_contract
+from tests.conftest import REPO, fixture_service, free_ports, listening, run_cli, write_contract
 from toolkit import contract as contract_mod
 from toolkit import platform
 from toolkit.cycle import CycleConfig, run_cycle
@@ -33,10 +32,8 @@ HEAD = '[contract]\nname = "safe"\nversion = "1.0.0"\n[defaults]\nhealth_interva
 ENV = {**os.environ, "COLUMNS": "200"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def one_port() -> int:
+    return free_ports(1)[0]
 
 
 def alive(pid: int) -> bool:
@@ -73,14 +70,14 @@ def kill_all(pids: list[int]) -> None:
 @pytest.fixture
 def foreign() -> Iterator[subprocess.Popen[bytes]]:
     """Someone else's process: started without the toolkit's marker, must survive every test."""
-    port = free_port()
+    port_ = one_port()
     code = ("import socket, sys, time; s = socket.socket(); "
             "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
-            f"s.bind(('127.0.0.1', {port})); s.listen(); print('ready', flush=True); time.sleep(600)")
+            f"s.bind(('127.0.0.1', {port_})); s.listen(); print('ready', flush=True); time.sleep(600)")
     env = {k: v for k, v in os.environ.items() if k != MARKER_ENV}
     proc = subprocess.Popen([sys.executable, "-c", code, "foreign-listener"], stdout=subprocess.PIPE, env=env)
     assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
-    proc.port = port  # type: ignore[attr-defined]
+    proc.port = port_  # type: ignore[attr-defined]
     yield proc
     proc.kill()
     proc.wait()
@@ -112,7 +109,7 @@ def _forged(path: Path, victim: psutil.Process, marker: str = "stack-forged") ->
 
 def test_forged_run_file_is_not_trusted_by_reclaim_or_down(
         tmp_path: Path, foreign: subprocess.Popen[bytes]) -> None:
-    path = write_contract(tmp_path, HEAD + fixture_service("svc", free_port()))
+    path = write_contract(tmp_path, HEAD + fixture_service("svc", one_port()))
     victim = psutil.Process(foreign.pid)
     _forged(path, victim)
     assert run_cli("stack", "down", "--contract", str(path)) == 0
@@ -140,7 +137,7 @@ def _up(path: Path, ignore_sigint: bool = False) -> subprocess.Popen[bytes]:
 
 
 def _two_services(tmp_path: Path, *flags: str) -> tuple[Path, list[int]]:
-    ports = [free_port(), free_port()]
+    ports = free_ports(2)
     text = HEAD + fixture_service("a", ports[0]) + fixture_service("b", ports[1], *flags, depends=["a"])
     return write_contract(tmp_path, text), ports
 
@@ -203,7 +200,7 @@ def test_kill9_during_startup_orphans_nothing_after_reclaim(tmp_path: Path, then
 
 def test_escaped_daemon_with_empty_environment_fails_the_gate_and_is_removed(tmp_path: Path) -> None:
     token = "escapee-" + secrets.token_hex(4)
-    path = write_contract(tmp_path, HEAD + fixture_service("sly", free_port(), "--escape-on-term", token))
+    path = write_contract(tmp_path, HEAD + fixture_service("sly", one_port(), "--escape-on-term", token))
     try:
         result = run_cycle(CycleConfig(path, 1, 0.4, 0.2))
         assert result.verdict == "fail", "an escaped daemon was left running and the gate passed"
@@ -221,7 +218,7 @@ def test_escaped_daemon_with_empty_environment_fails_the_gate_and_is_removed(tmp
 # ------------------------------------------------------------------ item 9a: exit codes on SIGTERM
 
 def test_nonzero_exit_on_sigterm_fails_gate_1_naming_service_and_code(tmp_path: Path) -> None:
-    path = write_contract(tmp_path, HEAD + fixture_service("grumpy", free_port(), "--exit-code-on-term", "3"))
+    path = write_contract(tmp_path, HEAD + fixture_service("grumpy", one_port(), "--exit-code-on-term", "3"))
     result = run_cycle(CycleConfig(path, 1, 0.4, 0.2))
     assert result.verdict == "fail"
     assert "grumpy exited with code 3 on SIGTERM" in result.body["failure"]
@@ -230,8 +227,8 @@ def test_nonzero_exit_on_sigterm_fails_gate_1_naming_service_and_code(tmp_path: 
 
 
 def test_declared_stop_exit_codes_and_death_by_sigterm_pass(tmp_path: Path) -> None:
-    text = (HEAD + fixture_service("grumpy", free_port(), "--exit-code-on-term", "3")
-            + "stop_exit_codes = [0, 3]\n" + fixture_service("plain", free_port(), "--default-term"))
+    text = (HEAD + fixture_service("grumpy", one_port(), "--exit-code-on-term", "3")
+            + "stop_exit_codes = [0, 3]\n" + fixture_service("plain", one_port(), "--default-term"))
     result = run_cycle(CycleConfig(write_contract(tmp_path, text), 1, 0.4, 0.2))
     assert result.verdict == "pass", result.body["failure"]
     assert result.body["cycles"][0]["exit_codes"] == {"grumpy": 3, "plain": 143}
@@ -241,7 +238,7 @@ def test_declared_stop_exit_codes_and_death_by_sigterm_pass(tmp_path: Path) -> N
 
 def test_flooding_service_log_is_capped_rotated_and_reported(tmp_path: Path) -> None:
     text = HEAD.replace("[defaults]\n", "[defaults]\nlog_max_bytes = 65536\nlog_backups = 1\n")
-    path = write_contract(tmp_path, text + fixture_service("flood", free_port(), "--flood-log"))
+    path = write_contract(tmp_path, text + fixture_service("flood", one_port(), "--flood-log"))
     result = run_cycle(CycleConfig(path, 2, 1.0, 0.2))
     logs = list((tmp_path / "artifacts" / "evidence" / "cycle").rglob("service-logs/flood.log*"))
     assert sorted(p.name for p in logs) == ["flood.log", "flood.log.1"]
@@ -256,7 +253,7 @@ def test_flooding_service_log_is_capped_rotated_and_reported(tmp_path: Path) -> 
 
 
 def test_service_log_keys_are_validated(tmp_path: Path) -> None:
-    text = HEAD + fixture_service("svc", free_port()) + "log_max_bytes = 10\n"
+    text = HEAD + fixture_service("svc", one_port()) + "log_max_bytes = 10\n"
     path = write_contract(tmp_path, text, lock=False)
     assert run_cli("contract", "check", "--contract", str(path)) == 2
 
@@ -264,7 +261,7 @@ def test_service_log_keys_are_validated(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ item 7: health probes
 
 def test_endless_or_huge_healthz_neither_hangs_nor_bloats(tmp_path: Path) -> None:
-    port = free_port()
+    port = one_port()
     text = HEAD + fixture_service("endless", port, "--endless-health", timeout=1.5)
     path = write_contract(tmp_path, text)
     outcome: dict[str, object] = {}
@@ -285,7 +282,7 @@ def test_probe_has_a_total_deadline_and_a_body_cap(tmp_path: Path) -> None:
 
     from toolkit.supervisor import probe
 
-    ports = [free_port(), free_port()]
+    ports = free_ports(2)
     text = HEAD + fixture_service("endless", ports[0], "--endless-health") + fixture_service(
         "huge", ports[1], "--huge-health")
     sup = Supervisor(contract_mod.load(write_contract(tmp_path, text)), marker="t-" + secrets.token_hex(4))
