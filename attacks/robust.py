@@ -8,6 +8,8 @@ from typing import Any
 from attacks.base import CRASH_SPEC, AttackContext, Target, register, take
 from toolkit.model import Finding
 
+PER_REQUEST_S = 5.0  # an unanswered malformed request is not a crash unless the target stops answering
+
 
 def corpus(cls: str) -> Iterator[tuple[Any, str]]:
     """Malformed values of the surface's class: sizes, bytes and types a parser may not expect."""
@@ -42,6 +44,6 @@ class Robustness:
     def run(self, ctx: AttackContext, target: Target) -> Iterable[Finding]:
         cls = target.surface.classes[0]
         for payload, why in take(corpus(cls), ctx.limit):
-            reply = target.send(payload)
+            reply = target.send(payload, timeout=PER_REQUEST_S)
             ctx.seen(self.spec.id, target, why, reply)
         return []

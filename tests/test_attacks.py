@@ -35,7 +35,9 @@ def test_hardened_stack_has_zero_findings(tmp_path: Path, monkeypatch: pytest.Mo
     assert body["findings"] == [], body["findings"]
     assert code == 0 and body["payloads_sent"] > 500
     ran = {c["attack_id"] for c in body["cases"] if c["status"] == "clean"}
-    assert ran == set(load_attacks())  # every attack really ran somewhere
+    classes = {"path", "argv", "env", "tool"}  # the reference contract's surface classes
+    applicable = {i for i, a in load_attacks().items() if set(a.spec.classes) & classes}
+    assert ran == applicable  # every attack that applies really ran somewhere
     folder = Path(next((tmp_path / "artifacts" / "phase3" / "attack").iterdir()))
     sarif = json.loads(next(folder.glob("*.sarif")).read_text())
     assert sarif["version"] == "2.1.0" and sarif["runs"][0]["results"] == []

@@ -158,12 +158,14 @@ class Engine:
         return out
 
     def _target(self, surf: Surface) -> Target:
-        variables = {**self.c.base_vars(), "sandbox": str(surf.sandbox or ""), "canary_secret": self.canaries.secret,
-                     "port": self._port(surf)}
+        variables: dict[str, Any] = {**self.c.base_vars(), "sandbox": str(surf.sandbox or ""),
+                                     "canary_secret": self.canaries.secret, "port": self._port(surf)}
         self.canaries.watch(surf.sandbox)
         if surf.sandbox is not None and repository_typed(surf):
             make_repository(surf.sandbox, self.canaries)
         planted = plant(self.canaries.file, self.canaries.folder, surf.sandbox)
+        if planted is not None and surf.sandbox is not None:
+            variables["probe"] = str(surf.sandbox / planted.file_name)
         if surf.transport == "mcp-stdio":
             from toolkit.mcp_transport import McpDeliverer
 
@@ -271,9 +273,40 @@ class Engine:
         for cls in attacks:
             for target in self._scope(cls, usable):
                 self._case(cls, target)
+        if not self.cfg.selection:
+            self._listing_checks(usable)
         leak = REGISTRY.get("T-LEAK-001")
         if leak is not None and leak in attacks and usable:
             self._passive(leak, usable)
+
+    def _listing_checks(self, targets: dict[str, Target]) -> None:
+        """Static checks on each MCP server's tool listing, once per server command line."""
+        from attacks.base import AttackSpec
+        from toolkit import mcp_static
+
+        servers: dict[str, Target] = {}
+        for t in targets.values():
+            if t.surface.name in self.listings:
+                servers.setdefault(str(t.deliver.endpoint[1]), t)
+        kept: dict[str, dict[str, str]] = {}
+        for server, t in servers.items():
+            tools = self.listings[t.surface.name]
+            prints, changed = mcp_static.compare(self.c.evidence_dir / mcp_static.STATE_FILE, server, tools)
+            kept[server] = prints
+            issues = mcp_static.inspect(tools) + changed
+            for check in mcp_static.CHECKS:
+                spec = AttackSpec(check.id, "mcp-listing", check.title, check.cwe, check.severity, ("tool",))
+                found = [self.ctx.finding(spec, t, "listing", f"{i.tool}:{i.where}", None,
+                                          f"tool {i.tool!r}, {i.where}: {i.evidence}", f"listing:{i.where}")
+                         for i in issues if i.check is check]
+                self._record(Case(check.id, check.title, f"{t.name} (tool listing)",
+                                  "vulnerable" if found else "clean", len(tools), _dedupe(found),
+                                  [f"checked {len(tools)} tools of {server[:80]}"]))
+        if kept:
+            import json
+
+            self.run.evidence.write_bytes("mcp-tool-fingerprints.json",
+                                          json.dumps(kept, indent=2, sort_keys=True).encode())
 
     def _scope(self, cls: type[Any], targets: dict[str, Target]) -> list[Target]:
         matching = [t for t in targets.values() if set(cls.spec.classes) & set(t.surface.classes)]

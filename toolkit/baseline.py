@@ -77,6 +77,10 @@ def path_forms(surface: Surface, p: Planted | None, http_path: bool) -> list[For
                Form("planted folder, absolute", str(box / p.folder_name), p.inner_name),
                Form("current folder", ".", p.file_name)]
     extra = [Form("root", "", None), Form("index", "index.html", None)] if http_path else []
+    if surface.raw.get("writes"):  # a tool that creates (move, copy, mkdir) may refuse existing names
+        stem = p.file_name.rsplit(".", 1)[0]
+        files += [Form("new relative name", f"{stem}-new.txt", None),
+                  Form("new absolute path", str(box / f"{stem}-new2.txt"), None)]
     ordered = folders + files if folder_typed(surface) else files + folders
     return ordered + extra
 
@@ -119,8 +123,10 @@ def discover(candidates: list[Form], send: Callable[[Any], Reply], no_credential
     """The first form whose reply shows the planted item, else the first accepted, else an error."""
     tried: list[str] = []
     first_ok: tuple[Form, Reply] | None = None
+    replies: list[Reply] = []
     for form in candidates:
         reply = send(form.payload)
+        replies.append(reply)
         tried.append(f"{form.label} {form.payload!r}: {describe(reply)}")
         if not accepted(reply, no_credentials):
             continue
@@ -132,6 +138,31 @@ def discover(candidates: list[Form], send: Callable[[Any], Reply], no_credential
         return first_ok[0], first_ok[1], tried
     raise TargetError("no harmless baseline was accepted, so no attack could be told apart from a failure; "
                       "forms tried: " + "; ".join(tried) + ". Check the surface's request template and sandbox")
+
+
+def distinct_refusal(candidates: list[Form], replies: list[Reply]) -> tuple[Form, Reply] | None:
+    """A form whose refusal differs from every other form's once the argument is blanked out.
+
+    A tool may refuse every harmless request for an application reason ("no changes staged
+    for commit"), while all wrong forms get the same "not a repository: <arg>". The one
+    form refused differently was understood; it is the best baseline there is.
+    """
+    def shape(form: Form, reply: Reply) -> str:
+        text = reply.text
+        for variant in sorted({str(form.payload), str(form.payload).lstrip("./")}, key=len, reverse=True):
+            if variant:
+                text = text.replace(variant, "<arg>")
+        return re.sub(r"/\S*<arg>", "<arg>", text)[:300]
+
+    answered = [(f, r) for f, r in zip(candidates, replies) if r.status is not None]
+    if len(answered) < 3:
+        return None
+    shapes = [shape(f, r) for f, r in answered]
+    unique = [i for i, sh in enumerate(shapes) if shapes.count(sh) == 1 and "<arg>" not in sh]
+    common = max(set(shapes), key=shapes.count)
+    if len(unique) == 1 and shapes.count(common) >= 2:
+        return answered[unique[0]]
+    return None
 
 
 def describe(reply: Reply) -> str:
