@@ -111,6 +111,8 @@ def benign(arg: str, prop: dict[str, Any], repository: bool) -> Any:
         return [benign(arg, item or {}, repository) for _ in range(n)]
     if REPO.search(arg) or re.search(r"dir|folder|root|cwd", arg, re.I):
         return "{{sandbox}}"
+    if REFISH.match(arg) and "name" in arg.lower():
+        return "toolkit-probe-" + re.sub(r"\W", "-", arg)  # a name to create: never an existing ref
     if REFISH.match(arg):
         return "HEAD"
     if PATHISH.search(arg):

@@ -3,7 +3,8 @@
     python -m tests.targets.mcp_hostile MODE
 MODE: "loose" (tool inputSchema without "type", garbage lines on stdout, otherwise works),
       "silent" (never answers), "exit" (exits in the middle of a tool call),
-      "garbage" (answers only with garbage).
+      "garbage" (answers only with garbage), "empty" (lists no tools),
+      "invalid" (a tool listing that does not validate).
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def main() -> None:
             send({"jsonrpc": "2.0", "id": msg["id"], "result": {
                 "protocolVersion": msg["params"].get("protocolVersion", "2025-06-18"),
                 "capabilities": {"tools": {}}, "serverInfo": {"name": "hostile", "version": "0"}}})
+        elif method == "tools/list" and MODE in ("empty", "invalid"):
+            tools: list[object] = [] if MODE == "empty" else [{"name": 3, "inputSchema": "no"}]
+            send({"jsonrpc": "2.0", "id": msg["id"], "result": {"tools": tools}})
         elif method == "tools/list":
             send({"jsonrpc": "2.0", "id": msg["id"], "result": {"tools": [
                 {"name": "read_file", "inputSchema": {"properties": {"path": {}}}}]}})
