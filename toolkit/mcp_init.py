@@ -19,16 +19,16 @@ from typing import Any
 
 from toolkit.errors import ContractError, TargetError
 
-PATHISH = re.compile(r"path|file|dir|folder|directory|root|cwd|source|destination|dest\b|location", re.I)
-REPO = re.compile(r"repo", re.I)
-COMMANDISH = re.compile(r"^(command|cmd|shell|script|commandline|command_line|exec)$", re.I)
-ARGSISH = re.compile(r"^(args|arguments|argv|flags|options|extra_args)$", re.I)
+PATHISH = re.compile(r"path|file|dir|folder|directory|root|cwd|source|destination|dest\b|location", re.IGNORECASE)
+REPO = re.compile(r"repo", re.IGNORECASE)
+COMMANDISH = re.compile(r"^(command|cmd|shell|script|commandline|command_line|exec)$", re.IGNORECASE)
+ARGSISH = re.compile(r"^(args|arguments|argv|flags|options|extra_args)$", re.IGNORECASE)
 REFISH = re.compile(r"^(ref|revision|rev|branch|branch_name|commit|target|tag|base|base_branch|sha|"
-                    r"since|until|range|refspec|start_point|treeish|tree_ish)$", re.I)
-ENVISH = re.compile(r"^(env|environment|env_vars|envs)$", re.I)
-URLISH = re.compile(r"url|uri|endpoint|href", re.I)
+                    r"since|until|range|refspec|start_point|treeish|tree_ish)$", re.IGNORECASE)
+ENVISH = re.compile(r"^(env|environment|env_vars|envs)$", re.IGNORECASE)
+URLISH = re.compile(r"url|uri|endpoint|href", re.IGNORECASE)
 WRITE_VERBS = re.compile(r"write|edit|create|move|rename|delete|remove|mkdir|append|save|upload|put|set|"
-                         r"commit|add|reset|checkout|init|copy", re.I)
+                         r"commit|add|reset|checkout|init|copy", re.IGNORECASE)
 
 
 @dataclass
@@ -84,7 +84,7 @@ def classify(arg: str, prop: dict[str, Any]) -> tuple[str, bool] | None:
         return None
     if REPO.search(arg) or (PATHISH.search(arg) and REPO.search(words)):
         return "path", True
-    if PATHISH.search(arg) or (re.search(r"\b(path|file|directory|folder)\b", words, re.I) and kind == "string"):
+    if PATHISH.search(arg) or (re.search(r"\b(path|file|directory|folder)\b", words, re.IGNORECASE) and kind == "string"):
         return "path", False
     return None
 
@@ -109,7 +109,7 @@ def benign(arg: str, prop: dict[str, Any], repository: bool) -> Any:
         item = prop.get("items") if isinstance(prop.get("items"), dict) else {}
         n = int(prop.get("minItems", 0) or 0)
         return [benign(arg, item or {}, repository) for _ in range(n)]
-    if REPO.search(arg) or re.search(r"dir|folder|root|cwd", arg, re.I):
+    if REPO.search(arg) or re.search(r"dir|folder|root|cwd", arg, re.IGNORECASE):
         return "{{sandbox}}"
     if REFISH.match(arg) and "name" in arg.lower():
         return "toolkit-probe-" + re.sub(r"\W", "-", arg)  # a name to create: never an existing ref
@@ -117,7 +117,7 @@ def benign(arg: str, prop: dict[str, Any], repository: bool) -> Any:
         return "HEAD"
     if PATHISH.search(arg):
         return "{{probe}}"  # the benign file the toolkit plants in the sandbox for each surface
-    if re.search(r"pattern|glob|query|search", arg, re.I):
+    if re.search(r"pattern|glob|query|search", arg, re.IGNORECASE):
         return "*"
     return "toolkit-probe"
 

@@ -44,7 +44,7 @@ INSTRUCTIONS = re.compile(
     r"|~/\.ssh|id_rsa|\.aws/credentials|/etc/shadow|mcp\.json"
     r"|(send|exfiltrate|upload|forward|post)\s+(it|them|the\s+\w+|all\s+\w+)\s+to\s+(https?://|\S+@)"
     r"|before\s+(using|calling)\s+(this|any)\s+tool,?\s+(you\s+must\s+)?(read|call|send|pass)",
-    re.I)
+    re.IGNORECASE)
 
 
 @dataclass(frozen=True)
