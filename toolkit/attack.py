@@ -16,7 +16,7 @@ import psutil
 
 from attacks.base import CRASH_SPEC, REGISTRY, AttackContext, Canaries, Target, load_attacks
 from toolkit.auth import Signer
-from toolkit.baseline import discover, forms, make_repository, plant, repository_typed
+from toolkit.baseline import accepted, discover, forms, make_repository, plant, repository_typed
 from toolkit.contract import Contract, Surface
 from toolkit.errors import TargetError, ToolkitError, UsageError
 from toolkit.model import Finding
@@ -177,7 +177,10 @@ class Engine:
             check_host(deliver.base, self.cfg.allow_remote)
         target = Target(surf, deliver, planted=planted)
         missing = self._no_credentials(deliver)
-        form, reply, tried = discover(forms(self.c, surf, planted), self._trial(target), missing)
+        absolute = surf.classes[0] in ("command", "argv", "option")
+        form, reply, tried = discover(forms(self.c, surf, planted), self._trial(target), missing, absolute)
+        if not accepted(reply, missing):
+            target.notes.append(f"no harmless form was accepted; attacked from the refused {form.label!r}")
         target.benign, target.baseline, target.form = form.payload, reply, form.label
         self.run.emit("surface.baseline", surface=surf.name, form=form.label, payload=repr(form.payload),
                       status=reply.status, tried=tried)

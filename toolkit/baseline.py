@@ -102,7 +102,7 @@ def forms(c: Contract, surface: Surface, p: Planted | None) -> list[Form]:
         return out
     if cls == "command":
         return [Form("command line with a word", f"{commands[0]} toolkit-probe", None),
-                Form("command alone", commands[0], None)]
+                Form("command alone", commands[0], None), Form("plain word", "toolkit-probe", None)]
     if cls == "env":
         return [Form("empty mapping", {}, None)]
     if cls == "tool":
@@ -119,8 +119,13 @@ def accepted(reply: Reply, no_credentials: bool) -> bool:
 
 
 def discover(candidates: list[Form], send: Callable[[Any], Reply], no_credentials: bool = False,
-             ) -> tuple[Form, Reply, list[str]]:
-    """The first form whose reply shows the planted item, else the first accepted, else an error."""
+             absolute_oracles: bool = False) -> tuple[Form, Reply, list[str]]:
+    """The first form whose reply shows the planted item, else the first accepted, else an error.
+
+    ``absolute_oracles``: the surface's classes are judged by evidence no refusal can fake
+    (a side-effect file, a computed product), so a target that refuses every harmless form
+    (a tool whose upstream API is unreachable) is still attacked, from its refusal.
+    """
     tried: list[str] = []
     first_ok: tuple[Form, Reply] | None = None
     replies: list[Reply] = []
@@ -136,6 +141,15 @@ def discover(candidates: list[Form], send: Callable[[Any], Reply], no_credential
             first_ok = (form, reply)
     if first_ok is not None:
         return first_ok[0], first_ok[1], tried
+    odd = distinct_refusal(candidates, replies)
+    if odd is not None:
+        tried.append(f"kept {odd[0].label!r}: the only form refused for a reason of its own (not its argument)")
+        return odd[0], odd[1], tried
+    answered = [(f, r) for f, r in zip(candidates, replies) if r.status is not None]
+    if absolute_oracles and answered:
+        tried.append(f"kept the refused {answered[0][0].label!r}: injection oracles (side-effect files, computed "
+                     "products) do not need an accepted baseline")
+        return answered[0][0], answered[0][1], tried
     raise TargetError("no harmless baseline was accepted, so no attack could be told apart from a failure; "
                       "forms tried: " + "; ".join(tried) + ". Check the surface's request template and sandbox")
 
