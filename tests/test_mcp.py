@@ -74,14 +74,29 @@ def test_hostile_servers_are_reported_not_passed(tmp_path: Path, mode: str, mess
     assert message in " ".join(capsys.readouterr().err.split())
 
 
-@pytest.mark.skipif(shutil.which("npx") is None, reason="Node.js npx not installed")
-def test_real_filesystem_server_from_npm_is_clean(tmp_path: Path) -> None:
-    """@modelcontextprotocol/server-filesystem confines paths with realpath: no escape, and it really answered."""
-    path = _contract(tmp_path, '["npx", "-y", "@modelcontextprotocol/server-filesystem", "{{sandbox}}"]',
-                     tool="read_text_file", cwd=str(tmp_path / "box"), extra="timeout_s = 60")
-    result, cases = run_attacks(AttackConfig(path, ["traversal", "symlink"]))
-    assert result.body["errors"] == [] and result.body["findings"] == []
-    assert {c.attack_id for c in cases if c.status == "clean" and c.sent > 5} == {"T-TRAV-001", "T-LINK-001"}
+def _installed(env: str, name: str) -> str | None:
+    """A real server installed beforehand (bench/mcp_zero_config.py installs both); never fetched here."""
+    import os
+
+    return os.environ.get(env) or shutil.which(name)
+
+
+@pytest.mark.parametrize("env,name,argv", [
+    ("TOOLKIT_TEST_MCP_FILESYSTEM", "mcp-server-filesystem", ["{box}"]),
+    ("TOOLKIT_TEST_MCP_GIT", "mcp-server-git", ["--repository", "{box}"])], ids=["npm-filesystem", "pypi-git"])
+def test_zero_config_on_real_released_servers(tmp_path: Path, env: str, name: str, argv: list[str]) -> None:
+    """contract init + attack --all, unchanged, on released servers: every surface attacked, nothing found."""
+    exe = _installed(env, name)
+    if exe is None:
+        pytest.skip(f"{name} not installed (set {env} or run bench/mcp_zero_config.py)")
+    box = tmp_path / "box"
+    out = tmp_path / "auto.toml"
+    assert run_cli("contract", "init", "--mcp-stdio", "--sandbox", str(box), "--out", str(out), "--",
+                   exe, *[a.format(box=box) for a in argv]) == 0
+    result, cases = run_attacks(AttackConfig(out, []))
+    assert result.body["errors"] == [], result.body["errors"]
+    assert result.exit_code == 0 and result.body["findings"] == []
+    assert {c.attack_id for c in cases if c.sent > 5} >= {"T-TRAV-001", "T-LINK-001"}
 
 
 # ---------------------------------------------------------------- zero-config: contract init

@@ -72,6 +72,21 @@ def select(selection: list[str]) -> list[type[Any]]:
     return chosen
 
 
+class Fresh:
+    """``{{fresh}}``: a new, not yet existing file name in the sandbox each time it is expanded.
+
+    For tools that refuse to overwrite (a move or copy destination). The names share the
+    planted probe's stem, so cleanup sweeps whatever the target created under them.
+    """
+
+    def __init__(self, folder: Path, stem: str):
+        self.folder, self.stem, self.n = folder, stem, 0
+
+    def __str__(self) -> str:
+        self.n += 1
+        return str(self.folder / f"{self.stem}-{self.n}.txt")
+
+
 class Engine:
     def __init__(self, cfg: AttackConfig, c: Contract, run: GateRun):
         self.cfg, self.c, self.run = cfg, c, run
@@ -166,6 +181,7 @@ class Engine:
         planted = plant(self.canaries.file, self.canaries.folder, surf.sandbox)
         if planted is not None and surf.sandbox is not None:
             variables["probe"] = str(surf.sandbox / planted.file_name)
+            variables["fresh"] = Fresh(surf.sandbox, planted.file_name.rsplit(".", 1)[0] + "-fresh")
         if surf.transport == "mcp-stdio":
             from toolkit.mcp_transport import McpDeliverer
 

@@ -19,7 +19,7 @@ NAME_RE = r"[a-z0-9-]+"
 
 _BASE = frozenset({"python", "contract_dir"})
 _SERVICE_PH = _BASE | {"port", "canary_secret"}
-_SURFACE_PH = _BASE | {"port", "sandbox", "payload", "canary_secret", "probe"}
+_SURFACE_PH = _BASE | {"port", "sandbox", "payload", "canary_secret", "probe", "fresh"}
 _WRITER_PH = _BASE | {"seq", "now", "port"}
 
 _REQUEST_FIELDS: dict[str, s.Node] = {
