@@ -182,3 +182,28 @@ def test_cwd_defaults_to_the_sandbox_and_expands_placeholders(tmp_path: Path) ->
     assert server_cwd(c, c.surfaces[0], variables) == str(tmp_path / "box")
     c.surfaces[0].raw["cwd"] = "{{sandbox}}"
     assert server_cwd(c, c.surfaces[0], variables) == str(tmp_path / "box")
+
+
+@pytest.mark.parametrize("mode,found", [("readonly-weak", True), ("readonly", False)])
+def test_a_hidden_tool_that_still_dispatches_is_found(tmp_path: Path, mode: str, found: bool) -> None:
+    path = write_contract(tmp_path, f"""
+        [contract]
+        name = "ro"
+        version = "1.0.0"
+
+        [policy]
+        allowed_tools = ["read_file", "list_files"]
+
+        [[surfaces]]
+        name = "tool-call"
+        classes = ["tool"]
+        transport = "mcp-stdio"
+        sandbox = "box"
+        command = ["{{{{python}}}}", "-m", "tests.targets.mcp_hostile", "{mode}"]
+        env = {{ PYTHONPATH = "{REPO}" }}
+        tool = "{{{{payload}}}}"
+        arguments = {{ path = "x" }}
+        """)
+    result, _ = run_attacks(AttackConfig(path, ["T-POL-004"]))
+    names = {f["payload"] for f in result.body["findings"]}
+    assert (names == {"delete_file"}) if found else (names == set() and result.exit_code == 0), result.body

@@ -4,7 +4,9 @@
 MODE: "loose" (tool inputSchema without "type", garbage lines on stdout, otherwise works),
       "silent" (never answers), "exit" (exits in the middle of a tool call),
       "garbage" (answers only with garbage), "empty" (lists no tools),
-      "invalid" (a tool listing that does not validate).
+      "invalid" (a tool listing that does not validate),
+      "readonly" (lists read_file only, refuses every other name like an unknown tool),
+      "readonly-weak" (lists read_file only, but still dispatches delete_file).
 """
 
 from __future__ import annotations
@@ -43,6 +45,13 @@ def main() -> None:
         elif method == "tools/list":
             send({"jsonrpc": "2.0", "id": msg["id"], "result": {"tools": [
                 {"name": "read_file", "inputSchema": {"properties": {"path": {}}}}]}})
+        elif method == "tools/call" and MODE.startswith("readonly"):
+            name = msg["params"].get("name")
+            if name == "read_file" or (MODE == "readonly-weak" and name == "delete_file"):
+                text = f"{name} done for {msg['params'].get('arguments')}"
+                send({"jsonrpc": "2.0", "id": msg["id"], "result": {"content": [{"type": "text", "text": text}]}})
+            else:  # hidden tools are refused exactly like unknown ones
+                send({"jsonrpc": "2.0", "id": msg["id"], "error": {"code": -32602, "message": f"Unknown tool: {name}"}})
         elif method == "tools/call":
             if MODE == "exit":
                 sys.exit(3)
