@@ -276,7 +276,7 @@ def test_stdlib_http_server_is_started_by_base_url_and_passes(tmp_path: Path) ->
     """python -m http.server: started though only base_url names it; no traversal, no banner 'leak'."""
     path = _static_contract(tmp_path, '["{{python}}", "-m", "http.server", "--bind", "127.0.0.1", '
                                       '"--directory", "{{contract_dir}}/site", "{{port}}"]')
-    result, cases = run_attacks(AttackConfig(path, ["traversal", "leaks"]))
+    result, _ = run_attacks(AttackConfig(path, ["traversal", "leaks"]))
     assert result.body["errors"] == [] and result.body["findings"] == [], result.body
     assert result.exit_code == 0 and result.body["payloads_sent"] > 20
     folder = Path(result.summary_path).parent

@@ -115,7 +115,7 @@ def benign(arg: str, prop: dict[str, Any], repository: bool) -> Any:
         return "toolkit-probe-" + re.sub(r"\W", "-", arg)  # a name to create: never an existing ref
     if REFISH.match(arg):
         return "HEAD"
-    if re.search(r"dest|target|output|new|^to$", arg, re.I) and PATHISH.search(arg + " path"):
+    if re.search(r"dest|target|output|new|^to$", arg, re.IGNORECASE) and PATHISH.search(arg + " path"):
         return "{{fresh}}"  # a destination: a new name each request, so "already exists" never answers
     if PATHISH.search(arg):
         return "{{probe}}"  # the benign file the toolkit plants in the sandbox for each surface
