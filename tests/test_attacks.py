@@ -45,6 +45,9 @@ def test_hardened_stack_has_zero_findings(tmp_path: Path, monkeypatch: pytest.Mo
     # canaries and probes were removed; nothing of ours is left next to the sandbox
     assert not list((tmp_path / "state").glob("toolkit-canary-*"))
     assert not (tmp_path / "state" / "sandbox_x").exists()
+    # nor anything a writing surface made of a payload (``..%2ftoolkit-canary-*.txt`` and the like)
+    assert [p.name for p in (tmp_path / "state" / "sandbox").rglob("*") if "toolkit-" in p.name] == []
+    assert not (tmp_path / "artifacts" / "phase3" / ".attack-litter.jsonl").exists()
 
 
 POSITIVE = [
@@ -343,3 +346,33 @@ def test_a_killed_runs_litter_is_removed_by_the_next_run(tmp_path: Path) -> None
     assert not near.exists() and not echoed.exists() and not work.exists()
     assert keep.exists() and not journal.exists()
     assert str(near) in removed
+
+
+def test_a_run_killed_mid_attack_leaves_nothing_after_the_next_run(tmp_path: Path) -> None:
+    """kill -9 during the traversal case; the next run removes the canaries the first one recorded."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    path = _static_contract(tmp_path, '["{{python}}", "-m", "tests.targets.http_files", "--port", "{{port}}", '
+                                      '"--root", "{{contract_dir}}/site"]', surface_extra="timeout_s = 5")
+    journal = tmp_path / "artifacts" / "evidence" / ".attack-litter.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "toolkit", "attack", "traversal", "symlink", "-c", str(path)],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if journal.exists() and journal.read_text().count("toolkit-canary") >= 3:
+            break
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    recorded = [line for line in journal.read_text().splitlines() if '"kind": "file"' in line]
+    assert recorded, "the killed run journaled nothing"
+    left = [p for p in tmp_path.rglob("*toolkit-canary*")]
+    assert left  # the killed run did leave litter behind
+    result, _ = run_attacks(AttackConfig(path, ["traversal"]))
+    assert result.exit_code == 0, result.body
+    assert [p for p in tmp_path.rglob("*toolkit-*") if "artifacts" not in p.parts] == []
+    assert not journal.exists()
