@@ -83,7 +83,7 @@ def load_attacks() -> dict[str, type[Any]]:
             continue
         try:
             obj = ep.load()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any plugin failure becomes one clear error
             raise ToolkitError(f"attack plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from None
         if callable(obj) and not isinstance(obj, type):
             obj()

@@ -11,12 +11,16 @@ from toolkit.model import Finding, Severity
 from toolkit.transport import Prepared, Reply
 
 INTERNALS = [
-    (re.compile(r"Traceback \(most recent call last\)|^\s+File \"[^\"]+\", line \d+", re.M), "stack trace"),
+    (re.compile(r"Traceback \(most recent call last\)|^\s+File \"[^\"]+\", line \d+",
+                re.MULTILINE), "stack trace"),
     (re.compile(r"(?:/(?:home|usr|opt|var|srv|work|root|tmp|app)/[\w.-]+(?:/[\w.-]+)*\.py)|[A-Z]:\\\\[\w\\\\.-]+\.py"),
      "internal file path"),
-    (re.compile(r"\b(?:SELECT\s+.+\s+FROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|sqlite3\.\w+Error|near \".+\": syntax error)", re.I),
+    (re.compile(r"\b(?:SELECT\s+.+\s+FROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|sqlite3\.\w+Error"
+                r"|near \".+\": syntax error)",
+                re.IGNORECASE),
      "SQL text"),
-    (re.compile(r"\b(?:Python|uvicorn|starlette|Werkzeug|gunicorn|Express|nginx)/\d+\.\d+", re.I), "library version"),
+    (re.compile(r"\b(?:Python|uvicorn|starlette|Werkzeug|gunicorn|Express|nginx)/\d+\.\d+",
+                re.IGNORECASE), "library version"),
 ]
 
 

@@ -74,11 +74,16 @@ def test_hostile_servers_are_reported_not_passed(tmp_path: Path, mode: str, mess
     assert message in " ".join(capsys.readouterr().err.split())
 
 
+# installed by .ci/run before pytest; nothing is fetched from a registry at test time
+NPM_FS_SERVER = REPO / ".cache" / "npm" / "node_modules" / ".bin" / "mcp-server-filesystem"
+
+
 def _installed(env: str, name: str) -> str | None:
-    """A real server installed beforehand (bench/mcp_zero_config.py installs both); never fetched here."""
+    """A real server installed beforehand (.ci/run, bench/mcp_zero_config.py); never fetched here."""
     import os
 
-    return os.environ.get(env) or shutil.which(name)
+    local = NPM_FS_SERVER if name == "mcp-server-filesystem" and shutil.which("node") else None
+    return os.environ.get(env) or (str(local) if local and local.exists() else None) or shutil.which(name)
 
 
 @pytest.mark.parametrize("env,name,argv", [

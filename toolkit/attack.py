@@ -348,11 +348,11 @@ class Engine:
         self.run.emit("attack.start", attack_id=spec.id, surface=target.name)
         try:
             for finding in cls().run(self.ctx, target):
-                findings.append(finding)  # kept even if the target dies later in the case
+                findings.append(finding)  # noqa: PERF402 - kept if the target dies later
         except ToolkitError as exc:
             status, notes = "error", [str(exc)]
             self.errors.append(f"{spec.id} on {target.name}: {exc}")
-        except Exception as exc:  # the tool broke: an errored case, never a green one
+        except Exception as exc:  # noqa: BLE001 - tool broke: an errored case
             status, notes = "error", [f"{type(exc).__name__}: {exc}"]
             self.errors.append(f"{spec.id} on {target.name}: tool error {type(exc).__name__}: {exc}")
         findings += target.crashes[crashes_before:]
@@ -384,8 +384,9 @@ class Engine:
                     + scan_at_rest(self.ctx, leak.spec, first, at_rest, "state"))
         self._record(Case(leak.spec.id, leak.spec.title, "(all replies and logs)",
                           "vulnerable" if findings else "clean", len(self.ctx.replies) + len(logs),
-                          _dedupe(findings), [f"checked {len(self.ctx.replies)} replies, {len(logs)} logs and "
-                                              f"{len(at_rest)} state/config paths"]))
+                          _dedupe(findings),
+                          [(f"checked {len(self.ctx.replies)} replies, {len(logs)} logs "
+                            f"and {len(at_rest)} state/config paths")]))
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

@@ -16,6 +16,7 @@ from toolkit.errors import ContractError, DriftError
 
 CLASSES = ("path", "command", "argv", "option", "env", "tool")
 NAME_RE = r"[a-z0-9-]+"
+MAX_RATE = 10_000.0  # requests per second from one traffic class or the sentinel writer
 
 _BASE = frozenset({"python", "contract_dir"})
 _SERVICE_PH = _BASE | {"port", "canary_secret"}
@@ -42,8 +43,8 @@ SERVICE = s.Table(
         "cwd": s.Str(),
         "env": s.Map(s.Str()),
         "depends_on": s.List(s.Str()),
-        "startup_timeout_s": s.Num(),
-        "stop_timeout_s": s.Num(),
+        "startup_timeout_s": s.Seconds(),
+        "stop_timeout_s": s.Seconds(),
         "state": s.List(s.Str()),
         "logs": s.List(s.Str()),
         "code": s.List(s.Str()),
@@ -68,15 +69,16 @@ SURFACE = s.Table(
         "tool": s.Str(),
         "arguments": s.Any_(),
         "cwd": s.Str(),
-        "timeout_s": s.Num(),
+        "timeout_s": s.Seconds(),
     },
     required=("name", "classes"),
     placeholders=_SURFACE_PH,
 )
 
 TRAFFIC = s.Table(
-    {**_REQUEST_FIELDS, "name": s.Str(), "rate_per_s": s.Num(), "stream": s.Bool(),
-     "auth": s.Bool(), "expect_status": s.List(s.Num(integer=True))},
+    {**_REQUEST_FIELDS, "name": s.Str(), "rate_per_s": s.Num(positive=True, maximum=MAX_RATE),
+     "stream": s.Bool(), "auth": s.Bool(),
+     "expect_status": s.List(s.Num(minimum=100, maximum=599, integer=True))},
     required=("name", "rate_per_s"),
     placeholders=_WRITER_PH,
 )
@@ -89,42 +91,44 @@ TOP = s.Table(
             required=("name", "version"),
         ),
         "defaults": s.Table(
-            {"host": s.Str(), "startup_timeout_s": s.Num(), "stop_timeout_s": s.Num(),
-             "health_interval_s": s.Num()}
+            {"host": s.Str(), "startup_timeout_s": s.Seconds(), "stop_timeout_s": s.Seconds(),
+             "health_interval_s": s.Seconds()}
         ),
         "env": s.Map(s.Str(), key_pattern=r"[A-Za-z_][A-Za-z0-9_]*"),
         "services": s.TableList(SERVICE),
         "auth": s.Table(
             {"scheme": s.Str(choices=("none", "bearer", "hmac-sha256")), "header": s.Str(),
-             "key_file": s.Str(), "window_s": s.Num(), "reload_within_s": s.Num(),
+             "key_file": s.Str(), "window_s": s.Seconds(), "reload_within_s": s.Seconds(),
              "token": s.Str(), "token_env": s.Str(), "create_key_file": s.Bool()},
             required=("scheme",),
         ),
         "surfaces": s.TableList(SURFACE),
         "policy": s.Table(
             {"allowed_tools": s.List(s.Str()), "allowed_commands": s.List(s.Str()),
-             "denied_tools": s.List(s.Str()), "file": s.Str(), "reload_within_s": s.Num()}
+             "denied_tools": s.List(s.Str()), "file": s.Str(), "reload_within_s": s.Seconds()}
         ),
         "secrets": s.Table(
             {"scan": s.List(s.Str()), "baseline": s.Str(), "logs": s.List(s.Str()),
              "code": s.List(s.Str())}
         ),
         "soak": s.Table(
-            {"duration": s.Duration(), "warmup": s.Duration(), "traffic": s.TableList(TRAFFIC),
+            {"duration": s.Duration(positive=True), "warmup": s.Duration(),
+             "traffic": s.TableList(TRAFFIC),
              "thresholds": s.Table({"error_rate": s.Num(), "memory_growth": s.Num(),
                                     "p95_ms": s.Num(), "p99_ms": s.Num(), "p50_ms": s.Num()})}
         ),
         "durability": s.Table(
-            {"rpo_s": s.Num(), "rto_s": s.Num(), "state_dirs": s.List(s.Str()),
+            {"rpo_s": s.Seconds(), "rto_s": s.Seconds(), "state_dirs": s.List(s.Str()),
              "backup_dir": s.Str(),
              "databases": s.TableList(s.Table({"path": s.Str(), "service": s.Str()},
                                               required=("path",))),
-             "writer": s.Table({**_REQUEST_FIELDS, "rate_per_s": s.Num()},
+             "writer": s.Table({**_REQUEST_FIELDS,
+                                "rate_per_s": s.Num(positive=True, maximum=MAX_RATE)},
                                placeholders=_WRITER_PH)}
         ),
         "determinism": s.Table(
-            {"command": s.List(s.Str(), min_items=1), "runs": s.Num(minimum=2, integer=True),
-             "cwd": s.Str()},
+            {"command": s.List(s.Str(), min_items=1), "runs": s.Num(minimum=2, maximum=1000, integer=True),
+             "cwd": s.Str(), "expected_failures": s.List(s.Str())},
             required=("command",),
             placeholders=_BASE | {"junit"},
         ),
@@ -221,6 +225,11 @@ class Contract:
         """A contract path, relative to the contract's folder unless absolute."""
         p = Path(expand_str(value, self.base_vars()))
         return (p if p.is_absolute() else self.dir / p).resolve()
+
+    def lexical(self, value: str) -> Path:
+        """A contract path made absolute without resolving symlinks (to check for a link first)."""
+        p = Path(expand_str(value, self.base_vars()))
+        return Path(os.path.normpath(p if p.is_absolute() else self.dir / p))
 
     def base_vars(self) -> dict[str, Any]:
         return {"python": sys.executable, "contract_dir": str(self.dir)}
@@ -351,6 +360,9 @@ def _cross_check(c: Contract) -> None:
     if auth and auth.scheme == "bearer" and not (auth.token or auth.token_env):
         raise ContractError(f"{f}: auth: scheme \"bearer\" needs token or token_env")
     _toposort(c)
+    from toolkit.contract_paths import check_paths
+
+    check_paths(c)
 
 
 def _check_surface(c: Contract, i: int, surf: Surface, names: list[str], f: str) -> None:

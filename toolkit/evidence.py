@@ -16,13 +16,14 @@ import hashlib
 import json
 import os
 import platform as pyplatform
+import re
 import secrets
 import socket
 import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,7 @@ def sha256_file(path: Path) -> str:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def to_json(obj: Any) -> bytes:
@@ -98,7 +99,7 @@ class EvidenceRun:
     """One gate run's evidence folder. Use as a context manager; finalize() seals it."""
 
     def __init__(self, root: Path, gate: str, label: str, contract_info: dict[str, Any]):
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self.run_id = f"{stamp}-{secrets.token_hex(3)}"
         self.dir = root / gate / self.run_id
         self.gate = gate
@@ -113,8 +114,8 @@ class EvidenceRun:
             self.dir.mkdir(parents=True, exist_ok=False)
         except OSError as exc:
             raise EvidenceError(f"{self.dir}: cannot create the evidence folder: {exc.strerror}") from None
-        self._journal = open(self.dir / JOURNAL, "ab")
-        self._log = open(self.dir / LOG, "a", encoding="utf-8")
+        self._journal = open(self.dir / JOURNAL, "ab")  # noqa: SIM115 - open for the whole run
+        self._log = open(self.dir / LOG, "a", encoding="utf-8")  # noqa: SIM115 - closed by seal()
         atomic_write(self.dir / self.summary_name, to_json(self._envelope("incomplete", {})))
         self.journal("run.start", gate=gate, run_id=self.run_id)
 
@@ -179,8 +180,10 @@ class EvidenceRun:
             if path.is_file() and rel not in (MANIFEST, self.summary_name) and not path.name.startswith("."):
                 entries.append((sha256_file(path), rel))
         entries.append((hashlib.sha256(summary).hexdigest(), self.summary_name))
-        manifest = "".join(f"{digest}  {rel}\n" for digest, rel in sorted(entries, key=lambda e: e[1]))
-        atomic_write(self.dir / MANIFEST, manifest.encode())
+        manifest = "".join(manifest_line(d, rel) for d, rel in sorted(entries, key=lambda e: e[1]))
+        # a file name that is not UTF-8 (say, copied from a state folder) keeps its raw bytes,
+        # which is what sha256sum -c needs to find it
+        atomic_write(self.dir / MANIFEST, manifest.encode("utf-8", "surrogateescape"))
         atomic_write(self.dir / self.summary_name, summary)
         self._sealed = True
         return self.dir / self.summary_name
@@ -195,6 +198,26 @@ class EvidenceRun:
 
 # ---------------------------------------------------------------- verification
 
+def manifest_line(digest: str, rel: str) -> str:
+    """One ``sha256sum`` line. As GNU sha256sum does, a name holding a backslash or a
+    newline gets a leading backslash on its line and both escaped, so ``-c`` still reads it."""
+    if "\\" not in rel and "\n" not in rel:
+        return f"{digest}  {rel}\n"
+    escaped = rel.replace("\\", "\\\\").replace("\n", "\\n")
+    return f"\\{digest}  {escaped}\n"
+
+
+def parse_manifest_line(line: str) -> tuple[str, str] | None:
+    """(digest, name) from a line written by manifest_line, or None when it is not one."""
+    escaped = line.startswith("\\")
+    digest, sep, rel = (line[1:] if escaped else line).partition("  ")
+    if not sep or len(digest) != 64:
+        return None
+    if escaped:
+        rel = re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), rel)
+    return digest, rel
+
+
 def verify_run(folder: Path) -> list[str]:
     """Problems found in one sealed run folder: changed, added or removed files, broken links."""
     problems: list[str] = []
@@ -202,12 +225,13 @@ def verify_run(folder: Path) -> list[str]:
     if not manifest.is_file():
         return [f"{folder}: no {MANIFEST}: the run was never sealed (interrupted or killed)"]
     listed: dict[str, str] = {}
-    for n, line in enumerate(manifest.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
-        digest, sep, rel = line.partition("  ")
-        if not sep or len(digest) != 64:
+    text = manifest.read_text(encoding="utf-8", errors="surrogateescape")
+    for n, line in enumerate(text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"), 1):
+        entry = parse_manifest_line(line)
+        if entry is None:
             problems.append(f"{manifest}: line {n} is not 'sha256  path'")
             continue
-        listed[rel] = digest
+        listed[entry[1]] = entry[0]
     for rel, digest in sorted(listed.items()):
         target = folder / rel
         if not target.is_file():

@@ -34,7 +34,7 @@ MAX_LINE = 4 << 20
 
 def protocol_version() -> str:
     try:
-        from mcp_types import LATEST_PROTOCOL_VERSION  # type: ignore[import-not-found]
+        from mcp_types import LATEST_PROTOCOL_VERSION
 
         return str(LATEST_PROTOCOL_VERSION)
     except ImportError:

@@ -109,3 +109,15 @@ def _signal_pid(pid: int, sig: int) -> None:
         os.kill(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def namespace_id() -> dict[str, str]:
+    """This boot and this pid namespace: pids compare only within one namespace of one boot."""
+    out = {"boot": "", "pidns": ""}
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
+            out["boot"] = fh.read().strip()
+        out["pidns"] = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        pass
+    return out
