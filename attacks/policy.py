@@ -274,7 +274,7 @@ class PolicyHotReload:
 READ_VERBS = ("get", "describe", "logs", "list", "read", "show", "view", "explain", "status", "context", "search")
 WRITE_VERBS = ("delete", "apply", "create", "exec", "patch", "scale", "write", "run", "remove", "update", "edit")
 REFUSAL = re.compile(r"not\s+allowed|denied|forbidden|refus|read[\s_-]?only|not\s+permitted|disabled|unknown|"
-                     r"not\s+found|no\s+such|unauthori[sz]ed|policy|blocked|not\s+available|invalid\s+tool", re.I)
+                     r"not\s+found|no\s+such|unauthori[sz]ed|policy|blocked|not\s+available|invalid\s+tool", re.IGNORECASE)
 
 
 def dispatch_candidates(ctx: AttackContext, target: Target) -> list[str]:

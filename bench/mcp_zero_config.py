@@ -40,11 +40,12 @@ def run(name: str, exe: Path, toolkit: list[str]) -> dict[str, object]:
     args = [str(box)] if name == "filesystem" else ["--repository", str(box)]
     t0 = time.monotonic()
     init = subprocess.run([*toolkit, "contract", "init", "--mcp-stdio", "--sandbox", str(box),  # nosec B603
-                           "--out", str(work / "c.toml"), "--", str(exe), *args], capture_output=True, text=True)
+                           "--out", str(work / "c.toml"), "--", str(exe), *args], capture_output=True, text=True,
+                          check=False)
     if init.returncode != 0:
         return {"server": name, "init_exit": init.returncode, "error": init.stderr.strip()[:300]}
     attack = subprocess.run([*toolkit, "attack", "--all", "-c", str(work / "c.toml"), "--format", "json"],  # nosec
-                            capture_output=True, text=True, cwd=work)
+                            capture_output=True, text=True, cwd=work, check=False)
     summary = next(iter(sorted((work / "artifacts").rglob("gate3-attack.json"))), None)
     body = json.loads(summary.read_text()) if summary else {}
     return {"server": name, "surfaces": init.stdout.count(": "), "exit": attack.returncode,
