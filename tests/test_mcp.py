@@ -126,7 +126,9 @@ def test_contract_init_then_attack_all(tmp_path: Path, monkeypatch: pytest.Monke
     result, cases = run_attacks(AttackConfig(out, []))
     found = {f["attack_id"] for f in result.body["findings"]}
     if weak:
-        assert {"T-OPT-001", "T-WRITE-001", "T-ENVLEAK-001", "T-CMD-001"} <= found, result.body["findings"]
+        assert {"T-OPT-001", "T-WRITE-001", "T-ENVLEAK-001", "T-CMD-001", "T-TRAV-001"} <= found, found
+        repo = [f for f in result.body["findings"] if f["surface"] == "git_status-repo_path"]
+        assert any("another repository" in f["oracle"] for f in repo)  # opened, not "not a repository"
         opt = [f for f in result.body["findings"] if f["attack_id"] == "T-OPT-001"]
         assert opt[0]["cwe"] == 88
         assert result.exit_code == 1
@@ -212,3 +214,13 @@ def test_a_hidden_tool_that_still_dispatches_is_found(tmp_path: Path, mode: str,
     result, _ = run_attacks(AttackConfig(path, ["T-POL-004"]))
     names = {f["payload"] for f in result.body["findings"]}
     assert (names == {"delete_file"}) if found else (names == set() and result.exit_code == 0), result.body
+
+
+def test_three_crashes_in_a_row_end_the_case_with_findings_kept(tmp_path: Path) -> None:
+    path = _contract(tmp_path, '["{{python}}", "-m", "tests.targets.mcp_hostile", "crashy"]',
+                     cwd=str(tmp_path / "box"), extra=f'env = {{ PYTHONPATH = "{REPO}" }}')
+    result, cases = run_attacks(AttackConfig(path, ["traversal"]))
+    crashes = [f for f in result.body["findings"] if f["attack_id"] == "T-DOS-001"]
+    assert len(crashes) == 3 and all(f["cwe"] == 248 for f in crashes)
+    assert result.exit_code == 2 and "crashed 3 times in a row" in " ".join(result.body["errors"])
+    assert next(c for c in cases if c.attack_id == "T-TRAV-001").status == "error"

@@ -5,6 +5,7 @@ MODE: "loose" (tool inputSchema without "type", garbage lines on stdout, otherwi
       "silent" (never answers), "exit" (exits in the middle of a tool call),
       "garbage" (answers only with garbage), "empty" (lists no tools),
       "invalid" (a tool listing that does not validate),
+      "crashy" (like loose, but exits on any call whose arguments hold ".."),
       "readonly" (lists read_file only, refuses every other name like an unknown tool),
       "readonly-weak" (lists read_file only, but still dispatches delete_file).
 """
@@ -53,7 +54,7 @@ def main() -> None:
             else:  # hidden tools are refused exactly like unknown ones
                 send({"jsonrpc": "2.0", "id": msg["id"], "error": {"code": -32602, "message": f"Unknown tool: {name}"}})
         elif method == "tools/call":
-            if MODE == "exit":
+            if MODE == "exit" or (MODE == "crashy" and ".." in json.dumps(msg["params"])):
                 sys.exit(3)
             path = msg["params"]["arguments"].get("path", "")
             try:

@@ -59,6 +59,19 @@ def git_diff(repo_path: str, target: str) -> str:
     return done.stdout
 
 
+@server.tool()
+def git_status(repo_path: str) -> str:
+    """Show the working tree status of the repository."""
+    if not WEAK and os.path.realpath(repo_path) != ROOT:
+        raise ValueError("repository outside the workspace")
+    git = shutil.which("git") or "git"
+    done = subprocess.run([git, "status"], cwd=os.path.join(ROOT, repo_path), env=CLEAN_ENV,  # nosec B603
+                          capture_output=True, text=True, timeout=10, check=False)
+    if done.returncode != 0:
+        raise ValueError(done.stderr.strip()[:200])
+    return done.stdout
+
+
 if POISON:
     @server.tool()
     def list_notes(path: str) -> str:
