@@ -224,3 +224,34 @@ def test_three_crashes_in_a_row_end_the_case_with_findings_kept(tmp_path: Path) 
     assert len(crashes) == 3 and all(f["cwe"] == 248 for f in crashes)
     assert result.exit_code == 2 and "crashed 3 times in a row" in " ".join(result.body["errors"])
     assert next(c for c in cases if c.attack_id == "T-TRAV-001").status == "error"
+
+
+def test_init_plan_classes_benign_values_and_env() -> None:
+    """Classification and benign values from real listings' shapes (filesystem, git, shell servers)."""
+    from toolkit.contract import parse
+    from toolkit.mcp_init import plan, render
+
+    tools = [
+        {"name": "move_file", "annotations": {"readOnlyHint": False}, "inputSchema": {
+            "type": "object", "properties": {"source": {"type": "string"}, "destination": {"type": "string"}},
+            "required": ["source", "destination"]}},
+        {"name": "git_branch", "inputSchema": {"type": "object", "properties": {
+            "repo_path": {"type": "string"},
+            "branch_type": {"type": "string", "description": "'local', 'remote' or 'all'"}},
+            "required": ["repo_path", "branch_type"]}},
+        {"name": "shell_execute", "inputSchema": {"type": "object", "properties": {
+            "command": {"type": "array", "items": {"type": "string"}}, "directory": {"type": "string"},
+            "timeout": {"type": "integer"}}, "required": ["command"]}},
+        {"name": "get_weather", "inputSchema": {"type": "object", "properties": {"city": {"type": "string"}}}},
+    ]
+    p = plan("srv", ["srv", "{{sandbox}}"], Path("/tmp/box"), tools)
+    by = {s.name: s for s in p.surfaces}
+    assert by["move_file-source"].arguments == {"destination": "{{fresh}}", "source": "{{payload}}"}
+    assert by["move_file-destination"].arguments["source"] == "{{probe}}" and by["move_file-source"].writes
+    assert by["git_branch-repo_path"].repository and by["git_branch-repo_path"].arguments["branch_type"] == "local"
+    assert by["shell_execute-command"].cls == "argv"
+    assert by["shell_execute-directory"].arguments["command"] == ["ls"]
+    assert p.skipped == ["get_weather"]
+    text = render(p, "box", {"ALLOW_COMMANDS": "ls,cat"})
+    c = parse(text.encode(), Path("/tmp/x.toml"))  # the written contract validates
+    assert all(s.get("env") == {"ALLOW_COMMANDS": "ls,cat"} for s in c.surfaces)

@@ -94,12 +94,20 @@ def contract_verify(contract_path: Path | None) -> None:
               help="The folder the server must confine its tools to (created if missing).")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Contract file to write (and lock).")
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for the server.")
+@click.option("--env", "env_pairs", multiple=True, metavar="NAME=VALUE",
+              help="Environment for the server, also written into each surface (repeatable).")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def contract_init(mcp_stdio: bool, sandbox: Path, out: Path, timeout: float, command: tuple[str, ...]) -> None:
+def contract_init(mcp_stdio: bool, sandbox: Path, out: Path, timeout: float, env_pairs: tuple[str, ...],
+                  command: tuple[str, ...]) -> None:
     """Write a locked contract from an MCP server's own tool listing: one surface per attackable argument."""
+    from toolkit.errors import UsageError
     from toolkit.mcp_init import init
 
-    plan = init(list(command), sandbox, out, timeout)
+    bad = [e for e in env_pairs if "=" not in e or not e.split("=", 1)[0]]
+    if bad:
+        raise UsageError(f"--env {bad[0]!r}: write NAME=VALUE")
+    env = dict(e.split("=", 1) for e in env_pairs)
+    plan = init(list(command), sandbox, out, timeout, env)
     for s in plan.surfaces:
         console.print(f"  {s.name}: {s.cls}{' (repository)' if s.repository else ''}"
                       f"{' (writes)' if s.writes else ''}", markup=False)

@@ -96,6 +96,8 @@ def benign(arg: str, prop: dict[str, Any], repository: bool) -> Any:
     if isinstance(prop.get("enum"), list) and prop["enum"]:
         return prop["enum"][0]
     kind = schema_type(prop)
+    if COMMANDISH.match(arg):  # a harmless command, in the shape the schema wants
+        return ["ls"] if kind == "array" else "ls"
     quoted = re.findall(r"'([A-Za-z0-9_-]+)'", str(prop.get("description", "")))
     if kind == "string" and quoted:
         return quoted[0]  # "Whether to list local branches ('local'), ..." names its own values
@@ -195,7 +197,7 @@ def _key(k: str) -> str:
     return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k)
 
 
-def render(p: Plan, sandbox_value: str) -> str:
+def render(p: Plan, sandbox_value: str, env: dict[str, str] | None = None) -> str:
     name = re.sub(r"[^A-Za-z0-9_.-]", "-", p.server) or "mcp-server"
     lines = ["# Written by `toolkit contract init --mcp-stdio` from the server's own tool listing.",
              f"# Tools with no argument an attack class fits: {', '.join(p.skipped) or 'none'}.",
@@ -205,6 +207,8 @@ def render(p: Plan, sandbox_value: str) -> str:
                   'transport = "mcp-stdio"', f"sandbox = {toml_value(sandbox_value)}",
                   f"command = {toml_value(p.argv)}", f"tool = {toml_value(s.tool)}",
                   f"arguments = {toml_value(s.arguments)}", "timeout_s = 20"]
+        if env:
+            lines.append(f"env = {toml_value(env)}")
         if s.writes:
             lines.append("writes = true")
         if s.repository:
@@ -230,7 +234,8 @@ class _Maker:
         return folder / name, content
 
 
-def init(argv: list[str], sandbox: Path, out: Path, timeout: float = 60.0) -> Plan:
+def init(argv: list[str], sandbox: Path, out: Path, timeout: float = 60.0,
+         env: dict[str, str] | None = None) -> Plan:
     """Start the server, list its tools, write and lock the contract; every failure is a ToolkitError."""
     from toolkit import contract as contract_mod
     from toolkit.baseline import make_repository
@@ -244,7 +249,7 @@ def init(argv: list[str], sandbox: Path, out: Path, timeout: float = 60.0) -> Pl
     if any(REPO.search(a) or a.endswith("git") for a in argv):
         make_repository(box, _Maker(), f"toolkit init {secrets.token_hex(3)}")
     live = [str(box) if a == "{{sandbox}}" else a.replace("{{sandbox}}", str(box)) for a in templated]
-    session = StdioSession(live, dict(os.environ), str(box), timeout)
+    session = StdioSession(live, {**os.environ, **(env or {})}, str(box), timeout)
     try:
         info = session.initialize()
         tools = validate(session.raw_tools())
@@ -261,7 +266,7 @@ def init(argv: list[str], sandbox: Path, out: Path, timeout: float = 60.0) -> Pl
     except ValueError:
         rel = str(box)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(p, rel), encoding="utf-8")
+    out.write_text(render(p, rel, env or {}), encoding="utf-8")
     contract_mod.write_lock(contract_mod.load(out))
     return p
 
