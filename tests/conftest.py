@@ -198,3 +198,15 @@ def _private_litter_ledger(tmp_path_factory: pytest.TempPathFactory) -> None:
     import os
 
     os.environ["TOOLKIT_STATE_HOME"] = str(tmp_path_factory.mktemp("toolkit-state-home"))
+
+
+@pytest.fixture(scope="session")
+def _default_contract(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return reference_copy(tmp_path_factory.mktemp("default-contract"))
+
+
+@pytest.fixture(autouse=True)
+def _evidence_outside_the_repo(_default_contract: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command run without --contract uses a reference copy in a temporary folder, so its
+    evidence never lands in the repository (two suites in one clone stay apart too)."""
+    monkeypatch.setenv("TOOLKIT_CONTRACT", str(_default_contract))

@@ -217,7 +217,10 @@ def drill_history(contract_path: Path | None, as_json: bool) -> None:
     table = Table(title="drill history")
     for col in ("run", "at", "faults", "RPO s", "RTO s", "lost", "verdict"):
         table.add_column(col)
-    num = lambda v: "-" if not isinstance(v, (int, float)) else f"{v:.3f}"
+
+    def num(v: object) -> str:
+        return "-" if not isinstance(v, (int, float)) else f"{v:.3f}"
+
     for run_id, at, faults, rpo, rto, lost, verdict in rows:
         table.add_row(escape(str(run_id)), escape(str(at)), escape(str(faults)), num(rpo), num(rto),
                       "-" if lost is None else str(lost),
@@ -291,10 +294,10 @@ def gates(contract_path: Path | None, profile: str, dry_run: bool) -> None:
         from toolkit.dryrun import plan_gates
         from toolkit.runner import default_contract_path
 
-        for gate, steps in plan_gates(contract_path or default_contract_path()).items():
+        for gate, planned in plan_gates(contract_path or default_contract_path()).items():
             console.print(f"[bold]{gate}[/]")
-            for step in steps:
-                console.print(f"  - {escape(step)}")
+            for line in planned:
+                console.print(f"  - {escape(line)}")
         done(0)
 
     def progress(step: Step) -> None:

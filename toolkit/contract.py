@@ -48,6 +48,9 @@ SERVICE = s.Table(
         "state": s.List(s.Str()),
         "logs": s.List(s.Str()),
         "code": s.List(s.Str()),
+        "log_max_bytes": s.Num(minimum=1024, integer=True),
+        "log_backups": s.Num(integer=True, maximum=100),
+        "stop_exit_codes": s.List(s.Num(integer=True, maximum=255)),
     },
     required=("name", "command"),
     placeholders=_SERVICE_PH,
@@ -92,7 +95,10 @@ TOP = s.Table(
         ),
         "defaults": s.Table(
             {"host": s.Str(), "startup_timeout_s": s.Seconds(), "stop_timeout_s": s.Seconds(),
-             "health_interval_s": s.Seconds()}
+             "health_interval_s": s.Seconds(),
+             "log_max_bytes": s.Num(minimum=1024, integer=True), "log_backups": s.Num(integer=True, maximum=100),
+             "stop_exit_codes": s.List(s.Num(integer=True, maximum=255)),
+             "allow_remote_health": s.List(s.Str())}
         ),
         "env": s.Map(s.Str(), key_pattern=r"[A-Za-z_][A-Za-z0-9_]*"),
         "services": s.TableList(SERVICE),
@@ -153,6 +159,9 @@ class Service:
     state: list[Path]
     logs: list[Path]
     host: str
+    log_max_bytes: int = 10 * 1024 * 1024
+    log_backups: int = 2
+    stop_exit_codes: tuple[int, ...] = (0, 143)
 
     @property
     def health_url(self) -> str | None:
@@ -316,6 +325,10 @@ def _services(c: Contract) -> list[Service]:
             state=[c.resolve(x) for x in raw.get("state", [])],
             logs=[c.resolve(x) for x in raw.get("logs", [])],
             host=str(d.get("host", "127.0.0.1")),
+            log_max_bytes=int(raw.get("log_max_bytes", d.get("log_max_bytes", 10 * 1024 * 1024))),
+            log_backups=int(raw.get("log_backups", d.get("log_backups", 2))),
+            stop_exit_codes=tuple(int(x) for x in raw.get("stop_exit_codes",
+                                                          d.get("stop_exit_codes", (0, 143)))),
         ))
     return out
 
@@ -352,6 +365,7 @@ def _cross_check(c: Contract) -> None:
                 raise ContractError(f"{f}: services[{i}].depends_on = {dep!r}: no service has that name")
         if svc.port is None and svc.health and not svc.health.startswith("http"):
             raise ContractError(f"{f}: services[{i}].health = {svc.health!r}: a relative health path needs a port")
+        _check_health_host(c, i, svc, f)
     for i, surf in enumerate(c.surfaces):
         _check_surface(c, i, surf, names, f)
     auth = c.auth
@@ -363,6 +377,37 @@ def _cross_check(c: Contract) -> None:
     from toolkit.contract_paths import check_paths
 
     check_paths(c)
+
+
+def _check_health_host(c: Contract, i: int, svc: Service, f: str) -> None:
+    """Health probes go to loopback only, unless [defaults] allow_remote_health names the host."""
+    url = svc.health_url
+    if url is None:
+        return
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        raise ContractError(f"{f}: services[{i}].health = {url!r}: not a valid URL") from None
+    if parts.scheme not in ("http", "https"):
+        raise ContractError(f"{f}: services[{i}].health = {url!r}: only http and https are probed")
+    allowed = c.raw.get("defaults", {}).get("allow_remote_health", [])
+    if host == "localhost" or host in allowed or _is_loopback(host):
+        return
+    raise ContractError(f"{f}: services[{i}].health = {url!r}: host {host!r} is not loopback; the toolkit "
+                        f"only probes 127.0.0.1/::1/localhost unless [defaults] allow_remote_health "
+                        f"lists {host!r}")
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _check_surface(c: Contract, i: int, surf: Surface, names: list[str], f: str) -> None:

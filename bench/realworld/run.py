@@ -151,6 +151,9 @@ def judge(row: Row, data: dict[str, Any] | None, out: str, err: str) -> None:
         errors = data.get("errors") or []
         if errors and not row.reason:
             row.reason = str(errors[0])[:220]
+    missed = sorted(set(row.verified) - set(row.found))
+    if missed and row.rc in (0, 1):
+        row.reason = "verified true finding(s) not reported: " + ", ".join(missed)
     if row.rc is None:
         row.verdict = "TIMEOUT"
     elif row.rc == 2:
@@ -232,7 +235,7 @@ def print_row(r: Row) -> None:
     exp = ",".join(r.expected) or "-"
     print(f"{r.target:16} {r.kind:10} {r.version:11} {rc:>2} {r.verdict:14} "
           f"{r.seconds:6.1f}s found={found} expected={exp}", flush=True)
-    if r.reason and r.verdict not in ("detected", "pass"):
+    if r.reason and (r.verdict not in ("detected", "pass") or r.verified):
         print(f"{'':16} {r.reason}", flush=True)
 
 
