@@ -113,6 +113,7 @@ class EvidenceRun:
         self.contract_info = contract_info
         self.env = env
         self.started = utc_now()
+        self.ended: str | None = None
         self._lock = threading.Lock()
         self._prev = GENESIS
         self._seq = 0
@@ -137,7 +138,7 @@ class EvidenceRun:
             "host": {"hostname": socket.gethostname(), "platform": pyplatform.platform(),
                      "python": sys.version.split()[0]},
             "start": self.started,
-            "end": utc_now() if verdict != "incomplete" else None,
+            "end": self.ended if verdict != "incomplete" else None,
             "verdict": verdict,
             **body,
         }
@@ -181,6 +182,7 @@ class EvidenceRun:
             os.fsync(self._journal.fileno())
             self._journal.close()
             self._log.close()
+        self.ended = utc_now()
         envelope = self._envelope(verdict, body)
         summary = to_json(envelope)
         files = {rel: sha256_file(self.dir / rel) for rel in run_files(self.dir)

@@ -66,9 +66,16 @@ class GateRun:
     """Evidence, journal and event bus for one gate run."""
 
     def __init__(self, c: contract_mod.Contract, gate: str, label: str):
+        from toolkit.ledger import Ledger, check_attempt_allowed
+        from toolkit.predicate import PROFILE
+
         self.contract = c
         self.seed = secrets.randbits(32)
-        self.evidence = EvidenceRun(c.evidence_dir, gate, label, contract_info(c))
+        self.ledger = Ledger(c.evidence_dir)
+        check_attempt_allowed(self.ledger, gate, c.name, c.version)
+        self.evidence = EvidenceRun(c.evidence_dir, gate, label, contract_info(c), c.env)
+        self.ledger.append("attempt.start", run_id=self.evidence.run_id, gate=gate,
+                           contract=contract_info(c), profile=PROFILE.get())
         self.bus = Bus()
         self.bus.subscribe(self._journal)
         self.result = GateResult("error")
@@ -83,8 +90,13 @@ class GateRun:
         self.evidence.log(message)
 
     def seal(self, verdict: str, body: dict[str, Any]) -> GateResult:
+        from toolkit.predicate import parameters
+
         body = {"seed": self.seed, **body}
         path = self.evidence.finalize(verdict, body)
+        self.ledger.append("attempt.end", run_id=self.evidence.run_id, gate=self.evidence.gate,
+                           verdict=verdict, digest=self.evidence.digest, start=self.evidence.started,
+                           end=self.evidence.ended, parameters=parameters(self.evidence.gate, body))
         self.result = GateResult(verdict, body, path)
         return self.result
 
