@@ -108,6 +108,10 @@ TOP = s.Table(
             {"scan": s.List(s.Str()), "baseline": s.Str(), "logs": s.List(s.Str()),
              "code": s.List(s.Str())}
         ),
+        "cycle": s.Table(  # Gate 1 at full strength; health_duration is the total over all cycles
+            {"count": s.Num(minimum=1, integer=True), "health_duration": s.Duration(),
+             "interval": s.Duration(), "startup_timeout_s": s.Num()}
+        ),
         "soak": s.Table(
             {"duration": s.Duration(), "warmup": s.Duration(), "traffic": s.TableList(TRAFFIC),
              "thresholds": s.Table({"error_rate": s.Num(), "memory_growth": s.Num(),

@@ -20,7 +20,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import psutil
 
@@ -152,8 +152,8 @@ class Ledger:
         except (OSError, ValueError, KeyError, TypeError):
             return []  # another machine's ledger: the chain and signatures still hold
         if len(lines) <= seq:
-            return [f"truncated or deleted: the runner's anchor knows {seq + 1} entries, the file has "
-                    f"{len(lines)}"]
+            known = seq + 1
+            return [f"truncated or deleted: the runner's anchor knows {known} entries, the file has {len(lines)}"]
         if hashlib.sha256(lines[seq]).hexdigest() != digest:
             return [f"rewritten: entry {seq} differs from the one the runner anchored"]
         return []
@@ -181,9 +181,9 @@ class Ledger:
         shas: list[str] = []
         for e in self.entries():
             d = e["data"]
-            if e.get("kind") == "lock" and d.get("name") == name and d.get("version") == version:
-                if d.get("sha256") not in shas:
-                    shas.append(str(d.get("sha256")))
+            same = e.get("kind") == "lock" and d.get("name") == name and d.get("version") == version
+            if same and d.get("sha256") not in shas:
+                shas.append(str(d.get("sha256")))
         return shas
 
     def failures_since_resolution(self, gate: str, name: str, version: str) -> list[Attempt]:
@@ -280,7 +280,7 @@ class _FileLock:
     def __init__(self, path: Path):
         self.path = path
 
-    def __enter__(self) -> _FileLock:
+    def __enter__(self) -> Self:
         deadline = time.monotonic() + LOCK_WAIT_S
         while True:
             try:

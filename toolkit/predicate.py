@@ -66,7 +66,7 @@ def parameters(gate: str, body: dict[str, Any]) -> dict[str, Any]:
 WEAKENING = re.compile(r"(^|_)WEAKEN($|_)")
 TEST_ONLY = re.compile(r"^(TOOLKIT_TEST_|SONIA_TEST_ONLY|SONIA_FAKE_|.*_INSECURE$|.*_DISABLE_AUTH$)")
 _RECORDED = re.compile(r"^(SONIA_|TOOLKIT_|PYTHON|LD_|DYLD_|OPENCLAW_|GATEWAY_)|WEAKEN|INSECURE")
-_SECRETISH = re.compile(r"KEY|TOKEN|SECRET|PASS|CRED", re.I)
+_SECRETISH = re.compile(r"KEY|TOKEN|SECRET|PASS|CRED", re.IGNORECASE)
 
 
 def environment(contract_env: dict[str, str] | None = None) -> dict[str, str]:

@@ -59,7 +59,7 @@ def runner_signer(option: Path | None = None) -> Any:
 def _load_or_create(path: Path) -> Any:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from securesystemslib.signer import CryptoSigner
+    from securesystemslib.signer import CryptoSigner  # type: ignore[attr-defined]
 
     if not path.exists():
         _create(path)
@@ -79,7 +79,7 @@ def _load_or_create(path: Path) -> Any:
 def _create(path: Path) -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from securesystemslib.signer import CryptoSigner
+    from securesystemslib.signer import CryptoSigner  # type: ignore[attr-defined]
 
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -114,7 +114,7 @@ def parse_key_line(line: str, where: str) -> Any:
 
 def public_key_from_raw(raw: bytes) -> Any:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-    from securesystemslib.signer import SSlibKey
+    from securesystemslib.signer import SSlibKey  # type: ignore[attr-defined]
 
     return SSlibKey.from_crypto(Ed25519PublicKey.from_public_bytes(raw))
 
@@ -216,7 +216,7 @@ def sign_bytes(data: bytes, signer: Any) -> dict[str, str]:
 
 def verify_bytes(data: bytes, sig: Any, keys: list[Any]) -> bool:
     from securesystemslib.exceptions import UnverifiedSignatureError, VerificationError
-    from securesystemslib.signer import Signature
+    from securesystemslib.signer import Signature  # type: ignore[attr-defined]
 
     if not isinstance(sig, dict):
         return False
