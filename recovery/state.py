@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 from toolkit.evidence import sha256_file
+from toolkit.signing import KEY_FILE_PATTERNS
+
+
+def is_key_file(path: Path) -> bool:
+    """Key material never enters a snapshot (and so never evidence or a release bundle)."""
+    return any(fnmatch.fnmatch(path.name, pattern) for pattern in KEY_FILE_PATTERNS)
 
 
 def snapshot(dirs: list[Path], dest: Path, exclude: set[Path]) -> list[dict[str, Any]]:
@@ -20,6 +27,8 @@ def snapshot(dirs: list[Path], dest: Path, exclude: set[Path]) -> list[dict[str,
             for name in sorted(files) + [d for d in subdirs if (Path(folder) / d).is_symlink()]:
                 src = Path(folder) / name
                 if src in exclude or any(str(src).startswith(str(x) + "-") for x in exclude):
+                    continue
+                if is_key_file(src):
                     continue
                 rel = src.relative_to(root)
                 target = dest / str(i) / rel

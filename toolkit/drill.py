@@ -137,6 +137,8 @@ class Drill:
         self.backup_errors: list[str] = []
         self.sup: Supervisor | None = None
         self.exclude = {d for d in self.dbs} | {d.with_name(d.name + s) for d in self.dbs for s in ("-wal", "-shm")}
+        if c.auth is not None and c.auth.key_file is not None:
+            self.exclude.add(c.auth.key_file)  # the live key never goes into the state snapshot
         self.faults = cfg.faults or self._default_faults()
         self._outcomes: list[dict[str, Any]] = []
 

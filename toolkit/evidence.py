@@ -274,7 +274,8 @@ def verify_signature(folder: Path, keys: list[Any] | None = None) -> list[str]:
     from toolkit import signing
 
     if not (folder / MANIFEST).is_file() and not (folder / SIGNATURE).is_file():
-        return [f"{folder}: no {MANIFEST}: the run was never sealed (interrupted or killed)"]
+        return [f"unsigned: {folder} has no {SIGNATURE} and no {MANIFEST}: never sealed (interrupted or "
+                "killed) or hand-written"]
     try:
         stmt = read_statement(folder, keys)
     except signing.SignatureError as exc:
