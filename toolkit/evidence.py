@@ -274,8 +274,8 @@ def verify_signature(folder: Path, keys: list[Any] | None = None) -> list[str]:
     from toolkit import signing
 
     if not (folder / MANIFEST).is_file() and not (folder / SIGNATURE).is_file():
-        return [f"unsigned: {folder} has no {SIGNATURE} and no {MANIFEST}: never sealed (interrupted or "
-                "killed) or hand-written"]
+        why = "never sealed (interrupted or killed) or hand-written"
+        return [f"unsigned: {folder} has no {SIGNATURE} and no {MANIFEST}: {why}"]
     try:
         stmt = read_statement(folder, keys)
     except signing.SignatureError as exc:

@@ -26,7 +26,7 @@ import psutil
 
 from toolkit import signing
 from toolkit.errors import EvidenceError, ToolkitError
-from toolkit.evidence import GENESIS, SIGNATURE, atomic_write, sha256_file, utc_now
+from toolkit.evidence import GENESIS, SIGNATURE, atomic_write, sha256_file, utc_now, verify_signature
 from toolkit.predicate import Verdict
 
 LEDGER = "ledger.jsonl"
@@ -246,8 +246,11 @@ def quarantine(ledger: Ledger, run: Path, why: str) -> Path:
     return target
 
 
-def check_runs(ledger: Ledger, keys: list[Any]) -> list[str]:
-    """Ledger integrity, plus every sealed run it knows still present and unchanged."""
+def check_runs(ledger: Ledger, keys: list[Any], deep: bool = True) -> list[str]:
+    """Ledger integrity, plus every sealed run it knows still present and unchanged.
+
+    ``deep=False`` compares only the envelope's digest (for callers that verify each run).
+    """
     problems = ledger.verify(keys)
     for a in ledger.attempts():
         if not a.sealed or a.quarantined is not None:
@@ -259,6 +262,8 @@ def check_runs(ledger: Ledger, keys: list[Any]) -> list[str]:
         elif sha256_file(folder / SIGNATURE) != a.digest:
             problems.append(f"replaced: {a.gate} run {a.run_id} was re-signed or swapped after the ledger "
                             "recorded it")
+        elif deep:
+            problems += [f"changed: {a.gate} run {a.run_id}: {p}" for p in verify_signature(folder, keys)]
     return problems
 
 
