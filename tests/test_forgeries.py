@@ -8,6 +8,7 @@ sequence of real gates is in test_release.py.
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 import shutil
 from pathlib import Path
@@ -431,3 +432,25 @@ def test_runner_key_is_created_0600(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     signing.runner_signer()
     assert key.stat().st_mode & 0o777 == 0o600
     assert (key.with_name("runner.pem.pub").read_text().startswith("ed25519 "))
+
+
+def test_runner_key_option_and_a_trust_file(contract: Path, tmp_path: Path, runner_key: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    other = tmp_path / "ci-runner" / "key.pem"
+    assert run_cli("--runner-key", str(other), "soak", "--contract", str(tmp_path / "missing.toml")) == 2
+    assert not other.exists()  # a contract error comes before any key is made
+    assert run_cli("--runner-key", str(other), "contract", "lock", "--contract", str(contract)) == 0
+    assert os.environ["TOOLKIT_RUNNER_KEY"] == str(other)  # restored by the fixture
+    sealed_by_ci = seal(contract, "soak")
+    assert other.stat().st_mode & 0o777 == 0o600
+    os.environ["TOOLKIT_RUNNER_KEY"] = str(tmp_path / "unused" / "key.pem")
+    evidence = contract.parent / "evidence"
+    assert run_cli("verify", str(evidence), "--trust", str(tmp_path / "none.txt")) == 2
+    trust = tmp_path / "trusted"
+    trust.write_text(other.with_name("key.pem.pub").read_text())
+    capsys.readouterr()
+    assert run_cli("verify", str(evidence), "--trust", str(trust)) == 1  # the first lock was by the test key
+    assert "line 1 (lock) is not signed by a trusted runner key" in capsys.readouterr().err
+    trust.write_text(other.with_name("key.pem.pub").read_text() + runner_key.with_name("runner-key.pem.pub").read_text())
+    assert run_cli("verify", str(evidence), "--trust", str(trust)) == 0
+    assert sealed_by_ci.is_dir()

@@ -41,12 +41,19 @@ def done(code: int) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="toolkit")
-def cli() -> None:
+@click.option("--runner-key", type=click.Path(path_type=Path), default=None,
+              help="Ed25519 key that signs runs and ledger entries (default: $TOOLKIT_RUNNER_KEY, else "
+                   "~/.config/release-gate-toolkit/runner-key.pem; created 0600 on first use).")
+def cli(runner_key: Path | None) -> None:
     """Release gates for multi-service systems, with evidence that cannot be faked.
 
     Gates: cycle (1), soak (2), attack and secrets (3), drill (4), determinism (5);
     then release. Everything the toolkit knows about a system comes from its boot contract.
     """
+    if runner_key is not None:
+        from toolkit.signing import KEY_ENV
+
+        os.environ[KEY_ENV] = str(runner_key.absolute())
 
 
 # ------------------------------------------------------------------ contract

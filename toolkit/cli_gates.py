@@ -271,8 +271,9 @@ def soak(contract_path: Path | None, duration: str | None, warmup: str | None, s
 @cli.command("gates")
 @contract_option
 @click.option("--profile", type=click.Choice(["quick", "full"]), default="quick", show_default=True,
-              help="quick: scaled-down durations, same logic; full: the seed's (10 x 30 min cycles, the "
-                   "contract's soak duration).")
+              help="quick: scaled-down durations, same logic (a release of it is a rehearsal at most); "
+                   "full: the contract's [cycle] (else the seed's 10 cycles, 30 min of probes in all), "
+                   "[soak].duration and [determinism].runs.")
 def gates(contract_path: Path | None, profile: str) -> None:
     """Run every gate in order (cycle, soak, attack, secrets, drill, determinism); stop at the first failure."""
     from toolkit.gates import Step, run_all
@@ -284,7 +285,9 @@ def gates(contract_path: Path | None, profile: str) -> None:
     steps = run_all(contract_path, profile, progress)
     failed = next((s for s in steps if s.verdict != "pass"), None)
     if failed:
-        err_console.print(f"stopped at {failed.gate}; fix its root cause and rerun from the start")
+        err_console.print(f"blocker: gate {failed.gate} ({failed.verdict}); stopped there. Fix its root cause "
+                          "and rerun from gate start; after two failures record it with `toolkit blocker "
+                          "resolve`", markup=False)
         done(failed.exit_code or 1)
     console.print("all gates passed; `toolkit release` can now bundle and sign the evidence")
     done(0)
