@@ -8,8 +8,8 @@ sequence of real gates is in test_release.py.
 from __future__ import annotations
 
 import hashlib
-import os
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any

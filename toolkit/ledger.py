@@ -26,7 +26,14 @@ import psutil
 
 from toolkit import signing
 from toolkit.errors import EvidenceError, ToolkitError
-from toolkit.evidence import GENESIS, SIGNATURE, atomic_write, sha256_file, utc_now, verify_signature
+from toolkit.evidence import (
+    GENESIS,
+    SIGNATURE,
+    atomic_write,
+    sha256_file,
+    utc_now,
+    verify_signature,
+)
 from toolkit.predicate import Verdict
 
 LEDGER = "ledger.jsonl"
