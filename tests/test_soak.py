@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import fixture_service, reference_copy, write_contract
+from tests.conftest import fixture_service, free_ports, reference_copy, write_contract
 from toolkit.soak import SoakConfig, percentile, run_soak
 
 
 def _fixture(tmp_path: Path, *flags: str, rate: float = 20.0, extra: str = "") -> Path:
     return write_contract(tmp_path, '[contract]\nname = "soak"\nversion = "1.0.0"\n'
-                          + fixture_service("svc", 7471, *flags) + f"""
+                          + fixture_service("svc", free_ports(1)[0], *flags) + f"""
 [soak]
 duration = "1h"
 [[soak.traffic]]
@@ -26,7 +26,7 @@ path = "/data"
 [soak.thresholds]
 error_rate = 0.005
 memory_growth = 0.05
-p95_ms = 1000
+p95_ms = 5000  # generous: these tests judge errors, leaks and deaths, not this machine's speed
 """)
 
 

@@ -12,7 +12,6 @@ from rich.table import Table
 from toolkit.cli import cli, console, contract_option, done, err_console
 
 
-
 def _seconds(value: str | None, name: str) -> float | None:
     from toolkit.errors import UsageError
     from toolkit.schema import parse_duration
@@ -52,7 +51,7 @@ def cycle(contract_path: Path | None, count: int | None, health_duration: str | 
                   transient=False) as bar:
         task = bar.add_task("cycles", total=count, checks="")
 
-        def progress(kind: str, data: dict) -> None:
+        def progress(kind: str, data: dict[str, Any]) -> None:
             if kind == "cycle":
                 bar.update(task, completed=data["cycle"] - 1, description=f"cycle {data['cycle']}/{count}")
             elif kind == "checks":
@@ -257,7 +256,9 @@ def soak(contract_path: Path | None, duration: str | None, warmup: str | None, s
                      _seconds(sample_interval, "--sample-interval") or 60.0, seed)
     result = run_soak(cfg)
     o = result.body["overall"]
-    fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
+
+    def fmt(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1f}"
     console.print(f"{o['requests']} requests after warmup, error rate {o['error_rate'] or 0:.4f}, p50 {fmt(o['p50_ms'])} ms, "
                   f"p95 {fmt(o['p95_ms'])} ms, p99 {fmt(o['p99_ms'])} ms, restarts {len(result.body['restarts'])}: "
                   f"[bold]{result.verdict}[/]")
@@ -435,7 +436,7 @@ def _list(attacks: list[Any]) -> None:
     console.print(table)
 
 
-def _table(cases: list) -> None:
+def _table(cases: list[Any]) -> None:
     table = Table(title="attack results")
     for col in ("attack", "surface", "sent", "result", "findings"):
         table.add_column(col, no_wrap=col != "surface")
