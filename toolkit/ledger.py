@@ -29,7 +29,6 @@ from toolkit.errors import EvidenceError, ToolkitError
 from toolkit.evidence import (
     GENESIS,
     SIGNATURE,
-    atomic_write,
     sha256_file,
     utc_now,
     verify_signature,
@@ -110,8 +109,13 @@ class Ledger:
         return signing.key_path().absolute().parent / "ledger-heads" / f"{ident}.json"
 
     def _write_anchor(self, seq: int, digest: str) -> None:
+        """Renamed into place but not fsynced: the ledger line itself is; this only guards its tail."""
         doc = {"ledger": str(self.path.absolute()), "seq": seq, "sha256": digest}
-        atomic_write(self._anchor(), (json.dumps(doc) + "\n").encode())
+        target = self._anchor()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(doc) + "\n")
+        os.replace(tmp, target)
 
     # ------------------------------------------------------------ reading
 
