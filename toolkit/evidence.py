@@ -42,8 +42,12 @@ SIGNATURE = "run.dsse.json"
 GENESIS = "0" * 64
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, fsync, rename, fsync the folder."""
+def atomic_write(path: Path, data: bytes, sync_dir: bool = True) -> None:
+    """Temp file in the same folder, fsync, rename, fsync the folder.
+
+    ``sync_dir=False`` leaves the folder's fsync to a later atomic_write in the same folder
+    (one folder fsync makes every earlier rename in it durable).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -58,7 +62,8 @@ def atomic_write(path: Path, data: bytes) -> None:
         except OSError:
             pass
         raise
-    _fsync_dir(path.parent)
+    if sync_dir:
+        _fsync_dir(path.parent)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -191,9 +196,9 @@ class EvidenceRun:
         manifest = "".join(f"{digest}  {rel}\n" for rel, digest in sorted(files.items())).encode()
         files[MANIFEST] = hashlib.sha256(manifest).hexdigest()
         signed = self._sign(files, envelope, body)
-        atomic_write(self.dir / MANIFEST, manifest)
-        atomic_write(self.dir / SIGNATURE, signed)
-        atomic_write(self.dir / self.summary_name, summary)  # last: the summary is the commit point
+        atomic_write(self.dir / MANIFEST, manifest, sync_dir=False)
+        atomic_write(self.dir / SIGNATURE, signed, sync_dir=False)
+        atomic_write(self.dir / self.summary_name, summary)  # last, the commit point: syncs all three
         self._sealed = True
         return self.dir / self.summary_name
 

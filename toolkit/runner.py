@@ -74,7 +74,7 @@ class GateRun:
         self.ledger = Ledger(c.evidence_dir)
         check_attempt_allowed(self.ledger, gate, c.name, c.version)
         self.evidence = EvidenceRun(c.evidence_dir, gate, label, contract_info(c), c.env)
-        self.ledger.append("attempt.start", run_id=self.evidence.run_id, gate=gate,
+        self.ledger.append("attempt.start", durable=False, run_id=self.evidence.run_id, gate=gate,
                            contract=contract_info(c), profile=PROFILE.get())
         self.bus = Bus()
         self.bus.subscribe(self._journal)
