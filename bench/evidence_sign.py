@@ -47,10 +47,18 @@ def seal_cost(root: Path, samples: int, files: int) -> tuple[list[float], list[f
         _fill(signed, files)
         c0 = time.process_time()
         t0 = time.perf_counter()
-        ledger.append("attempt.start", durable=False, run_id=signed.run_id, gate="cycle", contract=INFO,
-                      profile="bench")
+        ledger.append(
+            "attempt.start",
+            durable=False,
+            run_id=signed.run_id,
+            gate="cycle",
+            contract=INFO,
+            profile="bench",
+        )
         signed.finalize("pass", {"cycles_requested": 2})
-        ledger.append("attempt.end", run_id=signed.run_id, gate="cycle", verdict="pass", digest=signed.digest)
+        ledger.append(
+            "attempt.end", run_id=signed.run_id, gate="cycle", verdict="pass", digest=signed.digest
+        )
         t_signed = time.perf_counter() - t0
         c_signed = time.process_time() - c0
         t0 = time.perf_counter()
@@ -95,10 +103,18 @@ def verify_many(root: Path, n: int, files: int) -> float:
     for _ in range(n):
         run = evidence.EvidenceRun(root, "soak", "gate2", INFO)
         _fill(run, files)
-        ledger.append("attempt.start", durable=False, run_id=run.run_id, gate="soak", contract=INFO,
-                      profile="bench")
+        ledger.append(
+            "attempt.start",
+            durable=False,
+            run_id=run.run_id,
+            gate="soak",
+            contract=INFO,
+            profile="bench",
+        )
         run.finalize("pass", {"duration_s": 1.0})
-        ledger.append("attempt.end", run_id=run.run_id, gate="soak", verdict="pass", digest=run.digest)
+        ledger.append(
+            "attempt.end", run_id=run.run_id, gate="soak", verdict="pass", digest=run.digest
+        )
     devnull = open(os.devnull, "w")  # noqa: SIM115 - kept open for the timed call only
     saved = sys.stdout, sys.stderr
     sys.stdout = sys.stderr = devnull
@@ -131,16 +147,24 @@ def main() -> int:
         overhead, cpu, verify = seal_cost(Path(tmp) / "seal", args.samples, args.files)
         per = [o + v for o, v in zip(overhead, verify, strict=True)]
         print(f"first use (key creation, imports): {first_use:.1f} ms, once per process")
-        print(f"signing overhead per gate run: median {statistics.median(overhead):.2f} ms, "
-              f"max {max(overhead):.2f} ms")
-        print(f"  of which CPU (statement, Ed25519, hashing): median {statistics.median(cpu):.2f} ms; the rest "
-              "is fsync of the envelope and the ledger line")
+        print(
+            f"signing overhead per gate run: median {statistics.median(overhead):.2f} ms, "
+            f"max {max(overhead):.2f} ms"
+        )
+        print(
+            f"  of which CPU (statement, Ed25519, hashing): median {statistics.median(cpu):.2f} "
+            "ms; the rest is fsync of the envelope and the ledger line"
+        )
         print(f"verifying one run's signature: median {statistics.median(verify):.2f} ms")
-        print(f"signing + verifying per gate run: median {statistics.median(per):.2f} ms, max {max(per):.2f} ms "
-              f"(budget 50 ms) -> {'ok' if max(per) <= 50 else 'OVER'}")
+        print(
+            f"signing + verifying per gate run: median {statistics.median(per):.2f} ms, "
+            f"max {max(per):.2f} ms (budget 50 ms) -> {'ok' if max(per) <= 50 else 'OVER'}"
+        )
         elapsed = verify_many(Path(tmp) / "many", args.runs, args.files)
-        print(f"toolkit verify over {args.runs} runs + ledger ({args.runs * 2} entries): {elapsed:.2f} s "
-              f"(budget 10 s) -> {'ok' if elapsed < 10 else 'OVER'}")
+        print(
+            f"toolkit verify over {args.runs} runs + ledger ({args.runs * 2} entries): "
+            f"{elapsed:.2f} s (budget 10 s) -> {'ok' if elapsed < 10 else 'OVER'}"
+        )
     return 0
 
 

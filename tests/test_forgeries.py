@@ -63,18 +63,34 @@ dir = "evidence"
 """
 
 
-def _coverage(skip: set[str] = frozenset()) -> list[dict[str, Any]]:  # type: ignore[assignment]
-    return [{"attack_id": a.spec.id, "surface": "files", "status": "clean", "sent": 3}
-            for a in select([]) if "path" in a.spec.classes and a.spec.family not in skip]
+def _coverage() -> list[dict[str, Any]]:
+    return [
+        {"attack_id": a.spec.id, "surface": "files", "status": "clean", "sent": 3}
+        for a in select([])
+        if "path" in a.spec.classes
+    ]
 
 
 def full_body(gate: str, **over: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "cycle": {"cycles_requested": 2, "cycles_completed": 2, "health_duration_s": 2.0, "interval_s": 0.5,
-                  "checks_expected": 4, "health_checks_passed": 4, "health_checks_failed": 0, "zombies": []},
+        "cycle": {
+            "cycles_requested": 2,
+            "cycles_completed": 2,
+            "health_duration_s": 2.0,
+            "interval_s": 0.5,
+            "checks_expected": 4,
+            "health_checks_passed": 4,
+            "health_checks_failed": 0,
+            "zombies": [],
+        },
         "soak": {"duration_s": 4.0, "warmup_s": 0.0, "requests_planned": 10},
-        "attack": {"budget": "standard", "attack_seed": 1, "payloads_sent": 30, "findings": [],
-                   "cases": _coverage()},
+        "attack": {
+            "budget": "standard",
+            "attack_seed": 1,
+            "payloads_sent": 30,
+            "findings": [],
+            "cases": _coverage(),
+        },
         "secrets": {"files_scanned": 3, "canaries_planted": 1, "canaries_found": 1},
         "drill": {"faults": ["kill"], "rpo_s": 0.5, "rto_s": 1.0},
         "determinism": {"runs": 2, "tests": 5, "env_sha256": "0" * 64},
@@ -96,7 +112,9 @@ def seal(path: Path, gate: str, verdict: str = "pass", **over: Any) -> Path:
 @pytest.fixture
 def contract(tmp_path: Path) -> Path:
     (tmp_path / "keys").mkdir()
-    (tmp_path / "keys" / "service.keys").write_text("k1:" + "ab" * 32 + "\n")  # pragma: allowlist secret
+    (tmp_path / "keys" / "service.keys").write_text(
+        "k1:" + "ab" * 32 + "\n"
+    )  # pragma: allowlist secret
     return write_contract(tmp_path, CONTRACT)
 
 
@@ -114,14 +132,30 @@ def test_genuine_sequence_is_approvable_and_releases(contract: Path, tmp_path: P
     assert reasons(contract) == []
     key = tmp_path / "release.pem"
     assert run_cli("release", "keygen", str(key)) == 0
-    args = ["release", "--contract", str(contract), "--key", str(key), "--signer", "Ada Lovelace, QA lead",
-            "--out", str(tmp_path / "out")]
+    args = [
+        "release",
+        "--contract",
+        str(contract),
+        "--key",
+        str(key),
+        "--signer",
+        "Ada Lovelace, QA lead",
+        "--out",
+        str(tmp_path / "out"),
+    ]
     assert run_cli(*args) == 0
     assert run_cli(*args) == 0  # a second candidate; the first is never overwritten
-    first, second = tmp_path / "out" / "RELEASE_CANDIDATE_1", tmp_path / "out" / "RELEASE_CANDIDATE_2"
+    first, second = (
+        tmp_path / "out" / "RELEASE_CANDIDATE_1",
+        tmp_path / "out" / "RELEASE_CANDIDATE_2",
+    )
     assert sorted(p.name for p in first.iterdir()) == [
-        "RELEASE_CANDIDATE_1_APPROVED.txt", "RELEASE_CANDIDATE_1_BUNDLE.tar.gz", "RELEASE_CANDIDATE_1_MANIFEST.sha256",
-        "RELEASE_CANDIDATE_1_SIGNATURE", "RELEASE_CHECKLIST.md"]
+        "RELEASE_CANDIDATE_1_APPROVED.txt",
+        "RELEASE_CANDIDATE_1_BUNDLE.tar.gz",
+        "RELEASE_CANDIDATE_1_MANIFEST.sha256",
+        "RELEASE_CANDIDATE_1_SIGNATURE",
+        "RELEASE_CHECKLIST.md",
+    ]
     assert (second / "RELEASE_CANDIDATE_2_APPROVED.txt").is_file()
     checklist = (first / "RELEASE_CHECKLIST.md").read_text()
     assert "2/2 cycles, 0 zombies, 4/4 checks" in checklist and "Ada Lovelace, QA lead" in checklist
@@ -130,15 +164,28 @@ def test_genuine_sequence_is_approvable_and_releases(contract: Path, tmp_path: P
     assert run_cli("release", "verify", str(first), "--trust", str(key) + ".pub") == 0
 
 
-def test_release_verify_demands_trust_and_names_every_change(contract: Path, tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_release_verify_demands_trust_and_names_every_change(
+    contract: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     all_gates(contract)
     key, other = tmp_path / "release.pem", tmp_path / "other.pem"
     run_cli("release", "keygen", str(key))
     run_cli("release", "keygen", str(other))
     out = tmp_path / "out"
-    assert run_cli("release", "--contract", str(contract), "--key", str(key), "--signer", "A, QA",
-                   "--out", str(out)) == 0
+    assert (
+        run_cli(
+            "release",
+            "--contract",
+            str(contract),
+            "--key",
+            str(key),
+            "--signer",
+            "A, QA",
+            "--out",
+            str(out),
+        )
+        == 0
+    )
     rc = out / "RELEASE_CANDIDATE_1"
     assert run_cli("release", "verify", str(rc)) == 2
     assert "needs a trusted public key" in capsys.readouterr().err
@@ -162,16 +209,24 @@ def test_release_verify_demands_trust_and_names_every_change(contract: Path, tmp
 
 # ---------------------------------------------------------------- run forgeries
 
+
 def test_edited_verdict_rehashed_and_rechained_is_caught(contract: Path) -> None:
     run = seal(contract, "cycle", "fail")
     summary = next(run.glob("gate1-summary-*.json"))
     summary.write_text(summary.read_text().replace('"verdict": "fail"', '"verdict": "pass"'))
-    lines = [f"{hashlib.sha256((run / rel).read_bytes()).hexdigest()}  {rel}\n"
-             for rel in run_files(run) if rel not in (MANIFEST, SIGNATURE)]
+    lines = [
+        f"{hashlib.sha256((run / rel).read_bytes()).hexdigest()}  {rel}\n"
+        for rel in run_files(run)
+        if rel not in (MANIFEST, SIGNATURE)
+    ]
     (run / MANIFEST).write_text("".join(lines))  # what `sha256sum * > manifest.sha256` gives
     problems = verify_run(run)
-    assert any(p.startswith(f"changed: {summary.name}") and "signed digest" in p for p in problems), problems
-    assert any("summary verdict 'pass' differs from the signed 'fail'" in p for p in problems), problems
+    assert any(
+        p.startswith(f"changed: {summary.name}") and "signed digest" in p for p in problems
+    ), problems
+    assert any("summary verdict 'pass' differs from the signed 'fail'" in p for p in problems), (
+        problems
+    )
 
 
 def test_copied_run_is_caught(contract: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -219,8 +274,9 @@ def test_swapped_signature_is_caught(contract: Path, capsys: pytest.CaptureFixtu
     assert f"replaced: attack run {failing.name}" in capsys.readouterr().err
 
 
-def test_self_signed_run_with_an_attacker_key_is_untrusted(contract: Path, tmp_path: Path, runner_key: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_self_signed_run_with_an_attacker_key_is_untrusted(
+    contract: Path, tmp_path: Path, runner_key: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TOOLKIT_RUNNER_KEY", str(tmp_path / "attacker" / "key.pem"))
     run = seal(contract, "soak")
     problems = verify_run(run, [signing.runner_signer(runner_key).public_key])
@@ -258,16 +314,22 @@ def test_edited_ledger_line_is_caught(contract: Path) -> None:
 
 # ---------------------------------------------------------------- policy forgeries
 
+
 def test_embedded_key_blocks_the_bundle(contract: Path, tmp_path: Path) -> None:
     c = contract_mod.load(contract)
     for gate, _, label in GATES:
         with gate_run(c, gate, label) as run:
             if gate == "drill":  # what the drill snapshot did before it learnt to skip keys
-                run.evidence.write_bytes("state-snapshot/keys/copy.txt", (tmp_path / "keys" / "service.keys").read_bytes())
+                run.evidence.write_bytes(
+                    "state-snapshot/keys/copy.txt",
+                    (tmp_path / "keys" / "service.keys").read_bytes(),
+                )
             run.seal("pass", full_body(gate))
     key = tmp_path / "release.pem"
     run_cli("release", "keygen", str(key))
-    with pytest.raises(ReleaseBlocked, match="embedded key: drill/.*holds a line of the \\[auth\\] key file"):
+    with pytest.raises(
+        ReleaseBlocked, match="embedded key: drill/.*holds a line of the \\[auth\\] key file"
+    ):
         ceremony(c, tmp_path / "out", key, "A, QA", assess(c, signing.trusted_keys()))
     assert not (tmp_path / "out" / "RELEASE_CANDIDATE_1").exists()
 
@@ -287,7 +349,14 @@ def test_drill_snapshot_never_copies_key_files(tmp_path: Path) -> None:
 
 def test_scaled_runs_are_rehearsal_only(contract: Path, tmp_path: Path) -> None:
     all_gates(contract)
-    seal(contract, "cycle", cycles_requested=1, cycles_completed=1, health_checks_passed=1, checks_expected=1)
+    seal(
+        contract,
+        "cycle",
+        cycles_requested=1,
+        cycles_completed=1,
+        health_checks_passed=1,
+        checks_expected=1,
+    )
     for gate in ("soak", "attack", "secrets", "drill"):
         seal(contract, gate)
     seal(contract, "determinism", runs=1)
@@ -298,8 +367,17 @@ def test_scaled_runs_are_rehearsal_only(contract: Path, tmp_path: Path) -> None:
     assert any("soak: scaled down: soak ran 3.0 s" in r for r in found), found
     key = tmp_path / "release.pem"
     run_cli("release", "keygen", str(key))
-    base = ["release", "--contract", str(contract), "--key", str(key), "--signer", "A, QA", "--out",
-            str(tmp_path / "out")]
+    base = [
+        "release",
+        "--contract",
+        str(contract),
+        "--key",
+        str(key),
+        "--signer",
+        "A, QA",
+        "--out",
+        str(tmp_path / "out"),
+    ]
     assert run_cli(*base) == 1 and not (tmp_path / "out" / "RELEASE_CANDIDATE_1").exists()
     assert run_cli(*base, "--rehearsal") == 0
     rehearsal = tmp_path / "out" / "REHEARSAL_1"
@@ -310,8 +388,12 @@ def test_scaled_runs_are_rehearsal_only(contract: Path, tmp_path: Path) -> None:
 
 def test_subset_attack_and_budget_quick_are_named(contract: Path) -> None:
     all_gates(contract)
-    seal(contract, "attack", budget="quick",
-         cases=[c for c in _coverage() if c["attack_id"] == "T-TRAV-001"])
+    seal(
+        contract,
+        "attack",
+        budget="quick",
+        cases=[c for c in _coverage() if c["attack_id"] == "T-TRAV-001"],
+    )
     for gate in ("secrets", "drill", "determinism"):
         seal(contract, gate)
     found = reasons(contract)
@@ -323,12 +405,16 @@ def test_auth_that_could_not_run_is_a_finding_not_a_skip(tmp_path: Path) -> None
     text = CONTRACT.replace('[auth]\nscheme = "hmac-sha256"\nkey_file = "keys/service.keys"\n', "")
     path = write_contract(tmp_path, text)
     for gate, _, _ in GATES:
-        cases = [{**c, "status": "skipped", "sent": 0} if c["attack_id"].startswith("T-AUTH") else c
-                 for c in _coverage()]
+        cases = [
+            {**c, "status": "skipped", "sent": 0} if c["attack_id"].startswith("T-AUTH") else c
+            for c in _coverage()
+        ]
         seal(path, gate, **({"cases": cases} if gate == "attack" else {}))
     found = reasons(path)
-    assert any("finding: T-AUTH-001 (auth) could not run because the contract has no [auth]" in r
-               for r in found), found
+    assert any(
+        "finding: T-AUTH-001 (auth) could not run because the contract has no [auth]" in r
+        for r in found
+    ), found
 
 
 def test_weakened_stack_is_named(contract: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -339,7 +425,9 @@ def test_weakened_stack_is_named(contract: Path, monkeypatch: pytest.MonkeyPatch
     for gate in ("attack", "secrets", "drill", "determinism"):
         seal(contract, gate)
     found = reasons(contract)
-    assert any("soak: recorded environment has a weakening switch SONIA_WEAKEN=shell" in r for r in found), found
+    assert any(
+        "soak: recorded environment has a weakening switch SONIA_WEAKEN=shell" in r for r in found
+    ), found
 
 
 def test_out_of_order_gates_are_named(contract: Path) -> None:
@@ -359,15 +447,20 @@ def test_partial_and_interrupted_runs_never_count(contract: Path) -> None:
     with pytest.raises(Interrupted), gate_run(c, "drill", "gate4"):
         raise KeyboardInterrupt
     found = reasons(contract)
-    assert any("drill: blocker: newest attempt" in r and "says interrupted" in r for r in found), found
+    assert any("drill: blocker: newest attempt" in r and "says interrupted" in r for r in found), (
+        found
+    )
     killed = GateRun(c, "secrets", "gate3-secrets-scan")  # a kill -9: never sealed
     killed.evidence.abandon()
     found = reasons(contract)
-    assert any(f"secrets: newest attempt {killed.evidence.run_id} never finished" in r for r in found), found
+    assert any(
+        f"secrets: newest attempt {killed.evidence.run_id} never finished" in r for r in found
+    ), found
 
 
-def test_relocked_contract_under_the_same_version_is_drift(contract: Path,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_relocked_contract_under_the_same_version_is_drift(
+    contract: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     lock = contract.with_name(contract.name + ".lock")
     contract.write_text(contract.read_text().replace("runs = 2", "runs = 3"))
     lock.unlink()
@@ -380,25 +473,55 @@ def test_relocked_contract_under_the_same_version_is_drift(contract: Path,
 
 # ---------------------------------------------------------------- blockers and quarantine
 
-def test_two_failures_block_a_third_attempt_until_resolved(contract: Path, tmp_path: Path,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+
+def test_two_failures_block_a_third_attempt_until_resolved(
+    contract: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     seal(contract, "cycle", "fail")
     seal(contract, "cycle", "fail")
     with pytest.raises(GateBlocked, match="gate cycle is blocked: it failed 2 times"):
         seal(contract, "cycle")
     cause = tmp_path / "rca.md"
     cause.write_text("The health endpoint raced the database migration.\n")
-    assert run_cli("blocker", "resolve", "--contract", str(contract), "--gate", "cycle",
-                   "--root-cause", str(cause), "--fix", "migrate before listening") == 0
-    assert run_cli("blocker", "resolve", "--contract", str(contract), "--gate", "cycle",
-                   "--root-cause", str(cause), "--fix", "again") == 2  # nothing left to resolve
+    assert (
+        run_cli(
+            "blocker",
+            "resolve",
+            "--contract",
+            str(contract),
+            "--gate",
+            "cycle",
+            "--root-cause",
+            str(cause),
+            "--fix",
+            "migrate before listening",
+        )
+        == 0
+    )
+    assert (
+        run_cli(
+            "blocker",
+            "resolve",
+            "--contract",
+            str(contract),
+            "--gate",
+            "cycle",
+            "--root-cause",
+            str(cause),
+            "--fix",
+            "again",
+        )
+        == 2
+    )  # nothing left to resolve
     seal(contract, "cycle")
     resolved = Ledger(contract.parent / "evidence").resolutions()
     assert resolved[0]["data"]["fix"] == "migrate before listening"
     assert "raced the database" in resolved[0]["data"]["root_cause"]
 
 
-def test_quarantine_moves_the_run_and_records_why(contract: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_quarantine_moves_the_run_and_records_why(
+    contract: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run = seal(contract, "soak")
     assert run_cli("quarantine", str(run), "--why", "load generator misconfigured") == 0
     moved = contract.parent / "evidence" / "invalidated" / "soak" / run.name
@@ -417,8 +540,9 @@ def test_verify_quarantines_runs_that_fail(contract: Path) -> None:
     assert run_cli("verify", str(contract.parent / "evidence")) == 0
 
 
-def test_runner_key_inside_the_evidence_folder_is_refused(contract: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_runner_key_inside_the_evidence_folder_is_refused(
+    contract: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from toolkit.errors import EvidenceError
 
     monkeypatch.setenv("TOOLKIT_RUNNER_KEY", str(contract.parent / "evidence" / "k.pem"))
@@ -431,13 +555,17 @@ def test_runner_key_is_created_0600(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("TOOLKIT_RUNNER_KEY", str(key))
     signing.runner_signer()
     assert key.stat().st_mode & 0o777 == 0o600
-    assert (key.with_name("runner.pem.pub").read_text().startswith("ed25519 "))
+    assert key.with_name("runner.pem.pub").read_text().startswith("ed25519 ")
 
 
-def test_runner_key_option_and_a_trust_file(contract: Path, tmp_path: Path, runner_key: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_runner_key_option_and_a_trust_file(
+    contract: Path, tmp_path: Path, runner_key: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     other = tmp_path / "ci-runner" / "key.pem"
-    assert run_cli("--runner-key", str(other), "soak", "--contract", str(tmp_path / "missing.toml")) == 2
+    assert (
+        run_cli("--runner-key", str(other), "soak", "--contract", str(tmp_path / "missing.toml"))
+        == 2
+    )
     assert not other.exists()  # a contract error comes before any key is made
     assert run_cli("--runner-key", str(other), "contract", "lock", "--contract", str(contract)) == 0
     assert os.environ["TOOLKIT_RUNNER_KEY"] == str(other)  # restored by the fixture
@@ -449,8 +577,13 @@ def test_runner_key_option_and_a_trust_file(contract: Path, tmp_path: Path, runn
     trust = tmp_path / "trusted"
     trust.write_text(other.with_name("key.pem.pub").read_text())
     capsys.readouterr()
-    assert run_cli("verify", str(evidence), "--trust", str(trust)) == 1  # the first lock was by the test key
+    assert (
+        run_cli("verify", str(evidence), "--trust", str(trust)) == 1
+    )  # the first lock was by the test key
     assert "line 1 (lock) is not signed by a trusted runner key" in capsys.readouterr().err
-    trust.write_text(other.with_name("key.pem.pub").read_text() + runner_key.with_name("runner-key.pem.pub").read_text())
+    trust.write_text(
+        other.with_name("key.pem.pub").read_text()
+        + runner_key.with_name("runner-key.pem.pub").read_text()
+    )
     assert run_cli("verify", str(evidence), "--trust", str(trust)) == 0
     assert sealed_by_ci.is_dir()

@@ -42,8 +42,9 @@ def done(code: int) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="toolkit")
 @click.option("--runner-key", type=click.Path(path_type=Path), default=None,
-              help="Ed25519 key that signs runs and ledger entries (default: $TOOLKIT_RUNNER_KEY, else "
-                   "~/.config/release-gate-toolkit/runner-key.pem; created 0600 on first use).")
+              help="Ed25519 key that signs runs and ledger entries (default: "
+                   "$TOOLKIT_RUNNER_KEY, else ~/.config/release-gate-toolkit/runner-key.pem; "
+                   "created 0600 on first use).")
 def cli(runner_key: Path | None) -> None:
     """Release gates for multi-service systems, with evidence that cannot be faked.
 
@@ -170,8 +171,8 @@ def verify(path: Path, trust: tuple[Path, ...], do_quarantine: bool) -> None:
         raise ToolkitError(f"{path}: no such file or folder; pass an evidence run folder")
     keys = signing.trusted_keys(list(trust))
     if not keys:
-        raise ToolkitError("no trusted runner key: pass --trust FILE (lines 'ed25519 <hex>') or set "
-                           f"${signing.TRUST_ENV}; a signature is never checked against itself")
+        raise ToolkitError("no trusted runner key: pass --trust FILE (lines 'ed25519 <hex>') or "
+                           f"set ${signing.TRUST_ENV}; a signature is never checked against itself")
     ledger, runs = _verify_scope(path)
     if not runs and ledger is None:
         raise ToolkitError(f"{path}: no evidence run found (no manifest.sha256 or journal.jsonl below it)")
@@ -193,8 +194,8 @@ def _verify_scope(path: Path) -> tuple[Ledger | None, list[Path]]:
     from toolkit.evidence import find_runs
     from toolkit.ledger import INVALIDATED, LEDGER, Ledger
 
-    ledger = next((Ledger(f) for f in [path.absolute(), *path.absolute().parents] if (f / LEDGER).is_file()),
-                  None)
+    folders = [path.absolute(), *path.absolute().parents]
+    ledger = next((Ledger(f) for f in folders if (f / LEDGER).is_file()), None)
     runs = set(find_runs(path))
     if ledger is not None and path.absolute() == ledger.root.absolute():
         runs |= {r for g in ledger.root.iterdir() if g.is_dir() and g.name != INVALIDATED
@@ -227,7 +228,8 @@ def _verify_ledger(ledger: Ledger | None, runs: list[Path], keys: list[object]) 
     for p in problems:
         err_console.print(f"[red]LEDGER[/] {escape(p)}")
     if not problems:
-        console.print(f"[green]ok[/] ledger {escape(str(ledger.path))}: {len(ledger.attempts())} attempts")
+        attempts = len(ledger.attempts())
+        console.print(f"[green]ok[/] ledger {escape(str(ledger.path))}: {attempts} attempts")
     return len(problems)
 
 

@@ -26,14 +26,16 @@ def _seconds(value: str | None, name: str) -> float | None:
 
 @cli.command("cycle")
 @contract_option
-@click.option("--count", type=int, default=None, help="Start/stop cycles (default: [cycle].count, else 10).")
+@click.option("--count", type=int, default=None,
+              help="Start/stop cycles (default: [cycle].count, else 10).")
 @click.option("--health-duration", default=None,
-              help="Health probing in all, over every cycle (default: [cycle].health_duration, else 30m).")
+              help="Health probing in all, over every cycle "
+                   "(default: [cycle].health_duration, else 30m).")
 @click.option("--interval", default=None, help="Probe interval (default: [cycle].interval, else "
               "[defaults].health_interval_s).")
 @click.option("--startup-timeout", default=None, help="Override every service's startup timeout.")
-def cycle(contract_path: Path | None, count: int | None, health_duration: str | None, interval: str | None,
-          startup_timeout: str | None) -> None:
+def cycle(contract_path: Path | None, count: int | None, health_duration: str | None,
+          interval: str | None, startup_timeout: str | None) -> None:
     """Gate 1: N start/stop cycles, healthy throughout, zero zombies, orphans and leftover listeners."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -42,10 +44,11 @@ def cycle(contract_path: Path | None, count: int | None, health_duration: str | 
 
     full = cycle_strength(contract_path)
     count = count if count is not None else full.count
-    cfg = CycleConfig(contract_path, count,
-                      _seconds(health_duration, "--health-duration") or 0.0 if health_duration else full.health_s,
-                      _seconds(interval, "--interval") if interval else full.interval_s,
-                      _seconds(startup_timeout, "--startup-timeout") if startup_timeout else full.startup_s)
+    health = _seconds(health_duration, "--health-duration") if health_duration else None
+    every = _seconds(interval, "--interval") if interval else None
+    startup = _seconds(startup_timeout, "--startup-timeout") if startup_timeout else None
+    cfg = CycleConfig(contract_path, count, full.health_s if health is None else health,
+                      every or full.interval_s, startup or full.startup_s)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[checks]}"), TimeElapsedColumn(), console=console,
                   transient=False) as bar:
@@ -272,9 +275,9 @@ def soak(contract_path: Path | None, duration: str | None, warmup: str | None, s
 @cli.command("gates")
 @contract_option
 @click.option("--profile", type=click.Choice(["quick", "full"]), default="quick", show_default=True,
-              help="quick: scaled-down durations, same logic (a release of it is a rehearsal at most); "
-                   "full: the contract's [cycle] (else the seed's 10 cycles, 30 min of probes in all), "
-                   "[soak].duration and [determinism].runs.")
+              help="quick: scaled-down durations, same logic (a release of it is a rehearsal "
+                   "at most); full: the contract's [cycle] (else the seed's 10 cycles, 30 min of "
+                   "probes in all), [soak].duration and [determinism].runs.")
 def gates(contract_path: Path | None, profile: str) -> None:
     """Run every gate in order (cycle, soak, attack, secrets, drill, determinism); stop at the first failure."""
     from toolkit.gates import Step, run_all
@@ -286,9 +289,9 @@ def gates(contract_path: Path | None, profile: str) -> None:
     steps = run_all(contract_path, profile, progress)
     failed = next((s for s in steps if s.verdict != "pass"), None)
     if failed:
-        err_console.print(f"blocker: gate {failed.gate} ({failed.verdict}); stopped there. Fix its root cause "
-                          "and rerun from gate start; after two failures record it with `toolkit blocker "
-                          "resolve`", markup=False)
+        err_console.print(f"blocker: gate {failed.gate} ({failed.verdict}); stopped there. Fix "
+                          "its root cause and rerun from gate start; after two failures record it "
+                          "with `toolkit blocker resolve`", markup=False)
         done(failed.exit_code or 1)
     console.print("all gates passed; `toolkit release` can now bundle and sign the evidence")
     done(0)
@@ -305,12 +308,13 @@ trust_option = click.option("--trust", "trust", multiple=True, type=click.Path(p
 @click.option("--key", type=click.Path(path_type=Path), default=None, help="Ed25519 release key (PEM).")
 @click.option("--signer", default=None, help="\"Name, role\" for the sign-off.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Output folder (default: evidence dir/release).")
-@click.option("--rehearsal", is_flag=True, help="Bundle what there is, marked REHEARSAL - NOT FOR GA.")
+@click.option("--rehearsal", is_flag=True,
+              help="Bundle what there is, marked REHEARSAL - NOT FOR GA.")
 @trust_option
 @click.pass_context
 def release(ctx: click.Context, contract_path: Path | None, key: Path | None, signer: str | None,
             out: Path | None, rehearsal: bool, trust: tuple[Path, ...]) -> None:
-    """Release ceremony: the acceptance policy, then a numbered, signed candidate (or a rehearsal)."""
+    """Release ceremony: the acceptance policy, then a numbered, signed candidate or rehearsal."""
     if ctx.invoked_subcommand is not None:
         return
     from toolkit import signing
@@ -329,11 +333,14 @@ def release(ctx: click.Context, contract_path: Path | None, key: Path | None, si
     except ReleaseBlocked as exc:
         for reason in exc.blockers:
             err_console.print(f"[red]blocker:[/] {escape(reason)}")
-        err_console.print(f"[red]release blocked[/]: {len(exc.blockers)} reason(s); no bundle was written"
-                          + ("" if rehearsal else "; `--rehearsal` bundles it marked NOT FOR GA"))
+        hint = "" if rehearsal else "; `--rehearsal` bundles it marked NOT FOR GA"
+        err_console.print(f"[red]release blocked[/]: {len(exc.blockers)} reason(s); "
+                          f"no bundle was written{hint}")
         done(1)
-    kind = "REHEARSAL - NOT FOR GA" if result["rehearsal"] else f"release candidate {result['candidate']}"
-    console.print(f"{kind}: bundle sha256 {result['bundle_sha256']}; signed; written to {result['out']}")
+    rc = f"release candidate {result['candidate']}"
+    kind = "REHEARSAL - NOT FOR GA" if result["rehearsal"] else rc
+    console.print(f"{kind}: bundle sha256 {result['bundle_sha256']}; signed; "
+                  f"written to {result['out']}")
     done(0)
 
 
@@ -374,7 +381,8 @@ def release_verify(folder: Path, trust: tuple[Path, ...]) -> None:
     if problems:
         console.print("release NOT verified")
         done(1)
-    what = NOT_FOR_GA if pred.get("rehearsal") else f"release candidate {pred.get('candidate')} approved"
+    rc = f"release candidate {pred.get('candidate')} approved"
+    what = NOT_FOR_GA if pred.get("rehearsal") else rc
     console.print(f"release verified: {what}, {pred.get('signer')} ({pred.get('role')}), "
                   f"{pred.get('timestamp')}, bundle sha256 {pred.get('bundle_sha256')}")
     done(0)
@@ -387,8 +395,8 @@ def blocker_group() -> None:
 
 @blocker_group.command("resolve")
 @contract_option
-@click.option("--gate", required=True, type=click.Choice(["cycle", "soak", "attack", "secrets", "drill",
-                                                          "determinism"]))
+@click.option("--gate", required=True,
+              type=click.Choice(["cycle", "soak", "attack", "secrets", "drill", "determinism"]))
 @click.option("--root-cause", "root_cause", required=True, type=click.Path(path_type=Path),
               help="File describing the root cause (stored in the ledger, shipped in the bundle).")
 @click.option("--fix", required=True, help="What was changed to fix it.")
@@ -399,7 +407,8 @@ def blocker_resolve(contract_path: Path | None, gate: str, root_cause: Path, fix
 
     c = load_locked(contract_path)
     entry = resolve_blocker(Ledger(c.evidence_dir), gate, contract_info(c), root_cause, fix)
-    console.print(f"remediation for {gate} recorded (ledger entry {entry['seq']}); the gate may run again")
+    console.print(f"remediation for {gate} recorded (ledger entry {entry['seq']}); "
+                  "the gate may run again")
     done(0)
 
 
@@ -423,7 +432,8 @@ def _ledger_of(path: Path) -> Any:
     for folder in [path.absolute(), *path.absolute().parents]:
         if (folder / LEDGER).is_file():
             return Ledger(folder)
-    raise ToolkitError(f"{path}: no {LEDGER} in it or above it; is this a run of an evidence folder?")
+    raise ToolkitError(f"{path}: no {LEDGER} in it or above it; "
+                       "is this a run of an evidence folder?")
 
 
 def _list(attacks: list[Any]) -> None:

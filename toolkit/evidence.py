@@ -198,16 +198,18 @@ class EvidenceRun:
         signed = self._sign(files, envelope, body)
         atomic_write(self.dir / MANIFEST, manifest, sync_dir=False)
         atomic_write(self.dir / SIGNATURE, signed, sync_dir=False)
-        atomic_write(self.dir / self.summary_name, summary)  # last, the commit point: syncs all three
+        # last, the commit point; its folder fsync makes all three renames durable
+        atomic_write(self.dir / self.summary_name, summary)
         self._sealed = True
         return self.dir / self.summary_name
 
     def _sign(self, files: dict[str, str], envelope: dict[str, Any], body: dict[str, Any]) -> bytes:
         from toolkit import predicate, signing
 
-        pred = {k: envelope[k] for k in ("gate", "run_id", "contract", "host", "start", "end", "verdict",
-                                         "toolkit_version")}
-        pred["parameters"] = json.loads(json.dumps(predicate.parameters(self.gate, body), default=_default))
+        keys = ("gate", "run_id", "contract", "host", "start", "end", "verdict", "toolkit_version")
+        pred = {k: envelope[k] for k in keys}
+        params = predicate.parameters(self.gate, body)
+        pred["parameters"] = json.loads(json.dumps(params, default=_default))
         pred["environment"] = predicate.environment(self.env)
         pred["profile"] = predicate.PROFILE.get()
         stmt = signing.statement(files, signing.RUN_PREDICATE, pred)
@@ -233,8 +235,9 @@ def _runner_signer_outside(root: Path) -> Any:
     key = signing.key_path().absolute()
     base = root.absolute()
     if key == base or base in key.parents:
-        raise EvidenceError(f"runner key {key} is inside the evidence folder {base}; anyone who can "
-                            f"write evidence could sign it. Set ${signing.KEY_ENV} to a path outside it")
+        raise EvidenceError(f"runner key {key} is inside the evidence folder {base}; anyone who "
+                            "can write evidence could sign it. Set "
+                            f"${signing.KEY_ENV} to a path outside it")
     return signing.runner_signer(key)
 
 
@@ -266,8 +269,8 @@ def read_statement(folder: Path, keys: list[Any] | None = None) -> dict[str, Any
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise signing.SignatureError(f"unsigned: no {SIGNATURE} (hand-written, never sealed, or sealed "
-                                     "without a runner key)") from None
+        raise signing.SignatureError(f"unsigned: no {SIGNATURE} (hand-written, never sealed, or "
+                                     "sealed without a runner key)") from None
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise signing.SignatureError(f"{SIGNATURE}: unreadable ({exc})") from None
     trusted = signing.trusted_keys() if keys is None else keys
@@ -293,7 +296,8 @@ def verify_signature(folder: Path, keys: list[Any] | None = None) -> list[str]:
             problems.append(f"added: {rel} (not in the signed statement)")
         elif sha256_file(folder / rel) != signed[rel]:
             problems.append(f"changed: {rel} (differs from the signed digest)")
-    problems += [f"removed: {rel} (signed, now missing)" for rel in sorted(set(signed) - set(present))]
+    gone = sorted(set(signed) - set(present))
+    problems += [f"removed: {rel} (signed, now missing)" for rel in gone]
     return problems + _binding(folder, stmt["predicate"])
 
 
@@ -303,7 +307,8 @@ def _binding(folder: Path, pred: dict[str, Any]) -> list[str]:
         problems.append(f"copied or renamed: signed as run {pred.get('run_id')!r}, found in folder "
                         f"{folder.name!r}")
     if pred.get("gate") != folder.parent.name:
-        problems.append(f"moved: signed as a {pred.get('gate')!r} run, found under {folder.parent.name!r}")
+        problems.append(f"moved: signed as a {pred.get('gate')!r} run, "
+                        f"found under {folder.parent.name!r}")
     summary = read_summary(folder)
     if summary is not None:
         for key in ("run_id", "verdict", "gate", "start", "end"):

@@ -11,7 +11,8 @@ from toolkit.errors import ToolkitError
 from toolkit.predicate import PROFILE, Verdict
 from toolkit.runner import GateResult
 
-__all__ = ["PROFILES", "Profile", "Step", "Strength", "Verdict", "cycle_strength", "plan", "run_all"]
+__all__ = ["PROFILES", "Profile", "Step", "Strength", "Verdict", "cycle_strength", "plan",
+           "run_all"]
 
 
 @dataclass
@@ -63,8 +64,8 @@ def strength_of(raw: dict[str, Any]) -> Strength:
     cyc = raw.get("cycle", {})
     interval = cyc.get("interval", raw.get("defaults", {}).get("health_interval_s", 5.0))
     startup = cyc.get("startup_timeout_s")
-    return Strength(int(cyc.get("count", 10)), float(cyc.get("health_duration", 1800.0)), float(interval),
-                    None if startup is None else float(startup))
+    return Strength(int(cyc.get("count", 10)), float(cyc.get("health_duration", 1800.0)),
+                    float(interval), None if startup is None else float(startup))
 
 
 def plan(contract_path: Path | None, profile: str) -> list[tuple[str, Callable[[], GateResult]]]:
@@ -77,7 +78,8 @@ def plan(contract_path: Path | None, profile: str) -> list[tuple[str, Callable[[
     p = PROFILES[profile]
     if not p.cycles:  # full strength comes from the contract
         full = cycle_strength(contract_path)
-        cycle_cfg = CycleConfig(contract_path, full.count, full.health_s, full.interval_s, full.startup_s)
+        cycle_cfg = CycleConfig(contract_path, full.count, full.health_s, full.interval_s,
+                                full.startup_s)
     else:
         cycle_cfg = CycleConfig(contract_path, p.cycles, p.health_s, p.interval_s)
     return [
@@ -124,5 +126,6 @@ def _step(gate: str, go: Callable[[], GateResult]) -> Step:
         return Step(gate, Verdict.ERROR.value, exc.exit_code, "", str(exc))
     step = Step(gate, result.verdict, result.exit_code, str(result.summary_path or ""))
     if result.verdict != Verdict.PASS.value:
-        step.note = f"blocker: gate {gate} {result.verdict}; fix its root cause and rerun from gate start"
+        step.note = (f"blocker: gate {gate} {result.verdict}; fix its root cause and rerun "
+                     "from gate start")
     return step

@@ -83,8 +83,13 @@ class Ledger:
         with self._locked():
             lines = self._raw_lines()
             prev = hashlib.sha256(lines[-1]).hexdigest() if lines else GENESIS
-            entry: dict[str, Any] = {"seq": len(lines), "ts": utc_now(), "kind": kind, "data": data,
-                                     "prev": prev}
+            entry: dict[str, Any] = {
+                "seq": len(lines),
+                "ts": utc_now(),
+                "kind": kind,
+                "data": data,
+                "prev": prev,
+            }
             entry["sig"] = signing.sign_bytes(_canon(entry), signer)
             line = _canon(entry)
             with open(self.path, "ab") as fh:
@@ -112,7 +117,7 @@ class Ledger:
         return signing.key_path().absolute().parent / "ledger-heads" / f"{ident}.json"
 
     def _write_anchor(self, seq: int, digest: str) -> None:
-        """Renamed into place but not fsynced: the ledger line itself is; this only guards its tail."""
+        """Renamed into place, not fsynced: the ledger line itself is; this only guards the tail."""
         doc = {"ledger": str(self.path.absolute()), "seq": seq, "sha256": digest}
         target = self._anchor()
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -152,9 +157,13 @@ class Ledger:
             return [f"line {n} is not a ledger entry"]
         problems = []
         if entry.get("prev") != prev:
-            problems.append(f"broken link at line {n}: a line before it was changed, removed or inserted")
+            problems.append(
+                f"broken link at line {n}: a line before it was changed, removed or inserted"
+            )
         if entry.get("seq") != n - 1:
-            problems.append(f"line {n} has seq {entry.get('seq')!r}: lines were removed or reordered")
+            problems.append(
+                f"line {n} has seq {entry.get('seq')!r}: lines were removed or reordered"
+            )
         if not signing.verify_bytes(_canon(entry), sig, keys):
             problems.append(f"line {n} ({entry.get('kind')}) is not signed by a trusted runner key")
         return problems
@@ -167,7 +176,10 @@ class Ledger:
             return []  # another machine's ledger: the chain and signatures still hold
         if len(lines) <= seq:
             known = seq + 1
-            return [f"truncated or deleted: the runner's anchor knows {known} entries, the file has {len(lines)}"]
+            return [
+                f"truncated or deleted: the runner's anchor knows {known} entries, "
+                f"the file has {len(lines)}"
+            ]
         if hashlib.sha256(lines[seq]).hexdigest() != digest:
             return [f"rewritten: entry {seq} differs from the one the runner anchored"]
         return []
@@ -179,9 +191,13 @@ class Ledger:
         for e in self.entries():
             d = e["data"]
             if e.get("kind") == "attempt.start":
-                by_id[str(d.get("run_id"))] = Attempt(str(d.get("run_id")), str(d.get("gate")),
-                                                      dict(d.get("contract") or {}),
-                                                      str(d.get("profile")), int(e.get("seq", 0)))
+                by_id[str(d.get("run_id"))] = Attempt(
+                    str(d.get("run_id")),
+                    str(d.get("gate")),
+                    dict(d.get("contract") or {}),
+                    str(d.get("profile")),
+                    int(e.get("seq", 0)),
+                )
             elif e.get("kind") == "attempt.end" and str(d.get("run_id")) in by_id:
                 a = by_id[str(d["run_id"])]
                 a.verdict, a.digest = Verdict.of(d.get("verdict")), d.get("digest")
@@ -201,12 +217,26 @@ class Ledger:
         return shas
 
     def failures_since_resolution(self, gate: str, name: str, version: str) -> list[Attempt]:
-        last_fix = max((int(e.get("seq", 0)) for e in self.entries()
-                        if e.get("kind") == "blocker.resolved" and e["data"].get("gate") == gate
-                        and e["data"].get("contract_name") == name
-                        and e["data"].get("contract_version") == version), default=-1)
-        return [a for a in self.attempts() if a.gate == gate and a.seq > last_fix and a.verdict.is_failure
-                and a.contract.get("name") == name and a.contract.get("version") == version]
+        last_fix = max(
+            (
+                int(e.get("seq", 0))
+                for e in self.entries()
+                if e.get("kind") == "blocker.resolved"
+                and e["data"].get("gate") == gate
+                and e["data"].get("contract_name") == name
+                and e["data"].get("contract_version") == version
+            ),
+            default=-1,
+        )
+        return [
+            a
+            for a in self.attempts()
+            if a.gate == gate
+            and a.seq > last_fix
+            and a.verdict.is_failure
+            and a.contract.get("name") == name
+            and a.contract.get("version") == version
+        ]
 
     def resolutions(self) -> list[dict[str, Any]]:
         return [e for e in self.entries() if e.get("kind") == "blocker.resolved"]
@@ -214,18 +244,22 @@ class Ledger:
 
 # ---------------------------------------------------------------- procedures
 
+
 def check_attempt_allowed(ledger: Ledger, gate: str, name: str, version: str) -> None:
     """The seed's blocker rule: two failures, then no third attempt before a remediation record."""
     failed = ledger.failures_since_resolution(gate, name, version)
     if len(failed) >= 2:
         runs = ", ".join(a.run_id for a in failed[-2:])
-        raise GateBlocked(f"gate {gate} is blocked: it failed {len(failed)} times for {name} {version} "
-                          f"(runs {runs}); find the root cause, then record it with `toolkit blocker "
-                          f"resolve --gate {gate} --root-cause FILE --fix \"...\"` before a new attempt")
+        raise GateBlocked(
+            f"gate {gate} is blocked: it failed {len(failed)} times for {name} {version} "
+            f"(runs {runs}); find the root cause, then record it with `toolkit blocker "
+            f'resolve --gate {gate} --root-cause FILE --fix "..."` before a new attempt'
+        )
 
 
-def resolve_blocker(ledger: Ledger, gate: str, contract: dict[str, Any], root_cause: Path,
-                    fix: str) -> dict[str, Any]:
+def resolve_blocker(
+    ledger: Ledger, gate: str, contract: dict[str, Any], root_cause: Path, fix: str
+) -> dict[str, Any]:
     try:
         text = root_cause.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -233,30 +267,49 @@ def resolve_blocker(ledger: Ledger, gate: str, contract: dict[str, Any], root_ca
     if not text.strip() or not fix.strip():
         raise ToolkitError("a remediation needs a non-empty root-cause file and a non-empty --fix")
     if not ledger.failures_since_resolution(gate, contract["name"], contract["version"]):
-        raise ToolkitError(f"gate {gate} has no unresolved failure for {contract['name']} "
-                           f"{contract['version']}: nothing to resolve")
-    return ledger.append("blocker.resolved", gate=gate, contract_name=contract["name"],
-                         contract_version=contract["version"], contract_sha256=contract["sha256"],
-                         root_cause_file=root_cause.name, root_cause_sha256=sha256_file(root_cause),
-                         root_cause=text[:65536], fix=fix, by=_user())
+        raise ToolkitError(
+            f"gate {gate} has no unresolved failure for {contract['name']} "
+            f"{contract['version']}: nothing to resolve"
+        )
+    return ledger.append(
+        "blocker.resolved",
+        gate=gate,
+        contract_name=contract["name"],
+        contract_version=contract["version"],
+        contract_sha256=contract["sha256"],
+        root_cause_file=root_cause.name,
+        root_cause_sha256=sha256_file(root_cause),
+        root_cause=text[:65536],
+        fix=fix,
+        by=_user(),
+    )
 
 
 def quarantine(ledger: Ledger, run: Path, why: str) -> Path:
     """Move a run folder to ``invalidated/<gate>/<run>`` with its reason in the ledger."""
     if not why.strip():
-        raise ToolkitError("quarantine needs a reason: --why \"...\"")
+        raise ToolkitError('quarantine needs a reason: --why "..."')
     run = run.absolute()
     if not run.is_dir():
         raise ToolkitError(f"{run}: no such run folder")
     root = ledger.root.absolute()
     if root not in run.parents or INVALIDATED in run.relative_to(root).parts:
-        raise ToolkitError(f"{run}: not a run of the evidence folder {root} (or already quarantined)")
+        raise ToolkitError(
+            f"{run}: not a run of the evidence folder {root} (or already quarantined)"
+        )
     target = root / INVALIDATED / run.parent.name / run.name
     target.parent.mkdir(parents=True, exist_ok=True)
     digest = sha256_file(run / SIGNATURE) if (run / SIGNATURE).is_file() else None
     os.replace(run, target)
-    ledger.append("quarantine", run_id=run.name, gate=run.parent.name, why=why, digest=digest,
-                  moved_to=str(target.relative_to(root)), by=_user())
+    ledger.append(
+        "quarantine",
+        run_id=run.name,
+        gate=run.parent.name,
+        why=why,
+        digest=digest,
+        moved_to=str(target.relative_to(root)),
+        by=_user(),
+    )
     return target
 
 
@@ -271,13 +324,19 @@ def check_runs(ledger: Ledger, keys: list[Any], deep: bool = True) -> list[str]:
             continue
         folder = ledger.root / a.gate / a.run_id
         if not (folder / SIGNATURE).is_file():
-            problems.append(f"gone: {a.gate} run {a.run_id} ({a.verdict.value}) is in the ledger but its "
-                            f"folder {folder} is missing or unsigned")
+            problems.append(
+                f"gone: {a.gate} run {a.run_id} ({a.verdict.value}) is in the ledger but its "
+                f"folder {folder} is missing or unsigned"
+            )
         elif sha256_file(folder / SIGNATURE) != a.digest:
-            problems.append(f"replaced: {a.gate} run {a.run_id} was re-signed or swapped after the ledger "
-                            "recorded it")
+            problems.append(
+                f"replaced: {a.gate} run {a.run_id} was re-signed or swapped after the ledger "
+                "recorded it"
+            )
         elif deep:
-            problems += [f"changed: {a.gate} run {a.run_id}: {p}" for p in verify_signature(folder, keys)]
+            problems += [
+                f"changed: {a.gate} run {a.run_id}: {p}" for p in verify_signature(folder, keys)
+            ]
     return problems
 
 
@@ -310,8 +369,10 @@ class _FileLock:
             except FileExistsError:
                 self._break_if_stale()
             if time.monotonic() > deadline:
-                raise EvidenceError(f"{self.path}: the ledger is locked by another toolkit for "
-                                    f"{LOCK_WAIT_S:g} s; remove the file if no toolkit is running")
+                raise EvidenceError(
+                    f"{self.path}: the ledger is locked by another toolkit for "
+                    f"{LOCK_WAIT_S:g} s; remove the file if no toolkit is running"
+                )
             time.sleep(0.01)
 
     def _break_if_stale(self) -> None:

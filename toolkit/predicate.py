@@ -38,8 +38,15 @@ class Verdict(str, enum.Enum):
 PROFILE: ContextVar[str] = ContextVar("toolkit_profile", default="manual")
 
 _PARAMETERS = {
-    "cycle": ("cycles_requested", "cycles_completed", "health_duration_s", "interval_s", "checks_expected",
-              "health_checks_passed", "health_checks_failed"),
+    "cycle": (
+        "cycles_requested",
+        "cycles_completed",
+        "health_duration_s",
+        "interval_s",
+        "checks_expected",
+        "health_checks_passed",
+        "health_checks_failed",
+    ),
     "soak": ("duration_s", "warmup_s", "requests_planned"),
     "attack": ("budget", "attack_seed", "payloads_sent"),
     "secrets": ("files_scanned", "canaries_planted", "canaries_found"),
@@ -55,8 +62,13 @@ def parameters(gate: str, body: dict[str, Any]) -> dict[str, Any]:
         out["zombies"] = len(body.get("zombies") or [])
     if gate == "attack":
         cases = body.get("cases") or []
-        out["coverage"] = sorted({(str(c.get("attack_id")), str(c.get("surface")), str(c.get("status")))
-                                  for c in cases if isinstance(c, dict)})
+        out["coverage"] = sorted(
+            {
+                (str(c.get("attack_id")), str(c.get("surface")), str(c.get("status")))
+                for c in cases
+                if isinstance(c, dict)
+            }
+        )
         out["findings"] = len(body.get("findings") or [])
     return out
 
@@ -64,7 +76,9 @@ def parameters(gate: str, body: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- environment
 
 WEAKENING = re.compile(r"(^|_)WEAKEN($|_)")
-TEST_ONLY = re.compile(r"^(TOOLKIT_TEST_|SONIA_TEST_ONLY|SONIA_FAKE_|.*_INSECURE$|.*_DISABLE_AUTH$)")
+TEST_ONLY = re.compile(
+    r"^(TOOLKIT_TEST_|SONIA_TEST_ONLY|SONIA_FAKE_|.*_INSECURE$|.*_DISABLE_AUTH$)"
+)
 _RECORDED = re.compile(r"^(SONIA_|TOOLKIT_|PYTHON|LD_|DYLD_|OPENCLAW_|GATEWAY_)|WEAKEN|INSECURE")
 _SECRETISH = re.compile(r"KEY|TOKEN|SECRET|PASS|CRED", re.IGNORECASE)
 

@@ -45,9 +45,14 @@ from toolkit.evidence import (
 from toolkit.ledger import INVALIDATED, LEDGER, Attempt, Ledger, check_runs, unknown_runs
 from toolkit.predicate import Verdict, weakening
 
-GATES = (("cycle", "Gate 1", "gate1"), ("soak", "Gate 2", "gate2"), ("attack", "Gate 3a-c", "gate3-attack"),
-         ("secrets", "Gate 3d", "gate3-secrets-scan"), ("drill", "Gate 4", "gate4"),
-         ("determinism", "Gate 5", "gate5"))
+GATES = (
+    ("cycle", "Gate 1", "gate1"),
+    ("soak", "Gate 2", "gate2"),
+    ("attack", "Gate 3a-c", "gate3-attack"),
+    ("secrets", "Gate 3d", "gate3-secrets-scan"),
+    ("drill", "Gate 4", "gate4"),
+    ("determinism", "Gate 5", "gate5"),
+)
 TITLES = {g: t for g, t, _ in GATES}
 NOT_FOR_GA = "REHEARSAL - NOT FOR GA"
 
@@ -59,7 +64,9 @@ class GateEvidence:
     run: Path | None = None
     attempt: Attempt | None = None
     predicate: dict[str, Any] | None = None
-    problems: list[str] = field(default_factory=list)  # no usable run: missing, failed, partial, tampered
+    problems: list[str] = field(
+        default_factory=list
+    )  # no usable run: missing, failed, partial, tampered
     shortfalls: list[str] = field(default_factory=list)  # usable, but not what GA needs
 
     @property
@@ -87,12 +94,19 @@ class Assessment:
 
 # ---------------------------------------------------------------- the acceptance policy
 
+
 def assess(c: Contract, keys: list[Any]) -> Assessment:
     ledger = Ledger(c.evidence_dir)
     integrity = check_runs(ledger, keys) if ledger.path.exists() else []
-    on_disk = [r for r in find_runs(c.evidence_dir) if INVALIDATED not in r.relative_to(c.evidence_dir).parts]
-    integrity += [f"not in the ledger (copied or hand-written): {r.parent.name}/{r.name}"
-                  for r in unknown_runs(ledger, on_disk)]
+    on_disk = [
+        r
+        for r in find_runs(c.evidence_dir)
+        if INVALIDATED not in r.relative_to(c.evidence_dir).parts
+    ]
+    integrity += [
+        f"not in the ledger (copied or hand-written): {r.parent.name}/{r.name}"
+        for r in unknown_runs(ledger, on_disk)
+    ]
     gates = [accepted(c, ledger, keys, gate) for gate, _, _ in GATES]
     _order(gates)
     for g in gates:
@@ -106,15 +120,21 @@ def accepted(c: Contract, ledger: Ledger, keys: list[Any], gate: str) -> GateEvi
     ev = GateEvidence(gate, TITLES[gate])
     mine = [a for a in ledger.attempts() if a.gate == gate and a.contract.get("sha256") == c.sha256]
     if not mine:
-        ev.problems.append(f"no attempt in the ledger for {c.name} {c.version} (sha256 {c.sha256[:12]}…)")
+        ev.problems.append(
+            f"no attempt in the ledger for {c.name} {c.version} (sha256 {c.sha256[:12]}…)"
+        )
         return ev
     a = ev.attempt = mine[-1]
     if a.quarantined is not None:
-        ev.problems.append(f"newest attempt {a.run_id} was quarantined ({a.quarantined}); rerun the gate")
+        ev.problems.append(
+            f"newest attempt {a.run_id} was quarantined ({a.quarantined}); rerun the gate"
+        )
         return ev
     if not a.sealed:
-        ev.problems.append(f"newest attempt {a.run_id} never finished (interrupted or killed): a partial run "
-                           "never counts; rerun from gate start")
+        ev.problems.append(
+            f"newest attempt {a.run_id} never finished (interrupted or killed): a partial run "
+            "never counts; rerun from gate start"
+        )
         return ev
     if a.verdict is not Verdict.PASS:
         ev.problems.append(f"blocker: newest attempt {a.run_id} says {a.verdict.value}, not pass")
@@ -135,17 +155,25 @@ def _order(gates: list[GateEvidence]) -> None:
         if prev is not None and prev.predicate is not None:
             ended, started = str(prev.predicate.get("end")), str(g.predicate.get("start"))
             if started < ended:
-                g.shortfalls.append(f"out of order: run {g.predicate.get('run_id')} started {started}, before "
-                                    f"the accepted {prev.gate} run ended {ended}")
+                g.shortfalls.append(
+                    f"out of order: run {g.predicate.get('run_id')} started {started}, before "
+                    f"the accepted {prev.gate} run ended {ended}"
+                )
         prev = g
 
 
 def strength(c: Contract, g: GateEvidence) -> list[str]:
     """Shortfalls against the contract's full strength, and weakening in the environment."""
     pred = g.predicate or {}
-    out = [f"recorded environment has a {w}" for w in weakening(dict(pred.get("environment") or {}))]
-    check = {"cycle": _cycle_strength, "soak": _soak_strength, "attack": _attack_strength,
-             "determinism": _determinism_strength}.get(g.gate)
+    out = [
+        f"recorded environment has a {w}" for w in weakening(dict(pred.get("environment") or {}))
+    ]
+    check = {
+        "cycle": _cycle_strength,
+        "soak": _soak_strength,
+        "attack": _attack_strength,
+        "determinism": _determinism_strength,
+    }.get(g.gate)
     return out + (check(c, g.parameters) if check else [])
 
 
@@ -155,15 +183,25 @@ def _cycle_strength(c: Contract, p: dict[str, Any]) -> list[str]:
 
     full = strength_of(c.raw)
     services = sum(1 for s in c.services if s.health_url)
-    expected = checks_per_service(full.health_s / full.count, full.interval_s) * full.count * services
+    expected = (
+        checks_per_service(full.health_s / full.count, full.interval_s) * full.count * services
+    )
     out = []
     if _num(p.get("cycles_requested")) < full.count:
-        out.append(f"scaled down: {p.get('cycles_requested')} cycles, the contract's [cycle].count is {full.count}")
+        out.append(
+            f"scaled down: {p.get('cycles_requested')} cycles, "
+            f"the contract's [cycle].count is {full.count}"
+        )
     if _num(p.get("health_duration_s")) < full.health_s:
-        out.append(f"scaled down: health probed {p.get('health_duration_s')} s in all, the contract's "
-                   f"[cycle].health_duration is {full.health_s:g} s")
+        out.append(
+            f"scaled down: health probed {p.get('health_duration_s')} s in all, the contract's "
+            f"[cycle].health_duration is {full.health_s:g} s"
+        )
     if _num(p.get("interval_s"), 1e9) > full.interval_s:
-        out.append(f"scaled down: probe interval {p.get('interval_s')} s, the contract's is {full.interval_s:g} s")
+        out.append(
+            f"scaled down: probe interval {p.get('interval_s')} s, "
+            f"the contract's is {full.interval_s:g} s"
+        )
     if _num(p.get("health_checks_passed")) < expected:
         out.append(f"{p.get('health_checks_passed')}/{expected} health checks passed")
     return out
@@ -174,7 +212,10 @@ def _soak_strength(c: Contract, p: dict[str, Any]) -> list[str]:
     if not want:
         return ["the contract has no [soak].duration: full strength is undefined"]
     if _num(p.get("duration_s")) < want:
-        return [f"scaled down: soak ran {p.get('duration_s')} s, the contract's [soak].duration is {want:g} s"]
+        return [
+            f"scaled down: soak ran {p.get('duration_s')} s, "
+            f"the contract's [soak].duration is {want:g} s"
+        ]
     return []
 
 
@@ -191,7 +232,9 @@ def _attack_strength(c: Contract, p: dict[str, Any]) -> list[str]:
     out = []
     if p.get("budget") not in ("standard", "deep"):
         out.append(f"budget {p.get('budget')!r}: GA needs standard or deep")
-    cases = [tuple(x) for x in p.get("coverage") or [] if isinstance(x, list | tuple) and len(x) == 3]
+    cases = [
+        tuple(x) for x in p.get("coverage") or [] if isinstance(x, list | tuple) and len(x) == 3
+    ]
     surfaces = {str(s) for _, s, _ in cases}
     missing = [s.name for s in c.surfaces if s.name not in surfaces]
     if missing:
@@ -205,17 +248,23 @@ def _attack_strength(c: Contract, p: dict[str, Any]) -> list[str]:
         if not ran:
             out.append(f"subset: {spec.id} ({spec.family}) did not run")
         elif all(st == "skipped" for st in ran):
-            why = " because the contract has no [auth]" if spec.family in ("auth", "replay", "rotation") and \
-                c.auth is None else ""
+            why = (
+                " because the contract has no [auth]"
+                if spec.family in ("auth", "replay", "rotation") and c.auth is None
+                else ""
+            )
             out.append(f"finding: {spec.id} ({spec.family}) could not run{why}; that is not a pass")
     return out
 
 
 def _num(value: Any, default: float = 0.0) -> float:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+    return (
+        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+    )
 
 
 # ---------------------------------------------------------------- the bundle
+
 
 def deterministic_tar(files: list[tuple[str, Path]]) -> bytes:
     """Sorted entries, owner 0:0, mode 0644, mtime 0, gzip header without a timestamp."""
@@ -240,8 +289,11 @@ def bundle_files(c: Contract, gates: list[GateEvidence]) -> list[tuple[str, Path
     files = []
     for g in gates:
         if g.run is not None and not g.problems:
-            files += [(f"{g.gate}/{g.run.name}/{p.relative_to(g.run).as_posix()}", p)
-                      for p in sorted(g.run.rglob("*")) if p.is_file() and not p.is_symlink()]
+            files += [
+                (f"{g.gate}/{g.run.name}/{p.relative_to(g.run).as_posix()}", p)
+                for p in sorted(g.run.rglob("*"))
+                if p.is_file() and not p.is_symlink()
+            ]
     ledger = c.evidence_dir / LEDGER
     if ledger.is_file():
         files.append((LEDGER, ledger))
@@ -296,8 +348,11 @@ def scan_bundle(bundle: bytes) -> list[str]:
         hits = [(Path(name).relative_to(root).as_posix(), s) for name, s in found]
     if not any(name == canary.name for name, _ in hits):
         return ["bundle secrets scan saw nothing: the planted canary was not found"]
-    return [f"secret in bundle: {name.removeprefix('bundle/')}:{s.line_number} {s.type}"
-            for name, s in hits if name != canary.name]
+    return [
+        f"secret in bundle: {name.removeprefix('bundle/')}:{s.line_number} {s.type}"
+        for name, s in hits
+        if name != canary.name
+    ]
 
 
 def next_candidate(out: Path, prefix: str) -> tuple[int, Path]:
@@ -318,12 +373,13 @@ def next_candidate(out: Path, prefix: str) -> tuple[int, Path]:
 def parse_signer(signer: str) -> tuple[str, str]:
     name, sep, role = signer.rpartition(",")
     if not sep or not name.strip() or not role.strip():
-        raise UsageError(f"--signer {signer!r}: write it as \"Name, role\"")
+        raise UsageError(f'--signer {signer!r}: write it as "Name, role"')
     return name.strip(), role.strip()
 
 
-def ceremony(c: Contract, out: Path, key: Path, signer: str, a: Assessment,
-             rehearsal: bool = False) -> dict[str, Any]:
+def ceremony(
+    c: Contract, out: Path, key: Path, signer: str, a: Assessment, rehearsal: bool = False
+) -> dict[str, Any]:
     """Write a numbered candidate (or rehearsal) folder; blocked unless the policy allows it."""
     name, role = parse_signer(signer)
     if a.integrity or (not rehearsal and not a.approvable):
@@ -340,51 +396,100 @@ def ceremony(c: Contract, out: Path, key: Path, signer: str, a: Assessment,
     return _write(c, folder, f"{prefix}_{n}", n, bundle, (name, role), release_key, a, rehearsal)
 
 
-def _write(c: Contract, folder: Path, stem: str, n: int, bundle: bytes, who: tuple[str, str],
-           release_key: Any, a: Assessment, rehearsal: bool) -> dict[str, Any]:
+def _write(
+    c: Contract,
+    folder: Path,
+    stem: str,
+    n: int,
+    bundle: bytes,
+    who: tuple[str, str],
+    release_key: Any,
+    a: Assessment,
+    rehearsal: bool,
+) -> dict[str, Any]:
     bundle_sha = hashlib.sha256(bundle).hexdigest()
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    names = {"bundle": f"{stem}_BUNDLE.tar.gz", "checklist": "RELEASE_CHECKLIST.md",
-             "approval": f"{stem}_NOT_FOR_GA.txt" if rehearsal else f"{stem}_APPROVED.txt",
-             "manifest": f"{stem}_MANIFEST.sha256", "signature": f"{stem}_SIGNATURE"}
+    names = {
+        "bundle": f"{stem}_BUNDLE.tar.gz",
+        "checklist": "RELEASE_CHECKLIST.md",
+        "approval": f"{stem}_NOT_FOR_GA.txt" if rehearsal else f"{stem}_APPROVED.txt",
+        "manifest": f"{stem}_MANIFEST.sha256",
+        "signature": f"{stem}_SIGNATURE",
+    }
     atomic_write(folder / names["bundle"], bundle)
-    atomic_write(folder / names["checklist"], checklist(c, a, who, bundle_sha, stamp, rehearsal).encode())
-    atomic_write(folder / names["approval"], approval(c, n, who, bundle_sha, stamp, rehearsal).encode())
-    digests = {names[k]: sha256_file(folder / names[k]) for k in ("bundle", "checklist", "approval")}
+    atomic_write(
+        folder / names["checklist"], checklist(c, a, who, bundle_sha, stamp, rehearsal).encode()
+    )
+    atomic_write(
+        folder / names["approval"], approval(c, n, who, bundle_sha, stamp, rehearsal).encode()
+    )
+    digests = {
+        names[k]: sha256_file(folder / names[k]) for k in ("bundle", "checklist", "approval")
+    }
     manifest = "".join(f"{d}  {f}\n" for f, d in sorted(digests.items())).encode()
     atomic_write(folder / names["manifest"], manifest)
     digests[names["manifest"]] = hashlib.sha256(manifest).hexdigest()
-    predicate = {"contract": {"name": c.name, "version": c.version, "sha256": c.sha256}, "candidate": n,
-                 "rehearsal": rehearsal, "signer": who[0], "role": who[1], "timestamp": stamp,
-                 "bundle_sha256": bundle_sha,
-                 "runs": [{"gate": g.gate, "run_id": g.run.name, "digest": sha256_file(g.run / SIGNATURE)}
-                          for g in a.gates if g.run is not None and not g.problems]}
+    predicate = {
+        "contract": {"name": c.name, "version": c.version, "sha256": c.sha256},
+        "candidate": n,
+        "rehearsal": rehearsal,
+        "signer": who[0],
+        "role": who[1],
+        "timestamp": stamp,
+        "bundle_sha256": bundle_sha,
+        "runs": [
+            {"gate": g.gate, "run_id": g.run.name, "digest": sha256_file(g.run / SIGNATURE)}
+            for g in a.gates
+            if g.run is not None and not g.problems
+        ],
+    }
     stmt = signing.statement(digests, signing.RELEASE_PREDICATE, predicate)
     envelope = signing.sign_statement(stmt, release_key)
     atomic_write(folder / names["signature"], (json.dumps(envelope, indent=2) + "\n").encode())
     return {"bundle_sha256": bundle_sha, "out": str(folder), "candidate": n, "rehearsal": rehearsal}
 
 
-def approval(c: Contract, n: int, who: tuple[str, str], bundle_sha: str, stamp: str, rehearsal: bool) -> str:
+def approval(
+    c: Contract, n: int, who: tuple[str, str], bundle_sha: str, stamp: str, rehearsal: bool
+) -> str:
     head = NOT_FOR_GA if rehearsal else f"RELEASE CANDIDATE {n} APPROVED FOR GA"
-    return (f"{head}\n{c.name} {c.version} (contract sha256 {c.sha256})\ntimestamp {stamp}\n"
-            f"bundle sha256 {bundle_sha}\nsigner {who[0]}\nrole {who[1]}\n")
+    return (
+        f"{head}\n{c.name} {c.version} (contract sha256 {c.sha256})\ntimestamp {stamp}\n"
+        f"bundle sha256 {bundle_sha}\nsigner {who[0]}\nrole {who[1]}\n"
+    )
 
 
-def checklist(c: Contract, a: Assessment, who: tuple[str, str], bundle_sha: str, stamp: str,
-              rehearsal: bool) -> str:
-    lines = [f"# {NOT_FOR_GA}" if rehearsal else f"# Release checklist: {c.name} {c.version}", "",
-             f"Contract {c.name} {c.version}, sha256 `{c.sha256}`; bundle sha256 `{bundle_sha}`.", ""]
+def checklist(
+    c: Contract, a: Assessment, who: tuple[str, str], bundle_sha: str, stamp: str, rehearsal: bool
+) -> str:
+    lines = [
+        f"# {NOT_FOR_GA}" if rehearsal else f"# Release checklist: {c.name} {c.version}",
+        "",
+        f"Contract {c.name} {c.version}, sha256 `{c.sha256}`; bundle sha256 `{bundle_sha}`.",
+        "",
+    ]
     for g in a.gates:
         mark = "x" if g.ok else " "
         state = "PASSED" if g.ok else ("SHORT" if not g.problems else "NOT PASSED")
         run = g.run.name if g.run else "-"
-        lines.append(f"- [{mark}] {g.title} ({g.gate}): {state}, run `{run}`: {headline(g.gate, g.parameters)}")
+        lines.append(
+            f"- [{mark}] {g.title} ({g.gate}): {state}, run `{run}`: "
+            f"{headline(g.gate, g.parameters)}"
+        )
         lines += [f"    - {p}" for p in g.problems + g.shortfalls]
     if rehearsal:
-        lines += ["", f"{NOT_FOR_GA}: this bundle approves nothing. Rehearsed by {who[0]} ({who[1]}), {stamp}", ""]
+        lines += [
+            "",
+            f"{NOT_FOR_GA}: this bundle approves nothing. "
+            f"Rehearsed by {who[0]} ({who[1]}), {stamp}",
+            "",
+        ]
     else:
-        lines += ["", f"Release candidate approved for GA. Sign-off: {who[0]}, {who[1]}, {stamp}", ""]
+        lines += [
+            "",
+            f"Release candidate approved for GA. Sign-off: {who[0]}, {who[1]}, {stamp}",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -393,23 +498,32 @@ def headline(gate: str, p: dict[str, Any]) -> str:
     if not p:
         return "no signed figures"
     if gate == "cycle":
-        return (f"{p.get('cycles_completed')}/{p.get('cycles_requested')} cycles, {p.get('zombies')} zombies, "
-                f"{p.get('health_checks_passed')}/{p.get('checks_expected')} checks")
+        return (
+            f"{p.get('cycles_completed')}/{p.get('cycles_requested')} cycles, "
+            f"{p.get('zombies')} zombies, "
+            f"{p.get('health_checks_passed')}/{p.get('checks_expected')} checks"
+        )
     if gate == "soak":
         return f"{p.get('duration_s')} s soak, {p.get('requests_planned')} requests planned"
     if gate == "attack":
         attacks = len({x[0] for x in p.get("coverage") or []})
-        return (f"attack --all at budget {p.get('budget')}: {attacks} attacks, {p.get('payloads_sent')} "
-                f"payloads, {p.get('findings')} findings")
+        return (
+            f"attack --all at budget {p.get('budget')}: {attacks} attacks, "
+            f"{p.get('payloads_sent')} payloads, {p.get('findings')} findings"
+        )
     if gate == "secrets":
-        return (f"{p.get('files_scanned')} files scanned, canaries found "
-                f"{p.get('canaries_found')}/{p.get('canaries_planted')}, 0 new secrets")
+        return (
+            f"{p.get('files_scanned')} files scanned, canaries found "
+            f"{p.get('canaries_found')}/{p.get('canaries_planted')}, 0 new secrets"
+        )
     if gate == "drill":
-        return f"RPO {p.get('rpo_s')} s, RTO {p.get('rto_s')} s, faults {', '.join(p.get('faults') or [])}"
+        faults = ", ".join(p.get("faults") or [])
+        return f"RPO {p.get('rpo_s')} s, RTO {p.get('rto_s')} s, faults {faults}"
     return f"{p.get('runs')} runs of {p.get('tests')} tests, identical outcomes"
 
 
 # ---------------------------------------------------------------- keys and verification
+
 
 def keygen(path: Path) -> Path:
     from cryptography.hazmat.primitives import serialization
@@ -419,8 +533,9 @@ def keygen(path: Path) -> Path:
     if path.exists():
         raise ToolkitError(f"{path} exists; refusing to overwrite a release key")
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     atomic_write(path, pem)
     path.chmod(0o600)
     pub = path.with_suffix(path.suffix + ".pub")
@@ -436,8 +551,10 @@ def load_release_key(path: Path) -> Any:
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (OSError, ValueError, TypeError) as exc:
-        raise ToolkitError(f"{path}: not a readable Ed25519 private key ({exc}); create one with "
-                           f"`toolkit release keygen {path}`") from None
+        raise ToolkitError(
+            f"{path}: not a readable Ed25519 private key ({exc}); create one with "
+            f"`toolkit release keygen {path}`"
+        ) from None
     if not isinstance(key, Ed25519PrivateKey):
         raise ToolkitError(f"{path}: not an Ed25519 key")
     return CryptoSigner(key)
@@ -450,9 +567,11 @@ def release_trust(trust: list[Path]) -> list[Any]:
     env = os.environ.get("TOOLKIT_RELEASE_TRUST")
     files = trust or ([Path(p) for p in env.split(os.pathsep) if p] if env else [])
     if not files:
-        raise ToolkitError("release verify needs a trusted public key: pass --trust KEY.pub (written by "
-                           "`toolkit release keygen`) or set $TOOLKIT_RELEASE_TRUST; the key inside a "
-                           "signature is never trusted by itself")
+        raise ToolkitError(
+            "release verify needs a trusted public key: pass --trust KEY.pub (written by "
+            "`toolkit release keygen`) or set $TOOLKIT_RELEASE_TRUST; the key inside a "
+            "signature is never trusted by itself"
+        )
     keys = [k for f in files for k in signing.read_trust_file(f)]
     if not keys:
         raise ToolkitError(f"{', '.join(map(str, files))}: no trusted key in the trust file(s)")
@@ -466,8 +585,10 @@ def verify_release(folder: Path, trust: list[Path]) -> tuple[list[str], dict[str
         raise ToolkitError(f"{folder}: no such release folder")
     sigs = sorted(folder.glob("*_SIGNATURE"))
     if len(sigs) != 1:
-        raise ToolkitError(f"{folder}: not a release candidate folder (expected one *_SIGNATURE file, "
-                           f"found {len(sigs)})")
+        raise ToolkitError(
+            f"{folder}: not a release candidate folder (expected one *_SIGNATURE file, "
+            f"found {len(sigs)})"
+        )
     try:
         doc = json.loads(sigs[0].read_text(encoding="utf-8"))
         stmt = signing.open_envelope(doc, keys, sigs[0].name)
@@ -479,7 +600,9 @@ def verify_release(folder: Path, trust: list[Path]) -> tuple[list[str], dict[str
     present = sorted(p.name for p in folder.iterdir() if p.is_file() and p != sigs[0])
     problems = [f"added: {n} (not covered by the signature)" for n in present if n not in signed]
     problems += [f"removed: {n}" for n in signed if n not in present]
-    problems += [f"changed: {n}" for n in present if n in signed and sha256_file(folder / n) != signed[n]]
+    problems += [
+        f"changed: {n}" for n in present if n in signed and sha256_file(folder / n) != signed[n]
+    ]
     return problems, dict(stmt["predicate"])
 
 

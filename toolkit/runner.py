@@ -95,7 +95,8 @@ class GateRun:
         body = {"seed": self.seed, **body}
         path = self.evidence.finalize(verdict, body)
         self.ledger.append("attempt.end", run_id=self.evidence.run_id, gate=self.evidence.gate,
-                           verdict=verdict, digest=self.evidence.digest, start=self.evidence.started,
+                           verdict=verdict, digest=self.evidence.digest,
+                           start=self.evidence.started,
                            end=self.evidence.ended, parameters=parameters(self.evidence.gate, body))
         self.result = GateResult(verdict, body, path)
         return self.result

@@ -27,8 +27,17 @@ TRUST_ENV = "TOOLKIT_TRUSTED_KEYS"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 RUN_PREDICATE = "https://release-gate-toolkit.dev/attestation/gate-run/v1"
 RELEASE_PREDICATE = "https://release-gate-toolkit.dev/attestation/release/v1"
-KEY_FILE_PATTERNS = ("*.pem", "*.key", "*.keys", "*.p8", "*.p12", "*.pfx", "id_rsa*", "id_ed25519*",
-                     "*runner-key*")
+KEY_FILE_PATTERNS = (
+    "*.pem",
+    "*.key",
+    "*.keys",
+    "*.p8",
+    "*.p12",
+    "*.pfx",
+    "id_rsa*",
+    "id_ed25519*",
+    "*runner-key*",
+)
 
 _signers: dict[Path, Any] = {}
 
@@ -66,13 +75,17 @@ def _load_or_create(path: Path) -> Any:
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (OSError, ValueError, TypeError) as exc:
-        raise EvidenceError(f"{path}: not a readable unencrypted Ed25519 PEM key ({exc}); point "
-                            f"${KEY_ENV} at a good key or move this file away to create a new one") from None
+        raise EvidenceError(
+            f"{path}: not a readable unencrypted Ed25519 PEM key ({exc}); point "
+            f"${KEY_ENV} at a good key or move this file away to create a new one"
+        ) from None
     if not isinstance(key, Ed25519PrivateKey):
         raise EvidenceError(f"{path}: runner keys must be Ed25519")
     if os.name == "posix" and path.stat().st_mode & 0o077:
-        raise EvidenceError(f"{path}: runner key is readable by others (mode "
-                            f"{path.stat().st_mode & 0o777:o}); run `chmod 600 {path}`")
+        raise EvidenceError(
+            f"{path}: runner key is readable by others (mode "
+            f"{path.stat().st_mode & 0o777:o}); run `chmod 600 {path}`"
+        )
     return CryptoSigner(key)
 
 
@@ -82,8 +95,9 @@ def _create(path: Path) -> None:
     from securesystemslib.signer import CryptoSigner  # type: ignore[attr-defined]
 
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -103,8 +117,9 @@ def key_line(key: Any) -> str:
 def parse_key_line(line: str, where: str) -> Any:
     parts = line.split()
     if len(parts) < 2 or parts[0] != "ed25519" or len(parts[1]) != 64:
-        raise SignatureError(f"{where}: {line[:80]!r} is not a trusted-key line "
-                             "'ed25519 <64 hex digits> [keyid]'")
+        raise SignatureError(
+            f"{where}: {line[:80]!r} is not a trusted-key line 'ed25519 <64 hex digits> [keyid]'"
+        )
     try:
         raw = bytes.fromhex(parts[1])
     except ValueError:
@@ -150,13 +165,18 @@ def trusted_keys(trust: list[Path] | None = None, include_own: bool = True) -> l
 
 # ---------------------------------------------------------------- statements and envelopes
 
-def statement(subjects: dict[str, str], predicate_type: str, predicate: dict[str, Any]) -> dict[str, Any]:
+
+def statement(
+    subjects: dict[str, str], predicate_type: str, predicate: dict[str, Any]
+) -> dict[str, Any]:
     """An in-toto v1 Statement (validated by in-toto-attestation); subjects: name -> sha256."""
     from google.protobuf import json_format
     from in_toto_attestation.v1.resource_descriptor import ResourceDescriptor
     from in_toto_attestation.v1.statement import Statement
 
-    descs = [ResourceDescriptor(name=n, digest={"sha256": d}).pb for n, d in sorted(subjects.items())]
+    descs = [
+        ResourceDescriptor(name=n, digest={"sha256": d}).pb for n, d in sorted(subjects.items())
+    ]
     stmt = Statement(descs, predicate_type, predicate)
     stmt.validate()
     out: dict[str, Any] = json_format.MessageToDict(stmt.pb, preserving_proto_field_name=True)
@@ -180,19 +200,24 @@ def open_envelope(doc: Any, keys: list[Any], where: str) -> dict[str, Any]:
     from securesystemslib.exceptions import VerificationError
 
     if not keys:
-        raise SignatureError(f"{where}: no trusted key to check the signature with; pass --trust FILE "
-                             f"or set ${TRUST_ENV}")
+        raise SignatureError(
+            f"{where}: no trusted key to check the signature with; pass --trust FILE "
+            f"or set ${TRUST_ENV}"
+        )
     try:
         env = Envelope.from_dict(doc)
     except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as exc:
-        raise SignatureError(f"{where}: not a DSSE envelope ({type(exc).__name__}: {exc})") from None
+        raise SignatureError(
+            f"{where}: not a DSSE envelope ({type(exc).__name__}: {exc})"
+        ) from None
     if env.payload_type != PAYLOAD_TYPE:
         raise SignatureError(f"{where}: payload type {env.payload_type!r}, expected {PAYLOAD_TYPE}")
     try:
         env.verify(keys, 1)
     except VerificationError:
-        raise SignatureError(f"{where}: signature is not by a trusted key, or the signed payload "
-                             "was altered") from None
+        raise SignatureError(
+            f"{where}: signature is not by a trusted key, or the signed payload was altered"
+        ) from None
     try:
         stmt = json.loads(env.payload)
     except ValueError:
