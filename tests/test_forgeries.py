@@ -91,7 +91,12 @@ def full_body(gate: str, **over: Any) -> dict[str, Any]:
             "findings": [],
             "cases": _coverage(),
         },
-        "secrets": {"files_scanned": 3, "canaries_planted": 1, "canaries_found": 1},
+        "secrets": {
+            "files_scanned": 3,
+            "canaries_planted": 1,
+            "canaries_found": 1,
+            "scope": "contract",
+        },
         "drill": {"faults": ["kill"], "rpo_s": 0.5, "rto_s": 1.0},
         "determinism": {"runs": 2, "tests": 5, "env_sha256": "0" * 64},
     }[gate]
@@ -587,3 +592,12 @@ def test_runner_key_option_and_a_trust_file(
     )
     assert run_cli("verify", str(evidence), "--trust", str(trust)) == 0
     assert sealed_by_ci.is_dir()
+
+
+def test_an_ad_hoc_secrets_scan_is_no_gate_attempt(contract: Path) -> None:
+    all_gates(contract)
+    for _ in range(3):  # failing ad hoc scans neither block the gate nor become its accepted run
+        seal(contract, "secrets", "fail", scope="explicit")
+    assert reasons(contract) == []
+    seal(contract, "secrets", "fail")
+    assert any("secrets: blocker: newest attempt" in r for r in reasons(contract))

@@ -59,10 +59,16 @@ class Attempt:
     end: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     quarantined: str | None = None
+    scope: str = "contract"
 
     @property
     def sealed(self) -> bool:
         return self.digest is not None
+
+    @property
+    def ad_hoc(self) -> bool:
+        """A secrets scan of explicit paths: evidence, but no attempt of Gate 3d."""
+        return self.scope == "explicit" or self.parameters.get("scope") == "explicit"
 
 
 def _canon(entry: dict[str, Any]) -> bytes:
@@ -175,11 +181,8 @@ class Ledger:
         except (OSError, ValueError, KeyError, TypeError):
             return []  # another machine's ledger: the chain and signatures still hold
         if len(lines) <= seq:
-            known = seq + 1
-            return [
-                f"truncated or deleted: the runner's anchor knows {known} entries, "
-                f"the file has {len(lines)}"
-            ]
+            known, has = seq + 1, len(lines)
+            return [f"truncated or deleted: the runner's anchor knows {known} entries, file {has}"]
         if hashlib.sha256(lines[seq]).hexdigest() != digest:
             return [f"rewritten: entry {seq} differs from the one the runner anchored"]
         return []
@@ -197,6 +200,7 @@ class Ledger:
                     dict(d.get("contract") or {}),
                     str(d.get("profile")),
                     int(e.get("seq", 0)),
+                    scope=str(d.get("scope", "contract")),
                 )
             elif e.get("kind") == "attempt.end" and str(d.get("run_id")) in by_id:
                 a = by_id[str(d["run_id"])]
@@ -236,6 +240,7 @@ class Ledger:
             and a.verdict.is_failure
             and a.contract.get("name") == name
             and a.contract.get("version") == version
+            and not a.ad_hoc
         ]
 
     def resolutions(self) -> list[dict[str, Any]]:

@@ -49,7 +49,7 @@ _PARAMETERS = {
     ),
     "soak": ("duration_s", "warmup_s", "requests_planned"),
     "attack": ("budget", "attack_seed", "payloads_sent"),
-    "secrets": ("files_scanned", "canaries_planted", "canaries_found"),
+    "secrets": ("files_scanned", "canaries_planted", "canaries_found", "scope"),
     "drill": ("faults", "seed", "rpo_s", "rto_s"),
     "determinism": ("runs", "tests", "env_sha256"),
 }

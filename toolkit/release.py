@@ -118,7 +118,11 @@ def assess(c: Contract, keys: list[Any]) -> Assessment:
 def accepted(c: Contract, ledger: Ledger, keys: list[Any], gate: str) -> GateEvidence:
     """The newest ledger attempt for the locked contract sha, and what is wrong with it."""
     ev = GateEvidence(gate, TITLES[gate])
-    mine = [a for a in ledger.attempts() if a.gate == gate and a.contract.get("sha256") == c.sha256]
+    mine = [
+        a
+        for a in ledger.attempts()
+        if a.gate == gate and a.contract.get("sha256") == c.sha256 and not a.ad_hoc
+    ]
     if not mine:
         ev.problems.append(
             f"no attempt in the ledger for {c.name} {c.version} (sha256 {c.sha256[:12]}…)"
@@ -173,6 +177,7 @@ def strength(c: Contract, g: GateEvidence) -> list[str]:
         "soak": _soak_strength,
         "attack": _attack_strength,
         "determinism": _determinism_strength,
+        "secrets": _secrets_strength,
     }.get(g.gate)
     return out + (check(c, g.parameters) if check else [])
 
@@ -212,10 +217,14 @@ def _soak_strength(c: Contract, p: dict[str, Any]) -> list[str]:
     if not want:
         return ["the contract has no [soak].duration: full strength is undefined"]
     if _num(p.get("duration_s")) < want:
-        return [
-            f"scaled down: soak ran {p.get('duration_s')} s, "
-            f"the contract's [soak].duration is {want:g} s"
-        ]
+        ran = p.get("duration_s")
+        return [f"scaled down: soak ran {ran} s, the contract's [soak].duration is {want:g} s"]
+    return []
+
+
+def _secrets_strength(c: Contract, p: dict[str, Any]) -> list[str]:
+    if p.get("scope") != "contract":
+        return ["subset: the secrets scan did not cover the contract's [secrets].scan"]
     return []
 
 
@@ -478,12 +487,8 @@ def checklist(
         )
         lines += [f"    - {p}" for p in g.problems + g.shortfalls]
     if rehearsal:
-        lines += [
-            "",
-            f"{NOT_FOR_GA}: this bundle approves nothing. "
-            f"Rehearsed by {who[0]} ({who[1]}), {stamp}",
-            "",
-        ]
+        note = f"{NOT_FOR_GA}: approves nothing. Rehearsed by {who[0]}, {who[1]}, {stamp}"
+        lines += ["", note, ""]
     else:
         lines += [
             "",

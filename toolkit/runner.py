@@ -65,17 +65,18 @@ class GateResult:
 class GateRun:
     """Evidence, journal and event bus for one gate run."""
 
-    def __init__(self, c: contract_mod.Contract, gate: str, label: str):
+    def __init__(self, c: contract_mod.Contract, gate: str, label: str, scope: str = "contract"):
         from toolkit.ledger import Ledger, check_attempt_allowed
         from toolkit.predicate import PROFILE
 
         self.contract = c
         self.seed = secrets.randbits(32)
         self.ledger = Ledger(c.evidence_dir)
-        check_attempt_allowed(self.ledger, gate, c.name, c.version)
+        if scope == "contract":  # an ad hoc run (explicit paths) is evidence, not a gate attempt
+            check_attempt_allowed(self.ledger, gate, c.name, c.version)
         self.evidence = EvidenceRun(c.evidence_dir, gate, label, contract_info(c), c.env)
         self.ledger.append("attempt.start", durable=False, run_id=self.evidence.run_id, gate=gate,
-                           contract=contract_info(c), profile=PROFILE.get())
+                           contract=contract_info(c), profile=PROFILE.get(), scope=scope)
         self.bus = Bus()
         self.bus.subscribe(self._journal)
         self.result = GateResult("error")
@@ -103,9 +104,10 @@ class GateRun:
 
 
 @contextmanager
-def gate_run(c: contract_mod.Contract, gate: str, label: str) -> Iterator[GateRun]:
+def gate_run(c: contract_mod.Contract, gate: str, label: str,
+             scope: str = "contract") -> Iterator[GateRun]:
     """Run a gate; anything that escapes seals the run as error or interrupted, never pass."""
-    run = GateRun(c, gate, label)
+    run = GateRun(c, gate, label, scope)
     run.log(f"gate {gate} run {run.evidence.run_id} contract {c.name} {c.version} sha256 {c.sha256}")
     try:
         with sigterm_as_interrupt():
