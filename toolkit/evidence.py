@@ -165,6 +165,8 @@ class EvidenceRun:
 
     def log(self, message: str) -> None:
         with self._lock:
+            if self._log.closed:  # a seal that failed half-way: the error must still surface
+                return
             self._log.write(f"{utc_now()} {message}\n")
             self._log.flush()
 
@@ -182,9 +184,11 @@ class EvidenceRun:
         """Seal the run: manifest first (covering the final summary), then the summary."""
         if self._sealed:
             raise EvidenceError(f"{self.dir}: run already sealed")
-        self.journal("run.end", verdict=verdict)
+        if not self._journal.closed:  # closed: an earlier seal failed after closing it
+            self.journal("run.end", verdict=verdict)
         with self._lock:
-            os.fsync(self._journal.fileno())
+            if not self._journal.closed:
+                os.fsync(self._journal.fileno())
             self._journal.close()
             self._log.close()
         self.ended = utc_now()
@@ -193,7 +197,8 @@ class EvidenceRun:
         files = {rel: sha256_file(self.dir / rel) for rel in run_files(self.dir)
                  if rel not in (MANIFEST, self.summary_name, SIGNATURE)}
         files[self.summary_name] = hashlib.sha256(summary).hexdigest()
-        manifest = "".join(f"{digest}  {rel}\n" for rel, digest in sorted(files.items())).encode()
+        lines = "".join(f"{digest}  {rel}\n" for rel, digest in sorted(files.items()))
+        manifest = lines.encode("utf-8", "surrogateescape")  # file names as the bytes on disk
         files[MANIFEST] = hashlib.sha256(manifest).hexdigest()
         signed = self._sign(files, envelope, body)
         atomic_write(self.dir / MANIFEST, manifest, sync_dir=False)
@@ -212,7 +217,8 @@ class EvidenceRun:
         pred["parameters"] = json.loads(json.dumps(params, default=_default))
         pred["environment"] = predicate.environment(self.env)
         pred["profile"] = predicate.PROFILE.get()
-        stmt = signing.statement(files, signing.RUN_PREDICATE, pred)
+        subjects = {signing.subject_name(rel): digest for rel, digest in files.items()}
+        stmt = signing.statement(subjects, signing.RUN_PREDICATE, pred)
         return to_json(signing.sign_statement(stmt, self._signer))
 
     @property
@@ -290,12 +296,13 @@ def verify_signature(folder: Path, keys: list[Any] | None = None) -> list[str]:
         return [f"signature: {exc}"]
     problems = []
     signed = signing.subjects_of(stmt)
-    present = [rel for rel in run_files(folder) if rel != SIGNATURE]
-    for rel in present:
-        if rel not in signed:
-            problems.append(f"added: {rel} (not in the signed statement)")
-        elif sha256_file(folder / rel) != signed[rel]:
-            problems.append(f"changed: {rel} (differs from the signed digest)")
+    on_disk = {signing.subject_name(rel): rel for rel in run_files(folder) if rel != SIGNATURE}
+    present = sorted(on_disk)
+    for name in present:
+        if name not in signed:
+            problems.append(f"added: {name} (not in the signed statement)")
+        elif sha256_file(folder / on_disk[name]) != signed[name]:
+            problems.append(f"changed: {name} (differs from the signed digest)")
     gone = sorted(set(signed) - set(present))
     problems += [f"removed: {rel} (signed, now missing)" for rel in gone]
     return problems + _binding(folder, stmt["predicate"])
@@ -335,7 +342,8 @@ def verify_manifest(folder: Path) -> list[str]:
     if not manifest.is_file():
         return [f"{folder}: no {MANIFEST}: the run was never sealed (interrupted or killed)"]
     listed: dict[str, str] = {}
-    for n, line in enumerate(manifest.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+    text = manifest.read_text(encoding="utf-8", errors="surrogateescape")
+    for n, line in enumerate(text.splitlines(), 1):
         digest, sep, rel = line.partition("  ")
         if not sep or len(digest) != 64:
             problems.append(f"{manifest}: line {n} is not 'sha256  path'")

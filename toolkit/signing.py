@@ -227,6 +227,18 @@ def open_envelope(doc: Any, keys: list[Any], where: str) -> dict[str, Any]:
     return stmt
 
 
+def subject_name(rel: str) -> str:
+    """A run file's subject name: its path, or for a name that is not UTF-8 (a hostile target
+    may create one) the percent-encoded bytes, so the Statement stays valid JSON."""
+    try:
+        rel.encode("utf-8")
+        return rel
+    except UnicodeEncodeError:
+        from urllib.parse import quote
+
+        return "bytes:" + quote(os.fsencode(rel), safe="/")
+
+
 def subjects_of(stmt: dict[str, Any]) -> dict[str, str]:
     out = {}
     for s in stmt.get("subject", []):
