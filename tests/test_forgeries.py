@@ -522,6 +522,20 @@ def test_two_failures_block_a_third_attempt_until_resolved(
     resolved = Ledger(contract.parent / "evidence").resolutions()
     assert resolved[0]["data"]["fix"] == "migrate before listening"
     assert "raced the database" in resolved[0]["data"]["root_cause"]
+    for gate in ("soak", "attack", "secrets", "drill", "determinism"):
+        seal(contract, gate)
+    key = tmp_path / "release.pem"
+    run_cli("release", "keygen", str(key))
+    c = contract_mod.load(contract)
+    done = ceremony(c, tmp_path / "out", key, "A, QA", assess(c, signing.trusted_keys()))
+    checklist = (Path(done["out"]) / "RELEASE_CHECKLIST.md").read_text()
+    assert "- cycle: migrate before listening (root cause rca.md" in checklist
+    import tarfile
+
+    bundle = next(Path(done["out"]).glob("*_BUNDLE.tar.gz"))
+    with tarfile.open(bundle) as tar:
+        ledger = tar.extractfile("ledger.jsonl")
+        assert ledger is not None and b"raced the database" in ledger.read()
 
 
 def test_quarantine_moves_the_run_and_records_why(

@@ -486,6 +486,7 @@ def checklist(
             f"{headline(g.gate, g.parameters)}"
         )
         lines += [f"    - {p}" for p in g.problems + g.shortfalls]
+    lines += remediations(c)
     if rehearsal:
         note = f"{NOT_FOR_GA}: approves nothing. Rehearsed by {who[0]}, {who[1]}, {stamp}"
         lines += ["", note, ""]
@@ -496,6 +497,22 @@ def checklist(
             "",
         ]
     return "\n".join(lines)
+
+
+def remediations(c: Contract) -> list[str]:
+    """The blocker records of this contract version (full text ships in the bundled ledger)."""
+    mine = (c.name, c.version)
+    found = [
+        d
+        for d in (e["data"] for e in Ledger(c.evidence_dir).resolutions())
+        if (d.get("contract_name"), d.get("contract_version")) == mine
+    ]
+    lines = ["", "Blockers resolved (root cause and fix in ledger.jsonl):"] if found else []
+    for d in found:
+        sha = str(d.get("root_cause_sha256"))[:12]
+        lines.append(f"- {d.get('gate')}: {d.get('fix')} (root cause {d.get('root_cause_file')}, "
+                     f"sha256 {sha}…, by {d.get('by')})")
+    return lines
 
 
 def headline(gate: str, p: dict[str, Any]) -> str:
@@ -571,11 +588,14 @@ def release_trust(trust: list[Path]) -> list[Any]:
 
     env = os.environ.get("TOOLKIT_RELEASE_TRUST")
     files = trust or ([Path(p) for p in env.split(os.pathsep) if p] if env else [])
+    default = signing.config_dir() / "trusted-release-keys"
+    if not files and default.is_file():
+        files = [default]
     if not files:
         raise ToolkitError(
             "release verify needs a trusted public key: pass --trust KEY.pub (written by "
-            "`toolkit release keygen`) or set $TOOLKIT_RELEASE_TRUST; the key inside a "
-            "signature is never trusted by itself"
+            "`toolkit release keygen`), set $TOOLKIT_RELEASE_TRUST, or list it in "
+            f"{default}; the key inside a signature is never trusted by itself"
         )
     keys = [k for f in files for k in signing.read_trust_file(f)]
     if not keys:
