@@ -158,12 +158,13 @@ def test_genuine_sequence_is_approvable_and_releases(contract: Path, tmp_path: P
         "RELEASE_CANDIDATE_1_APPROVED.txt",
         "RELEASE_CANDIDATE_1_BUNDLE.tar.gz",
         "RELEASE_CANDIDATE_1_MANIFEST.sha256",
-        "RELEASE_CANDIDATE_1_SIGNATURE",
+        "RELEASE_CANDIDATE_1_SIGNATURE.txt",
         "RELEASE_CHECKLIST.md",
     ]
     assert (second / "RELEASE_CANDIDATE_2_APPROVED.txt").is_file()
     checklist = (first / "RELEASE_CHECKLIST.md").read_text()
-    assert "2/2 cycles, 0 zombies, 4/4 checks" in checklist and "Ada Lovelace, QA lead" in checklist
+    assert "2/2 cycles, 0 zombies, 4/4 checks" in checklist
+    assert "Release Candidate 1: APPROVED FOR GA\nSign-off: Ada Lovelace/QA lead - " in checklist
     approved = (first / "RELEASE_CANDIDATE_1_APPROVED.txt").read_text()
     assert "role QA lead" in approved and "bundle sha256" in approved
     assert run_cli("release", "verify", str(first), "--trust", str(key) + ".pub") == 0
@@ -200,10 +201,10 @@ def test_release_verify_demands_trust_and_names_every_change(
     approved.write_text(approved.read_text().replace("QA", "CEO"))
     assert run_cli("release", "verify", str(rc), "--trust", str(key) + ".pub") == 1
     assert "changed: RELEASE_CANDIDATE_1_APPROVED.txt" in capsys.readouterr().err
-    (rc / "RELEASE_CANDIDATE_1_SIGNATURE").write_text("{not json")
+    (rc / "RELEASE_CANDIDATE_1_SIGNATURE.txt").write_text("{not json")
     assert run_cli("release", "verify", str(rc), "--trust", str(key) + ".pub") == 1
     assert "not JSON" in capsys.readouterr().err
-    (rc / "RELEASE_CANDIDATE_1_SIGNATURE").write_text('{"payload": 3}')
+    (rc / "RELEASE_CANDIDATE_1_SIGNATURE.txt").write_text('{"payload": 3}')
     assert run_cli("release", "verify", str(rc), "--trust", str(key) + ".pub") == 1
     assert "not a DSSE envelope" in capsys.readouterr().err
     bad_trust = tmp_path / "bad.pub"

@@ -75,7 +75,7 @@ def test_genuine_full_strength_sequence_releases_and_verifies(
     assert (
         "Gate 1 (cycle): PASSED" in checklist and "2/2 cycles, 0 zombies, 24/24 checks" in checklist
     )
-    assert "Test Lead, QA" in checklist
+    assert "Release Candidate 1: APPROVED FOR GA\nSign-off: Test Lead/QA - " in checklist
     assert run_cli("release", "verify", str(rc1), "--trust", str(key) + ".pub") == 0
     assert run_cli("verify", str(tmp_path / "artifacts" / "phase3")) == 0
 

@@ -423,11 +423,11 @@ def _write(
         "checklist": "RELEASE_CHECKLIST.md",
         "approval": f"{stem}_NOT_FOR_GA.txt" if rehearsal else f"{stem}_APPROVED.txt",
         "manifest": f"{stem}_MANIFEST.sha256",
-        "signature": f"{stem}_SIGNATURE",
+        "signature": f"{stem}_SIGNATURE.txt",  # the seed's name; a DSSE envelope (JSON)
     }
     atomic_write(folder / names["bundle"], bundle)
     atomic_write(
-        folder / names["checklist"], checklist(c, a, who, bundle_sha, stamp, rehearsal).encode()
+        folder / names["checklist"], checklist(c, a, who, bundle_sha, stamp, rehearsal, n).encode()
     )
     atomic_write(
         folder / names["approval"], approval(c, n, who, bundle_sha, stamp, rehearsal).encode()
@@ -469,7 +469,13 @@ def approval(
 
 
 def checklist(
-    c: Contract, a: Assessment, who: tuple[str, str], bundle_sha: str, stamp: str, rehearsal: bool
+    c: Contract,
+    a: Assessment,
+    who: tuple[str, str],
+    bundle_sha: str,
+    stamp: str,
+    rehearsal: bool,
+    n: int = 0,
 ) -> str:
     lines = [
         f"# {NOT_FOR_GA}" if rehearsal else f"# Release checklist: {c.name} {c.version}",
@@ -493,7 +499,8 @@ def checklist(
     else:
         lines += [
             "",
-            f"Release candidate approved for GA. Sign-off: {who[0]}, {who[1]}, {stamp}",
+            f"Release Candidate {n}: APPROVED FOR GA",
+            f"Sign-off: {who[0]}/{who[1]} - {stamp}",
             "",
         ]
     return "\n".join(lines)
@@ -510,8 +517,10 @@ def remediations(c: Contract) -> list[str]:
     lines = ["", "Blockers resolved (root cause and fix in ledger.jsonl):"] if found else []
     for d in found:
         sha = str(d.get("root_cause_sha256"))[:12]
-        lines.append(f"- {d.get('gate')}: {d.get('fix')} (root cause {d.get('root_cause_file')}, "
-                     f"sha256 {sha}…, by {d.get('by')})")
+        lines.append(
+            f"- {d.get('gate')}: {d.get('fix')} (root cause {d.get('root_cause_file')}, "
+            f"sha256 {sha}…, by {d.get('by')})"
+        )
     return lines
 
 
@@ -608,10 +617,10 @@ def verify_release(folder: Path, trust: list[Path]) -> tuple[list[str], dict[str
     keys = release_trust(trust)
     if not folder.is_dir():
         raise ToolkitError(f"{folder}: no such release folder")
-    sigs = sorted(folder.glob("*_SIGNATURE"))
+    sigs = sorted(folder.glob("*_SIGNATURE.txt"))
     if len(sigs) != 1:
         raise ToolkitError(
-            f"{folder}: not a release candidate folder (expected one *_SIGNATURE file, "
+            f"{folder}: not a release candidate folder (expected one *_SIGNATURE.txt file, "
             f"found {len(sigs)})"
         )
     try:
