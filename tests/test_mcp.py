@@ -77,6 +77,7 @@ def test_hostile_servers_are_reported_not_passed(tmp_path: Path, mode: str, mess
 NPM_FS_SERVER = REPO / ".cache" / "npm" / "node_modules" / ".bin" / "mcp-server-filesystem"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not NPM_FS_SERVER.exists() or shutil.which("node") is None,
                     reason="@modelcontextprotocol/server-filesystem not installed in .cache/npm "
                            "(.ci/run installs it when npm is available) or Node.js missing")

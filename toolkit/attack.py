@@ -16,12 +16,12 @@ import psutil
 
 from attacks.base import CRASH_SPEC, REGISTRY, AttackContext, Canaries, Target, load_attacks
 from toolkit.auth import Signer
+from toolkit.baseline import discover, forms, make_repository, plant, repository_typed
 from toolkit.contract import Contract, Surface
 from toolkit.errors import TargetError, ToolkitError, UsageError
 from toolkit.model import Finding
 from toolkit.runner import GateResult, GateRun, gate_run, load_locked
 from toolkit.supervisor import Supervisor, listeners_on
-from toolkit.baseline import discover, forms, make_repository, plant, repository_typed
 from toolkit.transport import HttpDeliverer, Reply, check_host
 
 FORMATS = ("json", "sarif", "junit", "md", "html")
@@ -191,7 +191,8 @@ class Engine:
             target.sent += 1
             reply: Reply = target.deliver.send(payload)
             deliver = target.deliver
-            if reply.status is None and hasattr(deliver, "restart") and not deliver.alive:
+            if (reply.status is None and not isinstance(deliver, HttpDeliverer)
+                    and hasattr(deliver, "restart") and not deliver.alive):
                 deliver.restart()
             return reply
 
@@ -229,7 +230,8 @@ class Engine:
 
     def _dead(self, target: Target) -> str | None:
         deliver = target.deliver
-        if hasattr(deliver, "restart"):  # a stdio server: dead if exited, wedged if it no longer answers a ping
+        if not isinstance(deliver, HttpDeliverer) and hasattr(deliver, "restart"):  # a stdio server:
+            # dead if exited, wedged if it no longer answers a ping
             if not deliver.alive:
                 return "exited"
             return None if deliver.responsive() else "wedged"

@@ -21,8 +21,8 @@ from toolkit.contract import Contract, Surface
 from toolkit.errors import TargetError
 from toolkit.transport import Reply
 
-FOLDERISH = re.compile(r"dir|folder|repo|tree|list|root|workspace|project|cwd", re.I)
-REPOISH = re.compile(r"repo|git", re.I)
+FOLDERISH = re.compile(r"dir|folder|repo|tree|list|root|workspace|project|cwd", re.IGNORECASE)
+REPOISH = re.compile(r"repo|git", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

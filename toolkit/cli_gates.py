@@ -186,14 +186,17 @@ def drill(ctx: click.Context, contract_path: Path | None, faults: tuple[str, ...
     """Gate 4: back up, break (kill, corrupt SQLite, clear state), restore, and measure RPO and RTO."""
     if ctx.invoked_subcommand is not None:
         return
-    from toolkit.drill import DrillConfig, plan, run_drill
+    from toolkit.drill import DrillConfig, check_faults, draw_seed, plan, run_drill
 
+    check_faults(list(faults))
+    seed = draw_seed() if seed is None else seed  # drawn once: printed, planned with, recorded
     cfg = DrillConfig(contract_path, list(faults), seed, dry_run, _seconds(warmup, "--warmup") or 0.0,
                       _seconds(backup_interval, "--backup-interval") or 0.5)
     if dry_run:
         for step in plan(cfg):
             console.print(f"- {escape(step)}")
         done(0)
+    console.print(f"drill seed {seed} (rerun with --seed {seed})")
     result = run_drill(cfg)
     b = result.body
     rpo = "none survived" if b["rpo_s"] is None else f"{b['rpo_s']:.3f} s"
@@ -207,19 +210,31 @@ def drill(ctx: click.Context, contract_path: Path | None, faults: tuple[str, ...
 
 @drill.command("history")
 @contract_option
-def drill_history(contract_path: Path | None) -> None:
-    """Trend table of past drills: RPO, RTO, lost writes, verdict."""
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of the table.")
+def drill_history(contract_path: Path | None, as_json: bool) -> None:
+    """Trend table of past drills: RPO, RTO, lost writes, verdict ("running": never sealed)."""
+    import json
+
     from toolkit import contract as contract_mod
     from toolkit.drill import read_history
     from toolkit.runner import default_contract_path
 
     rows = read_history(contract_mod.load(contract_path or default_contract_path()))
+    cols = ("run_id", "at", "faults", "rpo_s", "rto_s", "lost", "verdict")
+    if as_json:
+        click.echo(json.dumps({"drills": [dict(zip(cols, r, strict=True)) for r in rows]}, indent=2))
+        done(0)
     table = Table(title="drill history")
     for col in ("run", "at", "faults", "RPO s", "RTO s", "lost", "verdict"):
         table.add_column(col)
+
+    def num(v: object) -> str:
+        return "-" if not isinstance(v, (int, float)) else f"{v:.3f}"
+
     for run_id, at, faults, rpo, rto, lost, verdict in rows:
-        table.add_row(run_id, at, faults, "-" if rpo is None else f"{rpo:.3f}", f"{rto:.3f}", str(lost),
-                      "[green]pass[/]" if verdict == "pass" else f"[red]{verdict}[/]")
+        table.add_row(escape(str(run_id)), escape(str(at)), escape(str(faults)), num(rpo), num(rto),
+                      "-" if lost is None else str(lost),
+                      "[green]pass[/]" if verdict == "pass" else f"[red]{escape(str(verdict))}[/]")
     console.print(table if rows else "no drills recorded yet")
     done(0)
 
@@ -240,6 +255,9 @@ def determinism(contract_path: Path | None, runs: int | None, no_stack: bool, ti
                   f"diverging {len(b['diverging_tests'])}: [bold]{result.verdict}[/]")
     for name, outcomes in list(b["diverging_tests"].items())[:20]:
         err_console.print(f"[red]non-deterministic[/] {escape(name)}: {' / '.join(outcomes)}")
+    for index, names in list(b.get("unexpected_failures", {}).items())[:5]:
+        err_console.print(f"[red]run {index} failed[/] {escape(', '.join(names[:10]))}"
+                          f"{' …' if len(names) > 10 else ''} (not in [determinism].expected_failures)")
     console.print(f"evidence: {result.summary_path}")
     done(result.exit_code)
 
@@ -278,9 +296,20 @@ def soak(contract_path: Path | None, duration: str | None, warmup: str | None, s
               help="quick: scaled-down durations, same logic (a release of it is a rehearsal "
                    "at most); full: the contract's [cycle] (else the seed's 10 cycles, 30 min of "
                    "probes in all), [soak].duration and [determinism].runs.")
-def gates(contract_path: Path | None, profile: str) -> None:
+@click.option("--dry-run", is_flag=True, help="Print what each gate would do; start and touch nothing.")
+def gates(contract_path: Path | None, profile: str, dry_run: bool) -> None:
     """Run every gate in order (cycle, soak, attack, secrets, drill, determinism); stop at the first failure."""
     from toolkit.gates import Step, run_all
+
+    if dry_run:
+        from toolkit.dryrun import plan_gates
+        from toolkit.runner import default_contract_path
+
+        for gate, planned in plan_gates(contract_path or default_contract_path()).items():
+            console.print(f"[bold]{gate}[/]")
+            for line in planned:
+                console.print(f"  - {escape(line)}")
+        done(0)
 
     def progress(step: Step) -> None:
         style = "green" if step.verdict == "pass" else "red"

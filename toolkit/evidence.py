@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import platform as pyplatform
+import re
 import secrets
 import socket
 import sys
@@ -197,8 +198,10 @@ class EvidenceRun:
         files = {rel: sha256_file(self.dir / rel) for rel in run_files(self.dir)
                  if rel not in (MANIFEST, self.summary_name, SIGNATURE)}
         files[self.summary_name] = hashlib.sha256(summary).hexdigest()
-        lines = "".join(f"{digest}  {rel}\n" for rel, digest in sorted(files.items()))
-        manifest = lines.encode("utf-8", "surrogateescape")  # file names as the bytes on disk
+        lines = "".join(manifest_line(digest, rel) for rel, digest in sorted(files.items()))
+        # a file name that is not UTF-8 (say, copied from a state folder) keeps its raw bytes,
+        # which is what sha256sum -c needs to find it
+        manifest = lines.encode("utf-8", "surrogateescape")
         files[MANIFEST] = hashlib.sha256(manifest).hexdigest()
         signed = self._sign(files, envelope, body)
         atomic_write(self.dir / MANIFEST, manifest, sync_dir=False)
@@ -248,6 +251,26 @@ def _runner_signer_outside(root: Path) -> Any:
 
 
 # ---------------------------------------------------------------- verification
+
+def manifest_line(digest: str, rel: str) -> str:
+    """One ``sha256sum`` line. As GNU sha256sum does, a name holding a backslash or a
+    newline gets a leading backslash on its line and both escaped, so ``-c`` still reads it."""
+    if "\\" not in rel and "\n" not in rel:
+        return f"{digest}  {rel}\n"
+    escaped = rel.replace("\\", "\\\\").replace("\n", "\\n")
+    return f"\\{digest}  {escaped}\n"
+
+
+def parse_manifest_line(line: str) -> tuple[str, str] | None:
+    """(digest, name) from a line written by manifest_line, or None when it is not one."""
+    escaped = line.startswith("\\")
+    digest, sep, rel = (line[1:] if escaped else line).partition("  ")
+    if not sep or len(digest) != 64:
+        return None
+    if escaped:
+        rel = re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), rel)
+    return digest, rel
+
 
 def run_files(folder: Path) -> list[str]:
     """Every regular file below ``folder``, dotfiles included, as POSIX relative paths."""
@@ -343,12 +366,12 @@ def verify_manifest(folder: Path) -> list[str]:
         return [f"{folder}: no {MANIFEST}: the run was never sealed (interrupted or killed)"]
     listed: dict[str, str] = {}
     text = manifest.read_text(encoding="utf-8", errors="surrogateescape")
-    for n, line in enumerate(text.splitlines(), 1):
-        digest, sep, rel = line.partition("  ")
-        if not sep or len(digest) != 64:
+    for n, line in enumerate(text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"), 1):
+        entry = parse_manifest_line(line)
+        if entry is None:
             problems.append(f"{manifest}: line {n} is not 'sha256  path'")
             continue
-        listed[rel] = digest
+        listed[entry[1]] = entry[0]
     for rel, digest in sorted(listed.items()):
         target = folder / rel
         if not target.is_file():

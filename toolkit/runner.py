@@ -107,8 +107,13 @@ class GateRun:
 def gate_run(c: contract_mod.Contract, gate: str, label: str,
              scope: str = "contract") -> Iterator[GateRun]:
     """Run a gate; anything that escapes seals the run as error or interrupted, never pass."""
+    from toolkit import litter
+
+    swept = litter.sweep()  # what killed runs created and never removed (by recorded name only)
     run = GateRun(c, gate, label, scope)
     run.log(f"gate {gate} run {run.evidence.run_id} contract {c.name} {c.version} sha256 {c.sha256}")
+    if swept:
+        run.emit("litter.swept", paths=swept)
     try:
         with sigterm_as_interrupt():
             yield run

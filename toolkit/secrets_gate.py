@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
+from toolkit import litter
 from toolkit.contract import Contract
 from toolkit.errors import ContractError
 from toolkit.events import Bus
@@ -45,7 +44,7 @@ def run_secrets_gate(cfg: ScanConfig, contract_path: Path | None, formats: tuple
     explicit = bool(cfg.paths) or cfg.staged or bool(cfg.changed_since)
     c = _contract(contract_path, need=not explicit)
     cfg = apply_defaults(cfg, c)
-    work = Path(tempfile.mkdtemp(prefix="toolkit-secrets-"))
+    work = litter.temp_dir("toolkit-secrets-")
     try:
         if c is None:  # a plain tree (pre-commit in any repo): reports only, no gate evidence
             bus = Bus()
@@ -67,4 +66,4 @@ def run_secrets_gate(cfg: ScanConfig, contract_path: Path | None, formats: tuple
                  "threshold": result.canaries_planted, "unit": "canaries"}]})
             return result, run.result.summary_path
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        litter.remove_tree(work)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from toolkit import litter
 from toolkit.errors import ToolkitError, UsageError
 
 MAX_BYTES = 4 << 20
@@ -136,7 +137,7 @@ def planted(roots: list[Path], fallback: Path) -> Iterator[list[Path]]:
     fallback.mkdir(parents=True, exist_ok=True)
     try:
         for folder in folders:
-            path = folder / f"{CANARY_PREFIX}{pysecrets.token_hex(6)}.env"
+            path = litter.track(folder / f"{CANARY_PREFIX}{pysecrets.token_hex(6)}.env")
             try:
                 with open(path, "x", encoding="utf-8") as fh:
                     fh.write(canary_text())
@@ -147,6 +148,7 @@ def planted(roots: list[Path], fallback: Path) -> Iterator[list[Path]]:
     finally:
         for path in made:
             path.unlink(missing_ok=True)
+            litter.forget(path)
 
 
 # ------------------------------------------------------------------ scanning
