@@ -153,6 +153,20 @@ def listening(ports: list[int]) -> list[int]:
                    if c.status == psutil.CONN_LISTEN and c.laddr.port in ports})
 
 
+@pytest.fixture(scope="session")
+def _runner_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("runner-home")
+
+
+@pytest.fixture(autouse=True)
+def runner_key(_runner_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Runner keys and trust files of the tests live in a temporary home, never in ~/.config."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(_runner_home))
+    monkeypatch.setenv("TOOLKIT_RUNNER_KEY", str(_runner_home / "runner-key.pem"))
+    monkeypatch.delenv("TOOLKIT_TRUSTED_KEYS", raising=False)
+    return _runner_home / "runner-key.pem"
+
+
 @pytest.fixture
 def python() -> str:
     return sys.executable
@@ -198,3 +212,15 @@ def _private_litter_ledger(tmp_path_factory: pytest.TempPathFactory) -> None:
     import os
 
     os.environ["TOOLKIT_STATE_HOME"] = str(tmp_path_factory.mktemp("toolkit-state-home"))
+
+
+@pytest.fixture(scope="session")
+def _default_contract(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return reference_copy(tmp_path_factory.mktemp("default-contract"))
+
+
+@pytest.fixture(autouse=True)
+def _evidence_outside_the_repo(_default_contract: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command run without --contract uses a reference copy in a temporary folder, so its
+    evidence never lands in the repository (two suites in one clone stay apart too)."""
+    monkeypatch.setenv("TOOLKIT_CONTRACT", str(_default_contract))

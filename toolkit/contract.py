@@ -20,7 +20,7 @@ MAX_RATE = 10_000.0  # requests per second from one traffic class or the sentine
 
 _BASE = frozenset({"python", "contract_dir"})
 _SERVICE_PH = _BASE | {"port", "canary_secret"}
-_SURFACE_PH = _BASE | {"port", "sandbox", "payload", "canary_secret"}
+_SURFACE_PH = _BASE | {"port", "sandbox", "payload", "canary_secret", "probe", "fresh"}
 _WRITER_PH = _BASE | {"seq", "now", "port"}
 
 _REQUEST_FIELDS: dict[str, s.Node] = {
@@ -117,6 +117,10 @@ TOP = s.Table(
         "secrets": s.Table(
             {"scan": s.List(s.Str()), "baseline": s.Str(), "logs": s.List(s.Str()),
              "code": s.List(s.Str())}
+        ),
+        "cycle": s.Table(  # Gate 1 at full strength; health_duration is the total over all cycles
+            {"count": s.Num(minimum=1, integer=True), "health_duration": s.Duration(),
+             "interval": s.Duration(), "startup_timeout_s": s.Num()}
         ),
         "soak": s.Table(
             {"duration": s.Duration(positive=True), "warmup": s.Duration(),
@@ -480,7 +484,29 @@ def write_lock(c: Contract) -> Path:
     target = lock_path(c)
     doc = {"name": c.name, "version": c.version, "sha256": c.sha256}
     atomic_write(target, (json.dumps(doc, indent=2) + "\n").encode())
+    _record_lock(c)
     return target
+
+
+def _record_lock(c: Contract) -> None:
+    """Lock history lives in the evidence ledger, so deleting the .lock forgets nothing."""
+    from toolkit.ledger import Ledger
+
+    ledger = Ledger(c.evidence_dir)
+    if c.sha256 not in ledger.lock_shas(c.name, c.version):
+        ledger.append("lock", name=c.name, version=c.version, sha256=c.sha256, path=str(c.path))
+
+
+def lock_history_drift(c: Contract) -> str | None:
+    """A different SHA-256 locked earlier under this name and version is drift, .lock or not."""
+    from toolkit.ledger import Ledger
+
+    others = [s for s in Ledger(c.evidence_dir).lock_shas(c.name, c.version) if s != c.sha256]
+    if not others:
+        return None
+    return (f"{c.path}: contract drift: {c.name} {c.version} was locked before with sha256 "
+            f"{others[0][:12]}… (ledger {c.evidence_dir / 'ledger.jsonl'}), current sha256 "
+            f"{c.sha256[:12]}…; a changed contract needs a new [contract].version")
 
 
 @dataclass(frozen=True)
@@ -490,6 +516,9 @@ class LockStatus:
 
 
 def check_lock(c: Contract) -> LockStatus:
+    history = lock_history_drift(c)
+    if history:
+        return LockStatus("drift", history)
     target = lock_path(c)
     try:
         lock = json.loads(target.read_text())

@@ -97,7 +97,7 @@ class CycleGate:
 
     def _watch(self, sup: Supervisor, i: int) -> None:
         start = time.monotonic()
-        ticks = checks_per_service(self.cfg.health_duration_s, self.interval)
+        ticks = checks_per_service(per_cycle_s(self.cfg), self.interval)
         services = [s for s in self.c.services if s.health_url]
         with ThreadPoolExecutor(max_workers=max(1, len(services))) as pool:
             for k in range(ticks):
@@ -116,7 +116,7 @@ class CycleGate:
                     bad = self.t.health_failures[0]
                     self._fail(f"health check failed: {bad['service']} answered {bad['status']}")
                     return
-        time.sleep(max(0.0, start + self.cfg.health_duration_s - time.monotonic()))
+        time.sleep(max(0.0, start + per_cycle_s(self.cfg) - time.monotonic()))
 
     def _stop(self, sup: Supervisor, record: dict[str, Any]) -> None:
         for res in sup.stop_all():
@@ -203,8 +203,14 @@ class CycleGate:
 
 
 def checks_per_service(duration: float, interval: float) -> int:
-    """The seed's count: 30 min at 5 s is 360 intervals per service per cycle."""
+    """Probes per service in one cycle of ``duration`` seconds at ``interval``."""
     return max(1, int(round(duration / interval, 6)))
+
+
+def per_cycle_s(cfg: CycleConfig) -> float:
+    """The seed's health duration is the total over the gate: 30 min over 10 cycles at 5 s is
+    36 probes per cycle, 360 intervals x 6 services = 2,160 checks (not 30 min per cycle)."""
+    return cfg.health_duration_s / max(1, cfg.count)
 
 
 def _with_timeout(svc: Any, timeout: float) -> Any:
@@ -246,7 +252,7 @@ def _seal(run: GateRun, gate: CycleGate, cfg: CycleConfig) -> GateResult:
     t = gate.t
     verdict = "fail" if t.failure or t.cycles_completed < cfg.count else "pass"
     services = [s for s in gate.c.services if s.health_url]
-    per_cycle = checks_per_service(cfg.health_duration_s, gate.interval)
+    per_cycle = checks_per_service(per_cycle_s(cfg), gate.interval)
     body = {
         "cycles_requested": cfg.count, "cycles_completed": t.cycles_completed,
         "health_duration_s": cfg.health_duration_s, "interval_s": gate.interval,
