@@ -26,7 +26,7 @@ console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 contract_option = click.option(
-    "--contract", "contract_path", type=click.Path(path_type=Path), default=None,
+    "--contract", "-c", "contract_path", type=click.Path(path_type=Path), default=None,
     help="Boot contract (TOML). Default: $TOOLKIT_CONTRACT or contracts/boot_contract.toml.")
 
 
@@ -97,6 +97,35 @@ def contract_verify(contract_path: Path | None) -> None:
     status = contract_mod.check_lock(c)
     (console if status.state == "ok" else err_console).print(status.message, markup=False)
     done(0 if status.state == "ok" else 1)
+
+
+@contract_group.command("init", context_settings={"ignore_unknown_options": True})
+@click.option("--mcp-stdio", "mcp_stdio", is_flag=True, required=True,
+              help="The target is an MCP server over stdio, started by the command after --.")
+@click.option("--sandbox", type=click.Path(path_type=Path), required=True,
+              help="The folder the server must confine its tools to (created if missing).")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Contract file to write (and lock).")
+@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for the server.")
+@click.option("--env", "env_pairs", multiple=True, metavar="NAME=VALUE",
+              help="Environment for the server, also written into each surface (repeatable).")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def contract_init(mcp_stdio: bool, sandbox: Path, out: Path, timeout: float, env_pairs: tuple[str, ...],
+                  command: tuple[str, ...]) -> None:
+    """Write a locked contract from an MCP server's own tool listing: one surface per attackable argument."""
+    from toolkit.errors import UsageError
+    from toolkit.mcp_init import init
+
+    bad = [e for e in env_pairs if "=" not in e or not e.split("=", 1)[0]]
+    if bad:
+        raise UsageError(f"--env {bad[0]!r}: write NAME=VALUE")
+    env = dict(e.split("=", 1) for e in env_pairs)
+    plan = init(list(command), sandbox, out, timeout, env)
+    for s in plan.surfaces:
+        console.print(f"  {s.name}: {s.cls}{' (repository)' if s.repository else ''}"
+                      f"{' (writes)' if s.writes else ''}", markup=False)
+    console.print(f"{out}: {len(plan.surfaces)} surfaces from {plan.server!r} "
+                  f"({len(plan.skipped)} tools with nothing to attack), locked", markup=False)
+    done(0)
 
 
 # ------------------------------------------------------------------ stack

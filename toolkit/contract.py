@@ -20,7 +20,7 @@ MAX_RATE = 10_000.0  # requests per second from one traffic class or the sentine
 
 _BASE = frozenset({"python", "contract_dir"})
 _SERVICE_PH = _BASE | {"port", "canary_secret"}
-_SURFACE_PH = _BASE | {"port", "sandbox", "payload", "canary_secret"}
+_SURFACE_PH = _BASE | {"port", "sandbox", "payload", "canary_secret", "probe", "fresh"}
 _WRITER_PH = _BASE | {"seq", "now", "port"}
 
 _REQUEST_FIELDS: dict[str, s.Node] = {

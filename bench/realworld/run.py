@@ -13,7 +13,8 @@ timeout. The caller chooses the network: wrap it in `unshare -n` so traffic stay
 One row per target and release, then the totals: vulnerable releases detected (exit 1 with
 every expected class), fixed releases passed (exit 0; those whose only findings are listed in
 the target's verified_in_fixed are counted apart, never as passed), class recall (expected
-families found, whatever the exit code), runs that exited 2 or timed out, total time. Run folders (contract, evidence, output) are kept under --runs.
+families found, whatever the exit code), runs that exited 2 or timed out, total time.
+Run folders (contract, evidence, output) are kept under --runs.
 """
 from __future__ import annotations
 
