@@ -139,6 +139,9 @@ class Engine:
             self.sup.start_all()
 
     def stop(self) -> None:
+        for close in self.closers:  # stdio servers first: the supervisor's sweep must not take them for escapees
+            close()
+        self.closers.clear()
         if self.sup is not None:
             self.sup.stop_all()
             self.sup.close()
