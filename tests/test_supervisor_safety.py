@@ -196,32 +196,37 @@ def test_stack_up_stops_everything_on_a_stop_signal(
         kill_all(services)
 
 
-@pytest.mark.parametrize("then", ["stack-down", "next-run"])
-def test_kill9_during_startup_orphans_nothing_after_reclaim(tmp_path: Path, then: str) -> None:
+def _children_of(pid: int, word: str) -> list[psutil.Process]:
+    return [p for p in psutil.Process(pid).children() if word in " ".join(p.cmdline())]
+
+
+@pytest.mark.parametrize("then", ["watchdog", "stack-down", "next-run"])
+def test_kill9_during_startup_orphans_nothing(tmp_path: Path, then: str) -> None:
+    """The watchdog stops the services the moment the toolkit dies; when the watchdog is
+    killed too, `stack down` or the next run reclaims them from the run file."""
     path, ports = _two_services(tmp_path, "--delay", "30")  # b is spawned but never healthy in time
     c = contract_mod.load(path)
     up = _up(path)
     services: list[int] = []
     try:
-
-        def both_spawned() -> bool:
-            return (
-                len(
-                    [
-                        p
-                        for p in psutil.Process(up.pid).children()
-                        if "fixture_service" in " ".join(p.cmdline())
-                    ]
-                )
-                == 2
-            )
-
-        assert wait_for(both_spawned), "b was never spawned"
+        assert wait_for(lambda: len(_children_of(up.pid, "fixture_service")) == 2), \
+            "b was never spawned"
         services = [p.pid for p in psutil.Process(up.pid).children(recursive=True)]
+        watchdogs = _children_of(up.pid, "toolkit.reclaimer")
+        assert len(watchdogs) == 1, "no watchdog beside the services"
+        if then != "watchdog":
+            watchdogs[0].kill()  # the adversary takes the watchdog out first
+            assert wait_for(lambda: not alive(watchdogs[0].pid), 5)
         up.kill()  # kill -9 while b is still starting
         up.wait()
+        if then == "watchdog":
+            assert wait_for(lambda: not any(alive(pid) for pid in services), 10), \
+                "services outlived the toolkit's kill -9"
+            assert wait_for(lambda: not run_file(c).exists(), 5)
+            assert listening(ports) == []
+            return
         assert run_file(c).exists(), "no run file: a kill -9 during startup orphans every service"
-        assert all(alive(pid) for pid in services)
+        assert all(alive(pid) for pid in services if pid != watchdogs[0].pid)
         if then == "stack-down":
             assert run_cli("stack", "down", "--contract", str(path)) == 0
         else:

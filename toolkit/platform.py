@@ -221,3 +221,11 @@ def namespace_id() -> dict[str, str]:
     except OSError:
         pass
     return out
+
+
+def ignore_interactive_signals() -> None:
+    """A helper process of ours (the watchdog) ignores Ctrl-C and hang-ups: the toolkit
+    handles those and then dismisses the helper itself."""
+    for name in ("SIGINT", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)

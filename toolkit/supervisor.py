@@ -24,6 +24,7 @@ from toolkit.auth import ensure_key_file
 from toolkit.contract import Contract, Service, expand, start_levels
 from toolkit.errors import TargetError
 from toolkit.logcap import CappedLog
+from toolkit.watchdog import Watchdog
 
 MARKER_ENV = "TOOLKIT_RUN_MARKER"
 POLL_S = 0.02
@@ -160,6 +161,7 @@ class Supervisor:
         self.escaped: list[dict[str, Any]] = []
         self._abort = threading.Event()
         self._file_lock = threading.Lock()
+        self._watchdog: Watchdog | None = None
 
     # ------------------------------------------------------------ ownership
     def _reclaim(self) -> None:
@@ -178,9 +180,7 @@ class Supervisor:
             raise TargetError(f"the stack of {self.contract.name} is run by another toolkit (pid {owner.pid}); "
                               f"stop it first (toolkit stack down)")
         owned, refused = owned_processes(doc)
-        for proc in owned:
-            platform.kill_process(proc.pid, _create_time(proc))
-        psutil.wait_procs(owned, timeout=5)
+        kill_owned(owned)
         self._emit("supervisor.reclaimed", killed=[p.pid for p in owned], file=str(path),
                    not_signalled=refused)
         path.unlink(missing_ok=True)
@@ -204,6 +204,8 @@ class Supervisor:
         self._reclaim()
         self._preflight_ports()
         self.subreaper = platform.become_child_subreaper()
+        self._watchdog = Watchdog(run_file(self.contract), os.getpid())
+        self._watchdog.start()  # before the baseline: it is ours, never an escaped descendant
         self._baseline = {(p.pid, _create_time(p)) for p in _descendants()}
         startup: dict[str, float] = {}
         try:
@@ -339,6 +341,9 @@ class Supervisor:
         self.escaped.extend(self._sweep_escaped())
         platform.reap_children()
         run_file(self.contract).unlink(missing_ok=True)
+        if self._watchdog is not None:
+            self._watchdog.dismiss()
+            self._watchdog = None
         return results
 
     def _sweep_escaped(self) -> list[dict[str, Any]]:
@@ -510,6 +515,20 @@ def owned_processes(doc: dict[str, Any]) -> tuple[list[psutil.Process], list[dic
     for proc in processes_with_marker(marker) if marker else []:
         owned.setdefault(proc.pid, proc)
     return list(owned.values()), refused
+
+
+def kill_owned(owned: list[psutil.Process]) -> None:
+    """SIGKILL processes proven ours (pid and create time re-checked) and wait for them."""
+    for proc in owned:
+        platform.kill_process(proc.pid, _create_time(proc))
+    psutil.wait_procs(owned, timeout=5)
+
+
+def reclaim_processes(doc: dict[str, Any]) -> int:
+    """Stop what a run file proves is ours (the watchdog's reclaim); returns the count."""
+    owned, _refused = owned_processes(doc)
+    kill_owned(owned)
+    return len(owned)
 
 
 def describe(pid: int | None, cmdline: list[str]) -> str:
