@@ -253,11 +253,12 @@ def _runner_signer_outside(root: Path) -> Any:
 # ---------------------------------------------------------------- verification
 
 def manifest_line(digest: str, rel: str) -> str:
-    """One ``sha256sum`` line. As GNU sha256sum does, a name holding a backslash or a
-    newline gets a leading backslash on its line and both escaped, so ``-c`` still reads it."""
-    if "\\" not in rel and "\n" not in rel:
+    """One ``sha256sum`` line. As GNU sha256sum does, a name holding a backslash, a newline
+    or a carriage return gets a leading backslash on its line and those escaped, so ``-c``
+    still reads it."""
+    if "\\" not in rel and "\n" not in rel and "\r" not in rel:
         return f"{digest}  {rel}\n"
-    escaped = rel.replace("\\", "\\\\").replace("\n", "\\n")
+    escaped = rel.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
     return f"\\{digest}  {escaped}\n"
 
 
@@ -268,7 +269,7 @@ def parse_manifest_line(line: str) -> tuple[str, str] | None:
     if not sep or len(digest) != 64:
         return None
     if escaped:
-        rel = re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), rel)
+        rel = re.sub(r"\\(.)", lambda m: {"n": "\n", "r": "\r"}.get(m.group(1), m.group(1)), rel)
     return digest, rel
 
 
@@ -287,7 +288,15 @@ def verify_run(folder: Path, keys: list[Any] | None = None) -> list[str]:
     """Problems found in one sealed run folder: its signature, then manifest and journal."""
     problems = verify_signature(folder, keys)
     seen = {p.split(" (")[0] for p in problems}
-    return problems + [p for p in verify_manifest(folder) if p.split(" (")[0] not in seen]
+    return problems + [p for p in verify_manifest(folder) if _as_subject(p) not in seen]
+
+
+def _as_subject(problem: str) -> str:
+    """'changed: <file>' as the signature check names it, to report each file once."""
+    from toolkit.signing import subject_name
+
+    kind, sep, rel = problem.partition(": ")
+    return f"{kind}: {subject_name(rel)}" if sep else problem
 
 
 def read_statement(folder: Path, keys: list[Any] | None = None) -> dict[str, Any]:
@@ -365,7 +374,8 @@ def verify_manifest(folder: Path) -> list[str]:
     if not manifest.is_file():
         return [f"{folder}: no {MANIFEST}: the run was never sealed (interrupted or killed)"]
     listed: dict[str, str] = {}
-    text = manifest.read_text(encoding="utf-8", errors="surrogateescape")
+    # bytes, not read_text: universal newlines would turn a "\r" in a file name into a line break
+    text = manifest.read_bytes().decode("utf-8", "surrogateescape")
     for n, line in enumerate(text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"), 1):
         entry = parse_manifest_line(line)
         if entry is None:
