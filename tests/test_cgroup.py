@@ -44,7 +44,7 @@ pytestmark = pytest.mark.skipif(bool(_writable_cgroup()), reason=_writable_cgrou
 
 def alive(pid: int) -> bool:
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return False
 
@@ -165,8 +165,27 @@ def test_cycle_records_its_cgroup_removes_it_and_spares_others(
     assert alive(sleeper.pid)
 
 
-def test_cgroup_member_left_after_stop_fails_gate_1(tmp_path: Path) -> None:
+def _v1_pids() -> tuple[Path, str] | None:
+    try:
+        rows = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return None
+    for row in (r.split() for r in rows):
+        if row[2] == "cgroup" and "pids" in row[3].split(",") and "rw" in row[3].split(","):
+            return Path(row[1]), "pids"
+    return None
+
+
+@pytest.mark.parametrize("hierarchy", ["preferred", "v1-pids"])
+def test_cgroup_member_left_after_stop_fails_gate_1(
+    tmp_path: Path, hierarchy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Without the subreaper sweep, the cgroup alone still finds the escaped daemon."""
+    if hierarchy == "v1-pids":
+        v1 = _v1_pids()
+        if v1 is None or not os.access(v1[0], os.W_OK):
+            pytest.skip("no writable cgroup v1 pids hierarchy on this host")
+        monkeypatch.setattr(platform, "cgroup_hierarchy", lambda: v1)
     token = "cg-late-" + secrets.token_hex(4)
     path = write_contract(
         tmp_path, HEAD + fixture_service("sly", free_ports(1)[0], "--escape-on-term", token))
@@ -179,6 +198,8 @@ def test_cgroup_member_left_after_stop_fails_gate_1(tmp_path: Path) -> None:
         assert found and token in found[0]["cmdline"], sup.escaped
         assert with_token(token) == [] or not any(alive(p) for p in with_token(token))
         assert sup.cgroup is None and sup.cgroup_used and not Path(sup.cgroup_used).exists()
+        if hierarchy == "v1-pids":
+            assert sup.cgroup_used.startswith(str(_v1_pids()[0]))  # type: ignore[index]
     finally:
         sup.close()
         kill_all(with_token(token))
