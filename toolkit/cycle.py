@@ -72,7 +72,8 @@ class CycleGate:
         sup = Supervisor(self.c, marker=marker, log_dir=self.run.evidence.dir / "service-logs",
                          on_event=self.run.emit)
         record: dict[str, Any] = {"cycle": i, "startup_s": {}, "shutdown_s": {}, "exit_codes": {},
-                                  "logs": {}, "subreaper": False}
+                                  "logs": {}, "subreaper": False,
+                                  "cgroup": None}
         self.t.cycles.append(record)
         try:
             self.progress("phase", {"phase": f"cycle {i}: starting"})
@@ -137,6 +138,7 @@ class CycleGate:
                 self._fail(f"{res.service} left pid {item['pid']} ({' '.join(item['cmdline'])}) running after stop")
             self._log_figures(record, res.service, res.log)
         record["subreaper"] = sup.subreaper
+        record["cgroup"] = sup.cgroup_used  # None: no writable cgroup hierarchy here
         for item in sup.escaped:
             self._found("orphans", {**item, "service": None})
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import signal
 import subprocess  # nosec B404
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -229,3 +232,113 @@ def ignore_interactive_signals() -> None:
     for name in ("SIGINT", "SIGHUP"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_IGN)
+
+
+# ---------------------------------------------------------------- per-run cgroups (Linux)
+CGROUP_PARENT = "release-gate-toolkit"
+_CGROUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
+
+
+def cgroup_hierarchy() -> tuple[Path, str] | None:
+    """A cgroup hierarchy to hold a run: (mount point, "cgroup2" or "pids"), or None.
+
+    cgroup2 is preferred; a v1 ``pids`` hierarchy is the fallback. None off Linux or when
+    neither is mounted read-write.
+    """
+    if not IS_LINUX:
+        return None
+    try:
+        with open("/proc/self/mounts", encoding="utf-8") as fh:
+            rows = [line.split() for line in fh]
+    except OSError:
+        return None
+    found: dict[str, Path] = {}
+    for row in rows:
+        if len(row) < 4 or "rw" not in row[3].split(","):
+            continue
+        if row[2] == "cgroup2":
+            found.setdefault("cgroup2", Path(row[1]))
+        elif row[2] == "cgroup" and "pids" in row[3].split(","):
+            found.setdefault("pids", Path(row[1]))
+    for kind in ("cgroup2", "pids"):
+        if kind in found:
+            return found[kind], kind
+    return None
+
+
+def create_run_cgroup(name: str) -> Path | None:
+    """``<mount>/release-gate-toolkit/<name>``, created; None when not available here."""
+    hierarchy = cgroup_hierarchy()
+    if hierarchy is None or not _CGROUP_NAME.fullmatch(name):
+        return None
+    path = hierarchy[0] / CGROUP_PARENT / name
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return path if (path / "cgroup.procs").exists() else None
+
+
+def current_cgroup() -> Path | None:
+    """This process's cgroup in the hierarchy :func:`cgroup_hierarchy` picks."""
+    hierarchy = cgroup_hierarchy()
+    if hierarchy is None:
+        return None
+    mount, kind = hierarchy
+    try:
+        with open("/proc/self/cgroup", encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, rel = line.split(":", 2)
+        if (kind == "cgroup2" and controllers == "") or kind in controllers.split(","):
+            return mount / rel.lstrip("/")
+    return None
+
+
+def join_cgroup(path: Path, pid: int | None = None) -> bool:
+    """Move a whole process (every thread: ``cgroup.procs``) into ``path``."""
+    try:
+        (path / "cgroup.procs").write_text(f"{pid or os.getpid()}\n")
+        return True
+    except OSError:
+        return False
+
+
+def cgroup_members(path: Path) -> list[int]:
+    """The pids in a cgroup (as seen from our pid namespace); [] when it is gone."""
+    try:
+        text = (path / "cgroup.procs").read_text()
+    except OSError:
+        return []
+    return [int(x) for x in text.split() if x.isdigit() and int(x) > 0]
+
+
+def is_run_cgroup(path: Path, name: str) -> bool:
+    """Only ``<a cgroup mount>/release-gate-toolkit/<name>`` may be emptied or removed."""
+    if not IS_LINUX or not _CGROUP_NAME.fullmatch(name) or path.name != name:
+        return False
+    if path.parent.name != CGROUP_PARENT or path.is_symlink():
+        return False
+    try:
+        with open("/proc/self/mounts", encoding="utf-8") as fh:
+            mounts = {Path(r.split()[1]) for r in fh if r.split()[2] in ("cgroup", "cgroup2")}
+    except (OSError, IndexError):
+        return False
+    return path.parent.parent in mounts and (path / "cgroup.procs").is_file()
+
+
+def remove_cgroup(path: Path, timeout: float = 2.0) -> bool:
+    """rmdir an emptied run cgroup (the kernel refuses while a member remains)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            path.rmdir()
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)

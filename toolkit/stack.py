@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import threading
 import time
@@ -17,7 +18,16 @@ from rich.table import Table
 from toolkit import platform
 from toolkit.contract import Contract
 from toolkit.errors import TargetError
-from toolkit.supervisor import StopResult, Supervisor, describe, owned_processes, probe, run_file
+from toolkit.supervisor import (
+    ProcRecord,
+    StopResult,
+    Supervisor,
+    describe,
+    owned_processes,
+    probe,
+    reclaim_cgroup,
+    run_file,
+)
 
 
 def state_file(c: Contract) -> Path:
@@ -129,7 +139,20 @@ def down(c: Contract, console: Console, timeout: float | None = None) -> int:
     for proc in stragglers:
         platform.kill_process(proc.pid, proc.create_time() if proc.is_running() else None)
         console.print(f"[red]killed pid {proc.pid}: did not stop within {limit:g} s[/]")
+    for pid in reclaim_cgroup(st, keep=_live_toolkits(st)):
+        console.print(f"[red]killed pid {pid}: left in the run's cgroup (escaped daemon)[/]")
     state_file(c).unlink(missing_ok=True)
     services = st.get("services") if isinstance(st.get("services"), dict) else {}
     console.print(f"stopped {len(owned)} processes of {len(services or {})} services")
     return 1 if stragglers else 0
+
+
+def _live_toolkits(st: dict[str, Any]) -> set[int]:
+    """This process and the run's owner while it still runs: never killed from its cgroup."""
+    keep = {os.getpid()}
+    try:
+        owner = ProcRecord("toolkit", int(st.get("owner_pid", 0)),
+                           float(st.get("owner_create", 0)), [])
+    except (TypeError, ValueError):
+        return keep
+    return keep | ({owner.pid} if owner.pid > 0 and owner.alive() else set())

@@ -159,6 +159,9 @@ class Supervisor:
         self.subreaper = False
         self._baseline: set[tuple[int, float]] = set()
         self.escaped: list[dict[str, Any]] = []
+        self.cgroup: Path | None = None  # this run's cgroup while the toolkit is in it
+        self.cgroup_used: str | None = None  # for evidence: the path, also after removal
+        self._home_cgroup: Path | None = None
         self._abort = threading.Event()
         self._file_lock = threading.Lock()
         self._watchdog: Watchdog | None = None
@@ -181,8 +184,9 @@ class Supervisor:
                               f"stop it first (toolkit stack down)")
         owned, refused = owned_processes(doc)
         kill_owned(owned)
+        in_cgroup = reclaim_cgroup(doc, keep={os.getpid()})
         self._emit("supervisor.reclaimed", killed=[p.pid for p in owned], file=str(path),
-                   not_signalled=refused)
+                   not_signalled=refused, cgroup_killed=in_cgroup)
         path.unlink(missing_ok=True)
 
     def _write_run_file(self) -> None:
@@ -192,6 +196,7 @@ class Supervisor:
         with self._lock:
             doc = {"contract": self.contract.name, "marker": self.marker, "owner_pid": me.pid,
                    "owner_create": me.create_time(),
+                   "cgroup": str(self.cgroup) if self.cgroup else None,
                    "services": {n: {"pid": r.pid} for n, r in self.running.items()},
                    "records": [asdict(r) for r in self.records.values()]}
         with self._file_lock:
@@ -209,6 +214,7 @@ class Supervisor:
         self._baseline = {(p.pid, _create_time(p)) for p in _descendants()}
         startup: dict[str, float] = {}
         try:
+            self._enter_cgroup()
             self._write_run_file()
             for level in start_levels(self.contract):
                 for svc in level:
@@ -221,6 +227,42 @@ class Supervisor:
             self.stop_all()
             raise
         return startup
+
+    def _enter_cgroup(self) -> None:
+        """Linux: move the toolkit into a fresh cgroup named by the run marker just before
+        the first spawn. Every service and every descendant, daemonized or not, inherits it
+        at fork, with no window in which one is outside; the toolkit leaves at stop."""
+        if self.cgroup is not None:
+            return
+        path = platform.create_run_cgroup(self.marker)
+        home = platform.current_cgroup() if path else None
+        if path is None or home is None or not platform.join_cgroup(path):
+            if path is not None:
+                platform.remove_cgroup(path, timeout=0)
+            return
+        self.cgroup, self._home_cgroup, self.cgroup_used = path, home, str(path)
+
+    def _leave_cgroup(self) -> list[dict[str, Any]]:
+        """Back to the original cgroup; whatever is still in the run's cgroup is a leftover:
+        named, killed, and the cgroup removed."""
+        path, home = self.cgroup, self._home_cgroup
+        if path is None or home is None:
+            return []
+        platform.join_cgroup(home)
+        found: list[dict[str, Any]] = []
+        for _ in range(5):  # a member may fork once more while we look
+            fresh = cgroup_processes(path, keep={os.getpid()})
+            if not fresh:
+                break
+            for proc in fresh:
+                found.append({"pid": proc.pid, "cmdline": _safe_cmdline(proc),
+                              "check": "cgroup-member-after-stop"})
+                platform.kill_process(proc.pid, _create_time(proc))
+            psutil.wait_procs(fresh, timeout=2)
+            platform.reap_children()
+        if platform.remove_cgroup(path):
+            self.cgroup = None
+        return found
 
     def _await_level(self, level: list[Service]) -> dict[str, float]:
         """Wait for one start level; on a signal (KeyboardInterrupt) do not wait for the probes."""
@@ -340,6 +382,7 @@ class Supervisor:
                 results.extend(pool.map(self._stop_one, names))
         self.escaped.extend(self._sweep_escaped())
         platform.reap_children()
+        self.escaped.extend(self._leave_cgroup())
         run_file(self.contract).unlink(missing_ok=True)
         if self._watchdog is not None:
             self._watchdog.dismiss()
@@ -528,7 +571,48 @@ def reclaim_processes(doc: dict[str, Any]) -> int:
     """Stop what a run file proves is ours (the watchdog's reclaim); returns the count."""
     owned, _refused = owned_processes(doc)
     kill_owned(owned)
-    return len(owned)
+    return len(owned) + len(reclaim_cgroup(doc, keep={os.getpid()}))
+
+
+def cgroup_processes(path: Path, keep: set[int]) -> list[psutil.Process]:
+    """Live members of a run cgroup, except the pids in ``keep`` (live toolkits)."""
+    out = []
+    for pid in platform.cgroup_members(path):
+        if pid in keep:
+            continue
+        try:
+            proc = psutil.Process(pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if _status(proc) not in ("", psutil.STATUS_ZOMBIE):
+            out.append(proc)
+    return out
+
+
+def reclaim_cgroup(doc: dict[str, Any], keep: set[int]) -> list[int]:
+    """Kill every member of the run file's cgroup but ``keep``, then remove the cgroup.
+
+    Finds what a kill -9 of the toolkit orphaned even when it carries no marker (a daemon
+    that double-forked, called setsid and exec'd with an empty environment): the members
+    of a run's cgroup are that run's processes by construction. Only a cgroup at
+    ``<cgroup mount>/release-gate-toolkit/<the file's marker>`` is ever looked at.
+    """
+    raw, marker = doc.get("cgroup"), str(doc.get("marker") or "")
+    if not isinstance(raw, str) or not raw or not platform.is_run_cgroup(Path(raw), marker):
+        return []
+    path = Path(raw)
+    killed: list[int] = []
+    for _ in range(5):
+        members = cgroup_processes(path, keep)
+        if not members:
+            break
+        for proc in members:
+            if platform.kill_process(proc.pid, _create_time(proc)):
+                killed.append(proc.pid)
+        psutil.wait_procs(members, timeout=2)
+        platform.reap_children()
+    platform.remove_cgroup(path, timeout=0 if cgroup_processes(path, set()) else 2.0)
+    return killed
 
 
 def describe(pid: int | None, cmdline: list[str]) -> str:

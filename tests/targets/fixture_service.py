@@ -3,7 +3,7 @@
 python -m tests.targets.fixture_service --port N [--delay S] [--never-healthy]
     [--ignore-term] [--double-fork] [--unhealthy-after S] [--leak-listener]
     [--escape-on-term TOKEN] [--exit-code-on-term N] [--default-term] [--flood-log]
-    [--endless-health] [--huge-health]
+    [--endless-health] [--huge-health] [--escape-at-start TOKEN --escape-pid-file PATH]
 """
 
 from __future__ import annotations
@@ -40,7 +40,13 @@ def main() -> None:
     ap.add_argument("--endless-health", action="store_true",
                     help="/healthz: 200, chunked, never ends")
     ap.add_argument("--huge-health", action="store_true", help="/healthz: 200 with a 1 GiB body")
+    ap.add_argument("--escape-at-start", default=None, metavar="TOKEN",
+                    help="at start: the same escaping daemon as --escape-on-term")
+    ap.add_argument("--escape-pid-file", default=None,
+                    help="the escaped daemon writes its pid here")
     args = ap.parse_args()
+    if args.escape_at_start:
+        _escape(args.escape_at_start, args.escape_pid_file)
     if args.ignore_term:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if args.double_fork:
@@ -96,12 +102,15 @@ def _on_term(server: http.server.HTTPServer, args: argparse.Namespace) -> None:
     threading.Thread(target=server.shutdown).start()
 
 
-def _escape(token: str) -> None:
+def _escape(token: str, pid_file: str | None = None) -> None:
     """The daemon that no tree walk and no environment marker can find."""
     if os.fork() == 0:
         os.setsid()
         if os.fork() == 0:
             code = "import time; time.sleep(600)"
+            if pid_file:
+                code = (f"import os, time; open({pid_file!r}, 'w').write(str(os.getpid())); "
+                        "time.sleep(600)")
             os.execve(sys.executable, [sys.executable, "-c", code, token], {})
         os._exit(0)
 
