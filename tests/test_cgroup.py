@@ -110,6 +110,11 @@ def test_escaped_daemon_of_a_kill9d_toolkit_is_killed_and_cgroup_removed(
         assert cgroup.parent.name == "release-gate-toolkit" and cgroup.name == doc["marker"]
         assert daemon in platform.cgroup_members(cgroup)
         assert platform.environ_of(daemon) in ({}, None), "the daemon must carry no marker"
+        watchdog = [p for p in psutil.Process(up.pid).children()
+                    if "toolkit.reclaimer" in " ".join(p.cmdline())]
+        assert len(watchdog) == 1
+        watchdog[0].kill()  # the adversary kills the watchdog too: the cgroup must still tell
+        assert wait_for(lambda: not alive(watchdog[0].pid), 5)
         up.kill()  # kill -9: no cleanup, the daemon is re-parented away from the toolkit
         up.wait()
         assert alive(daemon)
