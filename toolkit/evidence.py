@@ -199,11 +199,12 @@ class EvidenceRun:
 # ---------------------------------------------------------------- verification
 
 def manifest_line(digest: str, rel: str) -> str:
-    """One ``sha256sum`` line. As GNU sha256sum does, a name holding a backslash or a
-    newline gets a leading backslash on its line and both escaped, so ``-c`` still reads it."""
-    if "\\" not in rel and "\n" not in rel:
+    """One ``sha256sum`` line. As GNU sha256sum (coreutils 9) does, a name holding a
+    backslash, newline or carriage return gets a leading backslash on its line and those
+    characters escaped, so ``sha256sum -c`` still reads it."""
+    if not any(ch in rel for ch in "\\\n\r"):
         return f"{digest}  {rel}\n"
-    escaped = rel.replace("\\", "\\\\").replace("\n", "\\n")
+    escaped = rel.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
     return f"\\{digest}  {escaped}\n"
 
 
@@ -214,7 +215,7 @@ def parse_manifest_line(line: str) -> tuple[str, str] | None:
     if not sep or len(digest) != 64:
         return None
     if escaped:
-        rel = re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), rel)
+        rel = re.sub(r"\\(.)", lambda m: {"n": "\n", "r": "\r"}.get(m.group(1), m.group(1)), rel)
     return digest, rel
 
 
@@ -225,7 +226,7 @@ def verify_run(folder: Path) -> list[str]:
     if not manifest.is_file():
         return [f"{folder}: no {MANIFEST}: the run was never sealed (interrupted or killed)"]
     listed: dict[str, str] = {}
-    text = manifest.read_text(encoding="utf-8", errors="surrogateescape")
+    text = manifest.read_bytes().decode("utf-8", "surrogateescape")  # no newline translation
     for n, line in enumerate(text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"), 1):
         entry = parse_manifest_line(line)
         if entry is None:
