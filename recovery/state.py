@@ -6,6 +6,7 @@ its mode, so a restore brings back empty folders and permissions as well as cont
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import shutil
@@ -14,12 +15,20 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.evidence import atomic_write, sha256_file
+from toolkit.signing import KEY_FILE_PATTERNS
 
 MODES = "folder-modes.json"
 
 
 def _excluded(src: Path, exclude: set[Path]) -> bool:
+    if is_key_file(src):
+        return True
     return src in exclude or any(str(src).startswith(str(x) + "-") for x in exclude)
+
+
+def is_key_file(path: Path) -> bool:
+    """Key material never enters a snapshot (and so never evidence or a release bundle)."""
+    return any(fnmatch.fnmatch(path.name, pattern) for pattern in KEY_FILE_PATTERNS)
 
 
 def snapshot(dirs: list[Path], dest: Path, exclude: set[Path]) -> list[dict[str, Any]]:

@@ -161,6 +161,20 @@ def listening(ports: list[int]) -> list[int]:
                    if c.status == psutil.CONN_LISTEN and c.laddr.port in ports})
 
 
+@pytest.fixture(scope="session")
+def _runner_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("runner-home")
+
+
+@pytest.fixture(autouse=True)
+def runner_key(_runner_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Runner keys and trust files of the tests live in a temporary home, never in ~/.config."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(_runner_home))
+    monkeypatch.setenv("TOOLKIT_RUNNER_KEY", str(_runner_home / "runner-key.pem"))
+    monkeypatch.delenv("TOOLKIT_TRUSTED_KEYS", raising=False)
+    return _runner_home / "runner-key.pem"
+
+
 @pytest.fixture
 def python() -> str:
     return sys.executable

@@ -119,6 +119,7 @@ def _check(doc: dict[str, Any]) -> None:
 @example([(("services.0", "cwd"), "a\x00b")])  # found by this test: os.path.realpath raised ValueError
 @example([(("soak.traffic.0", "rate_per_s"), 1e300)])
 @example([(("defaults", "health_interval_s"), 0)])
+@example([(("evidence", "dir"), "x" * 300)])  # found by this fuzz: OSError ENAMETOOLONG
 def test_generated_contracts_load_and_plan_or_fail_clearly(edits: list[Any]) -> None:
     doc = json.loads(json.dumps(BASE))
     for (where, key), v in edits:
@@ -140,6 +141,8 @@ BAD = [
     ("durability.writer", "rate_per_s", 1e12, "<="),
     ("soak", "duration", "99999999d", "366 days"),
     ("services.0", "cwd", "a\x00b", "NUL"),
+    ("evidence", "dir", "x" * 300, "not a usable path"),
+    ("services.0", "state", ["y" * 300], "not a usable path"),
 ]
 
 

@@ -28,12 +28,14 @@ from toolkit import contract as contract_mod
 from toolkit.evidence import (
     JOURNAL,
     MANIFEST,
+    SIGNATURE,
     EvidenceRun,
     parse_manifest_line,
     verify_journal,
     verify_run,
 )
 from toolkit.secrets_scan import detect, load_baseline, save_baseline
+from toolkit.signing import subject_name
 
 DATA = Path(__file__).resolve().parent / "data"
 INFO = {"name": "prop", "version": "1.0.0", "sha256": "0" * 64}
@@ -85,14 +87,15 @@ def test_a_sealed_run_round_trips_its_journal_and_manifest(
         assert [e["seq"] for e in entries] == list(range(len(events) + 2))
         assert [(e["event"], e["data"]) for e in entries[1:-1]] == events
         assert entries[-1]["event"] == "run.end" and entries[-1]["data"] == {"verdict": verdict}
-        # the manifest lists every file once, with its sha256, sorted, summary included
+        # the manifest lists every file once (but itself and the signature over it), with
+        # its sha256, sorted, summary included
         lines = (run.dir / MANIFEST).read_bytes().decode("utf-8", "surrogateescape").split("\n")
         assert lines[-1] == ""
         parsed = [parse_manifest_line(line) for line in lines[:-1]]
         listed = {entry[1]: entry[0] for entry in parsed if entry is not None}
         assert len(listed) == len(parsed)
         on_disk = {p.relative_to(run.dir).as_posix() for p in run.dir.rglob("*")
-                   if p.is_file() and p.name != MANIFEST}
+                   if p.is_file() and p.name not in (MANIFEST, SIGNATURE)}
         assert set(listed) == on_disk and list(listed) == sorted(listed)
         assert all(hashlib.sha256((run.dir / rel).read_bytes()).hexdigest() == digest
                    for rel, digest in listed.items())
@@ -116,7 +119,7 @@ def test_any_flipped_bit_is_reported_as_changed(files: dict[str, bytes], pick: i
         data = bytearray((run.dir / rel).read_bytes())
         data[pick % len(data)] ^= 1 << bit
         (run.dir / rel).write_bytes(bytes(data))
-        assert verify_run(run.dir) == [f"changed: {rel}"]
+        assert verify_run(run.dir) == [f"changed: {subject_name(rel)} (differs from the signed digest)"]
 
 
 @FAST

@@ -26,19 +26,29 @@ def _seconds(value: str | None, name: str) -> float | None:
 
 @cli.command("cycle")
 @contract_option
-@click.option("--count", type=int, default=10, show_default=True, help="Start/stop cycles.")
-@click.option("--health-duration", default="30m", show_default=True, help="How long each cycle probes health.")
-@click.option("--interval", default=None, help="Probe interval (default: [defaults].health_interval_s).")
+@click.option("--count", type=int, default=None,
+              help="Start/stop cycles (default: [cycle].count, else 10).")
+@click.option("--health-duration", default=None,
+              help="Health probing in all, over every cycle "
+                   "(default: [cycle].health_duration, else 30m).")
+@click.option("--interval", default=None, help="Probe interval (default: [cycle].interval, else "
+              "[defaults].health_interval_s).")
 @click.option("--startup-timeout", default=None, help="Override every service's startup timeout.")
-def cycle(contract_path: Path | None, count: int, health_duration: str, interval: str | None,
-          startup_timeout: str | None) -> None:
+def cycle(contract_path: Path | None, count: int | None, health_duration: str | None,
+          interval: str | None, startup_timeout: str | None) -> None:
     """Gate 1: N start/stop cycles, healthy throughout, zero zombies, orphans and leftover listeners."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from toolkit.cycle import CycleConfig, run_cycle
+    from toolkit.gates import cycle_strength
 
-    cfg = CycleConfig(contract_path, count, _seconds(health_duration, "--health-duration") or 0.0,
-                      _seconds(interval, "--interval"), _seconds(startup_timeout, "--startup-timeout"))
+    full = cycle_strength(contract_path)
+    count = count if count is not None else full.count
+    health = _seconds(health_duration, "--health-duration") if health_duration else None
+    every = _seconds(interval, "--interval") if interval else None
+    startup = _seconds(startup_timeout, "--startup-timeout") if startup_timeout else None
+    cfg = CycleConfig(contract_path, count, full.health_s if health is None else health,
+                      every or full.interval_s, startup or full.startup_s)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[checks]}"), TimeElapsedColumn(), console=console,
                   transient=False) as bar:
@@ -283,8 +293,9 @@ def soak(contract_path: Path | None, duration: str | None, warmup: str | None, s
 @cli.command("gates")
 @contract_option
 @click.option("--profile", type=click.Choice(["quick", "full"]), default="quick", show_default=True,
-              help="quick: scaled-down durations, same logic; full: the seed's (10 x 30 min cycles, the "
-                   "contract's soak duration).")
+              help="quick: scaled-down durations, same logic (a release of it is a rehearsal "
+                   "at most); full: the contract's [cycle] (else the seed's 10 cycles, 30 min of "
+                   "probes in all), [soak].duration and [determinism].runs.")
 @click.option("--dry-run", is_flag=True, help="Print what each gate would do; start and touch nothing.")
 def gates(contract_path: Path | None, profile: str, dry_run: bool) -> None:
     """Run every gate in order (cycle, soak, attack, secrets, drill, determinism); stop at the first failure."""
@@ -307,51 +318,78 @@ def gates(contract_path: Path | None, profile: str, dry_run: bool) -> None:
     steps = run_all(contract_path, profile, progress)
     failed = next((s for s in steps if s.verdict != "pass"), None)
     if failed:
-        err_console.print(f"stopped at {failed.gate}; fix its root cause and rerun from the start")
+        err_console.print(f"blocker: gate {failed.gate} ({failed.verdict}); stopped there. Fix "
+                          "its root cause and rerun from gate start; after two failures record it "
+                          "with `toolkit blocker resolve`", markup=False)
         done(failed.exit_code or 1)
     console.print("all gates passed; `toolkit release` can now bundle and sign the evidence")
     done(0)
 
 
+trust_option = click.option("--trust", "trust", multiple=True, type=click.Path(path_type=Path),
+                            help="Trusted runner keys (lines 'ed25519 <hex>'); default: "
+                                 "$TOOLKIT_TRUSTED_KEYS or the trust file beside the runner key, "
+                                 "plus the runner key itself.")
+
+
 @cli.group("release", invoke_without_command=True)
 @contract_option
 @click.option("--key", type=click.Path(path_type=Path), default=None, help="Ed25519 release key (PEM).")
-@click.option("--signer", default=None, help="Name and role for the sign-off line.")
+@click.option("--signer", default=None, help="\"Name, role\" for the sign-off.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Output folder (default: evidence dir/release).")
+@click.option("--rehearsal", is_flag=True,
+              help="Bundle what there is, marked REHEARSAL - NOT FOR GA.")
+@trust_option
 @click.pass_context
 def release(ctx: click.Context, contract_path: Path | None, key: Path | None, signer: str | None,
-            out: Path | None) -> None:
-    """Release ceremony: verified passing evidence of every gate, a reproducible bundle, manifest, signature."""
+            out: Path | None, rehearsal: bool, trust: tuple[Path, ...]) -> None:
+    """Release ceremony: the acceptance policy, then a numbered, signed candidate or rehearsal."""
     if ctx.invoked_subcommand is not None:
         return
+    from toolkit import signing
     from toolkit.errors import UsageError
-    from toolkit.release import GATES, ReleaseBlocked, ceremony, latest
+    from toolkit.release import ReleaseBlocked, assess, ceremony, parse_signer
     from toolkit.runner import load_locked
 
     if key is None or not signer:
         raise UsageError("release needs --key KEY.pem (see `toolkit release keygen`) and --signer \"Name, role\"")
+    parse_signer(signer)
     c = load_locked(contract_path)
-    found = [latest(c, gate, label) for gate, _, label in GATES]
+    assessment = assess(c, signing.trusted_keys(list(trust)))
+    _release_table(c, assessment)
+    try:
+        result = ceremony(c, out or c.evidence_dir / "release", key, signer, assessment, rehearsal)
+    except ReleaseBlocked as exc:
+        for reason in exc.blockers:
+            err_console.print(f"[red]blocker:[/] {escape(reason)}")
+        hint = "" if rehearsal else "; `--rehearsal` bundles it marked NOT FOR GA"
+        err_console.print(f"[red]release blocked[/]: {len(exc.blockers)} reason(s); "
+                          f"no bundle was written{hint}")
+        done(1)
+    rc = f"release candidate {result['candidate']}"
+    kind = "REHEARSAL - NOT FOR GA" if result["rehearsal"] else rc
+    console.print(f"{kind}: bundle sha256 {result['bundle_sha256']}; signed; "
+                  f"written to {result['out']}")
+    done(0)
+
+
+def _release_table(c: Any, assessment: Any) -> None:
     table = Table(title=f"release: {c.name} {c.version}")
     for col in ("gate", "run", "status"):
         table.add_column(col)
-    for g in found:
-        table.add_row(g.title, g.run.name if g.run else "-", "[green]pass, verified[/]" if g.ok else
-                      "[red]" + escape("; ".join(g.problems)) + "[/]")
+    for g in assessment.gates:
+        status = "[green]pass, verified, full strength[/]" if g.ok else \
+            "[red]" + escape("; ".join(g.problems + g.shortfalls)) + "[/]"
+        table.add_row(g.title, g.run.name if g.run else "-", status)
     console.print(table)
-    try:
-        result = ceremony(c, out or c.evidence_dir / "release", key, signer, found)
-    except ReleaseBlocked as exc:
-        err_console.print(f"[red]release blocked[/]: {len(exc.blockers)} blocker(s); no bundle was written")
-        done(1)
-    console.print(f"bundle sha256 {result['bundle_sha256']}; signed; written to {result['out']}")
-    done(0)
+    for p in assessment.integrity:
+        err_console.print(f"[red]integrity:[/] {escape(p)}")
 
 
 @release.command("keygen")
 @click.argument("path", type=click.Path(path_type=Path))
 def release_keygen(path: Path) -> None:
-    """Create an Ed25519 release key (PATH) and its public key (PATH.pub)."""
+    """Create an Ed25519 release key (PATH) and its public key (PATH.pub, a trust-file line)."""
     from toolkit.release import keygen
 
     console.print(f"private key {path} (keep it secret), public key {keygen(path)}")
@@ -360,16 +398,71 @@ def release_keygen(path: Path) -> None:
 
 @release.command("verify")
 @click.argument("folder", type=click.Path(path_type=Path))
-@click.option("--trust", type=click.Path(path_type=Path), default=None, help="Trusted public key (.pub).")
-def release_verify(folder: Path, trust: Path | None) -> None:
-    """Check a release folder: manifest hashes and the Ed25519 signature."""
-    from toolkit.release import verify_release
+@click.option("--trust", "trust", multiple=True, type=click.Path(path_type=Path),
+              help="Trusted release public key (.pub); required (or $TOOLKIT_RELEASE_TRUST).")
+def release_verify(folder: Path, trust: tuple[Path, ...]) -> None:
+    """Check a candidate folder: every file signed and unchanged, signed by a trusted key."""
+    from toolkit.release import NOT_FOR_GA, verify_release
 
-    problems = verify_release(folder, trust)
+    problems, pred = verify_release(folder, list(trust))
     for p in problems:
         err_console.print(f"[red]{escape(p)}[/]")
-    console.print("release verified" if not problems else "release NOT verified")
-    done(1 if problems else 0)
+    if problems:
+        console.print("release NOT verified")
+        done(1)
+    rc = f"release candidate {pred.get('candidate')} approved"
+    what = NOT_FOR_GA if pred.get("rehearsal") else rc
+    console.print(f"release verified: {what}, {pred.get('signer')} ({pred.get('role')}), "
+                  f"{pred.get('timestamp')}, bundle sha256 {pred.get('bundle_sha256')}")
+    done(0)
+
+
+@cli.group("blocker")
+def blocker_group() -> None:
+    """The seed's blocker procedure: a gate that failed twice needs a recorded remediation."""
+
+
+@blocker_group.command("resolve")
+@contract_option
+@click.option("--gate", required=True,
+              type=click.Choice(["cycle", "soak", "attack", "secrets", "drill", "determinism"]))
+@click.option("--root-cause", "root_cause", required=True, type=click.Path(path_type=Path),
+              help="File describing the root cause (stored in the ledger, shipped in the bundle).")
+@click.option("--fix", required=True, help="What was changed to fix it.")
+def blocker_resolve(contract_path: Path | None, gate: str, root_cause: Path, fix: str) -> None:
+    """Record a signed remediation in the ledger; the gate may then be attempted again."""
+    from toolkit.ledger import Ledger, resolve_blocker
+    from toolkit.runner import contract_info, load_locked
+
+    c = load_locked(contract_path)
+    entry = resolve_blocker(Ledger(c.evidence_dir), gate, contract_info(c), root_cause, fix)
+    console.print(f"remediation for {gate} recorded (ledger entry {entry['seq']}); "
+                  "the gate may run again")
+    done(0)
+
+
+@cli.command("quarantine")
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--why", required=True, help="Why the run is invalid (recorded in the ledger).")
+def quarantine_cmd(run: Path, why: str) -> None:
+    """Move a run to <evidence>/invalidated/ with its reason in the ledger."""
+    from toolkit.ledger import quarantine
+
+    ledger = _ledger_of(run)
+    target = quarantine(ledger, run, why)
+    console.print(f"quarantined: {run} -> {target}")
+    done(0)
+
+
+def _ledger_of(path: Path) -> Any:
+    from toolkit.errors import ToolkitError
+    from toolkit.ledger import LEDGER, Ledger
+
+    for folder in [path.absolute(), *path.absolute().parents]:
+        if (folder / LEDGER).is_file():
+            return Ledger(folder)
+    raise ToolkitError(f"{path}: no {LEDGER} in it or above it; "
+                       "is this a run of an evidence folder?")
 
 
 def _list(attacks: list[Any]) -> None:

@@ -20,7 +20,7 @@ MAX_RATE = 10_000.0  # requests per second from one traffic class or the sentine
 
 _BASE = frozenset({"python", "contract_dir"})
 _SERVICE_PH = _BASE | {"port", "canary_secret"}
-_SURFACE_PH = _BASE | {"port", "sandbox", "payload", "canary_secret"}
+_SURFACE_PH = _BASE | {"port", "sandbox", "payload", "canary_secret", "probe", "fresh"}
 _WRITER_PH = _BASE | {"seq", "now", "port"}
 
 _REQUEST_FIELDS: dict[str, s.Node] = {
@@ -48,6 +48,9 @@ SERVICE = s.Table(
         "state": s.List(s.Str()),
         "logs": s.List(s.Str()),
         "code": s.List(s.Str()),
+        "log_max_bytes": s.Num(minimum=1024, integer=True),
+        "log_backups": s.Num(integer=True, maximum=100),
+        "stop_exit_codes": s.List(s.Num(integer=True, maximum=255)),
     },
     required=("name", "command"),
     placeholders=_SERVICE_PH,
@@ -92,7 +95,10 @@ TOP = s.Table(
         ),
         "defaults": s.Table(
             {"host": s.Str(), "startup_timeout_s": s.Seconds(), "stop_timeout_s": s.Seconds(),
-             "health_interval_s": s.Seconds()}
+             "health_interval_s": s.Seconds(),
+             "log_max_bytes": s.Num(minimum=1024, integer=True), "log_backups": s.Num(integer=True, maximum=100),
+             "stop_exit_codes": s.List(s.Num(integer=True, maximum=255)),
+             "allow_remote_health": s.List(s.Str())}
         ),
         "env": s.Map(s.Str(), key_pattern=r"[A-Za-z_][A-Za-z0-9_]*"),
         "services": s.TableList(SERVICE),
@@ -110,6 +116,10 @@ TOP = s.Table(
         "secrets": s.Table(
             {"scan": s.List(s.Str()), "baseline": s.Str(), "logs": s.List(s.Str()),
              "code": s.List(s.Str())}
+        ),
+        "cycle": s.Table(  # Gate 1 at full strength; health_duration is the total over all cycles
+            {"count": s.Num(minimum=1, integer=True), "health_duration": s.Duration(),
+             "interval": s.Duration(), "startup_timeout_s": s.Num()}
         ),
         "soak": s.Table(
             {"duration": s.Duration(positive=True), "warmup": s.Duration(),
@@ -153,6 +163,9 @@ class Service:
     state: list[Path]
     logs: list[Path]
     host: str
+    log_max_bytes: int = 10 * 1024 * 1024
+    log_backups: int = 2
+    stop_exit_codes: tuple[int, ...] = (0, 143)
 
     @property
     def health_url(self) -> str | None:
@@ -316,6 +329,10 @@ def _services(c: Contract) -> list[Service]:
             state=[c.resolve(x) for x in raw.get("state", [])],
             logs=[c.resolve(x) for x in raw.get("logs", [])],
             host=str(d.get("host", "127.0.0.1")),
+            log_max_bytes=int(raw.get("log_max_bytes", d.get("log_max_bytes", 10 * 1024 * 1024))),
+            log_backups=int(raw.get("log_backups", d.get("log_backups", 2))),
+            stop_exit_codes=tuple(int(x) for x in raw.get("stop_exit_codes",
+                                                          d.get("stop_exit_codes", (0, 143)))),
         ))
     return out
 
@@ -352,6 +369,7 @@ def _cross_check(c: Contract) -> None:
                 raise ContractError(f"{f}: services[{i}].depends_on = {dep!r}: no service has that name")
         if svc.port is None and svc.health and not svc.health.startswith("http"):
             raise ContractError(f"{f}: services[{i}].health = {svc.health!r}: a relative health path needs a port")
+        _check_health_host(c, i, svc, f)
     for i, surf in enumerate(c.surfaces):
         _check_surface(c, i, surf, names, f)
     auth = c.auth
@@ -363,6 +381,37 @@ def _cross_check(c: Contract) -> None:
     from toolkit.contract_paths import check_paths
 
     check_paths(c)
+
+
+def _check_health_host(c: Contract, i: int, svc: Service, f: str) -> None:
+    """Health probes go to loopback only, unless [defaults] allow_remote_health names the host."""
+    url = svc.health_url
+    if url is None:
+        return
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        raise ContractError(f"{f}: services[{i}].health = {url!r}: not a valid URL") from None
+    if parts.scheme not in ("http", "https"):
+        raise ContractError(f"{f}: services[{i}].health = {url!r}: only http and https are probed")
+    allowed = c.raw.get("defaults", {}).get("allow_remote_health", [])
+    if host == "localhost" or host in allowed or _is_loopback(host):
+        return
+    raise ContractError(f"{f}: services[{i}].health = {url!r}: host {host!r} is not loopback; the toolkit "
+                        f"only probes 127.0.0.1/::1/localhost unless [defaults] allow_remote_health "
+                        f"lists {host!r}")
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _check_surface(c: Contract, i: int, surf: Surface, names: list[str], f: str) -> None:
@@ -434,7 +483,29 @@ def write_lock(c: Contract) -> Path:
     target = lock_path(c)
     doc = {"name": c.name, "version": c.version, "sha256": c.sha256}
     atomic_write(target, (json.dumps(doc, indent=2) + "\n").encode())
+    _record_lock(c)
     return target
+
+
+def _record_lock(c: Contract) -> None:
+    """Lock history lives in the evidence ledger, so deleting the .lock forgets nothing."""
+    from toolkit.ledger import Ledger
+
+    ledger = Ledger(c.evidence_dir)
+    if c.sha256 not in ledger.lock_shas(c.name, c.version):
+        ledger.append("lock", name=c.name, version=c.version, sha256=c.sha256, path=str(c.path))
+
+
+def lock_history_drift(c: Contract) -> str | None:
+    """A different SHA-256 locked earlier under this name and version is drift, .lock or not."""
+    from toolkit.ledger import Ledger
+
+    others = [s for s in Ledger(c.evidence_dir).lock_shas(c.name, c.version) if s != c.sha256]
+    if not others:
+        return None
+    return (f"{c.path}: contract drift: {c.name} {c.version} was locked before with sha256 "
+            f"{others[0][:12]}… (ledger {c.evidence_dir / 'ledger.jsonl'}), current sha256 "
+            f"{c.sha256[:12]}…; a changed contract needs a new [contract].version")
 
 
 @dataclass(frozen=True)
@@ -444,6 +515,9 @@ class LockStatus:
 
 
 def check_lock(c: Contract) -> LockStatus:
+    history = lock_history_drift(c)
+    if history:
+        return LockStatus("drift", history)
     target = lock_path(c)
     try:
         lock = json.loads(target.read_text())

@@ -29,11 +29,35 @@ def _too_wide(c: Contract, p: Path) -> str | None:
     return None
 
 
+NAME_MAX = 255
+PATH_MAX = 4000
+
+
 def _resolve(c: Contract, where: str, value: Any) -> Path:
+    """The resolved path, or a ContractError if no file system could hold it."""
     try:
-        return c.resolve(str(value))
+        p = c.resolve(str(value))
+        if len(str(p).encode()) > PATH_MAX or any(len(x.encode()) > NAME_MAX for x in p.parts):
+            raise OSError(f"a name longer than {NAME_MAX} bytes or a path longer than {PATH_MAX}")
+        p.exists()  # stat errors other than "missing" (a loop, a permission wall) surface here
+        return p
     except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, an embedded NUL
         raise ContractError(f"{c.path}: {where} = {value!r}: not a usable path ({exc})") from None
+
+
+def _other_paths(c: Contract) -> Iterator[tuple[str, Any]]:
+    """Path keys not checked for kind: they only need to be paths a file system can hold."""
+    raw = c.raw
+    for i, svc in enumerate(raw.get("services", [])):
+        for key in ("state", "code"):
+            for j, v in enumerate(svc.get(key, [])):
+                yield f"services[{i}].{key}[{j}]", v
+    sec = raw.get("secrets", {})
+    for key in ("scan", "code", "logs"):
+        for j, v in enumerate(sec.get(key, [])):
+            yield f"secrets.{key}[{j}]", v
+    if "baseline" in sec:
+        yield "secrets.baseline", sec["baseline"]
 
 
 def _folders(c: Contract) -> Iterator[tuple[str, Any, bool]]:
@@ -87,6 +111,8 @@ def check_paths(c: Contract) -> None:
         if p.is_dir() or _too_wide(c, p):
             raise ContractError(f"{f}: {where} = {value!r} resolves to {p}, which is a folder; name a "
                                 "file")
+    for where, value in _other_paths(c):
+        _resolve(c, where, value)
     _state_overlap(c)
 
 

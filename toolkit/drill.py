@@ -185,6 +185,8 @@ class Drill:
         self.sup: Supervisor | None = None
         dbs = {*self.dbs, *(c.lexical(d["path"]) for d in dur["databases"])}
         self.exclude = dbs | {d.with_name(d.name + s) for d in dbs for s in ("-wal", "-shm", "-journal")}
+        if c.auth is not None and c.auth.key_file is not None:
+            self.exclude.add(c.auth.key_file)  # the live key never goes into the state snapshot
         self.faults = choose_faults(self.seed, cfg.faults)
         self._outcomes: list[dict[str, Any]] = []
 

@@ -52,10 +52,12 @@ def run_secrets_gate(cfg: ScanConfig, contract_path: Path | None, formats: tuple
             result = run_scan(cfg, work)
             bus.emit("secrets.done", **result.to_dict())
             return result, None
-        with gate_run(c, "secrets", "gate3-secrets-scan") as run:
+        scope = "explicit" if explicit else "contract"
+        with gate_run(c, "secrets", "gate3-secrets-scan", scope) as run:
             run.bus.subscribe(SecretsReports(formats, run.evidence.write_bytes, output).handle)
             result = run_scan(cfg, work)
-            body = result.to_dict()
+            # explicit paths are an ad hoc scan, not Gate 3d: recorded so, never counted to release
+            body = {**result.to_dict(), "scope": scope}
             run.emit("secrets.done", **body)
             run.seal(result.verdict, {**body, "measurements": [
                 {"metric": "new_secrets", "value": len(result.new), "threshold": 0, "unit": "secrets"},

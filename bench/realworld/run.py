@@ -13,7 +13,8 @@ timeout. The caller chooses the network: wrap it in `unshare -n` so traffic stay
 One row per target and release, then the totals: vulnerable releases detected (exit 1 with
 every expected class), fixed releases passed (exit 0; those whose only findings are listed in
 the target's verified_in_fixed are counted apart, never as passed), class recall (expected
-families found, whatever the exit code), runs that exited 2 or timed out, total time. Run folders (contract, evidence, output) are kept under --runs.
+families found, whatever the exit code), runs that exited 2 or timed out, total time.
+Run folders (contract, evidence, output) are kept under --runs.
 """
 from __future__ import annotations
 
@@ -151,6 +152,9 @@ def judge(row: Row, data: dict[str, Any] | None, out: str, err: str) -> None:
         errors = data.get("errors") or []
         if errors and not row.reason:
             row.reason = str(errors[0])[:220]
+    missed = sorted(set(row.verified) - set(row.found))
+    if missed and row.rc in (0, 1):
+        row.reason = "verified true finding(s) not reported: " + ", ".join(missed)
     if row.rc is None:
         row.verdict = "TIMEOUT"
     elif row.rc == 2:
@@ -232,7 +236,7 @@ def print_row(r: Row) -> None:
     exp = ",".join(r.expected) or "-"
     print(f"{r.target:16} {r.kind:10} {r.version:11} {rc:>2} {r.verdict:14} "
           f"{r.seconds:6.1f}s found={found} expected={exp}", flush=True)
-    if r.reason and r.verdict not in ("detected", "pass"):
+    if r.reason and (r.verdict not in ("detected", "pass") or r.verified):
         print(f"{'':16} {r.reason}", flush=True)
 
 
