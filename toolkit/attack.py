@@ -20,6 +20,7 @@ from toolkit.baseline import accepted, discover, forms, make_repository, plant, 
 from toolkit.contract import Contract, Surface
 from toolkit.errors import TargetError, ToolkitError, UsageError
 from toolkit.model import Finding
+from toolkit.pacing import Pacer, paced, run_lanes
 from toolkit.runner import GateResult, GateRun, gate_run, load_locked
 from toolkit.supervisor import Supervisor, listeners_on
 from toolkit.transport import HttpDeliverer, Reply, check_host
@@ -40,6 +41,8 @@ class AttackConfig:
     formats: tuple[str, ...] = ("json", "sarif", "junit", "md")
     allow_remote: set[str] = field(default_factory=set)
     start_stack: bool = True
+    rate_limit: float | None = None  # payloads per second over the whole run (None: unpaced)
+    concurrency: int = 1  # surfaces attacked at the same time
 
 
 @dataclass
@@ -105,10 +108,11 @@ class Engine:
         self.errors: list[str] = []
         self.closers: list[Callable[[], None]] = []
         self.listings: dict[str, list[dict[str, Any]]] = {}
+        self.pacer = Pacer(cfg.rate_limit)
 
     # ---------------------------------------------------------- plumbing
     def transcript(self, finding: Finding, text: str) -> str:
-        rel = f"transcripts/{finding.attack_id}-{finding.fingerprint[:16]}.txt"
+        rel = f"transcripts/{finding.attack_id}-{finding.fingerprint[:16]}-{finding.variant_id}.txt"
         self.run.evidence.write_bytes(rel, self.ctx.redact(text).encode("utf-8", "replace"))
         return rel
 
@@ -191,7 +195,7 @@ class Engine:
         else:
             deliver = HttpDeliverer(self.c, surf, Signer(self.c.auth), self.client, variables)
             check_host(deliver.base, self.cfg.allow_remote)
-        target = Target(surf, deliver, planted=planted)
+        target = Target(surf, paced(deliver, self.pacer), planted=planted)
         missing = self._no_credentials(deliver)
         absolute = surf.classes[0] in ("command", "argv", "option")
         form, reply, tried = discover(forms(self.c, surf, planted), self._trial(target), missing, absolute)
@@ -289,9 +293,10 @@ class Engine:
             if name not in usable:
                 self.errors.append(f"surface {name!r} could not be attacked: {'; '.join(t.notes)}")
                 self.run.emit("surface.unreachable", surface=name, notes=t.notes)
-        for cls in attacks:
-            for target in self._scope(cls, usable):
-                self._case(cls, target)
+        jobs = [(t.name, (cls, t)) for cls in attacks for t in self._scope(cls, usable)]
+        run_lanes(jobs, lambda job: self._case(*job), self.cfg.concurrency)
+        order = {(cls.spec.id, t.name): i for i, (_, (cls, t)) in enumerate(jobs)}
+        self.cases.sort(key=lambda c: order.get((c.attack_id, c.surface), len(order)))
         if not self.cfg.selection:
             self._listing_checks(usable)
         leak = REGISTRY.get("T-LEAK-001")
@@ -390,10 +395,10 @@ class Engine:
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
-    out: dict[str, Finding] = {}
-    for f in findings:
-        out.setdefault(f.fingerprint, f)
-    return list(out.values())
+    """One finding per (attack, surface, weakness class, oracle), its payloads as variants."""
+    from toolkit.model import group
+
+    return group(findings)
 
 
 def run_attacks(cfg: AttackConfig, subscribe: Callable[[GateRun], None] | None = None) -> tuple[GateResult, list[Case]]:

@@ -71,7 +71,7 @@ def cycle(contract_path: Path | None, count: int | None, health_duration: str | 
                   f"[bold]{result.verdict}[/]")
     if b["failure"]:
         err_console.print(f"[red]first failure:[/] {escape(b['failure'])}")
-    console.print(f"evidence: {result.summary_path}")
+    console.print(f"evidence: {result.summary_path}", soft_wrap=True)
     done(result.exit_code)
 
 
@@ -91,31 +91,59 @@ STATUS_STYLE = {"vulnerable": "[red]VULNERABLE[/]", "clean": "[green]clean[/]",
               help="Reports written into the evidence folder: json, sarif, junit, md, html.")
 @click.option("--allow-remote", multiple=True, metavar="HOST", help="Allow a non-loopback target host.")
 @click.option("--no-start", is_flag=True, help="Attack an already running stack instead of starting it.")
+@click.option("--severity", "severities", default=None, metavar="LIST",
+              help="Only attacks of these severities, e.g. high,critical.")
+@click.option("--id", "ids", multiple=True, metavar="ID",
+              help="Only these attack ids (repeatable, or a,b).")
+@click.option("--exclude-id", "exclude_ids", multiple=True, metavar="ID",
+              help="Leave these attack ids out.")
+@click.option("--rate-limit", type=float, default=None, metavar="N",
+              help="At most N payloads per second.")
+@click.option("--concurrency", type=int, default=1, show_default=True,
+              help="Surfaces attacked in parallel.")
+@click.option("--jsonl", is_flag=True,
+              help="JSON lines on stdout (findings, cases, summary); tables to stderr.")
+@click.option("--json", "as_json", is_flag=True, help="With --list: print the list as JSON.")
 def attack(attacks: tuple[str, ...], contract_path: Path | None, run_all: bool, surfaces: tuple[str, ...],
            list_only: bool, seed: int | None, budget: str, formats: str, allow_remote: tuple[str, ...],
-           no_start: bool) -> None:
+           no_start: bool, severities: str | None = None, ids: tuple[str, ...] = (),
+           exclude_ids: tuple[str, ...] = (), rate_limit: float | None = None, concurrency: int = 1,
+           jsonl: bool = False, as_json: bool = False) -> None:
     """Gate 3: attack every surface with the attack library (ids or families, or --all)."""
-    from toolkit.attack import FORMATS, AttackConfig, run_attacks, select
+    from toolkit.attack import FORMATS, AttackConfig, run_attacks
     from toolkit.errors import UsageError
 
+    chosen = _filtered(attacks, run_all or list_only, severities, ids, exclude_ids)
     if list_only:
-        _list(select([]))
+        _list(chosen, as_json)
         done(0)
-    if not run_all and not attacks:
-        raise UsageError("name attacks (ids or families, see --list) or pass --all")
     fmts = tuple(f.strip() for f in formats.split(",") if f.strip())
     bad = [f for f in fmts if f not in FORMATS]
     if bad:
         raise UsageError(f"--format {','.join(bad)}: use any of {','.join(FORMATS)}")
-    cfg = AttackConfig(contract_path, [] if run_all else list(attacks), list(surfaces), seed, budget, fmts,
-                       set(allow_remote), not no_start)
-    result, cases = run_attacks(cfg)
-    _table(cases)
+    if rate_limit is not None and rate_limit <= 0:
+        raise UsageError(f"--rate-limit {rate_limit:g}: give a positive number of payloads "
+                         "per second")
+    if not 1 <= concurrency <= 64:
+        raise UsageError(f"--concurrency {concurrency}: use 1 to 64")
+    narrowed = bool(severities or ids or exclude_ids)
+    selection = [c.spec.id for c in chosen] if narrowed else ([] if run_all else list(attacks))
+    cfg = AttackConfig(contract_path, selection, list(surfaces), seed, budget, fmts,
+                       set(allow_remote), not no_start, rate_limit=rate_limit,
+                       concurrency=concurrency)
+    result, cases = run_attacks(cfg, _jsonl_subscriber if jsonl else None)
+    out = err_console if jsonl else console
+    _table(cases, out)
     body = result.body
-    console.print(f"{len(body['findings'])} finding(s), {body['payloads_sent']} payloads, seed {body['attack_seed']}, "
-                  f"verdict [bold]{result.verdict}[/]; evidence: {result.summary_path}")
+    out.print(f"{len(body['findings'])} finding(s), {body['payloads_sent']} payloads, "
+              f"seed {body['attack_seed']}, verdict [bold]{result.verdict}[/]; "
+              f"evidence: {escape(str(result.summary_path))}", soft_wrap=True)
     for err in body["errors"]:
-        err_console.print(f"[red]error:[/] {escape(err)}")
+        err_console.print(f"[red]error:[/] {escape(err)}", soft_wrap=True)
+    if jsonl:
+        _echo_json({"type": "summary", "verdict": result.verdict, "findings": len(body["findings"]),
+                    "payloads_sent": body["payloads_sent"], "seed": body["attack_seed"],
+                    "errors": body["errors"], "evidence": str(result.summary_path)})
     done(result.exit_code)
 
 
@@ -137,37 +165,48 @@ def secrets_group() -> None:
 @click.option("--bandit-severity", type=click.Choice(["low", "medium", "high"]), default="high", show_default=True)
 @click.option("--bandit-confidence", type=click.Choice(["low", "medium", "high"]), default="medium",
               show_default=True)
-@click.option("--format", "formats", default="json,sarif,junit", show_default=True)
+@click.option("--format", "formats", default="json,sarif,junit", show_default=True,
+              help="Reports: json, sarif, junit, md, html.")
 @click.option("--output", type=click.Path(path_type=Path), default=None, help="Also write reports here.")
+@click.option("--exclude-files", multiple=True, metavar="REGEX",
+              help="Skip files whose relative path matches (repeatable; as detect-secrets).")
+@click.option("--exclude-lines", multiple=True, metavar="REGEX",
+              help="Ignore secrets on lines that match (repeatable; as detect-secrets).")
 def secrets_scan(paths: tuple[Path, ...], contract_path: Path | None, baseline: Path | None, update_baseline: bool,
                  staged: bool, changed_since: str | None, code: tuple[Path, ...], no_bandit: bool,
-                 bandit_severity: str, bandit_confidence: str, formats: str, output: Path | None) -> None:
+                 bandit_severity: str, bandit_confidence: str, formats: str, output: Path | None,
+                 exclude_files: tuple[str, ...] = (), exclude_lines: tuple[str, ...] = ()) -> None:
     """Scan PATHS (default: the contract's [secrets].scan). Exit 0 clean, 1 new secrets, 2 error."""
+    from reports.secrets import SECRETS_FORMATS
     from toolkit.errors import UsageError
     from toolkit.secrets_gate import run_secrets_gate
     from toolkit.secrets_scan import ScanConfig
 
     fmts = tuple(f.strip() for f in formats.split(",") if f.strip())
-    if bad := [f for f in fmts if f not in ("json", "sarif", "junit")]:
-        raise UsageError(f"--format {','.join(bad)}: use any of json,sarif,junit")
+    if bad := [f for f in fmts if f not in SECRETS_FORMATS]:
+        raise UsageError(f"--format {','.join(bad)}: use any of {','.join(SECRETS_FORMATS)}")
     cfg = ScanConfig(list(paths), baseline, update_baseline, staged, changed_since, list(code),
-                     bandit_severity, bandit_confidence, not no_bandit)
+                     bandit_severity, bandit_confidence, not no_bandit,
+                     exclude_files=list(exclude_files), exclude_lines=list(exclude_lines))
     result, where = run_secrets_gate(cfg, contract_path, fmts, output)
     r = result.to_dict()
+    skipped = ", ".join(f"{k} {v}" for k, v in sorted(r["skipped"].items()))
     console.print(f"{r['files_scanned']} files ({r['bytes_scanned'] / 1e6:.2f} MB) scanned, "
-                  f"skipped {sum(r['skipped'].values())} {r['skipped'] or ''}, baseline secrets {r['baseline_secrets']}, "
+                  f"skipped {sum(r['skipped'].values())}{f' ({skipped})' if skipped else ''}, "
+                  f"excluded {r['excluded']}, baseline secrets {r['baseline_secrets']}, "
                   f"canaries found {r['canaries_found']}/{r['canaries_planted']}", markup=False)
-    for s in r["new_secrets"]:
+    for s in r["new_secrets"]:  # one finding per line, never wrapped: CI logs are grepped
         console.print(f"[red]NEW SECRET[/] {escape(s['filename'])}:{s['line_number']} {s['type']} "
-                      f"(sha1 {s['hashed_secret'][:12]}…)")
+                      f"(sha1 {s['hashed_secret'][:12]}…)", soft_wrap=True)
     for b in r["bandit_issues"]:
         console.print(f"[red]BANDIT {b['test_id']}[/] {escape(b['filename'])}:{b['line_number']} "
-                      f"{b['severity']}/{b['confidence']}: {escape(b['text'])}")
+                      f"{b['severity']}/{b['confidence']}: {escape(b['text'])}", soft_wrap=True)
     for e in r["errors"]:
-        err_console.print(f"[red]error:[/] {escape(e)}")
-    if update_baseline and baseline:
-        console.print(f"baseline updated: {baseline}")
-    console.print(f"verdict [bold]{result.verdict}[/]" + (f"; evidence: {where}" if where else ""))
+        err_console.print(f"[red]error:[/] {escape(e)}", soft_wrap=True)
+    for note in r["notes"]:
+        console.print(escape(note), soft_wrap=True)
+    tail = f"; evidence: {escape(str(where))}" if where else ""
+    console.print(f"verdict [bold]{result.verdict}[/]{tail}", soft_wrap=True)
     done({"pass": 0, "fail": 1}.get(result.verdict, 2))
 
 
@@ -204,7 +243,7 @@ def drill(ctx: click.Context, contract_path: Path | None, faults: tuple[str, ...
     console.print(f"faults {', '.join(b['faults'])}: RPO {rpo}, RTO {rto}, "
                   f"{b['lost_writes']} of {b['acknowledged_writes']} acknowledged writes lost, integrity "
                   f"{'ok' if b['integrity_ok'] else 'FAILED'}, healthy {b['healthy']}: [bold]{result.verdict}[/]")
-    console.print(f"evidence: {result.summary_path}")
+    console.print(f"evidence: {result.summary_path}", soft_wrap=True)
     done(result.exit_code)
 
 
@@ -226,7 +265,7 @@ def drill_history(contract_path: Path | None, as_json: bool) -> None:
         done(0)
     table = Table(title="drill history")
     for col in ("run", "at", "faults", "RPO s", "RTO s", "lost", "verdict"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col in ("run", "at", "verdict"))  # run ids never truncated
 
     def num(v: object) -> str:
         return "-" if not isinstance(v, (int, float)) else f"{v:.3f}"
@@ -258,7 +297,7 @@ def determinism(contract_path: Path | None, runs: int | None, no_stack: bool, ti
     for index, names in list(b.get("unexpected_failures", {}).items())[:5]:
         err_console.print(f"[red]run {index} failed[/] {escape(', '.join(names[:10]))}"
                           f"{' …' if len(names) > 10 else ''} (not in [determinism].expected_failures)")
-    console.print(f"evidence: {result.summary_path}")
+    console.print(f"evidence: {result.summary_path}", soft_wrap=True)
     done(result.exit_code)
 
 
@@ -285,8 +324,9 @@ def soak(contract_path: Path | None, duration: str | None, warmup: str | None, s
                   f"[bold]{result.verdict}[/]")
     for m in result.body["measurements"]:
         if m["verdict"] != "pass":
-            err_console.print(f"[red]{m['metric']}[/] {m['value']} {m['unit']} (threshold {m['threshold']}) {escape(m['detail'])}")
-    console.print(f"evidence: {result.summary_path}")
+            err_console.print(f"[red]{m['metric']}[/] {_num(m['value'])} {m['unit']} (threshold "
+                              f"{_num(m['threshold'])}) {escape(m['detail'])}", soft_wrap=True)
+    console.print(f"evidence: {result.summary_path}", soft_wrap=True)
     done(result.exit_code)
 
 
@@ -376,7 +416,7 @@ def release(ctx: click.Context, contract_path: Path | None, key: Path | None, si
 def _release_table(c: Any, assessment: Any) -> None:
     table = Table(title=f"release: {c.name} {c.version}")
     for col in ("gate", "run", "status"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "run")  # run ids never truncated
     for g in assessment.gates:
         status = "[green]pass, verified, full strength[/]" if g.ok else \
             "[red]" + escape("; ".join(g.problems + g.shortfalls)) + "[/]"
@@ -465,21 +505,88 @@ def _ledger_of(path: Path) -> Any:
                        "is this a run of an evidence folder?")
 
 
-def _list(attacks: list[Any]) -> None:
-    table = Table(title="attacks")
-    for col in ("id", "family", "title", "CWE", "severity", "classes"):
-        table.add_column(col)
+def _num(value: Any) -> str:
+    """Measured floats for people: 4 significant digits, never 0.30000000000000004."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _echo_json(doc: Any) -> None:
+    import json
+
+    click.echo(json.dumps(doc, sort_keys=True, default=str))
+
+
+def _jsonl_subscriber(run: Any) -> None:
+    """``--jsonl``: each grouped finding and each finished case as one JSON line on stdout."""
+    def handle(event: Any) -> None:
+        if event.kind == "finding":
+            _echo_json({"type": "finding", **event.data})
+        elif event.kind == "attack.case":
+            _echo_json({"type": "case", **event.data})
+
+    run.bus.subscribe(handle)
+
+
+def _filtered(names: tuple[str, ...], everything: bool, severities: str | None,
+              ids: tuple[str, ...], exclude_ids: tuple[str, ...]) -> list[Any]:
+    """nuclei-style selection: names or --all, then --id, --exclude-id and --severity."""
+    from toolkit.attack import select
+    from toolkit.errors import UsageError
+    from toolkit.model import Severity
+
+    only, drop = _split(ids), _split(exclude_ids)
+    levels = _split([severities] if severities else [])
+    if bad := levels - {s.name.lower() for s in Severity}:
+        raise UsageError(f"--severity {','.join(sorted(bad))}: use info, low, medium, high "
+                         "or critical")
+    if not (everything or names or only):
+        raise UsageError("name attacks (ids or families, see --list), pass --id ID, or pass --all")
+    chosen = select([] if everything or not names else list(names))
+    known = {c.spec.id for c in select([])}
+    if unknown := (only | drop) - known:
+        raise UsageError(f"unknown attack id {', '.join(sorted(unknown))} "
+                         "(see toolkit attack --list)")
+    chosen = [c for c in chosen if (not only or c.spec.id in only) and c.spec.id not in drop
+              and (not levels or c.spec.severity.name.lower() in levels)]
+    if not chosen:
+        raise UsageError("the filters left no attack to run; loosen --id, --exclude-id "
+                         "or --severity")
+    return chosen
+
+
+def _split(items: Any) -> set[str]:
+    return {p.strip() for item in items for p in item.split(",") if p.strip()}
+
+
+def _list(attacks: list[Any], as_json: bool = False) -> None:
+    if as_json:
+        _echo_json([{"id": c.spec.id, "family": c.spec.family, "title": c.spec.title,
+                     "cwe": c.spec.cwe, "severity": c.spec.severity.name.lower(),
+                     "classes": list(c.spec.classes)} for c in attacks])
+        return
+    table = Table(title="attacks", box=None, pad_edge=False, header_style="bold")
+    for col in ("id", "severity", "CWE", "family", "title"):
+        wrap = col == "title"
+        table.add_column(col, no_wrap=not wrap, overflow="fold" if wrap else "ellipsis")
     for cls in attacks:
         s = cls.spec
-        table.add_row(s.id, s.family, s.title, f"CWE-{s.cwe}", s.severity.name.lower(), ", ".join(s.classes))
+        table.add_row(s.id, s.severity.name.lower(), f"CWE-{s.cwe}", s.family,
+                      f"{escape(s.title)}\n[dim]classes: {', '.join(s.classes)}[/]")
     console.print(table)
 
 
-def _table(cases: list[Any]) -> None:
-    table = Table(title="attack results")
+def _table(cases: list[Any], out: Any = None) -> None:
+    out = out or console
+    table = Table(title="attack results", box=None, pad_edge=False, header_style="bold")
     for col in ("attack", "surface", "sent", "result", "findings"):
-        table.add_column(col, no_wrap=col != "surface")
+        table.add_column(col, no_wrap=col != "surface", overflow="fold")
     for c in cases:
-        table.add_row(c.attack_id, c.surface, str(c.sent), STATUS_STYLE.get(c.status, c.status),
-                      str(len(c.findings)) if c.findings else "-")
-    console.print(table)
+        found = str(len(c.findings)) if c.findings else "-"
+        table.add_row(c.attack_id, escape(c.surface), str(c.sent),
+                      STATUS_STYLE.get(c.status, c.status), found)
+    out.print(table)
+    for c in cases:  # every skip and error says why, one unwrapped line each
+        if c.status in ("skipped", "error"):
+            why = "; ".join(c.notes) or f"no payload of {c.attack_id} applies here (0 sent)"
+            out.print(f"{c.status} {c.attack_id} on {escape(c.surface)}: {escape(why)}",
+                      soft_wrap=True)

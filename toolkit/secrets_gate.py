@@ -34,7 +34,16 @@ def apply_defaults(cfg: ScanConfig, c: Contract | None) -> ScanConfig:
         cfg.databases = [c.resolve(d["path"]) for d in c.raw.get("durability", {}).get("databases", [])]
     if c is not None and not cfg.code:
         cfg.code = [c.resolve(p) for p in sec.get("code", [])]
+    if c is not None:
+        cfg.own += own_artifacts(c)
     return cfg
+
+
+def own_artifacts(c: Contract) -> list[Path]:
+    """What the toolkit itself writes for this contract: never scanned, never reported."""
+    dur = c.raw.get("durability", {})
+    backups = c.resolve(dur.get("backup_dir", "artifacts/backups"))
+    return [c.evidence_dir, backups, c.dir / ".toolkit"]
 
 
 def run_secrets_gate(cfg: ScanConfig, contract_path: Path | None, formats: tuple[str, ...],
