@@ -55,6 +55,21 @@ def _hmac_auth(ctx: AttackContext) -> Any:
     return auth if auth is not None and auth.scheme == "hmac-sha256" and auth.key_file else None
 
 
+def path_variants(path: str) -> Iterator[tuple[str, str]]:
+    """Spellings of one request path that a router may treat as the same and a guard may not."""
+    head, sep, rest = path[1:].partition("/")
+    yield "doubled leading slash", "/" + path
+    yield "doubled slashes", path.replace("/", "//")
+    yield "dot segment", "/." + path
+    yield "climb back", "/toolkit-x/.." + path
+    if head:
+        yield "upper-case first segment", "/" + head.upper() + sep + rest
+        yield "percent-encoded first letter", f"/%{ord(head[0]):02x}{head[1:]}{sep}{rest}"
+        yield "encoded slash after the first segment", f"/{head}%2f{rest}" if sep else "/" + head + "%2f"
+        yield "semicolon path parameter", f"/{head};x{sep}{rest}"
+        yield "trailing dot on the first segment", f"/{head}.{sep}{rest}"
+
+
 @register
 class TokenValidation:
     """Authentication token validation (CWE-287, CWE-306).
@@ -80,6 +95,7 @@ class TokenValidation:
             prepared, base = target.deliver.prepare(target.benign), target.baseline
         else:
             prepared, base = _signed_ok(ctx, target)
+        yield from self._path_bypass(ctx, target, prepared, base)
         for why, token in self._cases(ctx, prepared):
             reply = target.send(None, prepared=prepared, token=token)
             ctx.seen(self.spec.id, target, why, reply)
@@ -88,6 +104,30 @@ class TokenValidation:
                 yield ctx.finding(self.spec, target, "auth", why, reply,
                                   f"{cwe_note}: HTTP {reply.status}, same as a correctly signed request",
                                   f"auth:{why}")
+
+    def _path_bypass(self, ctx: AttackContext, target: Target, p: Prepared, base: Reply | None,
+                     ) -> Iterator[Finding]:
+        """The same resource under another spelling of its path, with no token at all.
+
+        Only judged when the canonical request without a token is refused and the accepted
+        reply is known: a variant that brings back the accepted content unauthenticated is
+        an authentication bypass (path normalisation differs between guard and router).
+        """
+        if base is None or not base.ok or not p.sign_path.startswith("/"):
+            return
+        bare = target.send(None, prepared=p, token=None)
+        if bare.status not in (401, 403):
+            return
+        marker = target.planted.content if target.planted and target.planted.content in base.text else None
+        for why, path in path_variants(p.sign_path):
+            variant = Prepared(p.method, p.url, path.encode("latin-1"), p.headers, p.body, path)
+            reply = target.send(None, prepared=variant, token=None)
+            ctx.seen(self.spec.id, target, why, reply)
+            if reply.ok and (reply.text == base.text or (marker is not None and marker in reply.text)):
+                yield ctx.finding(self.spec, target, "auth", path, reply,
+                                  f"{why}: the protected resource came back without a token (HTTP "
+                                  f"{reply.status}) while {p.sign_path!r} without a token got {bare.status}",
+                                  f"auth:path:{why}")
 
     def _cases(self, ctx: AttackContext, p: Prepared) -> Iterator[tuple[str, str | None]]:
         yield "missing token", None

@@ -377,3 +377,23 @@ def test_a_run_killed_mid_attack_leaves_nothing_after_the_next_run(tmp_path: Pat
     assert result.exit_code == 0, result.body
     assert [p for p in tmp_path.rglob("*toolkit-*") if "artifacts" not in p.parts] == []
     assert not journal.exists()
+
+
+@pytest.mark.parametrize("naive", [True, False], ids=["raw-path-guard", "normalised-guard"])
+def test_auth_bypass_through_another_spelling_of_the_path(tmp_path: Path, naive: bool) -> None:
+    """A guard that checks the raw path while the router normalises it (//admin/...) is found."""
+    token = "test-admin-token-1"  # pragma: allowlist secret
+    flags = f', "--token", "{token}"' + (', "--naive-guard"' if naive else "")
+    path = _static_contract(tmp_path, '["{{python}}", "-m", "tests.targets.http_files", "--port", "{{port}}", '
+                                      f'"--root", "{{{{contract_dir}}}}/site"{flags}]',
+                            extra=f'[auth]\nscheme = "bearer"\nheader = "Authorization"\ntoken = "{token}"\n')
+    text = path.read_text().replace('sandbox = "site"', 'sandbox = "site/admin"').replace(
+        'path = "/{{payload}}"', 'path = "/admin/{{payload}}"').replace('version = "1.0.0"', 'version = "1.0.1"')
+    path.write_text(text)
+    assert run_cli("contract", "lock", "--contract", str(path)) == 0
+    result, _ = run_attacks(AttackConfig(path, ["auth"]))
+    oracles = {f["oracle"] for f in result.body["findings"]}
+    if naive:
+        assert any(o.startswith("auth:path:") for o in oracles) and result.exit_code == 1, result.body
+    else:
+        assert oracles == set() and result.exit_code == 0, result.body

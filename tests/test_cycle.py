@@ -81,8 +81,8 @@ def test_double_forked_daemon_is_named_and_removed(tmp_path: Path, supervisors: 
     assert body["verdict"] == "fail"
     orphan = body["orphans"][0]
     assert orphan["pid"] > 0 and "fixture_service" in " ".join(orphan["cmdline"])
-    assert orphan["check"] in ("run-marker-in-environ", "recorded-process-alive", "descendant-alive-after-stop",
-                               "escaped-descendant")
+    assert orphan["check"] in ("run-marker-in-environ", "recorded-process-alive",
+                               "descendant-alive-after-stop", "escaped-descendant")
     assert not psutil.pid_exists(orphan["pid"]) or psutil.Process(orphan["pid"]).status() == "zombie"
     assert supervisors and own_survivors(supervisors) == []
 

@@ -97,7 +97,7 @@ def test_one_failing_test_fails_the_gate_unless_declared_expected(tmp_path: Path
     (tmp_path / "b").mkdir()
     path = _suite(tmp_path / "b", ONE_FAILS)
     text = path.read_text().replace("runs = 2", 'runs = 2\nexpected_failures = ["suite.test_suite::test_known_bug"]')
-    path.write_text(text)
+    path.write_text(text.replace('version = "1.0.0"', 'version = "1.0.1"'))  # a changed contract
     contract_mod.write_lock(contract_mod.load(path))
     result = run_determinism(DeterminismConfig(path))
     assert result.verdict == "pass", result.body

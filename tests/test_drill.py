@@ -340,7 +340,7 @@ def test_dry_run_prints_its_seed_and_a_given_seed_reproduces_the_plan(
 def test_history_row_without_rto_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = _drill_contract(tmp_path)
     c = load_locked(path)
-    history_path(c).parent.mkdir(parents=True)
+    history_path(c).parent.mkdir(parents=True, exist_ok=True)  # the lock's ledger may be there
     with sqlite3.connect(history_path(c)) as conn:
         conn.execute("CREATE TABLE drills (run_id TEXT PRIMARY KEY, at TEXT, faults TEXT, "
                      "rpo_s REAL, rto_s REAL, lost INTEGER, verdict TEXT)")

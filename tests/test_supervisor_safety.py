@@ -71,11 +71,15 @@ def kill_all(pids: list[int]) -> None:
 def foreign() -> Iterator[subprocess.Popen[bytes]]:
     """Someone else's process: started without the toolkit's marker, must survive every test."""
     port_ = one_port()
-    code = ("import socket, sys, time; s = socket.socket(); "
-            "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
-            f"s.bind(('127.0.0.1', {port_})); s.listen(); print('ready', flush=True); time.sleep(600)")
+    code = (
+        "import socket, sys, time; s = socket.socket(); "
+        "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+        f"s.bind(('127.0.0.1', {port_})); s.listen(); print('ready', flush=True); time.sleep(600)"
+    )
     env = {k: v for k, v in os.environ.items() if k != MARKER_ENV}
-    proc = subprocess.Popen([sys.executable, "-c", code, "foreign-listener"], stdout=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "foreign-listener"], stdout=subprocess.PIPE, env=env
+    )
     assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
     proc.port = port_  # type: ignore[attr-defined]
     yield proc
@@ -85,30 +89,50 @@ def foreign() -> Iterator[subprocess.Popen[bytes]]:
 
 # ------------------------------------------------------------------ item 3: ownership
 
+
 def test_foreign_listener_fails_the_gate_by_name_and_is_never_signalled(
-        tmp_path: Path, foreign: subprocess.Popen[bytes]) -> None:
+    tmp_path: Path, foreign: subprocess.Popen[bytes]
+) -> None:
     port = foreign.port  # type: ignore[attr-defined]
-    result = run_cycle(CycleConfig(write_contract(tmp_path, HEAD + fixture_service("svc", port)), 1, 0.4, 0.2))
+    result = run_cycle(
+        CycleConfig(write_contract(tmp_path, HEAD + fixture_service("svc", port)), 1, 0.4, 0.2)
+    )
     assert result.verdict == "fail"
-    assert f"already in use (held by pid {foreign.pid} ({sys.executable} -c" in result.body["failure"]
+    assert (
+        f"already in use (held by pid {foreign.pid} ({sys.executable} -c" in result.body["failure"]
+    )
     listener = result.body["leftover_listeners"][0]
-    assert listener["check"] == "foreign-listener-on-contract-port" and listener["signalled"] is False
+    assert (
+        listener["check"] == "foreign-listener-on-contract-port" and listener["signalled"] is False
+    )
     time.sleep(0.2)
     assert foreign.poll() is None, "the toolkit killed a process it did not start"
 
 
 def _forged(path: Path, victim: psutil.Process, marker: str = "stack-forged") -> None:
     c = contract_mod.load(path)
-    doc = {"contract": c.name, "marker": marker, "owner_pid": 999_999, "owner_create": 0.0,
-           "services": {"svc": {"pid": victim.pid}},
-           "records": [{"service": "svc", "pid": victim.pid, "create_time": victim.create_time(),
-                        "cmdline": victim.cmdline()}]}
+    doc = {
+        "contract": c.name,
+        "marker": marker,
+        "owner_pid": 999_999,
+        "owner_create": 0.0,
+        "services": {"svc": {"pid": victim.pid}},
+        "records": [
+            {
+                "service": "svc",
+                "pid": victim.pid,
+                "create_time": victim.create_time(),
+                "cmdline": victim.cmdline(),
+            }
+        ],
+    }
     run_file(c).parent.mkdir(parents=True, exist_ok=True)
     run_file(c).write_text(json.dumps(doc))
 
 
 def test_forged_run_file_is_not_trusted_by_reclaim_or_down(
-        tmp_path: Path, foreign: subprocess.Popen[bytes]) -> None:
+    tmp_path: Path, foreign: subprocess.Popen[bytes]
+) -> None:
     path = write_contract(tmp_path, HEAD + fixture_service("svc", one_port()))
     victim = psutil.Process(foreign.pid)
     _forged(path, victim)
@@ -126,25 +150,32 @@ def test_forged_run_file_is_not_trusted_by_reclaim_or_down(
 
 # ------------------------------------------------------------------ items 4 and 5: signals, kill -9
 
-def _up(path: Path, ignore_sigint: bool = False) -> subprocess.Popen[bytes]:
-    def preexec() -> None:
-        if ignore_sigint:  # what a shell does for `toolkit stack up &` in a script
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    return subprocess.Popen([sys.executable, "-m", "toolkit", "stack", "up", "--contract", str(path)],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=ENV,
-                            preexec_fn=preexec)  # noqa: PLW1509 - single-threaded at this point
+def _up(path: Path, ignore_sigint: bool = False) -> subprocess.Popen[bytes]:
+    argv = [sys.executable, "-m", "toolkit", "stack", "up", "--contract", str(path)]
+    if ignore_sigint:  # what a shell does for `toolkit stack up &` in a script; survives exec
+        ignore = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+        argv = [sys.executable, "-c", ignore + "os.execv(sys.argv[1], sys.argv[1:])", *argv]
+    out = subprocess.PIPE
+    return subprocess.Popen(argv, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=ENV)
 
 
 def _two_services(tmp_path: Path, *flags: str) -> tuple[Path, list[int]]:
     ports = free_ports(2)
-    text = HEAD + fixture_service("a", ports[0]) + fixture_service("b", ports[1], *flags, depends=["a"])
+    text = (
+        HEAD
+        + fixture_service("a", ports[0])
+        + fixture_service("b", ports[1], *flags, depends=["a"])
+    )
     return write_contract(tmp_path, text), ports
 
 
-@pytest.mark.parametrize(("sig", "ignored"), [(signal.SIGTERM, False), (signal.SIGINT, True),
-                                              (signal.SIGHUP, False)])
-def test_stack_up_stops_everything_on_a_stop_signal(tmp_path: Path, sig: int, ignored: bool) -> None:
+@pytest.mark.parametrize(
+    ("sig", "ignored"), [(signal.SIGTERM, False), (signal.SIGINT, True), (signal.SIGHUP, False)]
+)
+def test_stack_up_stops_everything_on_a_stop_signal(
+    tmp_path: Path, sig: int, ignored: bool
+) -> None:
     path, ports = _two_services(tmp_path)
     up = _up(path, ignore_sigint=ignored)
     services: list[int] = []
@@ -172,9 +203,18 @@ def test_kill9_during_startup_orphans_nothing_after_reclaim(tmp_path: Path, then
     up = _up(path)
     services: list[int] = []
     try:
+
         def both_spawned() -> bool:
-            return len([p for p in psutil.Process(up.pid).children() if "fixture_service" in
-                        " ".join(p.cmdline())]) == 2
+            return (
+                len(
+                    [
+                        p
+                        for p in psutil.Process(up.pid).children()
+                        if "fixture_service" in " ".join(p.cmdline())
+                    ]
+                )
+                == 2
+            )
 
         assert wait_for(both_spawned), "b was never spawned"
         services = [p.pid for p in psutil.Process(up.pid).children(recursive=True)]
@@ -198,9 +238,14 @@ def test_kill9_during_startup_orphans_nothing_after_reclaim(tmp_path: Path, then
 
 # ------------------------------------------------------------------ item 6: escaped daemons
 
-def test_escaped_daemon_with_empty_environment_fails_the_gate_and_is_removed(tmp_path: Path) -> None:
+
+def test_escaped_daemon_with_empty_environment_fails_the_gate_and_is_removed(
+    tmp_path: Path,
+) -> None:
     token = "escapee-" + secrets.token_hex(4)
-    path = write_contract(tmp_path, HEAD + fixture_service("sly", one_port(), "--escape-on-term", token))
+    path = write_contract(
+        tmp_path, HEAD + fixture_service("sly", one_port(), "--escape-on-term", token)
+    )
     try:
         result = run_cycle(CycleConfig(path, 1, 0.4, 0.2))
         assert result.verdict == "fail", "an escaped daemon was left running and the gate passed"
@@ -210,15 +255,20 @@ def test_escaped_daemon_with_empty_environment_fails_the_gate_and_is_removed(tmp
         assert escaped and token in escaped[0]["cmdline"], result.body["orphans"]
         assert "escaped-descendant" in result.body["failure"] and token in result.body["failure"]
         assert result.body["cycles"][0]["subreaper"] is True
-        assert with_token(token) == [] or all(p.status() == psutil.STATUS_ZOMBIE for p in with_token(token))
+        assert with_token(token) == [] or all(
+            p.status() == psutil.STATUS_ZOMBIE for p in with_token(token)
+        )
     finally:
         kill_all([p.pid for p in with_token(token)])
 
 
 # ------------------------------------------------------------------ item 9a: exit codes on SIGTERM
 
+
 def test_nonzero_exit_on_sigterm_fails_gate_1_naming_service_and_code(tmp_path: Path) -> None:
-    path = write_contract(tmp_path, HEAD + fixture_service("grumpy", one_port(), "--exit-code-on-term", "3"))
+    path = write_contract(
+        tmp_path, HEAD + fixture_service("grumpy", one_port(), "--exit-code-on-term", "3")
+    )
     result = run_cycle(CycleConfig(path, 1, 0.4, 0.2))
     assert result.verdict == "fail"
     assert "grumpy exited with code 3 on SIGTERM" in result.body["failure"]
@@ -227,14 +277,19 @@ def test_nonzero_exit_on_sigterm_fails_gate_1_naming_service_and_code(tmp_path: 
 
 
 def test_declared_stop_exit_codes_and_death_by_sigterm_pass(tmp_path: Path) -> None:
-    text = (HEAD + fixture_service("grumpy", one_port(), "--exit-code-on-term", "3")
-            + "stop_exit_codes = [0, 3]\n" + fixture_service("plain", one_port(), "--default-term"))
+    text = (
+        HEAD
+        + fixture_service("grumpy", one_port(), "--exit-code-on-term", "3")
+        + "stop_exit_codes = [0, 3]\n"
+        + fixture_service("plain", one_port(), "--default-term")
+    )
     result = run_cycle(CycleConfig(write_contract(tmp_path, text), 1, 0.4, 0.2))
     assert result.verdict == "pass", result.body["failure"]
     assert result.body["cycles"][0]["exit_codes"] == {"grumpy": 3, "plain": 143}
 
 
 # ------------------------------------------------------------------ item 8: capped logs
+
 
 def test_flooding_service_log_is_capped_rotated_and_reported(tmp_path: Path) -> None:
     text = HEAD.replace("[defaults]\n", "[defaults]\nlog_max_bytes = 65536\nlog_backups = 1\n")
@@ -245,8 +300,11 @@ def test_flooding_service_log_is_capped_rotated_and_reported(tmp_path: Path) -> 
     assert sum(p.stat().st_size for p in logs) <= 2 * 65536
     figures = result.body["cycles"][0]["logs"]["flood"]
     assert figures["cut"] is True and figures["bytes_dropped"] > 65536 and figures["rotations"] >= 1
-    assert figures["bytes_seen"] == figures["bytes_dropped"] + sum(
-        min(p.stat().st_size, 65536) for p in logs) or figures["bytes_seen"] > 2 * 65536
+    assert (
+        figures["bytes_seen"]
+        == figures["bytes_dropped"] + sum(min(p.stat().st_size, 65536) for p in logs)
+        or figures["bytes_seen"] > 2 * 65536
+    )
     assert result.body["logs_cut"][0]["service"] == "flood"
     execution_log = next((tmp_path / "artifacts" / "evidence" / "cycle").rglob("execution.log"))
     assert "flood's log was cut" in execution_log.read_text()
@@ -260,14 +318,16 @@ def test_service_log_keys_are_validated(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ item 7: health probes
 
+
 def test_endless_or_huge_healthz_neither_hangs_nor_bloats(tmp_path: Path) -> None:
     port = one_port()
     text = HEAD + fixture_service("endless", port, "--endless-health", timeout=1.5)
     path = write_contract(tmp_path, text)
     outcome: dict[str, object] = {}
     t0 = time.monotonic()
-    worker = threading.Thread(target=lambda: outcome.update(r=run_cycle(CycleConfig(path, 1, 0.4, 0.2))),
-                              daemon=True)
+    worker = threading.Thread(
+        target=lambda: outcome.update(r=run_cycle(CycleConfig(path, 1, 0.4, 0.2))), daemon=True
+    )
     worker.start()
     worker.join(30)
     assert not worker.is_alive(), "a never-ending chunked /healthz hung the cycle gate"
@@ -284,9 +344,14 @@ def test_probe_has_a_total_deadline_and_a_body_cap(tmp_path: Path) -> None:
     from toolkit.supervisor import probe
 
     ports = free_ports(2)
-    text = HEAD + fixture_service("endless", ports[0], "--endless-health") + fixture_service(
-        "huge", ports[1], "--huge-health")
-    sup = Supervisor(contract_mod.load(write_contract(tmp_path, text)), marker="t-" + secrets.token_hex(4))
+    text = (
+        HEAD
+        + fixture_service("endless", ports[0], "--endless-health")
+        + fixture_service("huge", ports[1], "--huge-health")
+    )
+    sup = Supervisor(
+        contract_mod.load(write_contract(tmp_path, text)), marker="t-" + secrets.token_hex(4)
+    )
     for svc in sup.contract.services:
         sup._spawn(svc)
     try:
@@ -310,24 +375,34 @@ def test_probe_has_a_total_deadline_and_a_body_cap(tmp_path: Path) -> None:
         sup.close()
 
 
-@pytest.mark.parametrize(("health", "allow", "code"), [
-    ("http://10.1.2.3:80/healthz", "", 2),
-    ("http://example.com/healthz", "", 2),
-    ("http://10.1.2.3:80/healthz", 'allow_remote_health = ["10.1.2.3"]\n', 0),
-    ("http://[::1]:9/healthz", "", 0),
-    ("http://localhost:9/healthz", "", 0),
-])
-def test_health_urls_follow_the_loopback_rule(tmp_path: Path, health: str, allow: str, code: int) -> None:
+@pytest.mark.parametrize(
+    ("health", "allow", "code"),
+    [
+        ("http://10.1.2.3:80/healthz", "", 2),
+        ("http://example.com/healthz", "", 2),
+        ("http://10.1.2.3:80/healthz", 'allow_remote_health = ["10.1.2.3"]\n', 0),
+        ("http://[::1]:9/healthz", "", 0),
+        ("http://localhost:9/healthz", "", 0),
+    ],
+)
+def test_health_urls_follow_the_loopback_rule(
+    tmp_path: Path, health: str, allow: str, code: int
+) -> None:
     text = HEAD.replace("[defaults]\n", f"[defaults]\n{allow}") + (
-        f'[[services]]\nname = "svc"\ncommand = ["true"]\nhealth = "{health}"\n')
+        f'[[services]]\nname = "svc"\ncommand = ["true"]\nhealth = "{health}"\n'
+    )
     path = write_contract(tmp_path, text, lock=False)
     assert run_cli("contract", "check", "--contract", str(path)) == code
 
 
-def test_preflight_names_the_holder_of_a_busy_port(tmp_path: Path, foreign: subprocess.Popen[bytes]) -> None:
+def test_preflight_names_the_holder_of_a_busy_port(
+    tmp_path: Path, foreign: subprocess.Popen[bytes]
+) -> None:
     port = foreign.port  # type: ignore[attr-defined]
-    sup = Supervisor(contract_mod.load(write_contract(tmp_path, HEAD + fixture_service("svc", port))),
-                     marker="t-" + secrets.token_hex(4))
+    sup = Supervisor(
+        contract_mod.load(write_contract(tmp_path, HEAD + fixture_service("svc", port))),
+        marker="t-" + secrets.token_hex(4),
+    )
     with pytest.raises(TargetError, match=rf"port {port} .* in use \(held by pid {foreign.pid} \("):
         sup.start_all()
     checks = {chk.name: chk for chk in run_checks(sup.contract)}
@@ -336,8 +411,12 @@ def test_preflight_names_the_holder_of_a_busy_port(tmp_path: Path, foreign: subp
     assert foreign.poll() is None
 
 
-@pytest.mark.parametrize(("backups", "files"), [(0, ["svc.log"]), (2, ["svc.log", "svc.log.1", "svc.log.2"])])
-def test_capped_log_keeps_at_most_backups_plus_one_files(tmp_path: Path, backups: int, files: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("backups", "files"), [(0, ["svc.log"]), (2, ["svc.log", "svc.log.1", "svc.log.2"])]
+)
+def test_capped_log_keeps_at_most_backups_plus_one_files(
+    tmp_path: Path, backups: int, files: list[str]
+) -> None:
     from toolkit.logcap import CappedLog
 
     log = CappedLog(tmp_path / "svc.log", 1024, backups)

@@ -6,6 +6,7 @@ import dataclasses
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,6 +144,9 @@ class Engine:
             self.sup.start_all()
 
     def stop(self) -> None:
+        for close in self.closers:  # stdio servers first: the supervisor's sweep must not take them for escapees
+            close()
+        self.closers.clear()
         if self.sup is not None:
             self.sup.stop_all()
             self.sup.close()
@@ -231,7 +235,7 @@ class Engine:
     # ---------------------------------------------------------- crashes
     def _revive(self, target: Target, payload: Any, reply: Reply) -> bool:
         """A target that died or wedged on a payload: a finding, a restart, and the attack goes on."""
-        what = self._dead(target)
+        what = self._dead(target, reply)
         if what is None:
             return False
         streak = self.crash_streak.get(target.name, 0) + 1
@@ -252,7 +256,7 @@ class Engine:
             raise TargetError(f"surface {target.name!r}: the target died and could not be restarted: {exc}") from None
         return True
 
-    def _dead(self, target: Target) -> str | None:
+    def _dead(self, target: Target, reply: Reply) -> str | None:
         deliver: Any = target.deliver
         if hasattr(deliver, "restart"):  # a stdio server: dead if exited, wedged if it no longer answers a ping
             if not deliver.alive:
@@ -261,8 +265,23 @@ class Engine:
         name = target.surface.get("service") or self._service_at(getattr(deliver, "base", ""))
         if self.sup is None or name not in self.sup.running:
             return None
-        run = self.sup.running[name]
-        return "exited" if run.popen.poll() is not None else None
+        return self._http_dead(self.sup.running[name], self.c.service(name), reply)
+
+    @staticmethod
+    def _http_dead(run: Any, svc: Any, reply: Reply) -> str | None:
+        """Exited, or alive but no longer listening on its port (a dying process may take a moment)."""
+        from toolkit.supervisor import port_in_use
+
+        refused = "ConnectError" in (reply.error or "")
+        for _ in range(20):
+            if run.popen.poll() is not None:
+                return "exited"
+            if not refused:
+                return None  # a slow or silent answer is the stopped-answering rule's business
+            if svc.port is not None and port_in_use(svc.host, svc.port):
+                return None
+            time.sleep(0.1)
+        return "wedged"
 
     def _service_at(self, base: str) -> str | None:
         from urllib.parse import urlsplit

@@ -96,7 +96,8 @@ TOP = s.Table(
         "defaults": s.Table(
             {"host": s.Str(), "startup_timeout_s": s.Seconds(), "stop_timeout_s": s.Seconds(),
              "health_interval_s": s.Seconds(),
-             "log_max_bytes": s.Num(minimum=1024, integer=True), "log_backups": s.Num(integer=True, maximum=100),
+             "log_max_bytes": s.Num(minimum=1024, integer=True),
+             "log_backups": s.Num(integer=True, maximum=100),
              "stop_exit_codes": s.List(s.Num(integer=True, maximum=255)),
              "allow_remote_health": s.List(s.Str())}
         ),
@@ -400,9 +401,9 @@ def _check_health_host(c: Contract, i: int, svc: Service, f: str) -> None:
     allowed = c.raw.get("defaults", {}).get("allow_remote_health", [])
     if host == "localhost" or host in allowed or _is_loopback(host):
         return
-    raise ContractError(f"{f}: services[{i}].health = {url!r}: host {host!r} is not loopback; the toolkit "
-                        f"only probes 127.0.0.1/::1/localhost unless [defaults] allow_remote_health "
-                        f"lists {host!r}")
+    raise ContractError(f"{f}: services[{i}].health = {url!r}: host {host!r} is not loopback; "
+                        f"the toolkit only probes 127.0.0.1/::1/localhost unless "
+                        f"[defaults] allow_remote_health lists {host!r}")
 
 
 def _is_loopback(host: str) -> bool:

@@ -128,7 +128,8 @@ class CycleGate:
                 self._fail(f"{res.service} did not stop within {svc.stop_timeout_s:g} s (needed SIGKILL)")
             elif not res.exit_ok:
                 self.t.bad_exits.append({"cycle": record["cycle"], "service": res.service,
-                                         "exit_code": res.exit_code, "accepted": list(svc.stop_exit_codes)})
+                                         "exit_code": res.exit_code,
+                                         "accepted": list(svc.stop_exit_codes)})
                 self._fail(f"{res.service} exited with code {res.exit_code} on SIGTERM (accepted: "
                            f"{', '.join(map(str, svc.stop_exit_codes))}; see stop_exit_codes)")
             for item in res.leftovers:
@@ -139,14 +140,15 @@ class CycleGate:
         for item in sup.escaped:
             self._found("orphans", {**item, "service": None})
 
-    def _log_figures(self, record: dict[str, Any], service: str, log: dict[str, Any] | None) -> None:
+    def _log_figures(self, record: dict[str, Any], service: str,
+                     log: dict[str, Any] | None) -> None:
         if log is None:
             return
         record["logs"][service] = log
         if log["cut"]:
             self.t.logs_cut.append({"cycle": record["cycle"], "service": service, **log})
-            self.run.log(f"cycle {record['cycle']}: {service}'s log was cut: {log['bytes_dropped']} of "
-                         f"{log['bytes_seen']} bytes dropped (log_max_bytes {log['max_bytes']}, "
+            self.run.log(f"cycle {record['cycle']}: {service}'s log was cut: "
+                         f"{log['bytes_dropped']} of {log['bytes_seen']} bytes dropped (log_max_bytes {log['max_bytes']}, "
                          f"log_backups {log['backups']})")
 
     def _prove_clean(self, sup: Supervisor, marker: str, i: int) -> None:
@@ -189,7 +191,8 @@ class CycleGate:
         self.run.emit(f"cycle.{kind}", **item)
         who = describe(item.get("pid"), item.get("cmdline") or [])
         port = f" on port {item['port']}" if "port" in item else ""
-        note = "; not signalled: the toolkit did not start it" if item.get("signalled") is False else ""
+        foreign = item.get("signalled") is False
+        note = "; not signalled: the toolkit did not start it" if foreign else ""
         self._fail(f"{item['check']}: {who}{port}{note}")
 
     def _fail(self, reason: str) -> None:

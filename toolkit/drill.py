@@ -445,7 +445,9 @@ def _sequence(d: Drill, cfg: DrillConfig) -> GateResult:
     time.sleep(cfg.warmup_s)
     proof = d.prove_restorable()
     run.emit("drill.restorable", **proof)
-    snap = run.evidence.dir / "state-snapshot"
+    # beside the backups, not in the evidence: state holds keys and whatever targets wrote
+    # (names that are not UTF-8 included), and evidence is bundled into signed releases
+    snap = d.backup_root / "state-snapshot"
     snap_manifest = snapshot(d.state_dirs, snap, d.exclude)
     stop_backups.set()  # the last backup must predate the disaster, or RPO would be flattered
     backups.join(10)

@@ -253,10 +253,10 @@ def _runner_signer_outside(root: Path) -> Any:
 # ---------------------------------------------------------------- verification
 
 def manifest_line(digest: str, rel: str) -> str:
-    """One ``sha256sum`` line. As GNU sha256sum (coreutils 9) does, a name holding a
-    backslash, newline or carriage return gets a leading backslash on its line and those
-    characters escaped, so ``sha256sum -c`` still reads it."""
-    if not any(ch in rel for ch in "\\\n\r"):
+    """One ``sha256sum`` line. As GNU sha256sum does, a name holding a backslash, a newline
+    or a carriage return gets a leading backslash on its line and those escaped, so ``-c``
+    still reads it."""
+    if "\\" not in rel and "\n" not in rel and "\r" not in rel:
         return f"{digest}  {rel}\n"
     escaped = rel.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
     return f"\\{digest}  {escaped}\n"
@@ -286,15 +286,17 @@ def run_files(folder: Path) -> list[str]:
 
 def verify_run(folder: Path, keys: list[Any] | None = None) -> list[str]:
     """Problems found in one sealed run folder: its signature, then manifest and journal."""
+    problems = verify_signature(folder, keys)
+    seen = {p.split(" (")[0] for p in problems}
+    return problems + [p for p in verify_manifest(folder) if _as_subject(p) not in seen]
+
+
+def _as_subject(problem: str) -> str:
+    """'changed: <file>' as the signature check names it, to report each file once."""
     from toolkit.signing import subject_name
 
-    def same(problem: str) -> str:  # the signature names a non-UTF-8 file by its subject name
-        kind, sep, rel = problem.split(" (")[0].partition(": ")
-        return f"{kind}: {subject_name(rel)}" if sep else kind
-
-    problems = verify_signature(folder, keys)
-    seen = {same(p) for p in problems}
-    return problems + [p for p in verify_manifest(folder) if same(p) not in seen]
+    kind, sep, rel = problem.partition(": ")
+    return f"{kind}: {subject_name(rel)}" if sep else problem
 
 
 def read_statement(folder: Path, keys: list[Any] | None = None) -> dict[str, Any]:
@@ -372,7 +374,8 @@ def verify_manifest(folder: Path) -> list[str]:
     if not manifest.is_file():
         return [f"{folder}: no {MANIFEST}: the run was never sealed (interrupted or killed)"]
     listed: dict[str, str] = {}
-    text = manifest.read_bytes().decode("utf-8", "surrogateescape")  # no newline translation
+    # bytes, not read_text: universal newlines would turn a "\r" in a file name into a line break
+    text = manifest.read_bytes().decode("utf-8", "surrogateescape")
     for n, line in enumerate(text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"), 1):
         entry = parse_manifest_line(line)
         if entry is None:

@@ -44,7 +44,8 @@ def _ports(c: Contract) -> Iterator[Check]:
     for svc in c.services:
         if svc.port is not None:
             busy = port_in_use(svc.host, svc.port)
-            holders = [describe(x["pid"], x["cmdline"]) for x in listeners_on([svc.port])] if busy else []
+            found = listeners_on([svc.port]) if busy else []
+            holders = [describe(x["pid"], x["cmdline"]) for x in found]
             detail = f"in use by {', '.join(holders)}" if holders else "in use" if busy else "free"
             yield Check(f"port {svc.port} free ({svc.name})", not busy, detail)
 

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from toolkit import contract as contract_mod
+from toolkit import platform
 from toolkit.errors import ContractError, Interrupted, ToolkitError
 from toolkit.events import Bus, Event
 from toolkit.evidence import EvidenceRun
@@ -115,7 +113,7 @@ def gate_run(c: contract_mod.Contract, gate: str, label: str,
     if swept:
         run.emit("litter.swept", paths=swept)
     try:
-        with sigterm_as_interrupt():
+        with platform.stop_signals_as_interrupt():
             yield run
     except (KeyboardInterrupt, Interrupted):
         run.log("interrupted by the user")
@@ -129,30 +127,3 @@ def gate_run(c: contract_mod.Contract, gate: str, label: str,
         run.log(f"tool error: {type(exc).__name__}: {exc}")
         run.seal("error", {"error": f"{type(exc).__name__}: {exc}"})
         raise
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM to the toolkit behaves like Ctrl-C: clean up, seal as interrupted."""
-    if sys.platform.startswith("win"):  # pragma: no cover
-        yield
-        return
-
-    owner = os.getpid()
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        if os.getpid() != owner:  # a forked worker (multiprocessing) inherited us: die as asked
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
-            return
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

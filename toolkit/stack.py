@@ -42,7 +42,8 @@ def health_table(c: Contract, pids: dict[str, int] | None = None) -> tuple[Table
 
 def up(c: Contract, console: Console, until: threading.Event | None = None,
        max_seconds: float | None = None) -> int:
-    """Foreground: start, show health, wait for Ctrl-C, SIGTERM or SIGHUP (or ``until``), stop clean."""
+    """Foreground: start, show health, wait for Ctrl-C, SIGTERM or SIGHUP (or ``until``),
+    stop clean."""
     sup = Supervisor(c, marker=f"stack-{secrets.token_hex(6)}", canary=secrets.token_urlsafe(24))
     results = []
     with platform.stop_signals_as_interrupt():
@@ -81,9 +82,11 @@ def _report_stop(console: Console, results: list[StopResult], escaped: list[dict
         console.print(f"[red]{r.service}: needed SIGKILL or left processes behind[/]")
     for r in results:
         if r.log and r.log["cut"]:
-            console.print(f"{r.service}: log cut, {r.log['bytes_dropped']} bytes dropped ({r.log['path']})")
+            console.print(f"{r.service}: log cut, {r.log['bytes_dropped']} bytes dropped "
+                          f"({r.log['path']})")
     for item in escaped:
-        console.print(f"[red]escaped daemon {describe(item['pid'], item['cmdline'])}: found and killed[/]")
+        who = describe(item["pid"], item["cmdline"])
+        console.print(f"[red]escaped daemon {who}: found and killed[/]")
     return 1 if bad or escaped else 0
 
 
@@ -117,7 +120,8 @@ def down(c: Contract, console: Console, timeout: float | None = None) -> int:
         raise TargetError(f"no running stack recorded for {c.name} ({state_file(c)} is missing)")
     owned, refused = owned_processes(st)
     for item in refused:
-        console.print(f"[yellow]not signalled: {describe(item['pid'], item['cmdline'])}: {item['reason']}[/]")
+        who = describe(item["pid"], item["cmdline"])
+        console.print(f"[yellow]not signalled: {who}: {item['reason']}[/]")
     for proc in owned:
         platform.request_stop(proc.pid)
     limit = timeout if timeout is not None else max((s.stop_timeout_s for s in c.services), default=10)

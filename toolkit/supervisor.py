@@ -234,8 +234,8 @@ class Supervisor:
                 owners = [describe(x["pid"], x["cmdline"]) for x in listeners_on([svc.port])]
                 who = f" (held by {owners[0]})" if owners else ""
                 raise TargetError(f"service {svc.name!r}: port {svc.port} on {svc.host} is already in use{who}; "
-                                  f"the toolkit never signals what it did not start: stop whatever holds it "
-                                  f"or change the port in the contract")
+                                  f"the toolkit never signals what it did not start: stop "
+                                  f"whatever holds it or change the port in the contract")
 
     def variables(self, svc: Service) -> dict[str, Any]:
         return {**self.contract.base_vars(), "port": svc.port if svc.port is not None else "",
@@ -256,8 +256,8 @@ class Supervisor:
         out = subprocess.PIPE if log else None
         try:
             popen = subprocess.Popen(  # nosec B603
-                argv, cwd=svc.cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                **platform.spawn_kwargs())
+                argv, cwd=svc.cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT, **platform.spawn_kwargs())
         except OSError as exc:
             raise TargetError(f"service {svc.name!r}: cannot start {exe!r}: {exc.strerror}") from None
         if log and popen.stdout is not None:
@@ -357,7 +357,8 @@ class Supervisor:
             if not fresh:
                 break
             for proc in fresh:
-                found.append({"pid": proc.pid, "cmdline": _safe_cmdline(proc), "check": "escaped-descendant"})
+                found.append({"pid": proc.pid, "cmdline": _safe_cmdline(proc),
+                              "check": "escaped-descendant"})
                 platform.kill_process(proc.pid, _create_time(proc))
             psutil.wait_procs(fresh, timeout=2)
             platform.reap_children()
@@ -388,7 +389,8 @@ class Supervisor:
             self._emit("service.log_cut", service=name, **log)
         shell_code = exit_code_as_shell(code)
         exit_ok = escalated or shell_code in run.service.stop_exit_codes
-        result = StopResult(name, time.monotonic() - t0, escalated, shell_code, leftovers, exit_ok, log)
+        result = StopResult(name, time.monotonic() - t0, escalated, shell_code, leftovers,
+                            exit_ok, log)
         self._emit("service.stopped", **asdict(result))
         return result
 

@@ -32,11 +32,13 @@ def main() -> None:
     ap.add_argument("--slow-ms", type=float, default=0.0, help="answer every request this late")
     ap.add_argument("--fail-requests", action="store_true", help="answer 500 to everything but /healthz")
     ap.add_argument("--escape-on-term", default=None, metavar="TOKEN",
-                    help="on SIGTERM: double fork, setsid, exec a sleeper with an empty environment")
-    ap.add_argument("--exit-code-on-term", type=int, default=None, help="on SIGTERM: exit with this code")
+                    help="on SIGTERM: double fork, setsid, exec a sleeper, empty environment")
+    ap.add_argument("--exit-code-on-term", type=int, default=None,
+                    help="on SIGTERM: exit with this code")
     ap.add_argument("--default-term", action="store_true", help="die by SIGTERM's default action")
     ap.add_argument("--flood-log", action="store_true", help="write to stdout as fast as possible")
-    ap.add_argument("--endless-health", action="store_true", help="/healthz: 200, chunked, never ends")
+    ap.add_argument("--endless-health", action="store_true",
+                    help="/healthz: 200, chunked, never ends")
     ap.add_argument("--huge-health", action="store_true", help="/healthz: 200 with a 1 GiB body")
     args = ap.parse_args()
     if args.ignore_term:

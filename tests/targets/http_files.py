@@ -1,6 +1,6 @@
 """A static file server (stdlib) that dies on a malformed request target, for restart tests.
 
-    python -m tests.targets.http_files --port N --root DIR [--crash-on-nul]
+    python -m tests.targets.http_files --port N --root DIR [--crash-on-nul] [--token T [--naive-guard]]
 
 Serves files below ROOT with realpath containment; redirects a folder without a trailing
 slash (like every static server). With --crash-on-nul the whole process exits when a
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import http.server
 import os
+import posixpath
 import sys
 from urllib.parse import unquote
 
@@ -21,6 +22,8 @@ def main() -> None:
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--root", required=True)
     ap.add_argument("--crash-on-nul", action="store_true")
+    ap.add_argument("--token", default=None, help="/admin/ needs 'Authorization: Bearer TOKEN'")
+    ap.add_argument("--naive-guard", action="store_true", help="guard the raw path, route the normalised one")
     args = ap.parse_args()
     root = os.path.realpath(args.root)
 
@@ -34,7 +37,12 @@ def main() -> None:
             if args.crash_on_nul and "%00" in self.path:
                 sys.stderr.write("fatal: NUL in request target\n")
                 os._exit(70)
-            real = os.path.realpath(os.path.join(root, unquote(self.path.split("?")[0]).lstrip("/")))
+            clean = posixpath.normpath("/" + unquote(self.path.split("?")[0]).lstrip("/"))
+            guarded = self.path if args.naive_guard else clean
+            if args.token and guarded.startswith("/admin") and \
+                    self.headers.get("Authorization") != f"Bearer {args.token}":
+                return self._send(401, b"token required")
+            real = os.path.realpath(os.path.join(root, clean.lstrip("/")))
             if os.path.commonpath([real, root]) != root:
                 return self._send(404, b"not found")
             if os.path.isdir(real):
