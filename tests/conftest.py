@@ -43,6 +43,14 @@ PORT_RANGE = (20000, 32000)
 _HANDED_OUT: set[int] = set()
 
 
+def _port_range() -> tuple[int, int]:
+    """This xdist worker's own slice of PORT_RANGE, so workers of one run never meet."""
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    index = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % count
+    width = (PORT_RANGE[1] - PORT_RANGE[0]) // count
+    return PORT_RANGE[0] + index * width, PORT_RANGE[0] + (index + 1) * width
+
+
 def free_ports(n: int) -> list[int]:
     """``n`` distinct loopback ports that are free now and not handed out before in this run.
 
@@ -55,7 +63,7 @@ def free_ports(n: int) -> list[int]:
         for _ in range(1000):
             if len(held) == n:
                 break
-            port = rng.randrange(*PORT_RANGE)
+            port = rng.randrange(*_port_range())
             if port in _HANDED_OUT:
                 continue
             sock = socket.socket()
@@ -67,7 +75,7 @@ def free_ports(n: int) -> list[int]:
             held.append(sock)
             _HANDED_OUT.add(port)
         if len(held) < n:
-            raise RuntimeError(f"no {n} free loopback ports in {PORT_RANGE}")
+            raise RuntimeError(f"no {n} free loopback ports in {_port_range()}")
         return [s.getsockname()[1] for s in held]
     finally:
         for sock in held:
@@ -220,7 +228,10 @@ def _default_contract(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _evidence_outside_the_repo(_default_contract: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _evidence_outside_the_repo(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """A command run without --contract uses a reference copy in a temporary folder, so its
-    evidence never lands in the repository (two suites in one clone stay apart too)."""
-    monkeypatch.setenv("TOOLKIT_CONTRACT", str(_default_contract))
+    evidence never lands in the repository (two suites in one clone stay apart too).
+    Inside a determinism gate run, the gate's own TOOLKIT_CONTRACT (the running stack) stays."""
+    if os.environ.get("TOOLKIT_DETERMINISM_RUN") == "1":
+        return
+    monkeypatch.setenv("TOOLKIT_CONTRACT", str(request.getfixturevalue("_default_contract")))

@@ -63,7 +63,7 @@ def test_a_live_runs_files_are_left_alone(tmp_path: Path, state_home: Path) -> N
 KILL_SECRETS = """
 import os, sys
 from toolkit import secrets_scan
-def detect(files):
+def detect(files, *args, **kwargs):
     os.kill(os.getpid(), 9)  # killed while the canaries are planted
 secrets_scan.detect = detect
 secrets_scan.detect_plain = detect

@@ -83,6 +83,8 @@ def _installed(env: str, name: str) -> str | None:
     import os
 
     local = NPM_FS_SERVER if name == "mcp-server-filesystem" and shutil.which("node") else None
+    if name == "mcp-server-git":  # .ci/run installs it into its own venv (its mcp pin differs)
+        local = REPO / ".cache" / "mcp-git" / "bin" / "mcp-server-git"
     return os.environ.get(env) or (str(local) if local and local.exists() else None) or shutil.which(name)
 
 
