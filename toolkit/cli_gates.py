@@ -12,7 +12,6 @@ from rich.table import Table
 from toolkit.cli import cli, console, contract_option, done, err_console
 
 
-
 def _seconds(value: str | None, name: str) -> float | None:
     from toolkit.errors import UsageError
     from toolkit.schema import parse_duration
@@ -239,26 +238,24 @@ def determinism(contract_path: Path | None, runs: int | None, no_stack: bool, ti
 @contract_option
 @click.option("--duration", default=None, help="Scale the contract's [soak].duration down, e.g. 10m.")
 @click.option("--warmup", default=None, help="Excluded from the statistics (default: the contract's, at most 1/5).")
-@click.option("--sample-interval", default="60s", show_default=True, help="Metrics window (one file each).")
+@click.option("--window", "--sample-interval", "window", default=None,
+              help="Metrics window, one gate2-metrics-minute-NNNN.json each (default: [soak].window, else 60s).")
+@click.option("--stuck-after", default=None, help="A request in flight this long is stuck (default: 30s).")
 @click.option("--seed", type=int, default=None, help="Seed for the arrival schedule (recorded).")
-def soak(contract_path: Path | None, duration: str | None, warmup: str | None, sample_interval: str,
-         seed: int | None) -> None:
-    """Gate 2: open-model traffic; p50/p95/p99, error rate, memory growth, restarts, stuck requests."""
+def soak(contract_path: Path | None, duration: str | None, warmup: str | None, window: str | None,
+         stuck_after: str | None, seed: int | None) -> None:
+    """Gate 2: open-model traffic, judged per window; aborts early on a breach, death or stuck request."""
     from toolkit.soak import SoakConfig, run_soak
+    from toolkit.soak_cli import report_soak, start_progress
 
     cfg = SoakConfig(contract_path, _seconds(duration, "--duration"), _seconds(warmup, "--warmup"),
-                     _seconds(sample_interval, "--sample-interval") or 60.0, seed)
-    result = run_soak(cfg)
-    o = result.body["overall"]
-    fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
-    console.print(f"{o['requests']} requests after warmup, error rate {o['error_rate'] or 0:.4f}, p50 {fmt(o['p50_ms'])} ms, "
-                  f"p95 {fmt(o['p95_ms'])} ms, p99 {fmt(o['p99_ms'])} ms, restarts {len(result.body['restarts'])}: "
-                  f"[bold]{result.verdict}[/]")
-    for m in result.body["measurements"]:
-        if m["verdict"] != "pass":
-            err_console.print(f"[red]{m['metric']}[/] {m['value']} {m['unit']} (threshold {m['threshold']}) {escape(m['detail'])}")
-    console.print(f"evidence: {result.summary_path}")
-    done(result.exit_code)
+                     _seconds(window, "--window"), seed, _seconds(stuck_after, "--stuck-after"))
+    progress = start_progress(console, cfg)
+    try:
+        result = run_soak(cfg)
+    finally:
+        progress.stop()
+    done(report_soak(console, err_console, result))
 
 
 @cli.command("gates")

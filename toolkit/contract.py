@@ -75,7 +75,12 @@ SURFACE = s.Table(
 
 TRAFFIC = s.Table(
     {**_REQUEST_FIELDS, "name": s.Str(), "rate_per_s": s.Num(), "stream": s.Bool(),
-     "auth": s.Bool(), "expect_status": s.List(s.Num(integer=True))},
+     "auth": s.Bool(), "expect_status": s.List(s.Num(integer=True)),
+     # session churn: what a successful reply created is destroyed ``hold`` later
+     "destroy": s.Table({"name": s.Str(), "method": s.Str(choices=("DELETE", "POST", "PUT")),
+                         "path": s.Str(), "headers": s.Map(s.Str()), "json": s.Any_()},
+                        required=("path",), placeholders=_WRITER_PH | {"id"}),
+     "hold": s.Duration(), "id_field": s.Str()},
     required=("name", "rate_per_s"),
     placeholders=_WRITER_PH,
 )
@@ -110,8 +115,13 @@ TOP = s.Table(
         ),
         "soak": s.Table(
             {"duration": s.Duration(), "warmup": s.Duration(), "traffic": s.TableList(TRAFFIC),
+             "window": s.Duration(), "stuck_after": s.Duration(),
              "thresholds": s.Table({"error_rate": s.Num(), "memory_growth": s.Num(),
-                                    "p95_ms": s.Num(), "p99_ms": s.Num(), "p50_ms": s.Num()})}
+                                    "p95_ms": s.Num(), "p99_ms": s.Num(), "p50_ms": s.Num(),
+                                    "min_samples": s.Num(minimum=1, integer=True),
+                                    "rolling_windows": s.Num(minimum=1, integer=True),
+                                    "p95_spike_k": s.Num(minimum=1), "p95_spike_floor_ms": s.Num(),
+                                    "abort": s.Bool()})}
         ),
         "durability": s.Table(
             {"rpo_s": s.Num(), "rto_s": s.Num(), "state_dirs": s.List(s.Str()),
