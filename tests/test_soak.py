@@ -52,7 +52,7 @@ def _windows(result: Any) -> list[dict[str, Any]]:
 
 @pytest.mark.slow
 def test_reference_stack_soak_passes_with_measurements(tmp_path: Path) -> None:
-    result = run_soak(SoakConfig(reference_copy(tmp_path), 8.0, 1.0, 1.0, seed=4))
+    result = run_soak(SoakConfig(reference_copy(tmp_path), 12.0, 1.0, 1.0, seed=4))
     assert result.verdict == "pass", result.body["measurements"]
     o = result.body["overall"]
     assert o["count"] >= 3 and o["p50_ms"] is not None and o["p50_ms"] <= o["p95_ms"] <= o["p99_ms"]
@@ -61,6 +61,14 @@ def test_reference_stack_soak_passes_with_measurements(tmp_path: Path) -> None:
     svc = windows[-1]["services"]["api-gateway"]
     assert svc["rss_bytes"] > 0 and svc["threads"] >= 1 and svc["open_files"] > 0
     assert svc["healthy"] is True and svc["restarts"] == 0
+    every = {n for w in windows for n in w["classes"]}
+    assert every >= {"chat", "action", "executor-shell", "executor-file", "executor-browser",
+                     "session-create", "session-destroy"}, every
+    created = sum(w["classes"].get("session-create", {}).get("count", 0) for w in windows)
+    destroyed = sum(w["classes"].get("session-destroy", {}).get("count", 0) for w in windows)
+    assert created == destroyed > 0 and windows[-1]["open_sessions"] == 0  # churn, none leaked
+    chat = result.body["per_class"]["chat"]
+    assert chat["first_event"]["count"] > 0 and chat["headers"]["p95_ms"] <= chat["first_event"]["p95_ms"]
 
 
 def test_a_steady_service_passes_and_every_window_holds_the_figures(tmp_path: Path) -> None:
