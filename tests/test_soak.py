@@ -192,3 +192,53 @@ def test_cli_prints_one_plain_line_per_window_off_a_terminal(
     lines = [ln for ln in out.splitlines() if ln.startswith("window ")]
     assert code == 0 and len(lines) >= 3, out
     assert "rate " in lines[-1] and "p95 " in lines[-1] and "rss svc=" in lines[-1]
+
+
+def _report(result: Any) -> Path:
+    path = result.summary_path.parent / "gate2-report.html"
+    assert path.is_file() and result.body["report"] == str(path)
+    return path
+
+
+def test_the_html_report_has_four_plots_and_is_in_the_manifest(tmp_path: Path) -> None:
+    from toolkit.evidence import verify_run
+
+    result = run_soak(SoakConfig(_fixture(tmp_path), 3.0, 0.5, 0.5, seed=8))
+    html = _report(result).read_text()
+    assert html.count("<svg") == 4 and html.count("<polyline") >= 4 and "<script" not in html
+    for title in ("Latency per window", "Error rate per window", "Resident memory per service",
+                  "achieved vs asked"):
+        assert title in html
+    manifest = (result.summary_path.parent / "manifest.sha256").read_text()
+    assert "  gate2-report.html\n" in manifest and verify_run(result.summary_path.parent) == []
+
+
+def test_the_report_escapes_what_it_shows() -> None:
+    from reports.soak_html import render
+
+    html = render({"verdict": "fail", "abort_reason": "<img src=x onerror=alert(1)>",
+                   "measurements": [{"metric": "<b>", "value": 1, "threshold": 0, "unit": "u",
+                                     "verdict": "fail", "detail": "<script>"}]}, [])
+    assert "<img" not in html and "<script>" not in html and "&lt;img" in html
+
+
+def test_the_report_renders_in_headless_chromium(tmp_path: Path) -> None:
+    import shutil
+    import subprocess  # nosec B404
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    result = run_soak(SoakConfig(_fixture(tmp_path), 3.0, 0.5, 0.5, seed=9))
+    page = _report(result).as_uri()
+    shot = tmp_path / "artifacts" / "gate2-report.png"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'chromium-profile'}"]
+    dom = subprocess.run([browser, *flags, "--dump-dom", page], capture_output=True, text=True,
+                         timeout=120, check=False)  # nosec B603
+    assert dom.stdout.count("<svg") == 4 and dom.stdout.count("<polyline") >= 4, dom.stderr[-2000:]
+    subprocess.run([browser, *flags, f"--screenshot={shot}", "--window-size=900,1400", page],
+                   capture_output=True, timeout=120, check=False)  # nosec B603
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 15_000  # a blank page is ~5 kB

@@ -87,12 +87,10 @@ class Soak:
         """Called from the engine as each window closes: sample, write, judge."""
         doc = self.document(cut)
         self.windows.append(doc)
-        self.run.evidence.write_json(f"metrics/gate2-metrics-minute-{cut.index:04d}.json", doc)
         reasons = window_verdict(doc, self.windows, self.th, self.warmup)
         doc["breaches"] = reasons
-        self.run.emit("soak.window", window=cut.index, end_s=doc["end_s"],
-                      requests=doc["overall"]["count"], errors=doc["overall"]["errors"],
-                      p95_ms=doc["overall"]["p95_ms"], stuck=doc["stuck"], breaches=reasons)
+        self.run.evidence.write_json(f"metrics/gate2-metrics-minute-{cut.index:04d}.json", doc)
+        self.run.emit("soak.window", **compact(doc))
         for notify in self.cfg.observers:
             notify(doc)
         if reasons and self.th.abort:
@@ -129,6 +127,21 @@ class Soak:
         return [w for w in self.windows if not w["warmup"]] or self.windows[-1:]
 
 
+def compact(doc: dict[str, Any]) -> dict[str, Any]:
+    """A window's headline figures: the journal entry and what report writers plot."""
+    o = doc["overall"]
+    return {"window": doc["window"], "end_s": doc["end_s"], "warmup": doc["warmup"],
+            "requests": o["count"], "errors": o["errors"], "error_rate": o["error_rate"],
+            "p50_ms": o["p50_ms"], "p95_ms": o["p95_ms"], "p99_ms": o["p99_ms"],
+            "asked_rate_per_s": doc["asked_rate_per_s"],
+            "achieved_rate_per_s": doc["achieved_rate_per_s"], "stuck": doc["stuck"],
+            "rss_mb": {n: round(s["rss_bytes"] / 2**20, 2) for n, s in doc["services"].items()
+                       if "rss_bytes" in s},
+            "generator_lag_p99_ms": doc["generator"]["lag"]["p99_ms"],
+            "generator_cpu_percent": doc["generator"]["cpu_percent"],
+            "breaches": doc["breaches"]}
+
+
 def _copy(stats: ClassStats) -> ClassStats:
     return ClassStats().merge(stats)
 
@@ -142,6 +155,9 @@ def _pick(cli: float | None, contract: Any, default: float) -> float:
 def run_soak(cfg: SoakConfig) -> GateResult:
     c = load_locked(cfg.contract_path)
     with gate_run(c, "soak", "gate2") as run:
+        from reports.soak_html import SoakHtmlWriter
+
+        run.bus.subscribe(SoakHtmlWriter(run).handle)
         soak = Soak(cfg, c, run)
         sup = Supervisor(c, marker=f"soak-{secrets.token_hex(4)}",
                          log_dir=run.evidence.dir / "service-logs", on_event=run.emit)
@@ -174,5 +190,10 @@ def seal(soak: Soak, run: GateRun, abort: str | None, baseline: dict[str, Any]) 
             "abort_reason": abort, "baseline_services": baseline,
             "generator": {"lag": lag, "cpu_percent_max": cpu,
                           "saturated": saturated(lag["p99_ms"], cpu)},
-            "seed": soak.seed, "measurements": [m.to_dict() for m in ms]}
+            "seed": soak.seed, "measurements": [m.to_dict() for m in ms],
+            "report": str(run.evidence.dir / "gate2-report.html")}
+    run.emit("soak.done", verdict=verdict, run_id=run.evidence.run_id,
+             contract=f"{soak.c.name} {soak.c.version}", window_s=soak.window_s,
+             duration_s=soak.duration, seed=soak.seed, abort_reason=abort,
+             generator_saturated=body["generator"]["saturated"], measurements=body["measurements"])
     return run.seal(verdict, body)

@@ -152,7 +152,8 @@ class Engine:
     def run(self) -> str | None:
         """Run to the end (or an abort); the abort reason or None."""
         if _uvloop is not None:
-            return _uvloop.run(self._main())
+            reason: str | None = _uvloop.run(self._main())
+            return reason
         return asyncio.run(self._main())
 
     async def _main(self) -> str | None:
