@@ -242,3 +242,30 @@ def test_the_report_renders_in_headless_chromium(tmp_path: Path) -> None:
                    capture_output=True, timeout=120, check=False)  # nosec B603
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 15_000  # a blank page is ~5 kB
+
+
+def test_the_locust_engine_runs_one_master_and_two_workers_into_the_same_evidence(
+        tmp_path: Path) -> None:
+    pytest.importorskip("locust", reason="locust is an optional extra: pip install -e '.[locust]'")
+    cfg = SoakConfig(_fixture(tmp_path, rate=20.0), 8.0, 2.0, 2.0, seed=11, engine="locust",
+                     workers=2)
+    result = run_soak(cfg)
+    assert result.verdict == "pass", (result.body["measurements"], result.body["abort_reason"])
+    windows = _windows(result)
+    assert result.body["engine"] == "locust" and len(windows) >= 3
+    workers = {w for d in windows for w in (d["generator"]["workers"] or [])}
+    assert len(workers) == 2  # both workers reported
+    total = sum(d["overall"]["count"] for d in windows)
+    assert 20.0 * 8 * 0.6 <= total <= 20.0 * 8 * 1.4  # the contract's rate, within Poisson noise
+    assert windows[-1]["services"]["svc"]["alive"] and merge_classes(windows)["get"].latency.count > 0
+    logs = result.summary_path.parent / "service-logs"
+    assert (logs / "locust-master.log").is_file() and (logs / "locust-worker-2.log").is_file()
+
+
+def test_the_locust_engine_aborts_on_a_dead_service_too(tmp_path: Path) -> None:
+    pytest.importorskip("locust", reason="locust is an optional extra: pip install -e '.[locust]'")
+    cfg = SoakConfig(_fixture(tmp_path, "--exit-after", "4"), 40.0, 1.0, 2.0, seed=12,
+                     engine="locust", workers=2)
+    result = run_soak(cfg)
+    assert result.verdict == "fail" and "service svc is dead" in result.body["abort_reason"]
+    assert result.body["windows"] < 10

@@ -242,14 +242,18 @@ def determinism(contract_path: Path | None, runs: int | None, no_stack: bool, ti
               help="Metrics window, one gate2-metrics-minute-NNNN.json each (default: [soak].window, else 60s).")
 @click.option("--stuck-after", default=None, help="A request in flight this long is stuck (default: 30s).")
 @click.option("--seed", type=int, default=None, help="Seed for the arrival schedule (recorded).")
+@click.option("--engine", type=click.Choice(["builtin", "locust"]), default="builtin", show_default=True,
+              help="builtin: one process, asyncio + h11; locust: Locust master and --workers workers.")
+@click.option("--workers", type=int, default=2, show_default=True, help="Locust workers to start here.")
 def soak(contract_path: Path | None, duration: str | None, warmup: str | None, window: str | None,
-         stuck_after: str | None, seed: int | None) -> None:
+         stuck_after: str | None, seed: int | None, engine: str, workers: int) -> None:
     """Gate 2: open-model traffic, judged per window; aborts early on a breach, death or stuck request."""
     from toolkit.soak import SoakConfig, run_soak
     from toolkit.soak_cli import report_soak, start_progress
 
     cfg = SoakConfig(contract_path, _seconds(duration, "--duration"), _seconds(warmup, "--warmup"),
-                     _seconds(window, "--window"), seed, _seconds(stuck_after, "--stuck-after"))
+                     _seconds(window, "--window"), seed, _seconds(stuck_after, "--stuck-after"),
+                     engine=engine, workers=workers)
     progress = start_progress(console, cfg)
     try:
         result = run_soak(cfg)

@@ -26,6 +26,7 @@ from toolkit.schema import parse_duration
 from toolkit.soak_engine import Engine, TrafficClass, WindowCut
 from toolkit.soak_hist import Hist
 from toolkit.soak_judge import Thresholds, final, window_verdict
+from toolkit.soak_locust import LocustEngine
 from toolkit.soak_metrics import ClassStats, ServiceSampler, merge_classes, saturated
 from toolkit.supervisor import Supervisor
 
@@ -44,6 +45,8 @@ class SoakConfig:
     request_timeout_s: float | None = None  # stuck after; None: [soak].stuck_after, else 30 s
     observers: list[Observer] = field(default_factory=list)
     start_services: bool = True
+    engine: str = "builtin"  # builtin | locust
+    workers: int = 2  # locust workers started here
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -119,6 +122,7 @@ class Soak:
             "classes": {n: s.to_dict() for n, s in sorted(cut.classes.items())},
             "overall": overall.to_dict(), "services": self.sampler.sample(),
             "generator": {"cpu_percent": gen["cpu_percent"], "lag": gen["lag"],
+                          "workers": gen.get("workers"),
                           "saturated": saturated(gen["lag"]["p99_ms"], gen["cpu_percent"])},
             "time": time.time(),
         }
@@ -152,6 +156,18 @@ def _pick(cli: float | None, contract: Any, default: float) -> float:
     return parse_duration(contract) if contract is not None else default
 
 
+def _engine(soak: Soak, run: GateRun) -> Engine | LocustEngine:
+    if soak.cfg.engine == "locust":
+        if soak.cfg.workers < 1:
+            raise UsageError(f"--workers {soak.cfg.workers}: the locust engine needs at least one")
+        return LocustEngine(soak.c.path, soak.classes, soak.seed, soak.duration, soak.window_s,
+                            soak.stuck_s, soak.observe, soak.cfg.workers,
+                            run.evidence.dir / "service-logs")
+    if soak.cfg.engine != "builtin":
+        raise UsageError(f"--engine {soak.cfg.engine!r}: use builtin or locust")
+    return Engine(soak.classes, soak.seed, soak.duration, soak.window_s, soak.stuck_s, soak.observe)
+
+
 def run_soak(cfg: SoakConfig) -> GateResult:
     c = load_locked(cfg.contract_path)
     with gate_run(c, "soak", "gate2") as run:
@@ -167,9 +183,7 @@ def run_soak(cfg: SoakConfig) -> GateResult:
                 sup.start_all()
             soak.sampler = ServiceSampler(sup, health)
             baseline = soak.sampler.sample()  # identities and CPU marks before the first request
-            engine = Engine(soak.classes, soak.seed, soak.duration, soak.window_s, soak.stuck_s,
-                            soak.observe)
-            abort = engine.run()
+            abort = _engine(soak, run).run()
         finally:
             sup.stop_all()
             sup.close()
@@ -183,7 +197,7 @@ def seal(soak: Soak, run: GateRun, abort: str | None, baseline: dict[str, Any]) 
     lag = soak.lag.summary()
     cpu = max(soak.gen_cpu, default=None)
     verdict = "pass" if all(m.verdict == "pass" for m in ms) and facts["overall"]["count"] else "fail"
-    body = {"duration_s": soak.duration, "warmup_s": soak.warmup, "window_s": soak.window_s,
+    body = {"engine": soak.cfg.engine, "duration_s": soak.duration, "warmup_s": soak.warmup, "window_s": soak.window_s,
             "stuck_after_s": soak.stuck_s, "thresholds": soak.th.__dict__,
             "requests_planned": soak.planned, "asked_rate_per_s": soak.asked,
             **facts, "per_class": per_class, "windows": len(soak.windows),
