@@ -71,6 +71,29 @@ def test_reference_stack_soak_passes_with_measurements(tmp_path: Path) -> None:
     assert chat["first_event"]["count"] > 0 and chat["headers"]["p95_ms"] <= chat["first_event"]["p95_ms"]
 
 
+@pytest.mark.slow
+def test_killing_a_reference_service_mid_run_ends_it_within_one_window(tmp_path: Path) -> None:
+    import psutil
+
+    killed: dict[str, float] = {}
+
+    def kill_at_window_3(doc: dict[str, Any]) -> None:
+        if doc["window"] == 3:
+            psutil.Process(doc["services"]["openclaw"]["pid"]).kill()  # our own child
+            killed["at"] = doc["end_s"]
+
+    cfg = SoakConfig(reference_copy(tmp_path), 60.0, 1.0, 1.0, seed=13, observers=[kill_at_window_3])
+    result = run_soak(cfg)
+    assert result.verdict == "fail" and result.exit_code == 1
+    assert "service openclaw is dead" in result.body["abort_reason"]
+    windows = _windows(result)
+    aborting = next(w for w in windows if w["breaches"])
+    assert aborting["window"] == 4 and "openclaw" in " ".join(aborting["breaches"])
+    # after the abort only the sessions left open are destroyed (a final, partial window)
+    assert windows[-1]["window"] <= 5 and windows[-1]["end_s"] <= killed["at"] + 1.0 + 1.0
+    assert "openclaw" in _metric(result, "restarts")["detail"]
+
+
 def test_a_steady_service_passes_and_every_window_holds_the_figures(tmp_path: Path) -> None:
     result = run_soak(SoakConfig(_fixture(tmp_path), 4.0, 1.0, 0.5, seed=1))
     assert result.verdict == "pass", result.body["measurements"]

@@ -30,7 +30,8 @@ def report_soak(console: Console, err: Console, result: GateResult) -> int:
     if b.get("abort_reason"):
         err.print(f"[red]aborted early[/]: {escape(b['abort_reason'])}")
     if b["generator"].get("saturated"):
-        err.print(f"[yellow]the latency figures are the generator's, not the target's[/]: "
+        err.print(f"[yellow]the latency figures include the load generator's own delay, not only "
+                  f"the target's[/]: "
                   f"{escape(b['generator']['saturated'])}")
     for m in b["measurements"]:
         if m["verdict"] != "pass":

@@ -117,7 +117,7 @@ class ServiceSampler:
         assert self.sup is not None
         running = self.sup.running[name]
         code = running.popen.poll()  # an exited child stays a zombie until reaped
-        doc: dict[str, Any] = {"alive": code is None, "exit_code": code}
+        doc: dict[str, Any] = {"pid": running.pid, "alive": code is None, "exit_code": code}
         try:
             procs = self._tree(running.pid) if code is None else []
         except psutil.Error:
@@ -191,7 +191,10 @@ def saturated(lag_p99_ms: float | None, cpu_percent: float | None) -> str | None
     """Why the figures are the generator's rather than the target's, or None."""
     why = []
     if lag_p99_ms is not None and lag_p99_ms > GeneratorMeter.LAG_LIMIT_MS:
-        why.append(f"schedule lag p99 {lag_p99_ms:.1f} ms > {GeneratorMeter.LAG_LIMIT_MS:g} ms")
+        busy = cpu_percent is not None and cpu_percent < GeneratorMeter.CPU_LIMIT / 2
+        why.append(f"schedule lag p99 {lag_p99_ms:.1f} ms > {GeneratorMeter.LAG_LIMIT_MS:g} ms"
+                   + (f" at {cpu_percent:.0f}% generator CPU: other processes held the CPU"
+                      if busy else ""))
     if cpu_percent is not None and cpu_percent > GeneratorMeter.CPU_LIMIT:
         why.append(f"generator CPU {cpu_percent:.0f}% > {GeneratorMeter.CPU_LIMIT:g}%")
     return "; ".join(why) or None

@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -88,10 +89,10 @@ class Progress:
         t.add_row("last window p95 / p99", f"{_ms(o['p95_ms'])} / {_ms(o['p99_ms'])} ms")
         t.add_row("in flight / stuck", f"{doc['in_flight']} / {doc['stuck']}")
         t.add_row("generator lag p99 / CPU", f"{_ms(gen['lag']['p99_ms'])} ms / {gen['cpu_percent']}%"
-                  + (f" [red]{gen['saturated']}[/]" if gen.get("saturated") else ""))
+                  + (f" [red]{escape(gen['saturated'])}[/]" if gen.get("saturated") else ""))
         for name, s in sorted(doc["services"].items()):
-            t.add_row(f"  {name}", f"RSS {s.get('rss_bytes', 0) / 2**20:.1f} MB, CPU "
+            t.add_row(f"  {escape(name)}", f"RSS {s.get('rss_bytes', 0) / 2**20:.1f} MB, CPU "
                       f"{s.get('cpu_percent')}%, health {s.get('healthy', '-')}")
         if doc.get("breaches"):
-            t.add_row("[red]breach[/]", "; ".join(doc["breaches"]))
+            t.add_row("[red]breach[/]", escape("; ".join(doc["breaches"])))
         return t
