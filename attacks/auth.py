@@ -39,6 +39,15 @@ def _hmac_ready(ctx: AttackContext, target: Target, what: str) -> tuple[Any, Pre
     return auth, prepared, base
 
 
+def _no_credentials(ctx: AttackContext) -> bool:
+    import os
+
+    auth = ctx.contract.auth
+    if auth is None or auth.scheme != "bearer":
+        return False
+    return not (auth.token or os.environ.get(auth.token_env or "", "")).strip()
+
+
 def _hmac_auth(ctx: AttackContext) -> Any:
     auth = ctx.contract.auth
     return auth if auth is not None and auth.scheme == "hmac-sha256" and auth.key_file else None
@@ -62,7 +71,13 @@ class TokenValidation:
         if auth is None or auth.scheme == "none" or not getattr(target.deliver, "auth", False):
             target.notes.append("auth: the contract declares no authentication for this endpoint")
             return
-        prepared, base = _signed_ok(ctx, target)
+        if _no_credentials(ctx):
+            # nothing to sign with: compare against the unauthenticated baseline instead
+            target.notes.append("auth: no token available (token_env unset); unauthenticated and wrong-token "
+                                "probes only")
+            prepared, base = target.deliver.prepare(target.benign), target.baseline
+        else:
+            prepared, base = _signed_ok(ctx, target)
         for why, token in self._cases(ctx, prepared):
             reply = target.send(None, prepared=prepared, token=token)
             ctx.seen(self.spec.id, target, why, reply)

@@ -11,6 +11,7 @@ import base64
 import binascii
 import importlib
 import importlib.metadata
+import os
 import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator
@@ -42,6 +43,10 @@ class AttackSpec:
     doc: str = ""
 
 
+CRASH_SPEC = AttackSpec("T-DOS-001", "robustness", "Target crashed or wedged on a payload", 248, Severity.MEDIUM,
+                        ("path", "argv", "command", "option", "env", "tool"))
+
+
 class Attack(Protocol):
     spec: ClassVar[AttackSpec]
 
@@ -70,14 +75,15 @@ def register(cls: type[Any]) -> type[Any]:
 
 def load_attacks() -> dict[str, type[Any]]:
     """Built-in attacks plus everything registered under the entry-point group."""
-    for name in ("traversal", "symlink", "command", "envinject", "auth", "policy", "leaks"):
+    for name in ("traversal", "symlink", "command", "options", "writes", "envinject", "envleak", "auth",
+                 "policy", "leaks", "robust"):
         importlib.import_module(f"attacks.{name}")
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         if ep.value == "attacks":
             continue
         try:
             obj = ep.load()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any plugin failure becomes one clear error
             raise ToolkitError(f"attack plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from None
         if callable(obj) and not isinstance(obj, type):
             obj()
@@ -91,21 +97,51 @@ class Canaries:
 
     Nothing that existed before is overwritten or deleted: every path is created with
     O_EXCL (or mkdir without exist_ok) and only what this object created is removed.
+    Every path is written to a journal *before* it is created, so a run killed half-way
+    leaves a list the next run uses to remove exactly those paths (by recorded name only).
     """
 
-    def __init__(self, work: Path):
+    def __init__(self, work: Path, journal: Path | None = None):
         self.work = work  # a private temp folder, outside every sandbox
         self.created: list[Path] = []
+        self.trees: list[Path] = []  # folders wholly ours (the work folder, planted repositories)
+        self.sandboxes: set[Path] = set()
+        self.names: set[str] = set()  # stems of every canary name: a target may echo them into files
+        self.journal = journal
         self.secret = "tkc-" + secrets.token_hex(16)  # pragma: allowlist secret
+        self._note("tree", work)
+
+    def _note(self, kind: str, path: Path, **extra: Any) -> None:
+        if self.journal is None:
+            return
+        import json
+
+        self.journal.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.journal, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"kind": kind, "path": str(path), **extra}) + "\n")
 
     def token(self) -> str:
         return "tk" + secrets.token_hex(10)
+
+    def watch(self, sandbox: Path | None) -> None:
+        """Remember a sandbox: files a target creates there under a canary's name are removed too."""
+        if sandbox is not None and sandbox not in self.sandboxes:
+            self.sandboxes.add(sandbox)
+            self._note("sandbox", sandbox)
+
+    def _named(self, path: Path) -> None:
+        stem = path.name.split(".")[0]
+        if stem.startswith("toolkit-") and stem not in self.names:
+            self.names.add(stem)
+            self._note("name", path, name=stem)
 
     def file(self, folder: Path, name: str | None = None, content: str | None = None) -> tuple[Path, str]:
         """Create a canary file; returns (path, content). Content never equals its name."""
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / (name or f"toolkit-canary-{secrets.token_hex(6)}.txt")
         content = content or f"CANARY-{secrets.token_hex(16)}"
+        self._note("file", path)
+        self._named(path)
         with open(path, "x", encoding="utf-8") as fh:
             fh.write(content + "\n")
         self.created.append(path)
@@ -113,6 +149,7 @@ class Canaries:
 
     def folder(self, path: Path) -> Path | None:
         """Create a folder only if it does not exist; None when it already did."""
+        self._note("dir", path)
         try:
             path.mkdir()
         except FileExistsError:
@@ -120,32 +157,129 @@ class Canaries:
         self.created.append(path)
         return path
 
+    def tree(self, path: Path) -> Path | None:
+        """Create a folder that is wholly ours (removed with everything in it); None if it existed."""
+        self._note("tree", path)
+        try:
+            path.mkdir(parents=False)
+        except FileExistsError:
+            return None
+        self.trees.append(path)
+        return path
+
     def link(self, path: Path, target: str | Path) -> Path:
+        self._note("file", path)
         path.symlink_to(target)
         self.created.append(path)
         return path
 
     def claim(self, path: Path) -> None:
         """Record a path some target created on our behalf, so cleanup removes it."""
+        self._note("file", path)
         self.created.append(path)
 
     def cleanup(self) -> list[str]:
         problems = []
         for path in reversed(self.created):
-            try:
-                if path.is_symlink() or path.is_file():
-                    path.unlink()
-                elif path.is_dir():
-                    for child in path.iterdir():  # only our own files live in our folders
-                        if child.is_symlink() or child.is_file():
-                            child.unlink()
-                    path.rmdir()
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                problems.append(f"{path}: {exc.strerror}")
+            problems += _remove(path)
+        for tree in reversed(self.trees):
+            _rmtree(tree)
+        problems += self.sweep()
+        _rmtree(self.work)
         self.created.clear()
+        if self.journal is not None and not problems:
+            self.journal.unlink(missing_ok=True)
         return problems
+
+    def sweep(self) -> list[str]:
+        """Remove entries a target created in a sandbox under one of our canary names."""
+        return sweep(self.sandboxes, self.names)
+
+    @classmethod
+    def recover(cls, journal: Path) -> list[str]:
+        """Remove what a killed earlier run recorded in its journal, by recorded name only."""
+        import json
+
+        try:
+            lines = journal.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return []
+        rows = []
+        for line in lines:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and isinstance(row.get("path"), str):
+                rows.append(row)
+        removed: list[str] = []
+        for row in reversed(rows):
+            path = Path(row["path"])
+            if row["kind"] in ("file", "dir") and os.path.lexists(path):
+                if not _remove(path):
+                    removed.append(str(path))
+            elif row["kind"] == "tree" and path.name.startswith("toolkit-") and path.is_dir():
+                _rmtree(path)
+                removed.append(str(path))
+        boxes = {Path(r["path"]) for r in rows if r["kind"] == "sandbox"}
+        names = {str(r.get("name")) for r in rows if r["kind"] == "name"}
+        sweep(boxes, names, removed)
+        journal.unlink(missing_ok=True)
+        return removed
+
+
+def sweep(sandboxes: Iterable[Path], names: set[str], removed: list[str] | None = None) -> list[str]:
+    problems: list[str] = []
+    if not names:
+        return problems
+    for box in sandboxes:
+        for path in _walk(box, 5000):
+            if any(n in path.name for n in names):
+                problems += _remove(path, deep=True)
+                if removed is not None:
+                    removed.append(str(path))
+    return problems
+
+
+def _walk(box: Path, limit: int) -> list[Path]:
+    out: list[Path] = []
+    try:
+        for root, dirs, files in os.walk(box):
+            for n in dirs + files:
+                out.append(Path(root) / n)
+            if len(out) > limit:
+                break
+    except OSError:
+        pass
+    return sorted(out, key=lambda p: len(p.parts), reverse=True)
+
+
+def _remove(path: Path, deep: bool = False) -> list[str]:
+    try:
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        elif path.is_dir():
+            if deep:
+                _rmtree(path)
+                return []
+            for child in path.iterdir():  # only our own files live in our folders
+                if child.is_symlink() or child.is_file():
+                    child.unlink()
+            path.rmdir()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        return [f"{path}: {exc.strerror}"]
+    return []
+
+
+def _rmtree(path: Path) -> None:
+    import shutil
+
+    if path.is_symlink():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 # ------------------------------------------------------------------ context and target
@@ -161,11 +295,22 @@ class Target:
     sent: int = 0
     silent: int = 0
     notes: list[str] = field(default_factory=list)
+    form: str = ""  # the baseline form the target accepted ("relative name", "absolute path", ...)
+    planted: Any = None  # the benign file and folder planted for the baseline
+    revive: Callable[[Target, Any, Reply], bool] | None = None  # restarts a dead target
+    crashes: list[Finding] = field(default_factory=list)  # crash findings made while sending
 
     def send(self, payload: Any, **kw: Any) -> Reply:
-        """Deliver one payload; a surface that stops answering ends the case instead of hanging the run."""
+        """Deliver one payload; a surface that stops answering ends the case instead of hanging the run.
+
+        A target that died (or wedged) on a payload is restarted by ``revive`` and the attack
+        goes on; the crash itself becomes a finding kept in ``crashes``.
+        """
         self.sent += 1
         reply: Reply = self.deliver.send(payload, **kw)
+        if reply.status is None and self.revive is not None and self.revive(self, payload, reply):
+            self.silent = 0
+            return reply
         self.silent = self.silent + 1 if reply.status is None else 0
         if self.silent >= MAX_SILENT:
             raise TargetError(f"surface {self.name!r} stopped answering: {self.silent} requests in a row got no "

@@ -53,13 +53,6 @@ def corpus(ctx: AttackContext, cls: str, side: str) -> Iterator[Probe]:
             yield Probe([cmd, f"x{suffix}"], a_b, f"{why} inside one argument", side if "touch" in suffix else None)
             yield Probe([cmd, "x", *suffix.split()], a_b, f"{why} split across arguments",
                         side if "touch" in suffix else None)
-    if cls == "option":
-        for opt, why in ((f"--output={side}", "--output="), (f"-o{side}", "-o"),
-                         (f"--to-command=touch {side}", "--to-command"),
-                         (f"-exec touch {side} ;", "-exec"),
-                         (f"-c core.fsmonitor=touch {side}", "-c core.fsmonitor="),
-                         (f"--upload-pack=touch {side}", "--upload-pack")):
-            yield Probe(opt, "", f"option injection {why}", side)
 
 
 def _product(suffix: str) -> str:
@@ -73,9 +66,9 @@ def _product(suffix: str) -> str:
 class ShellInjection:
     """Shell escape and command substitution (CWE-78).
 
-    For command, argv and option surfaces: separators ``;`` ``&&`` ``||`` ``|``,
-    newlines, backticks, ``$( )``, ``${IFS}``, quote breaking and option injection
-    (``--output=``, ``-exec``, ``-c core.fsmonitor=``). Computed oracles: an arithmetic
+    For command and argv surfaces (and option surfaces at budget deep, for timing):
+    separators ``;`` ``&&`` ``||`` ``|``, newlines, backticks, ``$( )``, ``${IFS}`` and
+    quote breaking. Option injection is its own attack (T-OPT-001, CWE-88). Computed oracles: an arithmetic
     product whose digits never appear in the payload, or a side-effect file created in
     the toolkit's private folder. On a surface declared ``blind = true`` (or at budget
     ``deep``) a timing oracle alternates long and short ``sleep`` delays and requires a
@@ -89,7 +82,8 @@ class ShellInjection:
     def run(self, ctx: AttackContext, target: Target) -> Iterable[Finding]:
         for cls in ("command", "argv", "option"):
             if cls in target.surface.classes:
-                yield from self._attack(ctx, target, cls)
+                if cls != "option":
+                    yield from self._attack(ctx, target, cls)
                 if target.surface.get("blind", False) or ctx.budget == "deep":
                     yield from self._timing(ctx, target, cls)
 

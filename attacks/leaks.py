@@ -11,12 +11,16 @@ from toolkit.model import Finding, Severity
 from toolkit.transport import Prepared, Reply
 
 INTERNALS = [
-    (re.compile(r"Traceback \(most recent call last\)|^\s+File \"[^\"]+\", line \d+", re.M), "stack trace"),
+    (re.compile(r"Traceback \(most recent call last\)|^\s+File \"[^\"]+\", line \d+",
+                re.MULTILINE), "stack trace"),
     (re.compile(r"(?:/(?:home|usr|opt|var|srv|work|root|tmp|app)/[\w.-]+(?:/[\w.-]+)*\.py)|[A-Z]:\\\\[\w\\\\.-]+\.py"),
      "internal file path"),
-    (re.compile(r"\b(?:SELECT\s+.+\s+FROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|sqlite3\.\w+Error|near \".+\": syntax error)", re.I),
+    (re.compile(r"\b(?:SELECT\s+.+\s+FROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|sqlite3\.\w+Error"
+                r"|near \".+\": syntax error)",
+                re.IGNORECASE),
      "SQL text"),
-    (re.compile(r"\b(?:Python|uvicorn|starlette|Werkzeug|gunicorn|Express|nginx)/\d+\.\d+", re.I), "library version"),
+    (re.compile(r"\b(?:Python|uvicorn|starlette|Werkzeug|gunicorn|Express|nginx)/\d+\.\d+",
+                re.IGNORECASE), "library version"),
 ]
 
 
@@ -48,11 +52,12 @@ class SecretAndInternalsLeak:
         secret = ctx.canaries.secret
         reply = target.send(target.benign)
         ctx.seen(self.spec.id, target, target.benign, reply)
-        yield from self.judge(ctx, target, "benign request", reply)
+        said: set[str] = set()  # one finding per kind of internals leak, not one per request
+        yield from _once(self.judge(ctx, target, "benign request", reply), said)
         for why, prepared, token in self._requests(p, secret):
             reply = target.send(None, prepared=prepared, token=token)
             ctx.seen(self.spec.id, target, why, reply)
-            yield from self.judge(ctx, target, why, reply)
+            yield from _once(self.judge(ctx, target, why, reply), said)
 
     def _requests(self, p: Prepared, secret: str) -> Iterator[tuple[str, Prepared, bool | str]]:
         def variant(body: bytes, path: str | None = None, headers: dict[str, str] | None = None) -> Prepared:
@@ -70,18 +75,34 @@ class SecretAndInternalsLeak:
         yield "bad token", variant(p.body), "v1:nokey:0:00:" + "0" * 64
 
     def judge(self, ctx: AttackContext, target: Target, why: str, reply: Reply) -> Iterator[Finding]:
-        text = reply.text + "\n" + "\n".join(f"{k}: {v}" for k, v in reply.headers.items())
-        form = leaked_secret(text, ctx.canaries.secret)
+        """The canary is looked for in the body and headers; internals only in the body of an error reply.
+
+        A ``Server:`` banner or a version on a successful reply is not an error-reply leak
+        (every stock static server sends one); the transcript shows the headers judged.
+        """
+        headers = "\n".join(f"{k}: {v}" for k, v in reply.headers.items())
+        form = leaked_secret(reply.text + "\n" + headers, ctx.canaries.secret)
         if form:
             yield ctx.finding(self.spec, target, "leak", why, reply,
                               f"canary secret in the reply ({'raw' if form == ctx.canaries.secret else 'encoded'})",
                               f"leak:secret:{why}")
+        if reply.status is None or reply.status < 400:
+            return
+        base = target.baseline.text if target.baseline else ""
         for pattern, what in INTERNALS:
-            m = pattern.search(text)
-            if m and not (target.baseline and pattern.search(target.baseline.text)):
+            m = pattern.search(reply.text)
+            if m and not pattern.search(base):
                 yield ctx.finding(self.spec, target, "leak", why, reply,
-                                  f"{what} in an error reply: {excerpt(text, m.group(0), 60)}", f"leak:{what}:{why}")
+                                  f"{what} in an error reply (HTTP {reply.status}): "
+                                  f"{excerpt(reply.text, m.group(0), 60)}", f"leak:{what}")
                 break
+
+
+def _once(findings: Iterator[Finding], said: set[str]) -> Iterator[Finding]:
+    for f in findings:
+        if f.oracle.startswith("leak:secret") or f.oracle not in said:
+            said.add(f.oracle)
+            yield f
 
 
 def passive_scan(ctx: AttackContext, spec: AttackSpec, targets: dict[str, Target]) -> list[Finding]:

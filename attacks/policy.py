@@ -168,7 +168,9 @@ class CommandSmuggling:
 
     def _corpus(self, ctx: AttackContext, a: int, b: int, side_dir: Path) -> Iterator[tuple[list[str], str]]:
         m = f"echo $(({a}*{b}))"
-        t = lambda: str(side_dir / f"smuggle-{ctx.canaries.token()}")  # noqa: E731
+
+        def t() -> str:
+            return str(side_dir / f"smuggle-{ctx.canaries.token()}")
         allowed = ctx.contract.raw.get("policy", {}).get("allowed_commands", ["echo"])
         first = "echo" if "echo" in allowed else allowed[0]
         yield [first, "x", "|", "sh", "-c", m], "pipe inside argv"

@@ -14,15 +14,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.conftest import reference_copy  # noqa: E402
-from toolkit.attack import AttackConfig, run_attacks  # noqa: E402
+from tests.conftest import reference_copy
+from toolkit.attack import AttackConfig, run_attacks
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = reference_copy(Path(tmp))
         t0 = time.monotonic()
-        result, cases = run_attacks(AttackConfig(path, [], budget="standard"))
+        result, _cases = run_attacks(AttackConfig(path, [], budget="standard"))
         wall = time.monotonic() - t0
     sent = result.body["payloads_sent"]
     print(f"toolkit attack --all (standard): wall {wall:.2f} s (target <= 60 s), {sent} payloads, "

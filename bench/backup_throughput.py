@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from recovery import sqlite as rsql  # noqa: E402
-from tests.conftest import reference_copy  # noqa: E402
-from toolkit.drill import DrillConfig, run_drill  # noqa: E402
+from recovery import sqlite as rsql
+from tests.conftest import reference_copy
+from toolkit.drill import DrillConfig, run_drill
 
 
 def make_db(path: Path, mb: int) -> None:

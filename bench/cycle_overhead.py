@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.conftest import fixture_service, write_contract  # noqa: E402
-from toolkit.cycle import CycleConfig, run_cycle  # noqa: E402
+from tests.conftest import fixture_service, write_contract
+from toolkit.cycle import CycleConfig, run_cycle
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from toolkit.secrets_scan import classify, detect, walk  # noqa: E402
+from toolkit.secrets_scan import classify, detect, walk
 
 
 def main() -> None:

@@ -58,7 +58,7 @@ def run_injector(inj: Injector, ctx: FaultContext) -> dict[str, Any]:
         try:
             outcome["rollback"] = inj.rollback(ctx)
             ctx.journal("chaos.rollback", fault=inj.name, ok=True, result=outcome["rollback"])
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a failed rollback is recorded, never hidden
             outcome["rollback"] = {"error": f"{type(exc).__name__}: {exc}"}
             ctx.journal("chaos.rollback", fault=inj.name, ok=False, error=str(exc))
     return outcome

@@ -77,7 +77,8 @@ def render_junit(result: dict[str, Any]) -> bytes:
     cases += 1
     suite.set("tests", str(cases))
     suite.set("failures", str(failures))
-    return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+    xml: bytes = ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+    return xml
 
 
 RENDERERS = {"json": ("gate3-secrets-scan.json", render_json), "sarif": ("gate3-secrets-scan.sarif", render_sarif),

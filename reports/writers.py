@@ -111,7 +111,8 @@ class JunitWriter(_Collector):
         suite.set("failures", str(failures))
         suite.set("errors", str(errors))
         suite.set("skipped", str(skipped))
-        return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+        xml: bytes = ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+        return xml
 
 
 class MarkdownWriter(_Collector):

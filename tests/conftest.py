@@ -1,10 +1,19 @@
-"""Shared fixtures: contracts in temporary folders, the CLI in-process, port hygiene."""
+"""Shared fixtures: contracts in temporary folders, the CLI in-process, port hygiene.
+
+Isolation: every service a test starts listens on a port from ``free_ports`` (never a fixed
+one), and tests check only processes they started (the toolkit's run marker and recorded
+pids), so two copies of the suite can run side by side on one machine.
+"""
 
 from __future__ import annotations
 
+import random
 import re
+import socket
 import sys
 import textwrap
+import tomllib
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import psutil
@@ -12,6 +21,7 @@ import pytest
 
 from toolkit import contract as contract_mod
 from toolkit.cli import main
+from toolkit.supervisor import Supervisor, processes_with_marker
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = REPO / "contracts" / "boot_contract.toml"
@@ -25,9 +35,76 @@ def write_contract(folder: Path, text: str, lock: bool = True) -> Path:
     return path
 
 
+# below the Linux ephemeral range (32768-60999), so outgoing connections never take them
+PORT_RANGE = (20000, 32000)
+_HANDED_OUT: set[int] = set()
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct loopback ports that are free now and not handed out before in this run.
+
+    Random, so two suites on one machine rarely try the same port; each is bound (without
+    SO_REUSEADDR, so TIME_WAIT counts as busy) until all ``n`` are found.
+    """
+    rng = random.SystemRandom()
+    held: list[socket.socket] = []
+    try:
+        for _ in range(1000):
+            if len(held) == n:
+                break
+            port = rng.randrange(*PORT_RANGE)
+            if port in _HANDED_OUT:
+                continue
+            sock = socket.socket()
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                sock.close()
+                continue
+            held.append(sock)
+            _HANDED_OUT.add(port)
+        if len(held) < n:
+            raise RuntimeError(f"no {n} free loopback ports in {PORT_RANGE}")
+        return [s.getsockname()[1] for s in held]
+    finally:
+        for sock in held:
+            sock.close()
+
+
+@pytest.fixture
+def free_port() -> Callable[[], int]:
+    """A fresh free loopback port per call."""
+    return lambda: free_ports(1)[0]
+
+
+def _service_ports(text: str) -> dict[str, int]:
+    return {s["name"]: s["port"] for s in tomllib.loads(text).get("services", []) if "port" in s}
+
+
+def remap_ports(text: str) -> tuple[str, dict[str, int]]:
+    """Give every service of a contract a free port, in ``port =`` lines and loopback URLs,
+    and tell the services where their peers are (``SONIA_<NAME>_URL`` in ``[env]``)."""
+    old = _service_ports(text)
+    new = dict(zip(old, free_ports(len(old)), strict=True))
+    for name, port in old.items():
+        text = re.sub(rf"(?m)^port = {port}$", f"port = {new[name]}", text)
+        text = re.sub(rf"\b(127\.0\.0\.1|localhost):{port}\b", rf"\g<1>:{new[name]}", text)
+    urls = "".join(f'SONIA_{n.upper().replace("-", "_")}_URL = "http://127.0.0.1:{p}"\n'
+                   for n, p in new.items())
+    text = text.replace("\n[env]\n", "\n[env]\n" + urls, 1) if "\n[env]\n" in text else \
+        text + "\n[env]\n" + urls
+    live = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("#"))
+    stale = [p for p in old.values() if re.search(rf"(?<![\w.-]){p}(?![\w.-])", live)]
+    if stale or _service_ports(text) != new:
+        raise AssertionError(f"reference contract still mentions fixed ports {stale}: "
+                             "extend remap_ports")
+    return text, new
+
+
 def reference_copy(folder: Path) -> Path:
-    """The reference contract with state and evidence in ``folder``, run from the repo."""
-    text = REFERENCE.read_text()
+    """The reference contract with state and evidence in ``folder``, run from the repo,
+    on free ports (so two suites, or a developer's own stack, never collide)."""
+    text, _ = remap_ports(REFERENCE.read_text())
     text = text.replace('cwd = ".."', f'cwd = "{REPO}"')
     text = text.replace("{{contract_dir}}/../state", "{{contract_dir}}/state")
     text = re.sub(r'"\.\./(state|artifacts)', r'"\1', text)
@@ -48,6 +125,10 @@ def run_cli(*argv: str) -> int:
     return main(list(argv))
 
 
+def contract_ports(path: Path) -> list[int]:
+    return sorted(s.port for s in contract_mod.load(path).services if s.port)
+
+
 def listening(ports: list[int]) -> list[int]:
     return sorted({c.laddr.port for c in psutil.net_connections("tcp")
                    if c.status == psutil.CONN_LISTEN and c.laddr.port in ports})
@@ -56,3 +137,37 @@ def listening(ports: list[int]) -> list[int]:
 @pytest.fixture
 def python() -> str:
     return sys.executable
+
+
+@pytest.fixture
+def supervisors(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Supervisor]]:
+    """Every Supervisor made in this test process, so a test can check exactly its own processes."""
+    made: list[Supervisor] = []
+    init = Supervisor.__init__
+
+    def recording(self: Supervisor, *args: object, **kwargs: object) -> None:
+        init(self, *args, **kwargs)  # type: ignore[arg-type]
+        made.append(self)
+
+    monkeypatch.setattr(Supervisor, "__init__", recording)
+    yield made
+
+
+def survivors(markers: list[str], pids: Sequence[tuple[int, float]] = ()) -> list[int]:
+    """Processes still alive that carry one of these run markers or are these recorded pids."""
+    alive = {p.pid for m in markers for p in processes_with_marker(m)
+             if p.status() != psutil.STATUS_ZOMBIE}
+    for pid, created in pids:
+        try:
+            proc = psutil.Process(pid)
+            if abs(proc.create_time() - created) < 0.01 and proc.status() != psutil.STATUS_ZOMBIE:
+                alive.add(pid)
+        except psutil.NoSuchProcess:
+            continue
+    return sorted(alive)
+
+
+def own_survivors(sups: list[Supervisor]) -> list[int]:
+    """Survivors of the supervisors this test made (their markers and recorded pids)."""
+    return survivors([s.marker for s in sups],
+                     [(r.pid, r.create_time) for s in sups for r in s.records.values()])

@@ -50,8 +50,8 @@ BAD = [
      ["services[0].command[0]", "{{pyton}}", "did you mean {{python}}"]),
     ("[contract]\nname='x'\nversion='1.0.0'\n[[services]]\nname='a'\ncommand=['x']\ndepends_on=['b']\n",
      ["depends_on", "'b'"]),
-    ("[contract]\nname='x'\nversion='1.0.0'\n[[services]]\nname='a'\ncommand=['x']\ndepends_on=['b']\n"
-     "[[services]]\nname='b'\ncommand=['x']\ndepends_on=['a']\n", ["cycle"]),
+    (("[contract]\nname='x'\nversion='1.0.0'\n[[services]]\nname='a'\ncommand=['x']\n"
+      "depends_on=['b']\n[[services]]\nname='b'\ncommand=['x']\ndepends_on=['a']\n"), ["cycle"]),
     ("[contract]\nname='x'\nversion='1.0.0'\n[[surfaces]]\nname='s'\nclasses=['paht']\nbase_url='http://127.0.0.1'\n",
      ["surfaces[0].classes[0]", "'paht'"]),
     ("[contract]\nname='x'\nversion='1.0.0'\n[[surfaces]]\nname='s'\nclasses=['path']\nbase_url='http://127.0.0.1'\n",

@@ -9,12 +9,26 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
-from tests.conftest import REPO, fixture_service, listening, reference_copy, write_contract
+from tests.conftest import (
+    REPO,
+    contract_ports,
+    fixture_service,
+    free_ports,
+    listening,
+    own_survivors,
+    reference_copy,
+    survivors,
+    write_contract,
+)
 from toolkit.cycle import CycleConfig, run_cycle
+from toolkit.supervisor import Supervisor
+
+Sups = list[Supervisor]
 
 HEAD = '[contract]\nname = "cyc"\nversion = "1.0.0"\n[defaults]\nhealth_interval_s = 0.2\n'
 
@@ -25,77 +39,105 @@ def _gate(tmp_path: Path, services: str, count: int = 2, duration: float = 0.6) 
     return {"verdict": result.verdict, "code": result.exit_code, **result.body}
 
 
-def _fixture_procs() -> list[psutil.Process]:
-    out = []
-    for p in psutil.process_iter(["cmdline"]):
-        if "tests.targets.fixture_service" in " ".join(p.info["cmdline"] or []):
-            out.append(p)
-    return out
+def _events(tmp_path: Path, kind: str) -> list[dict[str, Any]]:
+    journal = next((tmp_path / "artifacts" / "evidence" / "cycle").rglob("journal.jsonl"))
+    events = [json.loads(line) for line in journal.read_text().splitlines()]
+    return [e["data"] for e in events if e["event"] == kind]
+
+
+def _spawned(folder: Path) -> tuple[str, list[int]]:
+    """The run id and the pids the gate journaled as spawned: what a subprocess gate started."""
+    journal = next(folder.rglob("journal.jsonl"))
+    events = [json.loads(line) for line in journal.read_text().splitlines()]
+    pids = [e["data"]["pid"] for e in events if e["event"] == "service.spawned"]
+    return journal.parent.name, pids
 
 
 def test_clean_services_pass_every_cycle(tmp_path: Path) -> None:
-    body = _gate(tmp_path, fixture_service("a", 7401) + fixture_service("b", 7402, depends=["a"]), count=3)
+    a, b = free_ports(2)
+    body = _gate(tmp_path, fixture_service("a", a) + fixture_service("b", b, depends=["a"]),
+                 count=3)
     assert body["verdict"] == "pass" and body["code"] == 0
     assert body["cycles_completed"] == 3 and body["health_checks_failed"] == 0
     assert body["health_checks_passed"] == 3 * 2 * 3 == body["checks_expected"]
     assert set(body["cycles"][0]["startup_s"]) == {"a", "b"}
 
 
-def test_sigterm_ignored_fails_and_is_killed(tmp_path: Path) -> None:
-    body = _gate(tmp_path, fixture_service("ignores-sigterm", 7411, "--ignore-term", stop=0.5))
+def test_sigterm_ignored_fails_and_is_killed(tmp_path: Path, supervisors: Sups) -> None:
+    port = free_ports(1)[0]
+    body = _gate(tmp_path, fixture_service("ignores-sigterm", port, "--ignore-term", stop=0.5))
     assert body["verdict"] == "fail" and body["cycles_completed"] == 0
     assert "did not stop within 0.5 s" in body["failure"]
     assert body["escalations"][0]["service"] == "ignores-sigterm"
-    assert listening([7411]) == [] and _fixture_procs() == []
+    assert listening([port]) == [] and supervisors and own_survivors(supervisors) == []
 
 
-def test_double_forked_daemon_is_named_and_removed(tmp_path: Path) -> None:
-    body = _gate(tmp_path, fixture_service("forker", 7421, "--double-fork"))
+def test_double_forked_daemon_is_named_and_removed(tmp_path: Path, supervisors: Sups) -> None:
+    body = _gate(tmp_path, fixture_service("forker", free_ports(1)[0], "--double-fork"))
     assert body["verdict"] == "fail"
     orphan = body["orphans"][0]
     assert orphan["pid"] > 0 and "fixture_service" in " ".join(orphan["cmdline"])
     assert orphan["check"] in ("run-marker-in-environ", "recorded-process-alive", "descendant-alive-after-stop")
     assert not psutil.pid_exists(orphan["pid"]) or psutil.Process(orphan["pid"]).status() == "zombie"
-    assert _fixture_procs() == []
+    assert supervisors and own_survivors(supervisors) == []
 
 
-def test_inherited_listening_socket_is_reported(tmp_path: Path) -> None:
-    body = _gate(tmp_path, fixture_service("leaky", 7431, "--leak-listener"))
+def test_inherited_listening_socket_is_reported(tmp_path: Path, supervisors: Sups) -> None:
+    port = free_ports(1)[0]
+    body = _gate(tmp_path, fixture_service("leaky", port, "--leak-listener"))
     assert body["verdict"] == "fail"
     found = body["leftover_listeners"] + body["orphans"]
     assert found, body
-    assert listening([7431]) == [] and _fixture_procs() == []
+    assert listening([port]) == [] and supervisors and own_survivors(supervisors) == []
 
 
-def test_never_healthy_fails_and_stops_everything(tmp_path: Path) -> None:
-    services = fixture_service("ok", 7441) + fixture_service("sick", 7442, "--never-healthy", timeout=1,
-                                                              depends=["ok"])
+def test_never_healthy_fails_and_stops_everything(tmp_path: Path, supervisors: Sups) -> None:
+    ports = free_ports(2)
+    services = fixture_service("ok", ports[0]) + fixture_service(
+        "sick", ports[1], "--never-healthy", timeout=1, depends=["ok"])
     body = _gate(tmp_path, services)
     assert body["verdict"] == "fail" and "did not become healthy" in body["failure"]
-    assert listening([7441, 7442]) == [] and _fixture_procs() == []
+    assert listening(ports) == [] and supervisors and own_survivors(supervisors) == []
 
 
 def test_unhealthy_mid_cycle_is_counted(tmp_path: Path) -> None:
-    body = _gate(tmp_path, fixture_service("flaky", 7451, "--unhealthy-after", "0.5"), duration=1.5)
+    body = _gate(tmp_path, fixture_service("flaky", free_ports(1)[0], "--unhealthy-after", "0.5"),
+                 duration=1.5)
     assert body["verdict"] == "fail" and body["health_checks_failed"] >= 1
     assert body["health_failures"][0]["service"] == "flaky" and body["health_failures"][0]["status"] == "503"
 
 
 def test_ctrl_c_stops_everything_and_says_interrupted(tmp_path: Path) -> None:
-    path = write_contract(tmp_path, HEAD + fixture_service("a", 7461) + fixture_service("b", 7462))
+    ports = sorted(free_ports(2))
+    services = fixture_service("a", ports[0]) + fixture_service("b", ports[1])
+    path = write_contract(tmp_path, HEAD + services)
     proc = subprocess.Popen([sys.executable, "-m", "toolkit", "cycle", "--contract", str(path), "--count", "5",
                              "--health-duration", "30s", "--interval", "0.2s"], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "120"})
-    deadline = time.monotonic() + 20
-    while listening([7461, 7462]) != [7461, 7462] and time.monotonic() < deadline:
+    deadline = time.monotonic() + 120  # bounds against hangs, not speed requirements
+    while listening(ports) != ports and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.1)
+    assert listening(ports) == ports, "the services never came up"
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
-    out = proc.communicate(timeout=30)[0].decode()
+    out = proc.communicate(timeout=120)[0].decode()
     assert proc.returncode == 130, out
-    assert listening([7461, 7462]) == [] and _fixture_procs() == []
+    assert listening(ports) == []
     summary = next((tmp_path / "artifacts" / "evidence" / "cycle").rglob("gate1-summary-*.json"))
     assert json.loads(summary.read_text())["verdict"] == "interrupted"
+    run_id, pids = _spawned(tmp_path / "artifacts" / "evidence" / "cycle")
+    assert len(pids) >= 2
+    stopped = _events(tmp_path, "service.stopped")  # the shutdown was measured, however long it took
+    assert {e["service"] for e in stopped} == {"a", "b"} and all(e["seconds"] >= 0 for e in stopped)
+    markers = [f"cycle-{run_id}-{i}" for i in range(1, 6)]
+    assert survivors(markers) == [] and not [p for p in pids if _alive(p)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 @pytest.mark.slow
@@ -104,4 +146,4 @@ def test_reference_stack_passes_three_cycles(tmp_path: Path) -> None:
     result = run_cycle(CycleConfig(path, 3, 1.0, 0.5))
     assert result.verdict == "pass", result.body["failure"]
     assert result.body["health_checks_passed"] == 3 * 2 * 6 == result.body["checks_expected"] and result.body["health_checks_failed"] == 0
-    assert listening(list(range(7000, 7051, 10))) == []
+    assert listening(contract_ports(path)) == []

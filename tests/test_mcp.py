@@ -53,9 +53,13 @@ def test_non_conforming_server_still_attacked(tmp_path: Path) -> None:
     path = _contract(tmp_path, '["{{python}}", "-m", "tests.targets.mcp_hostile", "loose"]',
                      cwd=str(tmp_path / "box"), extra=f'env = {{ PYTHONPATH = "{REPO}" }}')
     result, _ = run_attacks(AttackConfig(path, ["traversal"]))
-    assert {f["attack_id"] for f in result.body["findings"]} == {"T-TRAV-001"}
-    # a NUL byte in a path then crashes this server: reported as an error, findings so far are kept
-    assert result.exit_code == 2 and "stopped answering" in " ".join(result.body["errors"])
+    assert {f["attack_id"] for f in result.body["findings"]} == {"T-TRAV-001", "T-DOS-001"}
+    # a NUL byte in a path crashes this server: the crash is a finding with its payload, the
+    # server is restarted and the attack goes on to the end
+    crash = [f for f in result.body["findings"] if f["attack_id"] == "T-DOS-001"]
+    assert crash[0]["cwe"] == 248 and "\x00" in crash[0]["payload"]
+    assert result.exit_code == 1 and result.body["errors"] == []
+    assert result.body["payloads_sent"] > 20
 
 
 @pytest.mark.parametrize("mode,message", [("silent", "no answer to initialize within 2 s"),
@@ -69,10 +73,17 @@ def test_hostile_servers_are_reported_not_passed(tmp_path: Path, mode: str, mess
     assert message in " ".join(capsys.readouterr().err.split())
 
 
-@pytest.mark.skipif(shutil.which("npx") is None, reason="Node.js npx not installed")
+# installed by .ci/run before pytest; nothing is fetched from a registry at test time
+NPM_FS_SERVER = REPO / ".cache" / "npm" / "node_modules" / ".bin" / "mcp-server-filesystem"
+
+
+@pytest.mark.skipif(not NPM_FS_SERVER.exists() or shutil.which("node") is None,
+                    reason="@modelcontextprotocol/server-filesystem not installed in .cache/npm "
+                           "(.ci/run installs it when npm is available) or Node.js missing")
 def test_real_filesystem_server_from_npm_is_clean(tmp_path: Path) -> None:
-    """@modelcontextprotocol/server-filesystem confines paths with realpath: no escape, and it really answered."""
-    path = _contract(tmp_path, '["npx", "-y", "@modelcontextprotocol/server-filesystem", "{{sandbox}}"]',
+    """@modelcontextprotocol/server-filesystem confines paths with realpath: no escape, and it
+    really answered."""
+    path = _contract(tmp_path, f'["{NPM_FS_SERVER}", "{{{{sandbox}}}}"]',
                      tool="read_text_file", cwd=str(tmp_path / "box"), extra="timeout_s = 60")
     result, cases = run_attacks(AttackConfig(path, ["traversal", "symlink"]))
     assert result.body["errors"] == [] and result.body["findings"] == []

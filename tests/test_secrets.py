@@ -21,7 +21,7 @@ def _rand(n: int, alphabet: str = string.ascii_letters + string.digits) -> str:
 
 
 def _jwt() -> str:
-    enc = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).decode().rstrip("=")  # noqa: E731
+    enc = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).decode().rstrip("=")
     return f"{enc({'alg': 'HS256', 'typ': 'JWT'})}.{enc({'sub': _rand(8), 'iat': 1700000000})}.{_rand(43)}"
 
 
@@ -106,13 +106,14 @@ def test_baseline_round_trip_with_detect_secrets_cli(tmp_path: Path) -> None:
         doc["results"][first][0]["is_secret"] = False  # an auditor's label
         baseline.write_text(json.dumps(doc, indent=2))
         cli = subprocess.run([sys.executable, "-m", "detect_secrets", "scan", rel, "--all-files", "--baseline", str(baseline)],
-                             capture_output=True, text=True)
+                             capture_output=True, text=True, check=False)
         assert cli.returncode == 0, cli.stderr
         assert run_cli("secrets", "scan", rel, "--no-bandit", "--baseline", str(baseline), "--update-baseline") == 0
         assert json.loads(baseline.read_text())["results"][first][0]["is_secret"] is False  # label kept
         (tree / "new.txt").write_text(f"token: ghp_{_rand(36)}\n")
         assert run_cli("secrets", "scan", rel, "--no-bandit", "--baseline", str(baseline)) == 1  # only the new one
-        made = subprocess.run([sys.executable, "-m", "detect_secrets", "scan", rel, "--all-files"], capture_output=True, text=True)
+        made = subprocess.run([sys.executable, "-m", "detect_secrets", "scan", rel, "--all-files"],
+                              capture_output=True, text=True, check=False)
         (tmp_path / "ds.baseline").write_text(made.stdout)
         assert run_cli("secrets", "scan", rel, "--no-bandit", "--baseline", "ds.baseline") == 0
     finally:
@@ -138,8 +139,9 @@ def test_missing_path_exits_2(tmp_path: Path) -> None:
 
 def test_a_blind_scanner_fails_the_gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                         capsys: pytest.CaptureFixture[str]) -> None:
-    import toolkit.secrets_scan as mod
     from detect_secrets import SecretsCollection
+
+    import toolkit.secrets_scan as mod
 
     monkeypatch.setattr(mod, "detect", lambda files: SecretsCollection())
     tree = tmp_path / "t"
@@ -151,7 +153,7 @@ def test_a_blind_scanner_fails_the_gate(tmp_path: Path, monkeypatch: pytest.Monk
 def test_staged_files_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
-    git = lambda *a: subprocess.run(["git", *a], cwd=repo, check=True, capture_output=True)  # noqa: E731
+    git = lambda *a: subprocess.run(["git", *a], cwd=repo, check=True, capture_output=True)
     git("init", "-q")
     (repo / "staged.txt").write_text(f"token: ghp_{_rand(36)}\n")
     (repo / "unstaged.txt").write_text(f"token: ghp_{_rand(36)}\n")
@@ -223,8 +225,8 @@ def test_credentials_at_rest_in_sqlite_are_found(tmp_path: Path) -> None:
 def test_changed_since_scans_only_changed_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
-    git = lambda *a: subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *a], cwd=repo,  # noqa: E731
-                                    check=True, capture_output=True)
+    git = lambda *a: subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *a],
+                                    cwd=repo, check=True, capture_output=True)
     git("init", "-q")
     (repo / "old.txt").write_text(f"token: ghp_{_rand(36)}\n")
     git("add", ".")

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import fixture_service, reference_copy, write_contract
+from tests.conftest import fixture_service, free_ports, reference_copy, write_contract
 from toolkit.soak import SoakConfig, percentile, run_soak
 from toolkit.soak_hist import Hist
 from toolkit.soak_judge import Thresholds, rolling_breaches, spikes
@@ -20,7 +20,7 @@ from toolkit.soak_metrics import ClassStats, Sample, merge_classes
 def _fixture(tmp_path: Path, *flags: str, rate: float = 20.0, extra: str = "",
              thresholds: str = "") -> Path:
     return write_contract(tmp_path, '[contract]\nname = "soak"\nversion = "1.0.0"\n'
-                          + fixture_service("svc", 7471, *flags) + f"""
+                          + fixture_service("svc", free_ports(1)[0], *flags) + f"""
 [soak]
 duration = "1h"
 [[soak.traffic]]
@@ -33,7 +33,7 @@ path = "/data"
 [soak.thresholds]
 error_rate = 0.005
 memory_growth = 0.05
-p95_ms = 1000
+p95_ms = 5000  # generous: these tests judge errors, leaks and deaths, not this machine's speed
 min_samples = 5
 rolling_windows = 2
 p95_spike_floor_ms = 250  # 10-request windows on a shared machine: p95 is their max

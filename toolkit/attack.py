@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import secrets
+import dataclasses
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -13,16 +14,20 @@ from typing import Any
 import httpx
 import psutil
 
-from attacks.base import REGISTRY, AttackContext, Canaries, Target, load_attacks
+from attacks.base import CRASH_SPEC, REGISTRY, AttackContext, Canaries, Target, load_attacks
 from toolkit.auth import Signer
 from toolkit.contract import Contract, Surface
 from toolkit.errors import TargetError, ToolkitError, UsageError
 from toolkit.model import Finding
 from toolkit.runner import GateResult, GateRun, gate_run, load_locked
 from toolkit.supervisor import Supervisor, listeners_on
-from toolkit.transport import HttpDeliverer, check_host
+from toolkit.baseline import discover, forms, make_repository, plant, repository_typed
+from toolkit.transport import HttpDeliverer, Reply, check_host
 
 FORMATS = ("json", "sarif", "junit", "md", "html")
+LITTER_JOURNAL = ".attack-litter.jsonl"
+ENV_CANARY = "TOOLKIT_ENV_CANARY"  # planted in every target's environment (CWE-526 oracle)
+MAX_CRASHES = 3
 
 
 @dataclass
@@ -67,29 +72,16 @@ def select(selection: list[str]) -> list[type[Any]]:
     return chosen
 
 
-def benign(c: Contract, surface: Surface, probe_name: str) -> list[Any]:
-    """Harmless payloads per class, most specific first, for baselines and auth tests."""
-    cls = surface.classes[0]
-    pol = c.raw.get("policy", {})
-    commands = pol.get("allowed_commands") or ["echo"]
-    if cls == "path":
-        return [probe_name, "."]
-    if cls == "argv":
-        return [[commands[0], "toolkit-probe"], [commands[0]]]
-    if cls == "command":
-        return [f"{commands[0]} toolkit-probe", commands[0]]
-    if cls == "env":
-        return [{}]
-    if cls == "tool":
-        return list(pol.get("allowed_tools") or ["file.read"])
-    return ["--help", "--version"]
-
-
 class Engine:
     def __init__(self, cfg: AttackConfig, c: Contract, run: GateRun):
         self.cfg, self.c, self.run = cfg, c, run
+        journal = c.evidence_dir / LITTER_JOURNAL
+        recovered = Canaries.recover(journal)
+        if recovered:
+            run.emit("canaries.recovered", removed=recovered)
         self.work = Path(tempfile.mkdtemp(prefix="toolkit-canaries-"))
-        self.canaries = Canaries(self.work)
+        self.canaries = Canaries(self.work, journal)
+        self.crash_streak: dict[str, int] = {}
         self.sup: Supervisor | None = None
         self.client = httpx.Client(trust_env=False, follow_redirects=False)
         self.ctx = AttackContext(c, cfg.seed if cfg.seed is not None else run.seed, cfg.budget,
@@ -97,6 +89,7 @@ class Engine:
         self.cases: list[Case] = []
         self.errors: list[str] = []
         self.closers: list[Callable[[], None]] = []
+        self.listings: dict[str, list[dict[str, Any]]] = {}
 
     # ---------------------------------------------------------- plumbing
     def transcript(self, finding: Finding, text: str) -> str:
@@ -121,14 +114,14 @@ class Engine:
         return found
 
     def start(self) -> None:
+        """Start every service with a command, however the surfaces address it (base_url or service)."""
         if self.cfg.start_stack and any(s.command for s in self.c.services) and self.c.surfaces:
-            used = {s.get("service") for s in self.c.surfaces if s.transport == "http"}
-            if used - {None}:
-                self.sup = Supervisor(self.c, marker=f"attack-{self.run.evidence.run_id}",
-                                      canary=self.canaries.secret, log_dir=self.run.evidence.dir / "service-logs",
-                                      on_event=self.run.emit)
-                self.run.log("starting the stack")
-                self.sup.start_all()
+            self.sup = Supervisor(self.c, marker=f"attack-{self.run.evidence.run_id}",
+                                  canary=self.canaries.secret, log_dir=self.run.evidence.dir / "service-logs",
+                                  on_event=self.run.emit)
+            self.sup.extra_env = {**getattr(self.sup, "extra_env", {}), ENV_CANARY: self.canaries.secret}
+            self.run.log("starting the stack")
+            self.sup.start_all()
 
     def stop(self) -> None:
         if self.sup is not None:
@@ -167,43 +160,106 @@ class Engine:
     def _target(self, surf: Surface) -> Target:
         variables = {**self.c.base_vars(), "sandbox": str(surf.sandbox or ""), "canary_secret": self.canaries.secret,
                      "port": self._port(surf)}
+        self.canaries.watch(surf.sandbox)
+        if surf.sandbox is not None and repository_typed(surf):
+            make_repository(surf.sandbox, self.canaries)
+        planted = plant(self.canaries.file, self.canaries.folder, surf.sandbox)
         if surf.transport == "mcp-stdio":
             from toolkit.mcp_transport import McpDeliverer
 
-            deliver: Any = McpDeliverer(self.c, surf, variables)
+            deliver: Any = McpDeliverer(self.c, surf, variables, {ENV_CANARY: self.canaries.secret})
             self.closers.append(deliver.close)
+            self.listings[surf.name] = deliver.listing
         else:
             deliver = HttpDeliverer(self.c, surf, Signer(self.c.auth), self.client, variables)
             check_host(deliver.base, self.cfg.allow_remote)
-        probe = self._probe_file(surf)
-        target = Target(surf, deliver)
-        for candidate in benign(self.c, surf, probe):
-            target.benign = candidate
-            target.baseline = target.send(candidate)
-            if target.baseline.ok or target.baseline.status is None:
-                break
-        assert target.baseline is not None  # nosec B101 - benign() never returns an empty list
-        if target.baseline.status is None:
-            target.notes.append(f"baseline failed: {target.baseline.error}")
-        elif not target.baseline.ok:
-            # a surface that refuses even a harmless request cannot show an attack succeeding
-            raise TargetError(f"surface {surf.name!r}: the harmless baseline request {target.benign!r} was refused "
-                              f"(HTTP {target.baseline.status}: {target.baseline.text[:160]!r}), so no attack "
-                              f"could be told apart from a failure; check the surface's request template")
+        target = Target(surf, deliver, planted=planted)
+        missing = self._no_credentials(deliver)
+        form, reply, tried = discover(forms(self.c, surf, planted), self._trial(target), missing)
+        target.benign, target.baseline, target.form = form.payload, reply, form.label
+        self.run.emit("surface.baseline", surface=surf.name, form=form.label, payload=repr(form.payload),
+                      status=reply.status, tried=tried)
+        if missing:
+            target.notes.append("no credentials available (token variable unset): unauthenticated probes only")
+        target.revive = self._revive
         return target
+
+    @staticmethod
+    def _trial(target: Target) -> Callable[[Any], Reply]:
+        """Send for baseline discovery: a stdio server that dies on a form is restarted for the next."""
+        def send(payload: Any) -> Reply:
+            target.sent += 1
+            reply: Reply = target.deliver.send(payload)
+            deliver = target.deliver
+            if reply.status is None and hasattr(deliver, "restart") and not deliver.alive:
+                deliver.restart()
+            return reply
+
+        return send
+
+    def _no_credentials(self, deliver: Any) -> bool:
+        auth = self.c.auth
+        if auth is None or auth.scheme != "bearer" or not getattr(deliver, "auth", False):
+            return False
+        return not (auth.token or os.environ.get(auth.token_env or "", "")).strip()
+
+    # ---------------------------------------------------------- crashes
+    def _revive(self, target: Target, payload: Any, reply: Reply) -> bool:
+        """A target that died or wedged on a payload: a finding, a restart, and the attack goes on."""
+        what = self._dead(target)
+        if what is None:
+            return False
+        streak = self.crash_streak.get(target.name, 0) + 1
+        self.crash_streak[target.name] = streak
+        cwe, why = (248, "exited") if what == "exited" else (400, "stopped answering (wedged)")
+        spec = dataclasses.replace(CRASH_SPEC, cwe=cwe)
+        cls = target.surface.classes[0]
+        target.crashes.append(self.ctx.finding(
+            spec, target, cls, payload, reply, f"the target {why} on this payload: {reply.error}",
+            f"crash:{what}"))
+        self.run.emit("target.crashed", surface=target.name, how=what, streak=streak)
+        if streak >= MAX_CRASHES:
+            raise TargetError(f"surface {target.name!r}: the target crashed {streak} times in a row on "
+                              f"{cls} payloads; the rest of this attack was not run (findings kept)")
+        try:
+            self._restart(target)
+        except ToolkitError as exc:
+            raise TargetError(f"surface {target.name!r}: the target died and could not be restarted: {exc}") from None
+        return True
+
+    def _dead(self, target: Target) -> str | None:
+        deliver = target.deliver
+        if hasattr(deliver, "restart"):  # a stdio server: dead if exited, wedged if it no longer answers a ping
+            if not deliver.alive:
+                return "exited"
+            return None if deliver.responsive() else "wedged"
+        name = target.surface.get("service") or self._service_at(getattr(deliver, "base", ""))
+        if self.sup is None or name not in self.sup.running:
+            return None
+        run = self.sup.running[name]
+        return "exited" if run.popen.poll() is not None else None
+
+    def _service_at(self, base: str) -> str | None:
+        from urllib.parse import urlsplit
+
+        port = urlsplit(base).port
+        return next((s.name for s in self.c.services if s.port is not None and s.port == port), None)
+
+    def _restart(self, target: Target) -> None:
+        deliver = target.deliver
+        if hasattr(deliver, "restart"):
+            deliver.restart()
+            return
+        name = target.surface.get("service") or self._service_at(getattr(deliver, "base", ""))
+        assert self.sup is not None and name is not None  # nosec B101 - _dead checked both
+        self.sup._stop_one(name)
+        svc = self.c.service(name)
+        self.sup._spawn(svc)
+        self.sup._await_health(svc)
 
     def _port(self, surf: Surface) -> Any:
         name = surf.get("service")
         return self.c.service(name).port if name else ""
-
-    def _probe_file(self, surf: Surface) -> str:
-        name = f"toolkit-probe-{secrets.token_hex(4)}.txt"
-        box = surf.sandbox
-        if box is None:
-            return "."
-        box.mkdir(parents=True, exist_ok=True)
-        self.canaries.file(box, name, "toolkit probe file")
-        return name
 
     # ---------------------------------------------------------- running
     def execute(self, attacks: list[type[Any]], targets: dict[str, Target]) -> None:
@@ -233,19 +289,21 @@ class Engine:
 
     def _case(self, cls: type[Any], target: Target) -> None:
         spec = cls.spec
-        before, notes_before = target.sent, len(target.notes)
+        before, notes_before, crashes_before = target.sent, len(target.notes), len(target.crashes)
+        self.crash_streak[target.name] = 0
         findings: list[Finding] = []
         status = "clean"
         self.run.emit("attack.start", attack_id=spec.id, surface=target.name)
         try:
             for finding in cls().run(self.ctx, target):
-                findings.append(finding)  # kept even if the target dies later in the case
+                findings.append(finding)  # noqa: PERF402 - kept if the target dies later
         except ToolkitError as exc:
             status, notes = "error", [str(exc)]
             self.errors.append(f"{spec.id} on {target.name}: {exc}")
-        except Exception as exc:  # the tool broke: an errored case, never a green one
+        except Exception as exc:  # noqa: BLE001 - tool broke: an errored case
             status, notes = "error", [f"{type(exc).__name__}: {exc}"]
             self.errors.append(f"{spec.id} on {target.name}: tool error {type(exc).__name__}: {exc}")
+        findings += target.crashes[crashes_before:]
         sent = target.sent - before
         notes = target.notes[notes_before:] if status != "error" else notes
         if status != "error":
@@ -274,8 +332,9 @@ class Engine:
                     + scan_at_rest(self.ctx, leak.spec, first, at_rest, "state"))
         self._record(Case(leak.spec.id, leak.spec.title, "(all replies and logs)",
                           "vulnerable" if findings else "clean", len(self.ctx.replies) + len(logs),
-                          _dedupe(findings), [f"checked {len(self.ctx.replies)} replies, {len(logs)} logs and "
-                                              f"{len(at_rest)} state/config paths"]))
+                          _dedupe(findings),
+                          [(f"checked {len(self.ctx.replies)} replies, {len(logs)} logs "
+                            f"and {len(at_rest)} state/config paths")]))
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

@@ -93,6 +93,7 @@ class Signer:
             return None
         if auth.scheme == "bearer":
             token = auth.token or os.environ.get(auth.token_env or "", "")
-            return f"Bearer {token}"
+            # an unset variable must not become the illegal header "Bearer ": send none
+            return f"Bearer {token}" if token.strip() else None
         assert auth.key_file is not None  # nosec B101
         return sign_hmac(read_keys(auth.key_file)[0], method, path_qs, body)

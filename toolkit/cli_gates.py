@@ -44,7 +44,7 @@ def cycle(contract_path: Path | None, count: int, health_duration: str, interval
                   transient=False) as bar:
         task = bar.add_task("cycles", total=count, checks="")
 
-        def progress(kind: str, data: dict) -> None:
+        def progress(kind: str, data: dict[str, Any]) -> None:
             if kind == "cycle":
                 bar.update(task, completed=data["cycle"] - 1, description=f"cycle {data['cycle']}/{count}")
             elif kind == "checks":
@@ -353,7 +353,7 @@ def _list(attacks: list[Any]) -> None:
     console.print(table)
 
 
-def _table(cases: list) -> None:
+def _table(cases: list[Any]) -> None:
     table = Table(title="attack results")
     for col in ("attack", "surface", "sent", "result", "findings"):
         table.add_column(col, no_wrap=col != "surface")

@@ -62,6 +62,7 @@ SURFACE = s.Table(
         "auth": s.Bool(),
         "blind": s.Bool(),
         "writes": s.Bool(),
+        "repository": s.Bool(),
         "command": s.List(s.Str(), min_items=1),
         "env": s.Map(s.Str()),
         "tool": s.Str(),

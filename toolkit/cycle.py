@@ -16,8 +16,8 @@ from toolkit import platform
 from toolkit.contract import Contract
 from toolkit.errors import TargetError
 from toolkit.runner import GateResult, GateRun, gate_run, load_locked
-from toolkit.supervisor import Supervisor, listeners_on, probe, processes_with_marker
 from toolkit.stack import state_file
+from toolkit.supervisor import Supervisor, listeners_on, probe, processes_with_marker
 
 Progress = Callable[[str, dict[str, Any]], None]
 
@@ -183,7 +183,7 @@ def _with_timeout(svc: Any, timeout: float) -> Any:
 
 def _cmd(proc: psutil.Process) -> list[str]:
     try:
-        return proc.cmdline()
+        return list(proc.cmdline())
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return []
 

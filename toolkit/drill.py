@@ -11,7 +11,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,7 @@ class SentinelWriter(threading.Thread):
                 self.stop_event.wait(max(0.0, next_at - time.monotonic()))
 
     def _write(self, client: httpx.Client, seq: int) -> None:
-        now = datetime.now(timezone.utc).isoformat()
+        now = datetime.now(UTC).isoformat()
         v = {**self.c.base_vars(), "seq": seq, "now": now}
         body = json.dumps(expand(self.spec.get("json", {}), v)).encode()
         method = self.spec.get("method", "POST")
@@ -313,9 +313,10 @@ def plan(cfg: DrillConfig) -> list[str]:
     dbs = [c.resolve(d["path"]) for d in dur.get("databases", [])]
     seed = cfg.seed if cfg.seed is not None else 0
     faults = cfg.faults or ["kill", random.Random(f"{seed}:faults").choice([*FILE_FAULTS, "clear-state"])]  # nosec B311
-    steps = [f"start {len(c.services)} services; run the sentinel writer at "
-             f"{dur.get('writer', {}).get('rate_per_s', 10)}/s; back up {', '.join(d.name for d in dbs)} every "
-             f"{cfg.backup_interval_s:g} s with the SQLite backup API into {c.resolve(dur.get('backup_dir', 'artifacts/backups'))}",
+    steps = [(f"start {len(c.services)} services; run the sentinel writer at "
+              f"{dur.get('writer', {}).get('rate_per_s', 10)}/s; back up "
+              f"{', '.join(d.name for d in dbs)} every {cfg.backup_interval_s:g} s with the SQLite "
+              f"backup API into {c.resolve(dur.get('backup_dir', 'artifacts/backups'))}"),
              "prove the newest backup restores and verifies before anything destructive"]
     for f in faults:
         if f in FILE_FAULTS:
@@ -436,7 +437,8 @@ def append_history(c: Contract, run_id: str, body: dict[str, Any], verdict: str)
         conn.execute("CREATE TABLE IF NOT EXISTS drills (run_id TEXT PRIMARY KEY, at TEXT, faults TEXT, "
                      "rpo_s REAL, rto_s REAL, lost INTEGER, verdict TEXT)")
         conn.execute("INSERT OR REPLACE INTO drills VALUES (?, ?, ?, ?, ?, ?, ?)",
-                     (run_id, datetime.now(timezone.utc).isoformat(timespec="seconds"), ",".join(body["faults"]),
+                     (run_id, datetime.now(UTC).isoformat(timespec="seconds"),
+                      ",".join(body["faults"]),
                       body["rpo_s"], body["rto_s"], body["lost_writes"], verdict))
 
 

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +77,7 @@ def sha256_file(path: Path) -> str:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def to_json(obj: Any) -> bytes:
@@ -98,7 +98,7 @@ class EvidenceRun:
     """One gate run's evidence folder. Use as a context manager; finalize() seals it."""
 
     def __init__(self, root: Path, gate: str, label: str, contract_info: dict[str, Any]):
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self.run_id = f"{stamp}-{secrets.token_hex(3)}"
         self.dir = root / gate / self.run_id
         self.gate = gate
@@ -113,8 +113,8 @@ class EvidenceRun:
             self.dir.mkdir(parents=True, exist_ok=False)
         except OSError as exc:
             raise EvidenceError(f"{self.dir}: cannot create the evidence folder: {exc.strerror}") from None
-        self._journal = open(self.dir / JOURNAL, "ab")
-        self._log = open(self.dir / LOG, "a", encoding="utf-8")
+        self._journal = open(self.dir / JOURNAL, "ab")  # noqa: SIM115 - open for the whole run
+        self._log = open(self.dir / LOG, "a", encoding="utf-8")  # noqa: SIM115 - closed by seal()
         atomic_write(self.dir / self.summary_name, to_json(self._envelope("incomplete", {})))
         self.journal("run.start", gate=gate, run_id=self.run_id)
 

@@ -98,7 +98,7 @@ def _scan(filename: str) -> list[Any]:
 
 
 def _out(secret: Any) -> dict[str, Any]:
-    return secret.json() | {"filename": secret.filename}
+    return dict(secret.json()) | {"filename": secret.filename}
 
 
 def _scan_candidates(filename: str) -> Iterable[Any]:
@@ -141,8 +141,8 @@ def _scan_candidates(filename: str) -> Iterable[Any]:
 
 def scan_files(files: list[str], processes: int | None = None) -> Any:
     """A detect-secrets SecretsCollection for ``files``, using every core."""
-    from detect_secrets import SecretsCollection
     from detect_secrets.core.potential_secret import PotentialSecret
+    from detect_secrets.core.secrets_collection import SecretsCollection
     from detect_secrets.settings import default_settings, get_settings
 
     from toolkit.secrets_scan import default_sigterm

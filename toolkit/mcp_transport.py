@@ -13,6 +13,7 @@ are written with it, and its protocol version is preferred when it is installed.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import queue
@@ -33,7 +34,7 @@ MAX_LINE = 4 << 20
 
 def protocol_version() -> str:
     try:
-        from mcp_types import LATEST_PROTOCOL_VERSION  # type: ignore[import-not-found]
+        from mcp_types import LATEST_PROTOCOL_VERSION
 
         return str(LATEST_PROTOCOL_VERSION)
     except ImportError:
@@ -52,10 +53,29 @@ class StdioSession:
         self._replies: dict[int, queue.Queue[dict[str, Any]]] = {}
         self._next = 0
         self._lock = threading.Lock()
-        self.proc = subprocess.Popen(  # nosec B603 - argv from the contract, no shell
-            [exe, *argv[1:]], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            env=env, cwd=cwd, **platform.spawn_kwargs())
+        if cwd is not None and not os.path.isdir(cwd):
+            raise TargetError(f"MCP server working folder {cwd!r} is not a folder; fix the surface's cwd")
+        self.stderr: collections.deque[str] = collections.deque(maxlen=20)
+        try:
+            self.proc = subprocess.Popen(  # nosec B603 - argv from the contract, no shell
+                [exe, *argv[1:]], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                env=env, cwd=cwd, **platform.spawn_kwargs())
+        except OSError as exc:
+            raise TargetError(f"cannot start MCP server {argv[0]!r}: {exc.strerror}") from None
         threading.Thread(target=self._read, args=(self.proc.stdout,), daemon=True).start()
+        threading.Thread(target=self._drain, args=(self.proc.stderr,), daemon=True).start()
+
+    def _drain(self, stream: IO[bytes] | None) -> None:
+        """Keep the last lines of stderr: they say why a server refused to start or died."""
+        assert stream is not None  # nosec B101
+        for raw in iter(lambda: stream.readline(MAX_LINE), b""):
+            line = raw.decode("utf-8", "replace").strip()
+            if line:
+                self.stderr.append(line[:300])
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
     def _read(self, stream: IO[bytes] | None) -> None:
         assert stream is not None  # nosec B101
@@ -104,9 +124,13 @@ class StdioSession:
             raise TargetError(f"MCP server closed its input (exit code {self.proc.poll()})") from None
 
     def _garbage_hint(self) -> str:
-        if not self.garbage:
-            return ""
-        return f"; it wrote {len(self.garbage)} non-JSON line(s) to stdout, first: {self.garbage[0][:80]!r}"
+        hint = ""
+        if self.garbage:
+            hint = f"; it wrote {len(self.garbage)} non-JSON line(s) to stdout, first: {self.garbage[0][:80]!r}"
+        if self.stderr:
+            time.sleep(0.05)  # let the drain thread catch the last words of a dying server
+            hint += f"; its stderr ends: {' | '.join(list(self.stderr)[-3:])[:400]!r}"
+        return hint
 
     def initialize(self) -> dict[str, Any]:
         reply = self.request("initialize", {"protocolVersion": protocol_version(), "capabilities": {},
@@ -117,9 +141,25 @@ class StdioSession:
         return dict(reply.get("result") or {})
 
     def tools(self) -> list[dict[str, Any]]:
-        reply = self.request("tools/list", {})
-        tools = (reply.get("result") or {}).get("tools", [])
-        return [t for t in tools if isinstance(t, dict) and isinstance(t.get("name"), str)]
+        return [t for t in self.raw_tools() if isinstance(t, dict) and isinstance(t.get("name"), str)]
+
+    def raw_tools(self) -> list[Any]:
+        """The ``tools`` array as listed (following ``nextCursor``), unvalidated."""
+        out: list[Any] = []
+        params: dict[str, Any] = {}
+        for _ in range(50):
+            reply = self.request("tools/list", params)
+            if "error" in reply:
+                raise TargetError(f"MCP tools/list refused: {reply['error']}")
+            result = reply.get("result")
+            if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
+                raise TargetError(f"MCP tools/list answer has no tools array: {json.dumps(reply)[:200]}")
+            out += result["tools"]
+            cursor = result.get("nextCursor")
+            if not isinstance(cursor, str) or not cursor:
+                break
+            params = {"cursor": cursor}
+        return out
 
     def close(self) -> None:
         try:
@@ -138,30 +178,60 @@ class StdioSession:
                 self.proc.wait(timeout=5)
 
 
+def server_cwd(contract: Contract, surface: Surface, variables: dict[str, Any]) -> str:
+    """The server's working folder: the contract's ``cwd`` (placeholders expanded), else the sandbox."""
+    if "cwd" in surface.raw:
+        return str(contract.resolve(str(expand(surface.raw["cwd"], variables))))
+    if surface.sandbox is not None:
+        surface.sandbox.mkdir(parents=True, exist_ok=True)
+        return str(surface.sandbox)
+    return str(contract.dir)
+
+
 class McpDeliverer:
     """A tool call as a surface: ``tool`` and ``arguments`` may hold {{payload}}."""
 
     auth = False
 
-    def __init__(self, contract: Contract, surface: Surface, variables: dict[str, Any]):
+    def __init__(self, contract: Contract, surface: Surface, variables: dict[str, Any],
+                 extra_env: dict[str, str] | None = None):
+        extra_env = extra_env or {}
         self.surface = surface
         self.vars = variables
-        argv = [str(a) for a in expand(surface.raw["command"], variables)]
-        env = {**os.environ, **expand(contract.env, variables), **expand(surface.raw.get("env", {}), variables)}
-        cwd = str(contract.resolve(surface.raw["cwd"])) if "cwd" in surface.raw else str(contract.dir)
+        self.argv = [str(a) for a in expand(surface.raw["command"], variables)]
+        self.env = {**os.environ, **expand(contract.env, variables),
+                    **expand(surface.raw.get("env", {}), variables), **extra_env}
+        self.cwd = server_cwd(contract, surface, variables)
         self.timeout = float(surface.raw.get("timeout_s", DEADLINE_S))
-        self.session = StdioSession(argv, env, cwd, self.timeout)
-        self.endpoint = ("mcp-stdio", " ".join(argv), surface.name)
+        self.endpoint = ("mcp-stdio", " ".join(self.argv), surface.name)
         self.sent = 0
+        self.restarts = 0
+        self.listing: list[dict[str, Any]] = []
+        self.session = self._open()
+
+    def _open(self) -> StdioSession:
+        session = StdioSession(self.argv, self.env, self.cwd, self.timeout)
         try:
-            self.info = self.session.initialize()
-            self.tool_names = [t["name"] for t in self.session.tools()]
-            tool = str(surface.raw["tool"])
+            self.info = session.initialize()
+            self.listing = session.tools()
+            self.tool_names = [t["name"] for t in self.listing]
+            tool = str(self.surface.raw["tool"])
             if "{{" not in tool and tool not in self.tool_names:
                 raise TargetError(f"MCP server has no tool {tool!r}; it offers: {', '.join(self.tool_names) or 'none'}")
         except TargetError:
-            self.close()
+            session.close()
             raise
+        return session
+
+    @property
+    def alive(self) -> bool:
+        return self.session.alive
+
+    def restart(self) -> None:
+        """Replace a dead or wedged server process with a fresh one (same argv, env and cwd)."""
+        self.session.close()
+        self.restarts += 1
+        self.session = self._open()
 
     def prepare(self, payload: Any) -> Prepared:
         v = {**self.vars, "payload": payload}
@@ -175,10 +245,7 @@ class McpDeliverer:
         self.sent += 1
         request = f"tools/call {p.body.decode('utf-8', 'replace')}"
         t0 = time.monotonic()
-        try:
-            params = json.loads(p.body)
-        except ValueError:
-            params = {"raw": p.body.decode("utf-8", "replace")}
+        params = self._params(p.body)
         try:
             msg = self.session.request("tools/call", params, deadline=timeout or self.timeout)
         except TargetError as exc:
@@ -191,6 +258,26 @@ class McpDeliverer:
         body = json.dumps({"content": texts, "structured": result.get("structuredContent")},
                           ensure_ascii=False).encode("utf-8", "replace")
         return Reply(400 if result.get("isError") else 200, body, elapsed, None, request)
+
+    def _params(self, body: bytes) -> dict[str, Any]:
+        """A tools/call params object; a malformed body becomes the tool's (malformed) arguments."""
+        try:
+            params = json.loads(body)
+        except ValueError:
+            params = body.decode("utf-8", "replace")
+        if isinstance(params, dict) and isinstance(params.get("name"), str):
+            return params
+        return {"name": str(expand(self.surface.raw["tool"], {**self.vars, "payload": ""})), "arguments": params}
+
+    def responsive(self) -> bool:
+        """Does the server still answer a ping (any reply, even an error, counts)?"""
+        if not self.session.alive:
+            return False
+        try:
+            self.session.request("ping", {}, deadline=min(5.0, self.timeout))
+        except TargetError:
+            return False
+        return True
 
     def close(self) -> None:
         self.session.close()

@@ -73,7 +73,7 @@ class Measurement:
         return asdict(self)
 
 
-def measure(metric: str, value: float | int | None, threshold: float | int | None, unit: str,
+def measure(metric: str, value: float | None, threshold: float | None, unit: str,
             samples: int = 1, detail: str = "", higher_is_worse: bool = True) -> Measurement:
     if value is None:
         verdict = "error"

@@ -16,7 +16,7 @@ import io
 import json
 import tarfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ class GateEvidence:
 
 
 def latest(c: Contract, gate: str, label: str) -> GateEvidence:
-    title = dict((g, t) for g, t, _ in GATES)[gate]
+    title = {g: t for g, t, _ in GATES}[gate]
     root = c.evidence_dir / gate
     runs = sorted(find_runs(root), key=lambda p: p.name) if root.is_dir() else []
     mine = []
@@ -126,13 +126,16 @@ def sign(data: bytes, key_path: Path) -> dict[str, str]:
 def check_signature(data: bytes, sig: dict[str, str], trusted: Path | None) -> str | None:
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     pub_text = trusted.read_text().strip() if trusted else sig["public_key"]
     if trusted and pub_text.split()[:2] != sig["public_key"].split()[:2]:
         return "signed with a different key than the trusted public key"
     pub = serialization.load_ssh_public_key(pub_text.encode())
+    if not isinstance(pub, Ed25519PublicKey):
+        return "the public key is not an Ed25519 key"
     try:
-        pub.verify(base64.b64decode(sig["signature"]), data)  # type: ignore[union-attr, call-arg]
+        pub.verify(base64.b64decode(sig["signature"]), data)
     except InvalidSignature:
         return "signature does not match the manifest"
     return None
@@ -144,7 +147,7 @@ def checklist(c: Contract, gates: list[GateEvidence], signer: str, bundle_sha: s
     for g in gates:
         s = g.summary or {}
         lines.append(f"- [x] {g.title} ({g.gate}): PASSED, run `{g.run.name if g.run else '-'}`: {_headline(g.gate, s)}")
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     lines += ["", f"Release candidate approved for GA. Sign-off: {signer}, {stamp}", ""]
     return "\n".join(lines)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import difflib
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,7 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0
 def parse_duration(value: Any) -> float:
     """Seconds from ``30``, ``"500ms"``, ``"5s"``, ``"10m"``, ``"48h"`` or ``"1d"``."""
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration")
+        raise ValueError(f"{value!r} is not a duration")  # noqa: TRY004 - callers catch ValueError
     if isinstance(value, (int, float)):
         if value < 0:
             raise ValueError(f"{value!r} is negative")
@@ -63,7 +64,7 @@ def _check_placeholders(text: str, path: str, ctx: Ctx) -> None:
     for match in PLACEHOLDER_RE.finditer(text):
         name = match.group(1)
         if name not in ctx.placeholders:
-            allowed = ", ".join("{{%s}}" % p for p in sorted(ctx.placeholders)) or "none"
+            allowed = ", ".join(f"{{{{{p}}}}}" for p in sorted(ctx.placeholders)) or "none"
             hint = difflib.get_close_matches(name, sorted(ctx.placeholders), n=1)
             near = f" (did you mean {{{{{hint[0]}}}}}?)" if hint else ""
             raise ctx.fail(path, text, f"unknown placeholder {{{{{name}}}}}{near}; allowed here: {allowed}")
@@ -105,7 +106,7 @@ class Num(Node):
         if isinstance(value, bool) or not ok:
             kind = "an integer" if self.integer else "a number"
             raise ctx.fail(path, value, f"expected {kind}, got {type(value).__name__}")
-        if value != value or value < self.minimum:  # NaN or below range
+        if math.isnan(value) or value < self.minimum:  # NaN or below range
             raise ctx.fail(path, value, f"must be a number >= {self.minimum}")
         return value
 

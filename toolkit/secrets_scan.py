@@ -167,7 +167,7 @@ def detect(files: list[str]) -> Any:
 
 def detect_plain(files: list[str]) -> Any:
     """detect-secrets alone (its own multiprocessing scan), the reference for ``detect``."""
-    from detect_secrets import SecretsCollection
+    from detect_secrets.core.secrets_collection import SecretsCollection
     from detect_secrets.settings import default_settings
 
     with default_settings(), default_sigterm():
@@ -197,15 +197,15 @@ def default_sigterm() -> Iterator[None]:
 
 
 def load_baseline(path: Path | None) -> tuple[Any, dict[str, Any] | None]:
-    from detect_secrets import SecretsCollection
     from detect_secrets.core import baseline as ds_baseline
+    from detect_secrets.core.secrets_collection import SecretsCollection
 
     if path is None or not path.exists():
         return SecretsCollection(), None
     try:
         raw = ds_baseline.load_from_file(str(path))
         return SecretsCollection.load_from_baseline(ds_baseline.upgrade(raw)), raw
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any malformed baseline is one clear error
         raise ToolkitError(f"{path}: not a readable detect-secrets baseline ({type(exc).__name__}); "
                            f"fix it or regenerate it with --update-baseline") from None
 

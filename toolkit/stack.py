@@ -93,7 +93,7 @@ def down(c: Contract, console: Console, timeout: float | None = None) -> int:
     if st is None:
         raise TargetError(f"no running stack recorded for {c.name} ({state_file(c)} is missing)")
     records = [ProcRecord(**r) for r in st["records"]]
-    for name, info in st["services"].items():
+    for info in st["services"].values():
         rec = next((r for r in records if r.pid == info["pid"]), None)
         if rec and rec.alive():
             platform.request_stop(rec.pid)

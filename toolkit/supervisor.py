@@ -42,7 +42,7 @@ class ProcRecord:
             proc = psutil.Process(self.pid)
             if abs(proc.create_time() - self.create_time) > 0.01:
                 return False
-            return proc.status() != psutil.STATUS_ZOMBIE
+            return bool(proc.status() != psutil.STATUS_ZOMBIE)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             return False
 
@@ -98,7 +98,7 @@ def _cmdline(pid: int | None) -> list[str]:
     if pid is None:
         return []
     try:
-        return psutil.Process(pid).cmdline()
+        return list(psutil.Process(pid).cmdline())
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return []
 
@@ -322,7 +322,7 @@ class Supervisor:
 
 def _safe_cmdline(proc: psutil.Process) -> list[str]:
     try:
-        return proc.cmdline()
+        return list(proc.cmdline())
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return []
 

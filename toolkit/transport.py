@@ -13,7 +13,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import httpx
 
@@ -23,6 +23,7 @@ from toolkit.errors import ContractError, SafetyError
 
 MAX_BODY = 1 << 20
 DEADLINE_S = 15.0
+MAX_HOPS = 5
 _WIRE_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
 
 
@@ -34,6 +35,7 @@ class Reply:
     error: str | None = None
     request: str = ""
     headers: dict[str, str] = field(default_factory=dict)
+    redirects: list[str] = field(default_factory=list)  # "302 /a -> /b/" for each hop followed
 
     @property
     def text(self) -> str:
@@ -43,9 +45,16 @@ class Reply:
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
 
+    @property
+    def redirect(self) -> bool:
+        return self.status is not None and 300 <= self.status < 400
+
     def transcript(self) -> str:
         head = f"HTTP {self.status}" if self.status is not None else f"ERROR {self.error}"
-        return f"{self.request}\n\n--- response ({self.elapsed * 1000:.1f} ms) ---\n{head}\n{self.text[:8000]}"
+        hops = "".join(f"redirect followed: {hop}\n" for hop in self.redirects)
+        hdrs = "".join(f"{k}: {v}\n" for k, v in self.headers.items())
+        return (f"{self.request}\n\n--- response ({self.elapsed * 1000:.1f} ms) ---\n{hops}{head}\n{hdrs}\n"
+                f"{self.text[:8000]}")
 
 
 @dataclass
@@ -70,6 +79,17 @@ def check_host(url: str, allow_remote: set[str]) -> None:
         pass
     raise SafetyError(f"refusing to attack {host!r}: only loopback targets are allowed; "
                       f"pass --allow-remote {host} if you own it and mean it")
+
+
+def same_origin_target(base: str, current: str, location: str) -> str | None:
+    """The request target of a redirect, or None when it leaves the origin (never followed)."""
+    if not location:
+        return None
+    here = urlsplit(base + current)
+    there = urlsplit(urljoin(base + current, location))
+    if (there.scheme, there.netloc) != (here.scheme, here.netloc):
+        return None
+    return wire_path(there.path or "/") + (f"?{there.query}" if there.query else "")
 
 
 def wire_path(raw: str) -> str:
@@ -129,7 +149,29 @@ class HttpDeliverer:
             if isinstance(value, str):
                 headers[self.signer.header] = value
         self.sent += 1
-        return send_raw(self.client, p.method, p.url, p.target, headers, p.body, timeout or self.timeout)
+        reply = send_raw(self.client, p.method, p.url, p.target, headers, p.body, timeout or self.timeout)
+        return self._follow(p, reply, token, timeout or self.timeout)
+
+    def _follow(self, p: Prepared, reply: Reply, token: str | None | bool, timeout: float) -> Reply:
+        """Follow same-origin redirects (at most MAX_HOPS), keeping each hop in the reply."""
+        hops: list[str] = []
+        current = p.sign_path
+        while reply.redirect and len(hops) < MAX_HOPS:
+            nxt = same_origin_target(self.base, current, reply.headers.get("location", ""))
+            if nxt is None:
+                break
+            hops.append(f"{reply.status} {current} -> {nxt}")
+            keep = reply.status in (307, 308)
+            method, body = (p.method, p.body) if keep else ("GET", b"")
+            headers = {k: v for k, v in p.headers.items() if keep or k.lower() != "content-type"}
+            if self.auth and self.signer.header:
+                value = self.signer.token(method, nxt, body) if token is True else token
+                if isinstance(value, str):
+                    headers[self.signer.header] = value
+            reply = send_raw(self.client, method, p.url, nxt.encode("latin-1"), headers, body, timeout)
+            current = nxt
+        reply.redirects = hops + reply.redirects
+        return reply
 
 
 def send_raw(client: httpx.Client, method: str, url: str, target: bytes, headers: dict[str, str],

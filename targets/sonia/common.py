@@ -218,7 +218,7 @@ class Service:
             if weakened("errors"):  # "debug mode": every error carries the trace and secrets
                 return self.debug_error(exc.status)
             return JSONResponse({"error": exc.message}, status_code=exc.status)
-        except Exception as exc:  # the error contract: log it, tell the client nothing
+        except Exception as exc:  # noqa: BLE001 - error contract: log it, tell the client nothing
             return self.internal_error(exc)
 
     def internal_error(self, exc: BaseException) -> Response:

@@ -327,7 +327,7 @@ async def action(request: Request) -> Response:
 async def _audit(tool: str) -> None:
     try:
         await svc.call(peer("audit-ledger", 7050), "POST", "/v1/audit", {"event": "tool", "tool": tool})
-    except Exception as exc:  # the audit trail is best effort; the failure itself is logged
+    except Exception as exc:  # noqa: BLE001 - best-effort audit; the failure is logged
         svc.log("audit.unreachable", error=type(exc).__name__)
 
 

@@ -58,13 +58,12 @@ def main() -> None:
     if args.ready_file:
         with open(args.ready_file, "w") as fh:
             fh.write(repr(time.time()))
-    if args.leak_listener:
-        # a child inherits the listening socket and outlives its parent
-        if os.fork() == 0:
-            os.setsid()
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            time.sleep(600)
-            os._exit(0)
+    # a child inherits the listening socket and outlives its parent
+    if args.leak_listener and os.fork() == 0:
+        os.setsid()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        time.sleep(600)
+        os._exit(0)
     if not args.ignore_term:
         signal.signal(signal.SIGTERM, lambda *a: threading.Thread(target=server.shutdown).start())
     server.serve_forever()
