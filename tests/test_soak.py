@@ -292,3 +292,45 @@ def test_the_locust_engine_aborts_on_a_dead_service_too(tmp_path: Path) -> None:
     result = run_soak(cfg)
     assert result.verdict == "fail" and "service svc is dead" in result.body["abort_reason"]
     assert result.body["windows"] < 10
+
+
+def test_a_hostile_server_is_an_error_kind_not_a_crash(tmp_path: Path) -> None:
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+    port = srv.getsockname()[1]
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(4096)
+                conn.sendall(b"NOT HTTP AT ALL\r\n\x00\xff\r\n\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    path = write_contract(tmp_path, f"""[contract]\nname = "h"\nversion = "1.0.0"\n[soak]
+[[soak.traffic]]\nname = "x"\nrate_per_s = 20.0\nbase_url = "http://127.0.0.1:{port}"
+method = "GET"\npath = "/"\n[soak.thresholds]\nabort = false\n""")
+    try:
+        result = run_soak(SoakConfig(path, 1.5, 0.5, 0.5, seed=14))
+    finally:
+        srv.close()
+    assert result.verdict == "fail" and _metric(result, "error_rate")["value"] == 1.0
+    assert set(result.body["per_class"]["x"]["errors_by_kind"]) == {"ProtocolFailed"}
+
+
+def test_bad_soak_options_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import run_cli
+
+    path = str(_fixture(tmp_path))
+    assert run_cli("soak", "--contract", path, "--duration", "2s", "--warmup", "5s") == 2
+    assert run_cli("soak", "--contract", path, "--duration", "2s", "--engine", "locust",
+                   "--workers", "0") == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "longer than the warmup" in err and "--workers 0" in err

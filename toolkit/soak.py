@@ -158,6 +158,11 @@ def _pick(cli: float | None, contract: Any, default: float) -> float:
 
 def _engine(soak: Soak, run: GateRun) -> Engine | LocustEngine:
     if soak.cfg.engine == "locust":
+        import importlib.util
+
+        if importlib.util.find_spec("locust") is None:
+            raise UsageError("--engine locust: Locust is not installed here; "
+                             "pip install 'release-gate-toolkit[locust]' (or -e '.[locust]')")
         if soak.cfg.workers < 1:
             raise UsageError(f"--workers {soak.cfg.workers}: the locust engine needs at least one")
         return LocustEngine(soak.c.path, soak.classes, soak.seed, soak.duration, soak.window_s,
@@ -175,6 +180,7 @@ def run_soak(cfg: SoakConfig) -> GateResult:
 
         run.bus.subscribe(SoakHtmlWriter(run).handle)
         soak = Soak(cfg, c, run)
+        engine = _engine(soak, run)  # options checked before any service starts
         sup = Supervisor(c, marker=f"soak-{secrets.token_hex(4)}",
                          log_dir=run.evidence.dir / "service-logs", on_event=run.emit)
         health = {s.name: s.health_url for s in c.services if s.health_url}
@@ -183,7 +189,7 @@ def run_soak(cfg: SoakConfig) -> GateResult:
                 sup.start_all()
             soak.sampler = ServiceSampler(sup, health)
             baseline = soak.sampler.sample()  # identities and CPU marks before the first request
-            abort = _engine(soak, run).run()
+            abort = engine.run()
         finally:
             sup.stop_all()
             sup.close()
