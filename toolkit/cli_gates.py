@@ -197,18 +197,27 @@ def drill(ctx: click.Context, contract_path: Path | None, faults: tuple[str, ...
 
 @drill.command("history")
 @contract_option
-def drill_history(contract_path: Path | None) -> None:
+@click.option("--html", "html_path", type=click.Path(path_type=Path), default=None,
+              help="Also write a self-contained HTML page with RPO/RTO plots here.")
+def drill_history(contract_path: Path | None, html_path: Path | None) -> None:
     """Trend table of past drills: RPO, RTO, lost writes, verdict."""
     from toolkit import contract as contract_mod
     from toolkit.drill import read_history
     from toolkit.runner import default_contract_path
 
-    rows = read_history(contract_mod.load(contract_path or default_contract_path()))
+    c = contract_mod.load(contract_path or default_contract_path())
+    rows = read_history(c)
+    if html_path is not None:
+        from reports.drill_html import render_history
+        from toolkit.evidence import atomic_write
+
+        atomic_write(html_path, render_history(f"Drill history: {c.name} {c.version}", rows).encode())
+        console.print(f"report: {html_path}")
     table = Table(title="drill history")
     for col in ("run", "at", "faults", "RPO s", "RTO s", "lost", "verdict"):
         table.add_column(col)
     for run_id, at, faults, rpo, rto, lost, verdict in rows:
-        table.add_row(run_id, at, faults, "-" if rpo is None else f"{rpo:.3f}", f"{rto:.3f}", str(lost),
+        table.add_row(run_id, at, faults, "-" if rpo is None else f"{rpo:.3f}", "-" if rto is None else f"{rto:.3f}", str(lost),
                       "[green]pass[/]" if verdict == "pass" else f"[red]{verdict}[/]")
     console.print(table if rows else "no drills recorded yet")
     done(0)
