@@ -351,3 +351,15 @@ def test_drill_history_html_plots_rpo_and_rto(tmp_path: Path) -> None:
     html = out.read_text()
     assert html.count("<svg") == 2 and html.count("<polyline") == 3 and "run-2" in html
     assert "<b>" not in html and "kill,&lt;b&gt;" in html
+
+
+@pytest.mark.slow
+def test_the_locust_engine_carries_the_reference_profile_with_churn(tmp_path: Path) -> None:
+    pytest.importorskip("locust", reason="locust is an optional extra: pip install -e '.[locust]'")
+    cfg = SoakConfig(reference_copy(tmp_path), 12.0, 2.0, 2.0, seed=15, engine="locust", workers=2)
+    result = run_soak(cfg)
+    assert result.verdict == "pass", (result.body["measurements"], result.body["abort_reason"])
+    merged = merge_classes(_windows(result))
+    assert {"chat", "executor-browser", "session-create"} <= set(merged)
+    assert merged["session-create"].count == merged["session-destroy"].count > 0
+    assert merged["chat"].first_event.count > 0

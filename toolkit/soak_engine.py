@@ -200,7 +200,7 @@ class Engine:
                 heapq.heappush(heap, _Due(next(gens[due.cls.name]), seq, due.cls))
             self.meter.lag.record_ms((now - due.at) * 1000)
             seq += 1
-            self.dispatched += 1
+            self.dispatched += due.session is None  # arrivals; destroys follow from them
             asyncio.get_running_loop().create_task(self._send(due.cls, due.at, seq, due.session))
         while time.monotonic() < end and self.abort is None:
             await asyncio.sleep(min(0.05, end - time.monotonic()))

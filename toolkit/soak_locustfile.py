@@ -34,7 +34,7 @@ PLAN: dict[str, Any] = json.loads(os.environ.get("TOOLKIT_SOAK_PLAN", "{}"))
 SPOOL = os.environ.get("TOOLKIT_SOAK_SPOOL", "")
 locust.runners.WORKER_REPORT_INTERVAL = float(PLAN.get("report_s", 3.0))
 
-STATE: dict[str, Any] = {"stats": {}, "lag": Hist(), "in_flight": {}, "started": 0, "sessions": 0}
+STATE: dict[str, Any] = {"stats": {}, "lag": Hist(), "in_flight": {}, "started": 0, "seq": 0}
 PROC = psutil.Process()
 
 
@@ -76,11 +76,12 @@ class SoakUser(HttpUser):
     def send(self, intended: float, session: str | None) -> None:
         cls = self.tclass
         sample = Sample(cls.destroy_name if session else cls.name, intended)
-        STATE["started"] += 1
+        STATE["started"] += session is None  # arrivals; destroys follow from them
+        STATE["seq"] += 1
         STATE["in_flight"][id(sample)] = intended
         body_bytes = b""
         try:
-            method, target, headers, body = cls.build(STATE["started"], {"id": session} if session else None,
+            method, target, headers, body = cls.build(STATE["seq"], {"id": session} if session else None,
                                                       destroy=session is not None)
             with self.client.request(method, target, data=body, headers=dict(headers), stream=True,
                                      timeout=float(PLAN.get("stuck_s", 30.0)), name=sample.cls,
