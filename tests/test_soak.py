@@ -310,8 +310,11 @@ def test_a_hostile_server_is_an_error_kind_not_a_crash(tmp_path: Path) -> None:
             except OSError:
                 return
             with conn:
-                conn.recv(4096)
-                conn.sendall(b"NOT HTTP AT ALL\r\n\x00\xff\r\n\r\n")
+                try:
+                    conn.recv(4096)
+                    conn.sendall(b"NOT HTTP AT ALL\r\n\x00\xff\r\n\r\n")
+                except OSError:  # the client gave up first: serve the next one
+                    continue
 
     threading.Thread(target=serve, daemon=True).start()
     path = write_contract(tmp_path, f"""[contract]\nname = "h"\nversion = "1.0.0"\n[soak]
@@ -363,3 +366,21 @@ def test_the_locust_engine_carries_the_reference_profile_with_churn(tmp_path: Pa
     assert {"chat", "executor-browser", "session-create"} <= set(merged)
     assert merged["session-create"].count == merged["session-destroy"].count > 0
     assert merged["chat"].first_event.count > 0
+
+
+def test_a_server_that_never_answers_is_stuck_and_the_run_still_ends(tmp_path: Path) -> None:
+    import socket
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)  # never accepted: the backlog fills and later SYNs go unanswered
+    path = write_contract(tmp_path, f"""[contract]\nname = "n"\nversion = "1.0.0"\n[soak]
+[[soak.traffic]]\nname = "x"\nrate_per_s = 50.0\nbase_url = "http://127.0.0.1:{srv.getsockname()[1]}"
+method = "GET"\npath = "/"\n[soak.thresholds]\nabort = false\n""")
+    t0 = time.monotonic()
+    try:
+        result = run_soak(SoakConfig(path, 2.0, 0.5, 0.5, seed=16, request_timeout_s=0.5))
+    finally:
+        srv.close()
+    assert time.monotonic() - t0 < 20
+    assert result.verdict == "fail" and _metric(result, "stuck_requests")["value"] > 50

@@ -148,6 +148,7 @@ class Engine:
         self.last_end = 0.0
         self._heap: list[_Due] = []
         self._lock = asyncio.Lock()
+        self.tasks: set[asyncio.Task[None]] = set()
 
     def run(self) -> str | None:
         """Run to the end (or an abort); the abort reason or None."""
@@ -168,10 +169,18 @@ class Engine:
             async with self._lock:  # never cancel a window half observed
                 ticker.cancel()
             await asyncio.gather(ticker, return_exceptions=True)
-        if self.windows == 0 or self._pending_stats():
+        await self._abandon()
+        if self.abort is None or self._pending_stats():
             await self._close_window(final=True)
         self.pool.close()
         return self.abort
+
+    async def _abandon(self) -> None:
+        """Cancel what is still in flight (recorded as stuck), waiting a bounded time for it."""
+        for task in list(self.tasks):
+            task.cancel()
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=2.0)
 
     def _pending_stats(self) -> bool:
         return any(s.count for s in self.stats.values())
@@ -201,14 +210,18 @@ class Engine:
             self.meter.lag.record_ms((now - due.at) * 1000)
             seq += 1
             self.dispatched += due.session is None  # arrivals; destroys follow from them
-            asyncio.get_running_loop().create_task(self._send(due.cls, due.at, seq, due.session))
+            task = asyncio.get_running_loop().create_task(
+                self._send(due.cls, due.at, seq, due.session))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
         while time.monotonic() < end and self.abort is None:
             await asyncio.sleep(min(0.05, end - time.monotonic()))
 
     async def _drain(self) -> None:
         """Let requests in flight finish (up to the stuck limit); destroy sessions left open."""
-        deadline = time.monotonic() + self.stuck_s
-        while self.in_flight and time.monotonic() < deadline and self.abort is None:
+        grace = self.stuck_s if self.abort is None else min(self.stuck_s, 2.0)
+        deadline = time.monotonic() + grace
+        while self.in_flight and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         open_sessions = list(self.sessions.items())
         await asyncio.gather(*(self._send(cls, time.monotonic(), -2, sid)
@@ -216,7 +229,7 @@ class Engine:
 
     async def _ticker(self) -> None:
         nxt = self.t0 + self.window_s
-        while True:
+        while nxt < self.t0 + self.duration - 1e-3:  # the last window closes after the drain
             await asyncio.sleep(max(0.0, nxt - time.monotonic()))
             nxt += self.window_s
             async with self._lock:
@@ -250,7 +263,7 @@ class Engine:
             async with asyncio.timeout(self.stuck_s):
                 await self.pool.request(cls.host, cls.port, method, target, headers, body, reply)
             sample.status, sample.error = reply.status, cls.judge(reply.status)
-        except TimeoutError:
+        except (TimeoutError, asyncio.CancelledError):  # over the limit, or abandoned at the end
             sample.error = "stuck"
         except HttpError as exc:
             sample.error = type(exc).__name__

@@ -10,6 +10,7 @@ HTTP/1.1 framing: content-length, chunked streams, keep-alive and connection reu
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from dataclasses import dataclass, field
 
@@ -69,7 +70,7 @@ class Pool:
                 return conn, True
             conn.close()
         try:
-            reader, writer = await asyncio.open_connection(host, port, limit=READ * 4)
+            reader, writer = await _connect(host, port)
         except OSError as exc:
             raise ConnectFailed(f"{host}:{port}: {exc.strerror or exc}") from None
         self.opened += 1
@@ -113,6 +114,23 @@ class Pool:
             for conn in stack:
                 conn.close()
         self.idle.clear()
+
+
+async def _connect(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Connect through a socket we own: a cancelled connect (a server whose backlog is full
+    never answers the SYN) is dropped at once, instead of waiting out the kernel's retries."""
+    loop = asyncio.get_running_loop()
+    info = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    family, kind, proto, _, addr = info[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        await loop.sock_connect(sock, addr)
+        return await asyncio.open_connection(sock=sock, limit=READ * 4)
+    except BaseException:
+        sock.close()
+        raise
 
 
 async def _exchange(conn: _Conn, host: str, port: int, method: str, target: str,
