@@ -221,7 +221,7 @@ class Engine:
         """Let requests in flight finish (up to the stuck limit); destroy sessions left open."""
         grace = self.stuck_s if self.abort is None else min(self.stuck_s, 2.0)
         deadline = time.monotonic() + grace
-        while self.in_flight and time.monotonic() < deadline:
+        while self.tasks and time.monotonic() < deadline:  # tasks: started or not yet
             await asyncio.sleep(0.02)
         open_sessions = list(self.sessions.items())
         await asyncio.gather(*(self._send(cls, time.monotonic(), -2, sid)
