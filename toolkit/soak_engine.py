@@ -20,7 +20,7 @@ from urllib.parse import urlencode, urlsplit
 
 from toolkit.auth import Signer
 from toolkit.contract import Contract, expand, expand_str
-from toolkit.errors import ContractError
+from toolkit.errors import ContractError, ToolkitError
 from toolkit.soak_http import HttpError, Pool, Reply
 from toolkit.soak_metrics import ClassStats, GeneratorMeter, Sample
 from toolkit.transport import check_host
@@ -151,11 +151,28 @@ class Engine:
         self.tasks: set[asyncio.Task[None]] = set()
 
     def run(self) -> str | None:
-        """Run to the end (or an abort); the abort reason or None."""
-        if _uvloop is not None:
-            reason: str | None = _uvloop.run(self._main())
-            return reason
-        return asyncio.run(self._main())
+        """Run to the end (or an abort); the abort reason or None.
+
+        The whole run has a deadline (duration + three stuck limits + 2 min), and the loop
+        is closed without waiting on leftovers, so the gate can end in error but never hang.
+        """
+        loop = _uvloop.new_event_loop() if _uvloop is not None else asyncio.new_event_loop()
+        limit = self.duration + 3 * self.stuck_s + 120.0
+        try:
+            return loop.run_until_complete(asyncio.wait_for(self._main(), limit))
+        except TimeoutError:
+            raise ToolkitError(f"the soak engine overran its {limit:.0f} s deadline; "
+                               "its evidence up to here is sealed as an error") from None
+        finally:
+            loop.run_until_complete(self._leftovers())
+            loop.close()
+
+    async def _leftovers(self) -> None:
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=2.0)
 
     async def _main(self) -> str | None:
         await self._prime()

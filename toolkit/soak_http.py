@@ -13,6 +13,7 @@ import asyncio
 import socket
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import h11
 
@@ -120,9 +121,8 @@ async def _connect(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.
     """Connect through a socket we own: a cancelled connect (a server whose backlog is full
     never answers the SYN) is dropped at once, instead of waiting out the kernel's retries."""
     loop = asyncio.get_running_loop()
-    info = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    family, kind, proto, _, addr = info[0]
-    sock = socket.socket(family, kind, proto)
+    family, addr = _address(host, port)
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -131,6 +131,20 @@ async def _connect(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.
     except BaseException:
         sock.close()
         raise
+
+
+_RESOLVED: dict[tuple[str, int], tuple[socket.AddressFamily, Any]] = {}
+
+
+def _address(host: str, port: int) -> tuple[socket.AddressFamily, Any]:
+    """Resolved once per target, outside the event loop's resolver: soak targets are loopback
+    literals or ``localhost``, and a resolver call per new connection was seen to wedge the
+    loop when the run cancelled them at the end."""
+    key = (host, port)
+    if key not in _RESOLVED:
+        family, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        _RESOLVED[key] = (family, addr)
+    return _RESOLVED[key]
 
 
 async def _exchange(conn: _Conn, host: str, port: int, method: str, target: str,
