@@ -15,7 +15,9 @@ from toolkit.model import Finding, Severity
 from toolkit.transport import Prepared, Reply
 
 
-def _accepted(reply: Reply, baseline: Reply) -> bool:
+def _accepted(reply: Reply, baseline: Reply | None) -> bool:
+    if baseline is None:  # nothing signed to compare with: no claim either way
+        return False
     return reply.status is not None and reply.status == baseline.status and reply.status not in (401, 403)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -39,6 +40,12 @@ def shell_snippets(a: int, b: int, side: str) -> list[tuple[str, str]]:
         (f"';echo {m};'", "single-quote breaking"),
         (f'";echo {m};"', "double-quote breaking"),
         (f"; touch {side}", "side-effect file"),
+        (f"$(touch {side})", "side-effect file by command substitution"),
+        (f"`touch {side}`", "side-effect file by backticks"),
+        (f'"; touch {side}; "', "side-effect file breaking double quotes"),
+        (f"'; touch {side}; '", "side-effect file breaking single quotes"),
+        (f"| touch {side}", "side-effect file through a pipe"),
+        (f"\ntouch {side}\n", "side-effect file after a newline"),
     ]
 
 
@@ -49,6 +56,8 @@ def corpus(ctx: AttackContext, cls: str, side: str) -> Iterator[Probe]:
         a_b = _product(suffix)
         if cls == "command":
             yield Probe(f"{cmd} x{suffix}", a_b, why, side if "touch" in suffix else None)
+            if "touch" in suffix:  # the value may be data spliced into someone else's command line
+                yield Probe(f"x{suffix}", a_b, f"{why}, value alone", side)
         elif cls == "argv":
             yield Probe([cmd, f"x{suffix}"], a_b, f"{why} inside one argument", side if "touch" in suffix else None)
             yield Probe([cmd, "x", *suffix.split()], a_b, f"{why} split across arguments",
@@ -100,6 +109,7 @@ class ShellInjection:
                                   f"{probe.why}: product {tok} computed by a shell: {excerpt(reply.text, tok)}",
                                   f"arith:{probe.why}")
             elif probe.side and _exists(probe.side):
+                os.unlink(probe.side)  # so the next probe's verdict is its own
                 yield ctx.finding(self.spec, target, cls, probe.payload, reply,
                                   f"{probe.why}: side-effect file created outside the sandbox",
                                   f"side:{probe.why}")

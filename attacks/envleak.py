@@ -29,9 +29,8 @@ def corpus(cls: str, allowed: list[str]) -> Iterator[tuple[Any, str]]:
     elif cls == "path":
         yield "/proc/self/environ", "/proc/self/environ"
         yield "../" * 12 + "proc/self/environ", "/proc/self/environ by climbing"
-        yield f"${ENV_CANARY}", "variable reference in a path"
     elif cls == "option":
-        yield f"${ENV_CANARY}", "variable reference in an option"
+        yield "--file=/proc/self/environ", "option naming /proc/self/environ"
 
 
 @register

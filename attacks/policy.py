@@ -269,3 +269,67 @@ class PolicyHotReload:
             if path.read_bytes() != original:
                 path.write_bytes(original)
 
+
+
+READ_VERBS = ("get", "describe", "logs", "list", "read", "show", "view", "explain", "status", "context", "search")
+WRITE_VERBS = ("delete", "apply", "create", "exec", "patch", "scale", "write", "run", "remove", "update", "edit")
+REFUSAL = re.compile(r"not\s+allowed|denied|forbidden|refus|read[\s_-]?only|not\s+permitted|disabled|unknown|"
+                     r"not\s+found|no\s+such|unauthori[sz]ed|policy|blocked|not\s+available|invalid\s+tool", re.IGNORECASE)
+
+
+def dispatch_candidates(ctx: AttackContext, target: Target) -> list[str]:
+    """Denied tool names to call directly: named, listed-but-not-allowed, and write verbs of allowed names."""
+    pol = ctx.contract.raw.get("policy", {})
+    allowed = [str(t) for t in pol.get("allowed_tools", [])]
+    out = [str(t) for t in pol.get("denied_tools", [])]
+    out += [str(t) for t in getattr(target.deliver, "tool_names", []) if t not in allowed]
+    for name in allowed:
+        parts = re.split(r"([_.-])", name)
+        for i, part in enumerate(parts):
+            if part.lower() in READ_VERBS:
+                out += ["".join(parts[:i] + [verb] + parts[i + 1:]) for verb in WRITE_VERBS]
+    out += list(KNOWN_TOOLS)
+    seen: list[str] = []
+    for t in out:
+        if t not in allowed and t not in seen:
+            seen.append(t)
+    return seen
+
+
+def shape(reply: Reply, name: str) -> str:
+    return f"{reply.status} {reply.text.replace(name, '<tool>')[:200]}"
+
+
+@register
+class DeniedToolDispatched:
+    """Denied tool dispatched (CWE-863): a tool outside the policy runs when called by name.
+
+    A read-only or allow-listed mode often only hides tools from the listing. Each denied
+    name (``[policy].denied_tools``, tools the server lists that are not allowed, and the
+    write verbs of allowed names: ``kubectl_get`` -> ``kubectl_delete``, ``kubectl_apply``,
+    ...) is called directly, next to a name no server has. A refused tool is answered like
+    the unknown one (same reply once the name is blanked out) or in refusal words; a reply
+    of another shape, without refusal words, means the call was dispatched.
+    """
+
+    spec = AttackSpec("T-POL-004", "policy", "Denied tool dispatched when called by name", 863,
+                      Severity.HIGH, ("tool",))
+
+    def run(self, ctx: AttackContext, target: Target) -> Iterable[Finding]:
+        unknown_name = "toolkit-no-such-tool-" + ctx.canaries.token()
+        unknown = target.send(unknown_name)
+        ctx.seen(self.spec.id, target, unknown_name, unknown)
+        if unknown.ok:
+            target.notes.append("policy: an unknown tool name was accepted; denied calls cannot be judged")
+            return
+        refused_shape = shape(unknown, unknown_name)
+        for name in take(dispatch_candidates(ctx, target), ctx.limit):
+            reply = target.send(name)
+            ctx.seen(self.spec.id, target, name, reply)
+            if reply.status is None or reply.status in (401, 403, 404):
+                continue
+            if shape(reply, name) == refused_shape or REFUSAL.search(reply.text.replace(name, "")):
+                continue
+            yield ctx.finding(self.spec, target, "tool", name, reply,
+                              f"denied tool {name!r} was dispatched (HTTP {reply.status}), not refused like an "
+                              f"unknown tool: {excerpt(reply.text, '')[:160]}", f"dispatch:{name}")

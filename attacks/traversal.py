@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,7 +125,7 @@ def repo_probes(ctx: AttackContext, sandbox: Path | None) -> list[Probe]:
     if ctx.canaries.tree(repo) is None:
         return []
     ctx.canaries.names.add(repo.name)
-    _, content = ctx.canaries.file(repo, f"toolkit-canary-untracked-{tag}.txt")
+    ctx.canaries.file(repo, f"toolkit-canary-untracked-{tag}.txt")
     ok = git(["init", "-q", "-b", f"canary-{tag}", "."], repo)
     if not ok or not git(["commit", "-q", "--allow-empty", "-m", f"canary commit {tag}"], repo):
         return []

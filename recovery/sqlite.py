@@ -72,16 +72,22 @@ def logical_hash(conn: sqlite3.Connection) -> str:
         h.update(repr(obj).encode())
     for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
                                 "AND name NOT LIKE 'sqlite_%' ORDER BY name"):
-        rows = conn.execute(f'SELECT * FROM "{name}"').fetchall()  # nosec B608 - names from sqlite_master
+        query = f"SELECT * FROM {quote_ident(name)}"  # nosec B608 - a quoted identifier
+        rows = conn.execute(query).fetchall()
         for row in sorted(repr(r) for r in rows):
             h.update(name.encode() + b"\0" + row.encode())
     return h.hexdigest()
 
 
+def quote_ident(name: str) -> str:
+    """An SQLite identifier, quoted: a table named ``evade"`` must not end the quotes early."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def text_cells(conn: sqlite3.Connection) -> list[str]:
     cells: list[str] = []
     for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"):
-        for row in conn.execute(f'SELECT * FROM "{name}"'):  # nosec B608 - names from sqlite_master
+        for row in conn.execute(f"SELECT * FROM {quote_ident(name)}"):  # nosec B608 - quoted name
             cells.extend(v for v in row if isinstance(v, str))
     return cells
 

@@ -1,14 +1,33 @@
-"""JSON, SARIF 2.1.0 and JUnit XML writers for attack runs, fed by events."""
+"""JSON, SARIF 2.1.0, JUnit XML, Markdown and HTML writers for attack runs, fed by events.
+
+Findings arrive grouped (one per attack, surface, weakness class and oracle, its payloads
+as variants), so every format shows one alert per weakness with its variant count.
+"""
 
 from __future__ import annotations
 
 import abc
 import json
 import os
+import time
+from html import escape
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET  # nosec B405
 
+from reports.common import (
+    RISK_ORDER,
+    SECURITY_SEVERITY,
+    field_row,
+    header,
+    md,
+    page,
+    row,
+    suite_attrs,
+    surface_line,
+    utcnow,
+)
+from reports.remediation import cwe_url, solution
 from toolkit import __version__
 from toolkit.events import Event
 from toolkit.runner import GateRun
@@ -24,25 +43,59 @@ class _Collector(abc.ABC):
         self.run = run
         self.findings: list[dict[str, Any]] = []
         self.cases: list[dict[str, Any]] = []
+        self.started = utcnow()
+        self.t0 = time.monotonic()
+        self.case_t0: dict[tuple[str, str], float] = {}
 
     def handle(self, event: Event) -> None:
         if event.kind == "finding":
             self.findings.append(event.data)
+        elif event.kind == "attack.start":
+            self.case_t0[(event.data["attack_id"], event.data["surface"])] = time.monotonic()
         elif event.kind == "attack.case":
-            self.cases.append(event.data)
+            key = (event.data["attack_id"], event.data["surface"])
+            took = time.monotonic() - self.case_t0.pop(key, time.monotonic())
+            self.cases.append({**event.data, "time_s": round(took, 3)})
         elif event.kind == "attack.done":
             self.run.evidence.write_bytes(self.name, self.render(event.data))
 
+    def mine(self, case: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            f
+            for f in self.findings
+            if f["attack_id"] == case["attack_id"] and f["surface"] == case["surface"]
+        ]
+
     @abc.abstractmethod
     def render(self, done: dict[str, Any]) -> bytes: ...
+
+
+def variants(f: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(
+        f.get("variants")
+        or [{"payload": f["payload"], "evidence": f["evidence"], "transcript": f["transcript"]}]
+    )
+
+
+def skip_reason(case: dict[str, Any]) -> str:
+    """Every skip says why; a case with no notes sent nothing because no payload applied."""
+    notes = "; ".join(case.get("notes") or [])
+    return (
+        notes or f"no payload of {case['attack_id']} applies to surface {case['surface']} (0 sent)"
+    )
 
 
 class JsonWriter(_Collector):
     name = "gate3-attack.json"
 
     def render(self, done: dict[str, Any]) -> bytes:
-        doc = {"tool": "release-gate-toolkit", "version": __version__, **done,
-               "cases": self.cases, "findings": self.findings}
+        doc = {
+            "tool": "release-gate-toolkit",
+            "version": __version__,
+            **done,
+            "cases": self.cases,
+            "findings": self.findings,
+        }
         return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
 
@@ -57,35 +110,86 @@ class SarifWriter(_Collector):
         for i, (aid, cls) in enumerate(sorted(REGISTRY.items())):
             spec = cls.spec
             index[aid] = i
-            rules.append({
-                "id": aid, "name": spec.family, "shortDescription": {"text": spec.title},
-                "fullDescription": {"text": " ".join((cls.__doc__ or spec.title).split())},
-                "helpUri": HELP_URI.format(spec.cwe),
-                "properties": {"tags": ["security", f"external/cwe/cwe-{spec.cwe}"],
-                               "security-severity": str({0: 1.0, 1: 3.0, 2: 5.5, 3: 8.0, 4: 9.5}[int(spec.severity)])},
-            })
+            description, fix = solution(spec.cwe)
+            rules.append(
+                {
+                    "id": aid,
+                    "name": spec.family,
+                    "shortDescription": {"text": spec.title},
+                    "fullDescription": {"text": " ".join((cls.__doc__ or spec.title).split())},
+                    "help": {"text": f"{description} Solution: {fix}"},
+                    "helpUri": HELP_URI.format(spec.cwe),
+                    "properties": {
+                        "tags": ["security", f"external/cwe/cwe-{spec.cwe}"],
+                        "security-severity": SECURITY_SEVERITY[spec.severity.name.lower()],
+                    },
+                }
+            )
         results = [self._result(f, index) for f in self.findings]
-        doc = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [{
-            "tool": {"driver": {"name": "release-gate-toolkit", "version": __version__,
-                                "informationUri": "https://cwe.mitre.org/", "rules": rules}},
-            "automationDetails": {"id": f"attack/{self.run.evidence.run_id}"},
-            "results": results}]}
+        doc = {
+            "$schema": SARIF_SCHEMA,
+            "version": "2.1.0",
+            "runs": [
+                {
+                    "tool": {
+                        "driver": {
+                            "name": "release-gate-toolkit",
+                            "version": __version__,
+                            "informationUri": "https://cwe.mitre.org/",
+                            "rules": rules,
+                        }
+                    },
+                    "automationDetails": {"id": f"attack/{self.run.evidence.run_id}"},
+                    "results": results,
+                }
+            ],
+        }
         return (json.dumps(doc, indent=2) + "\n").encode()
 
-    def _result(self, f: dict[str, Any], index: dict[str, int]) -> dict[str, Any]:
-        level = {"info": "note", "low": "note", "medium": "warning", "high": "error", "critical": "error"}
+    def _uri(self) -> str:
         rel = os.path.relpath(self.run.contract.path, Path.cwd())
-        uri = Path(rel).as_posix() if not rel.startswith("..") else self.run.contract.path.name
-        return {
-            "ruleId": f["attack_id"], "ruleIndex": index.get(f["attack_id"], 0),
-            "level": level[f["severity"]],
-            "message": {"text": f"{f['title']} on surface {f['surface']}: {f['evidence'][:500]}"},
-            "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri},
-                                                "region": {"startLine": 1}},
-                           "logicalLocations": [{"name": f["surface"], "kind": "resource"}]}],
-            "partialFingerprints": {"toolkitFinding/v1": f["fingerprint"]},
-            "properties": {"payload": f["payload"], "cwe": f["cwe"], "transcript": f["transcript"]},
+        return Path(rel).as_posix() if not rel.startswith("..") else self.run.contract.path.name
+
+    def _result(self, f: dict[str, Any], index: dict[str, int]) -> dict[str, Any]:
+        level = {
+            "info": "note",
+            "low": "note",
+            "medium": "warning",
+            "high": "error",
+            "critical": "error",
         }
+        many = variants(f)
+        line = surface_line(self.run.contract.path, f["surface"])
+        result: dict[str, Any] = {
+            "ruleId": f["attack_id"],
+            "level": level[f["severity"]],
+            "message": {
+                "text": f"{f.get('title', f['attack_id'])} on surface {f['surface']} "
+                f"({len(many)} variant(s)): "
+                f"{f['evidence'][:500]}"
+            },
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": self._uri()},
+                        "region": {"startLine": line},
+                    },
+                    "logicalLocations": [{"name": f["surface"], "kind": "resource"}],
+                }
+            ],
+            "partialFingerprints": {"toolkitFinding/v1": f["fingerprint"]},
+            "properties": {
+                "cwe": f["cwe"],
+                "weakness": f.get("payload_class", ""),
+                "oracle": f.get("oracle_kind", f.get("oracle", "")),
+                "variant_count": len(many),
+                "payloads": [v["payload"] for v in many[:20]],
+                "transcripts": [v["transcript"] for v in many[:20]],
+            },
+        }
+        if f["attack_id"] in index:
+            result["ruleIndex"] = index[f["attack_id"]]
+        return result
 
 
 class JunitWriter(_Collector):
@@ -93,26 +197,51 @@ class JunitWriter(_Collector):
 
     def render(self, done: dict[str, Any]) -> bytes:
         suite = ET.Element("testsuite", name="toolkit-attack", tests=str(len(self.cases)))
-        failures = errors = skipped = 0
+        for key, value in suite_attrs(self.started, time.monotonic() - self.t0).items():
+            suite.set(key, value)
+        counts = {"failures": 0, "errors": 0, "skipped": 0}
         for case in self.cases:
-            tc = ET.SubElement(suite, "testcase", classname=case["attack_id"], name=case["surface"])
+            tc = ET.SubElement(
+                suite,
+                "testcase",
+                classname=case["attack_id"],
+                name=case["surface"],
+                time=f"{case.get('time_s', 0.0):.3f}",
+            )
             if case["status"] == "vulnerable":
-                failures += 1
-                mine = [f for f in self.findings if f["attack_id"] == case["attack_id"] and f["surface"] == case["surface"]]
-                el = ET.SubElement(tc, "failure", message=f"{len(mine) or case['findings']} finding(s)")
-                el.text = "\n".join(f"{f['evidence'][:300]}  payload={json.dumps(f['payload'])[:200]}" for f in mine)
+                counts["failures"] += 1
+                self._failure(tc, case)
             elif case["status"] == "error":
-                errors += 1
-                ET.SubElement(tc, "error", message="; ".join(case["notes"])[:500])
+                counts["errors"] += 1
+                ET.SubElement(
+                    tc,
+                    "error",
+                    type="ToolError",
+                    message="; ".join(case.get("notes") or [])[:500] or "tool error",
+                )
             elif case["status"] == "skipped":
-                skipped += 1
-                ET.SubElement(tc, "skipped", message="; ".join(case["notes"])[:500])
+                counts["skipped"] += 1
+                ET.SubElement(tc, "skipped", message=skip_reason(case)[:500])
             ET.SubElement(tc, "system-out").text = f"payloads sent: {case['sent']}"
-        suite.set("failures", str(failures))
-        suite.set("errors", str(errors))
-        suite.set("skipped", str(skipped))
-        xml: bytes = ET.tostring(suite, encoding="utf-8", xml_declaration=True)
-        return xml
+        for name, count in counts.items():
+            suite.set(name, str(count))
+        return bytes(ET.tostring(suite, encoding="utf-8", xml_declaration=True))
+
+    def _failure(self, tc: ET.Element, case: dict[str, Any]) -> None:
+        mine = self.mine(case)
+        cwe = mine[0]["cwe"] if mine else None
+        el = ET.SubElement(
+            tc,
+            "failure",
+            type=f"CWE-{cwe}" if cwe else "vulnerable",
+            message=f"{len(mine) or case['findings']} finding(s), "
+            f"{sum(len(variants(f)) for f in mine)} variant(s)",
+        )
+        el.text = "\n".join(
+            f"[{f['severity']}] {f['evidence'][:300]}  variants={len(variants(f))}  "
+            f"payload={json.dumps(f['payload'])[:200]}  fingerprint={f.get('fingerprint', '')}"
+            for f in mine
+        )
 
 
 class MarkdownWriter(_Collector):
@@ -122,45 +251,116 @@ class MarkdownWriter(_Collector):
 
     def render(self, done: dict[str, Any]) -> bytes:
         c = self.run.contract
-        lines = [f"# Attack run {self.run.evidence.run_id}: {done['verdict']}", "",
-                 f"Contract `{c.name}` {c.version}, budget {done['budget']}, seed {done['seed']}.", "",
-                 "| attack | surface | sent | result | findings |", "|---|---|---:|---|---:|"]
+        about = f"Contract `{md(c.name)}` {md(c.version)}, budget {done['budget']}, "
+        about += f"seed {done['seed']}."
+        lines = [
+            f"# Attack run {self.run.evidence.run_id}: {done['verdict']}",
+            "",
+            about,
+            "",
+            "| attack | surface | sent | result | findings | why |",
+            "|---|---|---:|---|---:|---|",
+        ]
         for case in self.cases:
-            lines.append(f"| {case['attack_id']} | {case['surface']} | {case['sent']} | {case['status']} | "
-                         f"{case['findings'] or ''} |")
-        if self.findings:
-            lines += ["", "## Findings", ""]
-            for f in self.findings:
-                payload = json.dumps(f["payload"], ensure_ascii=True)[:160].replace("|", "\\|")
-                lines.append(f"- **{f['attack_id']}** (CWE-{f['cwe']}, {f['severity']}) on `{f['surface']}`: "
-                             f"{_md(f['evidence'][:240])}  \n  payload `{payload}`, transcript `{f['transcript']}`")
+            cells = [
+                case["attack_id"],
+                md(case["surface"]),
+                case["sent"],
+                case["status"],
+                case["findings"] or "",
+                md(case_note(case)[:160]),
+            ]
+            lines.append("| " + " | ".join(str(x) for x in cells) + " |")
+        for risk in RISK_ORDER:
+            alerts = [f for f in self.findings if f["severity"] == risk]
+            if alerts:
+                lines += ["", f"## {risk.capitalize()} ({len(alerts)})", ""]
+                for f in alerts:
+                    lines += self._alert(f)
         return ("\n".join(lines) + "\n").encode()
+
+    def _alert(self, f: dict[str, Any]) -> list[str]:
+        description, fix = solution(f["cwe"])
+        payload = json.dumps(f["payload"], ensure_ascii=True)[:160]
+        title = md(f.get("title", f["attack_id"]))
+        return [
+            f"### {f['attack_id']}: {title} on `{md(f['surface'])}`",
+            "",
+            (
+                f"- CWE-{f['cwe']}, {len(variants(f))} variant(s), "
+                f"fingerprint `{f.get('fingerprint', '')}`"
+            ),
+            f"- Evidence: {md(f['evidence'][:240])}",
+            f"- First payload: `{md(payload)}`, transcript `{md(f['transcript'])}`",
+            f"- Description: {description}",
+            f"- Solution: {fix}",
+            "",
+        ]
 
 
 class HtmlWriter(_Collector):
-    """One self-contained page; every value is escaped, payloads included."""
+    """One self-contained page grouped by risk; every value is escaped, payloads included."""
 
     name = "gate3-attack.html"
 
     def render(self, done: dict[str, Any]) -> bytes:
-        from html import escape
+        rows = "".join(
+            row(
+                c["attack_id"],
+                c["surface"],
+                c["sent"],
+                c["status"],
+                c["findings"] or "",
+                case_note(c),
+                cls=c["status"],
+            )
+            for c in self.cases
+        )
+        summary = "".join(
+            row(r, sum(f["severity"] == r for f in self.findings), cls=r) for r in RISK_ORDER
+        )
+        c = self.run.contract
+        body = (
+            f"<h1>Attack run: {escape(str(done['verdict']))}</h1>"
+            f"<p>{escape(c.name)} {escape(c.version)}, budget {escape(str(done['budget']))}, "
+            f"seed {escape(str(done['seed']))}</p>"
+            f"<h2>Summary of alerts</h2><table>{header('risk', 'alerts')}{summary}</table>"
+            f"<h2>Alerts</h2>{self._alerts() or '<p>none</p>'}"
+            f"<h2>Cases</h2><table>"
+            f"{header('attack', 'surface', 'sent', 'result', 'findings', 'notes')}{rows}</table>"
+        )
+        return page(f"attack {self.run.evidence.run_id}", body)
 
-        rows = "".join(f"<tr class='{escape(c['status'])}'><td>{escape(c['attack_id'])}</td><td>{escape(c['surface'])}"
-                       f"</td><td>{c['sent']}</td><td>{escape(c['status'])}</td><td>{c['findings'] or ''}</td></tr>"
-                       for c in self.cases)
-        found = "".join(f"<li><b>{escape(f['attack_id'])}</b> on <code>{escape(f['surface'])}</code>: "
-                        f"{escape(f['evidence'][:400])}<br><code>{escape(json.dumps(f['payload'])[:300])}</code></li>"
-                        for f in self.findings)
-        page = (f"<!doctype html><meta charset='utf-8'><title>attack {escape(self.run.evidence.run_id)}</title>"
-                "<style>body{font:14px sans-serif;margin:2em}td,th{padding:2px 8px;border-bottom:1px solid #ddd}"
-                ".vulnerable,.error{background:#fdd}.clean{background:#efe}</style>"
-                f"<h1>Attack run: {escape(done['verdict'])}</h1>"
-                f"<p>{escape(self.run.contract.name)} {escape(self.run.contract.version)}, budget "
-                f"{escape(str(done['budget']))}, seed {escape(str(done['seed']))}</p>"
-                f"<table><tr><th>attack</th><th>surface</th><th>sent</th><th>result</th><th>findings</th></tr>{rows}"
-                f"</table><h2>Findings</h2><ul>{found or '<li>none</li>'}</ul>")
-        return page.encode()
+    def _alerts(self) -> str:
+        return "".join(
+            self._alert(f) for risk in RISK_ORDER for f in self.findings if f["severity"] == risk
+        )
+
+    def _alert(self, f: dict[str, Any]) -> str:
+        description, fix = solution(f["cwe"])
+        many = variants(f)
+        items = "".join(
+            f"<li><code>{escape(json.dumps(v['payload'])[:300])}</code> "
+            f"{escape(v['evidence'][:200])}</li>"
+            for v in many[:20]
+        )
+        title = escape(f.get("title", f["attack_id"]))
+        cwe = f"<a href='{escape(cwe_url(f['cwe']))}'>CWE-{int(f['cwe'])}</a>"
+        fields = (
+            field_row("attack", escape(f["attack_id"]))
+            + field_row("surface", escape(f["surface"]))
+            + field_row("CWE", cwe)
+            + field_row("description", escape(description))
+            + field_row("solution", escape(fix))
+            + field_row("evidence", escape(f["evidence"][:400]))
+            + field_row("fingerprint", f"<code>{escape(f.get('fingerprint', ''))}</code>")
+            + field_row(f"variants ({len(many)})", f"<ul>{items}</ul>")
+        )
+        risk = escape(f["severity"])
+        heading = f"<h3 class='{risk}'>{risk}: {title}</h3>"
+        return f"<div class='alert'>{heading}<table>{fields}</table></div>"
 
 
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ").replace("`", "'")
+def case_note(case: dict[str, Any]) -> str:
+    """Why a case was skipped, or the notes it carries."""
+    return skip_reason(case) if case["status"] == "skipped" else "; ".join(case.get("notes") or [])

@@ -7,9 +7,12 @@ pids), so two copies of the suite can run side by side on one machine.
 
 from __future__ import annotations
 
+import os
 import random
 import re
+import signal
 import socket
+import subprocess
 import sys
 import textwrap
 import tomllib
@@ -121,6 +124,22 @@ def fixture_service(name: str, port: int, *flags: str, depends: list[str] | None
             f'startup_timeout_s = {timeout}\nstop_timeout_s = {stop}{deps}\n')
 
 
+def toolkit_process(*argv: str, output: bool = False) -> subprocess.Popen[bytes]:
+    """``python -m toolkit ARGV`` as a user starts it in a terminal, where Ctrl-C works.
+
+    A shell ignores SIGINT for the commands it runs in the background (``pytest ... &``),
+    and the ignore is inherited; a test that presses Ctrl-C must undo that for its child.
+    """
+    def default_sigint() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    sink = subprocess.PIPE if output else subprocess.DEVNULL
+    return subprocess.Popen([sys.executable, "-m", "toolkit", *argv], cwd=REPO, stdout=sink,
+                            stderr=subprocess.STDOUT if output else subprocess.DEVNULL,
+                            env={**os.environ, "COLUMNS": "120"},
+                            preexec_fn=default_sigint)  # noqa: PLW1509 - only signal(): async-signal-safe
+
+
 def run_cli(*argv: str) -> int:
     return main(list(argv))
 
@@ -132,6 +151,20 @@ def contract_ports(path: Path) -> list[int]:
 def listening(ports: list[int]) -> list[int]:
     return sorted({c.laddr.port for c in psutil.net_connections("tcp")
                    if c.status == psutil.CONN_LISTEN and c.laddr.port in ports})
+
+
+@pytest.fixture(scope="session")
+def _runner_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("runner-home")
+
+
+@pytest.fixture(autouse=True)
+def runner_key(_runner_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Runner keys and trust files of the tests live in a temporary home, never in ~/.config."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(_runner_home))
+    monkeypatch.setenv("TOOLKIT_RUNNER_KEY", str(_runner_home / "runner-key.pem"))
+    monkeypatch.delenv("TOOLKIT_TRUSTED_KEYS", raising=False)
+    return _runner_home / "runner-key.pem"
 
 
 @pytest.fixture
@@ -171,3 +204,23 @@ def own_survivors(sups: list[Supervisor]) -> list[int]:
     """Survivors of the supervisors this test made (their markers and recorded pids)."""
     return survivors([s.marker for s in sups],
                      [(r.pid, r.create_time) for s in sups for r in s.records.values()])
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_litter_ledger(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests record what they create in a ledger of their own, never the user's."""
+    import os
+
+    os.environ["TOOLKIT_STATE_HOME"] = str(tmp_path_factory.mktemp("toolkit-state-home"))
+
+
+@pytest.fixture(scope="session")
+def _default_contract(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return reference_copy(tmp_path_factory.mktemp("default-contract"))
+
+
+@pytest.fixture(autouse=True)
+def _evidence_outside_the_repo(_default_contract: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command run without --contract uses a reference copy in a temporary folder, so its
+    evidence never lands in the repository (two suites in one clone stay apart too)."""
+    monkeypatch.setenv("TOOLKIT_CONTRACT", str(_default_contract))

@@ -11,7 +11,8 @@ import pytest
 from attacks.base import MAX_SILENT, REGISTRY, AttackSpec, load_attacks, register
 from attacks.command import linear_fit
 from attacks.mutate import mutations
-from tests.conftest import reference_copy, run_cli
+from tests.conftest import REFERENCE, reference_copy, run_cli
+from toolkit import contract as contract_mod
 from toolkit.attack import AttackConfig, run_attacks
 from toolkit.errors import ToolkitError
 from toolkit.model import Severity
@@ -35,7 +36,9 @@ def test_hardened_stack_has_zero_findings(tmp_path: Path, monkeypatch: pytest.Mo
     assert body["findings"] == [], body["findings"]
     assert code == 0 and body["payloads_sent"] > 500
     ran = {c["attack_id"] for c in body["cases"] if c["status"] == "clean"}
-    assert ran == set(load_attacks())  # every attack really ran somewhere
+    classes = {k for s in contract_mod.load(REFERENCE).surfaces for k in s.classes}
+    applicable = {aid for aid, cls in load_attacks().items() if set(cls.spec.classes) & classes}
+    assert ran == applicable  # every attack for a class the reference stack has really ran
     folder = Path(next((tmp_path / "artifacts" / "phase3" / "attack").iterdir()))
     sarif = json.loads(next(folder.glob("*.sarif")).read_text())
     assert sarif["version"] == "2.1.0" and sarif["runs"][0]["results"] == []
@@ -43,6 +46,9 @@ def test_hardened_stack_has_zero_findings(tmp_path: Path, monkeypatch: pytest.Mo
     # canaries and probes were removed; nothing of ours is left next to the sandbox
     assert not list((tmp_path / "state").glob("toolkit-canary-*"))
     assert not (tmp_path / "state" / "sandbox_x").exists()
+    # nor anything a writing surface made of a payload (``..%2ftoolkit-canary-*.txt`` and the like)
+    assert [p.name for p in (tmp_path / "state" / "sandbox").rglob("*") if "toolkit-" in p.name] == []
+    assert not (tmp_path / "artifacts" / "phase3" / ".attack-litter.jsonl").exists()
 
 
 POSITIVE = [
@@ -228,3 +234,146 @@ def test_html_and_markdown_reports_escape_hostile_payloads() -> None:
             assert "<script>" not in text and "<img" not in text and "&lt;script&gt;" in text
         else:
             assert "\\| row" in text and text.count("\n| T-TRAV-001 |") == 1
+
+
+# ---------------------------------------------------------------- real servers the toolkit never saw
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _static_contract(tmp_path: Path, command: str, extra: str = "", surface_extra: str = "") -> Path:
+    """A service started from its command, addressed by base_url (not by service name)."""
+    from tests.conftest import REPO, write_contract
+
+    port = _free_port()
+    (tmp_path / "site").mkdir(exist_ok=True)
+    return write_contract(tmp_path, f"""
+[contract]
+name = "static"
+version = "1.0.0"
+{extra}
+[[services]]
+name = "web"
+command = {command}
+port = {port}
+health = "/"
+cwd = "{REPO}"
+startup_timeout_s = 20
+
+[[surfaces]]
+name = "files"
+classes = ["path"]
+sandbox = "site"
+base_url = "http://127.0.0.1:{port}"
+method = "GET"
+path = "/{{{{payload}}}}"
+{surface_extra}
+""")
+
+
+def test_stdlib_http_server_is_started_by_base_url_and_passes(tmp_path: Path) -> None:
+    """python -m http.server: started though only base_url names it; no traversal, no banner 'leak'."""
+    path = _static_contract(tmp_path, '["{{python}}", "-m", "http.server", "--bind", "127.0.0.1", '
+                                      '"--directory", "{{contract_dir}}/site", "{{port}}"]')
+    result, _ = run_attacks(AttackConfig(path, ["traversal", "leaks"]))
+    assert result.body["errors"] == [] and result.body["findings"] == [], result.body
+    assert result.exit_code == 0 and result.body["payloads_sent"] > 20
+    folder = Path(result.summary_path).parent
+    journal = (folder / "journal.jsonl").read_text()
+    assert '"form": "relative name"' in journal  # the planted file was served under its plain name
+    assert not list((tmp_path / "site").iterdir())  # probes and canaries removed
+
+
+def test_a_crashing_http_service_is_restarted_and_the_crash_is_a_finding(tmp_path: Path) -> None:
+    path = _static_contract(tmp_path, '["{{python}}", "-m", "tests.targets.http_files", "--port", "{{port}}", '
+                                      '"--root", "{{contract_dir}}/site", "--crash-on-nul"]')
+    result, cases = run_attacks(AttackConfig(path, ["traversal"]))
+    crash = [f for f in result.body["findings"] if f["attack_id"] == "T-DOS-001"]
+    assert crash and crash[0]["cwe"] == 248 and "\x00" in crash[0]["payload"]
+    assert {f["attack_id"] for f in result.body["findings"]} == {"T-DOS-001"}
+    trav = next(c for c in cases if c.attack_id == "T-TRAV-001")
+    assert trav.sent > 20  # the attack went on after the restart
+    assert result.exit_code == 1 and result.body["errors"] == []
+
+
+def test_bearer_token_from_an_unset_variable_sends_no_header(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TOOLKIT_TEST_UNSET_TOKEN", raising=False)
+    path = _static_contract(tmp_path, '["{{python}}", "-m", "tests.targets.http_files", "--port", "{{port}}", '
+                                      '"--root", "{{contract_dir}}/site"]',
+                            extra='[auth]\nscheme = "bearer"\nheader = "Authorization"\n'
+                                  'token_env = "TOOLKIT_TEST_UNSET_TOKEN"\n')
+    result, _ = run_attacks(AttackConfig(path, ["auth", "traversal"]))
+    assert result.exit_code != 2, result.body["errors"]
+    # the server takes no token at all: the missing-token probe is accepted, which is the finding
+    assert {f["attack_id"] for f in result.body["findings"]} == {"T-AUTH-001"}
+    folder = Path(result.summary_path).parent
+    assert "Bearer \n" not in "".join(p.read_text() for p in (folder / "transcripts").iterdir())
+
+
+def test_same_origin_redirects_are_followed(tmp_path: Path) -> None:
+    from toolkit.transport import same_origin_target
+
+    assert same_origin_target("http://127.0.0.1:1", "/a", "/a/") == "/a/"
+    assert same_origin_target("http://127.0.0.1:1", "/a/b", "c") == "/a/c"
+    assert same_origin_target("http://127.0.0.1:1", "/a", "http://127.0.0.1:1/x?y=1") == "/x?y=1"
+    assert same_origin_target("http://127.0.0.1:1", "/a", "http://example.com/") is None
+    assert same_origin_target("http://127.0.0.1:1", "/a", "") is None
+
+
+def test_a_killed_runs_litter_is_removed_by_the_next_run(tmp_path: Path) -> None:
+    """Canaries journaled before creation; a run that never cleaned up leaves a list to act on."""
+    from attacks.base import Canaries
+
+    box = tmp_path / "box"
+    box.mkdir()
+    journal = tmp_path / "ev" / ".attack-litter.jsonl"
+    work = tmp_path / "toolkit-canaries-x"
+    work.mkdir()
+    first = Canaries(work, journal)
+    near, _ = first.file(tmp_path)
+    first.watch(box)
+    echoed = box / f"..%2f{near.name}"  # what a writing target made of a traversal payload
+    echoed.write_text("x")
+    keep = box / "user-file.txt"
+    keep.write_text("mine")
+    # the run is killed here: no cleanup
+    removed = Canaries.recover(journal)
+    assert not near.exists() and not echoed.exists() and not work.exists()
+    assert keep.exists() and not journal.exists()
+    assert str(near) in removed
+
+
+def test_a_run_killed_mid_attack_leaves_nothing_after_the_next_run(tmp_path: Path) -> None:
+    """kill -9 during the traversal case; the next run removes the canaries the first one recorded."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    path = _static_contract(tmp_path, '["{{python}}", "-m", "tests.targets.http_files", "--port", "{{port}}", '
+                                      '"--root", "{{contract_dir}}/site"]', surface_extra="timeout_s = 5")
+    journal = tmp_path / "artifacts" / "evidence" / ".attack-litter.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "toolkit", "attack", "traversal", "symlink", "-c", str(path)],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if journal.exists() and journal.read_text().count("toolkit-canary") >= 3:
+            break
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    recorded = [line for line in journal.read_text().splitlines() if '"kind": "file"' in line]
+    assert recorded, "the killed run journaled nothing"
+    left = [p for p in tmp_path.rglob("*toolkit-canary*")]
+    assert left  # the killed run did leave litter behind
+    result, _ = run_attacks(AttackConfig(path, ["traversal"]))
+    assert result.exit_code == 0, result.body
+    assert [p for p in tmp_path.rglob("*toolkit-*") if "artifacts" not in p.parts] == []
+    assert not journal.exists()

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +12,6 @@ import psutil
 import pytest
 
 from tests.conftest import (
-    REPO,
     contract_ports,
     fixture_service,
     free_ports,
@@ -23,6 +19,7 @@ from tests.conftest import (
     own_survivors,
     reference_copy,
     survivors,
+    toolkit_process,
     write_contract,
 )
 from toolkit.cycle import CycleConfig, run_cycle
@@ -37,6 +34,13 @@ def _gate(tmp_path: Path, services: str, count: int = 2, duration: float = 0.6) 
     path = write_contract(tmp_path, HEAD + services)
     result = run_cycle(CycleConfig(path, count, duration, 0.2))
     return {"verdict": result.verdict, "code": result.exit_code, **result.body}
+
+
+def test_seed_figures_health_duration_is_the_total_over_the_gate() -> None:
+    from toolkit.cycle import checks_per_service, per_cycle_s
+
+    seed = CycleConfig(None, 10, 1800.0, 5.0)
+    assert checks_per_service(per_cycle_s(seed), 5.0) * seed.count * 6 == 2160
 
 
 def _events(tmp_path: Path, kind: str) -> list[dict[str, Any]]:
@@ -56,7 +60,7 @@ def _spawned(folder: Path) -> tuple[str, list[int]]:
 def test_clean_services_pass_every_cycle(tmp_path: Path) -> None:
     a, b = free_ports(2)
     body = _gate(tmp_path, fixture_service("a", a) + fixture_service("b", b, depends=["a"]),
-                 count=3)
+                 count=3, duration=1.8)  # the total over the gate: 0.6 s per cycle
     assert body["verdict"] == "pass" and body["code"] == 0
     assert body["cycles_completed"] == 3 and body["health_checks_failed"] == 0
     assert body["health_checks_passed"] == 3 * 2 * 3 == body["checks_expected"]
@@ -77,7 +81,8 @@ def test_double_forked_daemon_is_named_and_removed(tmp_path: Path, supervisors: 
     assert body["verdict"] == "fail"
     orphan = body["orphans"][0]
     assert orphan["pid"] > 0 and "fixture_service" in " ".join(orphan["cmdline"])
-    assert orphan["check"] in ("run-marker-in-environ", "recorded-process-alive", "descendant-alive-after-stop")
+    assert orphan["check"] in ("run-marker-in-environ", "recorded-process-alive", "descendant-alive-after-stop",
+                               "escaped-descendant")
     assert not psutil.pid_exists(orphan["pid"]) or psutil.Process(orphan["pid"]).status() == "zombie"
     assert supervisors and own_survivors(supervisors) == []
 
@@ -102,18 +107,18 @@ def test_never_healthy_fails_and_stops_everything(tmp_path: Path, supervisors: S
 
 def test_unhealthy_mid_cycle_is_counted(tmp_path: Path) -> None:
     body = _gate(tmp_path, fixture_service("flaky", free_ports(1)[0], "--unhealthy-after", "0.5"),
-                 duration=1.5)
+                 duration=3.0)
     assert body["verdict"] == "fail" and body["health_checks_failed"] >= 1
     assert body["health_failures"][0]["service"] == "flaky" and body["health_failures"][0]["status"] == "503"
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_everything_and_says_interrupted(tmp_path: Path) -> None:
     ports = sorted(free_ports(2))
     services = fixture_service("a", ports[0]) + fixture_service("b", ports[1])
     path = write_contract(tmp_path, HEAD + services)
-    proc = subprocess.Popen([sys.executable, "-m", "toolkit", "cycle", "--contract", str(path), "--count", "5",
-                             "--health-duration", "30s", "--interval", "0.2s"], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "120"})
+    proc = toolkit_process("cycle", "--contract", str(path), "--count", "5", "--health-duration", "30s",
+                           "--interval", "0.2s", output=True)
     deadline = time.monotonic() + 120  # bounds against hangs, not speed requirements
     while listening(ports) != ports and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.1)
@@ -143,7 +148,7 @@ def _alive(pid: int) -> bool:
 @pytest.mark.slow
 def test_reference_stack_passes_three_cycles(tmp_path: Path) -> None:
     path = reference_copy(tmp_path)
-    result = run_cycle(CycleConfig(path, 3, 1.0, 0.5))
+    result = run_cycle(CycleConfig(path, 3, 3.0, 0.5))
     assert result.verdict == "pass", result.body["failure"]
     assert result.body["health_checks_passed"] == 3 * 2 * 6 == result.body["checks_expected"] and result.body["health_checks_failed"] == 0
     assert listening(contract_ports(path)) == []

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, reference_copy, run_cli, write_contract
+from toolkit import contract as contract_mod
 from toolkit.determinism import DeterminismConfig, run_determinism
 
 FLAKY = """
@@ -75,3 +76,42 @@ def test_reference_integration_suite_is_deterministic(tmp_path: Path) -> None:
     assert result.verdict == "pass", result.body["diverging_tests"]
     assert result.body["tests"] == 8 and result.body["pass_counts"] == [8, 8]
     assert (REPO / "tests" / "integration").is_dir()
+
+
+ALL_FAIL = "def test_a():\n    assert False\n\ndef test_b():\n    assert 1 == 2\n"
+ONE_FAILS = "def test_ok():\n    pass\n\ndef test_known_bug():\n    assert False\n"
+
+
+def test_a_suite_where_every_test_fails_does_not_pass(tmp_path: Path) -> None:
+    result = run_determinism(DeterminismConfig(_suite(tmp_path, ALL_FAIL)))
+    assert result.body["identical"] is True  # the same outcome every time ...
+    assert result.verdict == "fail" and result.exit_code == 1  # ... but the seed asks for 100% pass
+    both = ["suite.test_suite::test_a", "suite.test_suite::test_b"]
+    assert result.body["unexpected_failures"] == {1: both, 2: both}
+
+
+def test_one_failing_test_fails_the_gate_unless_declared_expected(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    result = run_determinism(DeterminismConfig(_suite(tmp_path / "a", ONE_FAILS)))
+    assert result.verdict == "fail"
+    (tmp_path / "b").mkdir()
+    path = _suite(tmp_path / "b", ONE_FAILS)
+    text = path.read_text().replace("runs = 2", 'runs = 2\nexpected_failures = ["suite.test_suite::test_known_bug"]')
+    path.write_text(text)
+    contract_mod.write_lock(contract_mod.load(path))
+    result = run_determinism(DeterminismConfig(path))
+    assert result.verdict == "pass", result.body
+    assert result.body["expected_failures"] == ["suite.test_suite::test_known_bug"]
+
+
+def test_a_failing_command_without_junit_does_not_pass(tmp_path: Path) -> None:
+    path = write_contract(tmp_path, f"""
+        [contract]
+        name = "det"
+        version = "1.0.0"
+
+        [determinism]
+        command = ["{{{{python}}}}", "-c", "raise SystemExit(3)"]
+        cwd = "{tmp_path}"
+        """)
+    assert run_cli("determinism", "--contract", str(path)) == 1

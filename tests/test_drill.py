@@ -7,8 +7,10 @@ import os
 import re
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -17,10 +19,24 @@ import pytest
 
 from chaos.base import FaultContext, run_injector
 from chaos.faults import FILE_FAULTS, ClearState, TornWal, clear_tree
+from recovery import pending
 from recovery import sqlite as rsql
-from tests.conftest import REPO, contract_ports, listening, reference_copy, run_cli
-from toolkit.drill import DrillConfig, run_drill, sentinel_pattern
+from recovery.state import restore_snapshot, snapshot
+from tests.conftest import REPO, contract_ports, listening, reference_copy, run_cli, write_contract
+from tests.ports import reference_on_free_ports
+from toolkit.drill import (
+    KEEP_BACKUPS,
+    Drill,
+    DrillConfig,
+    history_path,
+    plan,
+    read_history,
+    run_drill,
+    sentinel_pattern,
+    start_history,
+)
 from toolkit.errors import SafetyError
+from toolkit.runner import gate_run, load_locked
 
 PATTERN = re.compile(r"sentinel-(\d+)")
 
@@ -196,12 +212,250 @@ def test_kill_9_of_the_toolkit_mid_drill_then_rerun(tmp_path: Path) -> None:
 
 
 def test_dry_run_touches_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = reference_copy(tmp_path)
+    path = reference_copy(tmp_path)  # locking records the lock in the evidence ledger: that is all
+    before = sorted((p, p.stat().st_mtime_ns) for p in tmp_path.rglob("*"))
     assert run_cli("drill", "--dry-run", "--contract", str(path), "--fault", "torn-wal", "--fault", "clear-state") == 0
     out = capsys.readouterr().out
-    assert "torn-wal" in out and "clear-state" in out and not (tmp_path / "artifacts").exists()
+    assert "torn-wal" in out and "clear-state" in out
+    assert sorted((p, p.stat().st_mtime_ns) for p in tmp_path.rglob("*")) == before
 
 
 def test_unknown_fault_is_a_usage_error(tmp_path: Path) -> None:
     path = reference_copy(tmp_path)
     assert run_cli("drill", "--contract", str(path), "--fault", "meteor") == 2
+
+
+# ---------------------------------------------------------------- issue 11: backups, clear-state, seeds, history
+
+def _drill_contract(tmp_path: Path, state: str = "state") -> Path:
+    """A drill contract without services: enough for the backup loop, plans and path rules."""
+    return write_contract(tmp_path, f"""
+        [contract]
+        name = "drill-unit"
+        version = "1.0.0"
+
+        [durability]
+        state_dirs = ["{state}"]
+        backup_dir = "backups"
+
+        [[durability.databases]]
+        path = "data/m.db"
+
+        [durability.writer]
+        base_url = "http://127.0.0.1:9"
+        path = "/w"
+        json = {{ key = "sentinel-{{{{seq}}}}" }}
+
+        [evidence]
+        dir = "evidence"
+        """)
+
+
+def test_200_backups_are_named_uniquely_and_pruning_keeps_the_newest(tmp_path: Path) -> None:
+    path = _drill_contract(tmp_path)
+    (tmp_path / "data").mkdir()
+    db = _db(tmp_path / "data" / "m.db", rows=10)
+    c = load_locked(path)
+    with gate_run(c, "drill", "gate4") as run:
+        d = Drill(DrillConfig(path, backup_interval_s=0.001), c, run)
+        stop = threading.Event()
+        loop = d.continuous(stop)
+        conn = sqlite3.connect(db)
+        n = 10
+        while len(d.backups_taken) < 200:  # a writer keeps the data moving under the backups
+            conn.execute("INSERT INTO memory VALUES (?, 'v')", (f"sentinel-{n}",))
+            conn.commit()
+            n += 1
+            time.sleep(0.001)
+        stop.set()
+        loop.join(10)
+        conn.close()
+        taken = d.backups_taken
+        assert len(taken) >= 200 and len(set(taken)) == len(taken)  # never a reused name
+        assert sorted(taken) == taken  # names sort in the order they were taken
+        on_disk = sorted(str(p) for p in (d.backup_root / "m.db").glob("*.sqlite"))
+        assert on_disk == taken[-KEEP_BACKUPS:] == [str(b.file) for b in d.backups]  # newest N kept
+        counts = [len(rsql.verify(Path(f), PATTERN, 0, 10**6).sentinels) for f in on_disk]
+        assert counts == sorted(counts) and counts[-1] > 10  # the newest holds the most data
+        assert d.prove_restorable()["m.db"]["backup"] == taken[-1]
+        run.evidence.abandon()
+
+
+def test_symlinked_state_dir_is_refused_before_resolving(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious.txt").write_text("keep me")
+    (tmp_path / "state").symlink_to(outside)
+    path = _drill_contract(tmp_path)
+    (tmp_path / "data").mkdir()
+    _db(tmp_path / "data" / "m.db", rows=5)
+    assert run_cli("drill", "--dry-run", "--contract", str(path), "--fault", "clear-state") == 2
+    assert run_cli("drill", "--contract", str(path), "--fault", "clear-state", "--warmup", "0.2s") == 2
+    assert (outside / "precious.txt").read_text() == "keep me"
+
+
+def test_snapshot_restores_contents_links_and_folder_modes(tmp_path: Path) -> None:
+    root = tmp_path / "state"
+    (root / "deep" / "er").mkdir(parents=True)
+    (root / "empty").mkdir()
+    (root / "deep" / "er" / "f.txt").write_text("data")
+    (root / "secret").write_text("s")
+    os.chmod(root / "secret", 0o600)
+    (root / "link").symlink_to("deep/er/f.txt")
+    os.chmod(root / "deep", 0o750)
+    os.chmod(root / "empty", 0o700)
+    snapshot([root], tmp_path / "snap", set())
+    assert clear_tree(root) > 0
+    restore_snapshot([root], tmp_path / "snap", set())
+    assert (root / "deep" / "er" / "f.txt").read_text() == "data"
+    assert os.readlink(root / "link") == "deep/er/f.txt"
+    assert (root / "empty").is_dir()
+    assert stat.S_IMODE((root / "deep").stat().st_mode) == 0o750
+    assert stat.S_IMODE((root / "empty").stat().st_mode) == 0o700
+    assert stat.S_IMODE((root / "secret").stat().st_mode) == 0o600
+
+
+def test_unknown_fault_in_a_dry_run_is_a_clear_usage_error(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    path = _drill_contract(tmp_path)
+    assert run_cli("drill", "--dry-run", "--contract", str(path), "--fault", "nosuch") == 2
+    err = capsys.readouterr().err
+    assert "nosuch" in err and "known faults" in err and "corrupt-page" in err
+    assert "internal error" not in err
+
+
+def test_dry_run_prints_its_seed_and_a_given_seed_reproduces_the_plan(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _drill_contract(tmp_path)
+    assert run_cli("drill", "--dry-run", "--contract", str(path)) == 0
+    out = capsys.readouterr().out
+    seed = int(re.search(r"seed (\d+)", out).group(1))  # type: ignore[union-attr]
+    faults = re.search(r"faults (.*)", out).group(1)  # type: ignore[union-attr]
+    assert run_cli("drill", "--dry-run", "--contract", str(path), "--seed", str(seed)) == 0
+    again = capsys.readouterr().out
+    assert f"seed {seed}" in again and f"faults {faults}" in again
+    assert plan(DrillConfig(path, seed=seed))[1] == f"faults {faults}"
+
+
+def test_history_row_without_rto_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _drill_contract(tmp_path)
+    c = load_locked(path)
+    history_path(c).parent.mkdir(parents=True)
+    with sqlite3.connect(history_path(c)) as conn:
+        conn.execute("CREATE TABLE drills (run_id TEXT PRIMARY KEY, at TEXT, faults TEXT, "
+                     "rpo_s REAL, rto_s REAL, lost INTEGER, verdict TEXT)")
+        conn.execute("INSERT INTO drills VALUES ('r1', '2026-01-01', 'kill', 0.4, NULL, 3, 'fail')")
+    start_history(c, "r2", ["kill"], 1)  # a drill that never got sealed
+    assert run_cli("drill", "history", "--contract", str(path)) == 0
+    capsys.readouterr()
+    assert run_cli("drill", "history", "--contract", str(path), "--json") == 0
+    rows = json.loads(capsys.readouterr().out)["drills"]
+    assert [(r["run_id"], r["rto_s"], r["verdict"]) for r in rows] == [("r1", None, "fail"),
+                                                                       ("r2", None, "running")]
+
+
+KILL_AT = """
+import os, sys
+from toolkit import drill, evidence
+where = sys.argv[1]
+if where == "inject":
+    original = drill.Drill.inject
+    def inject(self):
+        out = original(self)
+        os.kill(os.getpid(), 9)
+    drill.Drill.inject = inject
+else:  # the moment the run starts to seal
+    def finalize(self, verdict, body):
+        os.kill(os.getpid(), 9)
+    evidence.EvidenceRun.finalize = finalize
+from toolkit.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def _kill_at(where: str, *argv: str) -> int:
+    proc = subprocess.run([sys.executable, "-c", KILL_AT, where, *argv], cwd=REPO, capture_output=True,
+                          timeout=120, check=False)
+    return proc.returncode
+
+
+@pytest.mark.slow
+def test_kill_9_right_after_clear_state_is_undone_by_the_next_drill(tmp_path: Path) -> None:
+    path, ports = reference_on_free_ports(tmp_path)
+    notes = tmp_path / "state" / "notes"
+    notes.mkdir(parents=True)
+    (notes / "a.txt").write_text("operator notes")
+    os.chmod(notes / "a.txt", 0o600)
+    os.chmod(notes, 0o750)
+    code = _kill_at("inject", "drill", "--contract", str(path), "--fault", "clear-state", "--warmup", "1s",
+                    "--seed", "3")
+    assert code == -9 and not notes.exists()  # killed with the state cleared, before any recovery
+    result = run_drill(DrillConfig(path, ["kill"], seed=5, warmup_s=1.0))
+    assert (notes / "a.txt").read_text() == "operator notes"
+    assert stat.S_IMODE(notes.stat().st_mode) == 0o750
+    assert stat.S_IMODE((notes / "a.txt").stat().st_mode) == 0o600
+    assert result.verdict == "pass", result.body
+    journal = (result.summary_path.parent / "journal.jsonl").read_text()
+    assert "drill.resume" in journal
+    assert listening(ports) == []
+
+
+@pytest.mark.slow
+def test_history_never_says_pass_for_a_run_killed_while_sealing(tmp_path: Path) -> None:
+    path, ports = reference_on_free_ports(tmp_path)
+    code = _kill_at("seal", "drill", "--contract", str(path), "--fault", "kill", "--warmup", "1s")
+    assert code == -9
+    rows = read_history(load_locked(path))
+    assert len(rows) == 1 and rows[0][-1] != "pass"
+    assert listening(ports) == []
+
+
+@pytest.mark.slow
+def test_warmup_10s_through_the_cli(tmp_path: Path) -> None:
+    path, ports = reference_on_free_ports(tmp_path)
+    assert run_cli("drill", "--contract", str(path), "--fault", "kill", "--fault", "corrupt-header",
+                   "--warmup", "10s") == 0
+    assert read_history(load_locked(path))[-1][-1] == "pass"
+    assert listening(ports) == []
+
+
+@pytest.mark.slow
+def test_60s_warmup_with_200_backups_and_a_seed_that_reproduces(tmp_path: Path) -> None:
+    path, ports = reference_on_free_ports(tmp_path)
+    seed = 424242
+    planned = plan(DrillConfig(path, seed=seed))[1]
+    result = run_drill(DrillConfig(path, seed=seed, warmup_s=60.0, backup_interval_s=0.2))
+    b = result.body
+    assert result.verdict == "pass", b
+    assert b["seed"] == seed and planned == f"faults {', '.join(b['faults'])}"
+    assert b["backups_taken"] >= 200
+    manifest = json.loads((result.summary_path.parent / "gate4-backup-manifest.json").read_text())
+    assert len(manifest["backups"]) == KEEP_BACKUPS
+    assert listening(ports) == []
+
+
+def test_an_interrupted_drills_record_is_finished_by_the_next_one(tmp_path: Path) -> None:
+    db = _db(tmp_path / "m.db", rows=50)
+    rsql.backup(db, tmp_path / "b.sqlite")
+    good = rsql.verify(tmp_path / "b.sqlite").logical_hash
+    state = tmp_path / "state"
+    (state / "sub").mkdir(parents=True)
+    (state / "sub" / "f.txt").write_text("x")
+    (state / "newer.txt").write_text("old")
+    snapshot([state], tmp_path / "snap", set())
+    clear_tree(state)  # the fault ...
+    (state / "newer.txt").write_text("written after the drill")  # ... and a file that came later
+    db.write_bytes(b"not a database" * 100)
+    folder = tmp_path / "backups" / "run1"
+    rec = pending.write(folder, {"run_id": "run1", "state_dirs": [str(state)], "exclude": [],
+                                 "snapshot": str(tmp_path / "snap"),
+                                 "databases": {str(db): {"file": str(tmp_path / "b.sqlite"), "logical_hash": good}}})
+    assert pending.interrupted(tmp_path / "backups") == []  # its owner (this process) is alive
+    doc = json.loads(rec.read_text())
+    rec.write_text(json.dumps({**doc, "owner_started": 0.0}))  # the owner as a dead process would be
+    assert pending.interrupted(tmp_path / "backups") == [rec]
+    out = pending.resume(rec, lambda *a, **k: None)
+    assert (state / "sub" / "f.txt").read_text() == "x"
+    assert (state / "newer.txt").read_text() == "written after the drill"  # never overwritten
+    assert rsql.verify(db).logical_hash == good and "restored" in out["databases"][str(db)]
+    assert not rec.exists()

@@ -112,3 +112,20 @@ def test_kill_9_never_leaves_a_pass_without_a_valid_seal(tmp_path: Path, delay: 
             assert verify_run(folder) == [], folder
         else:
             assert verdict == "incomplete"
+
+
+def test_a_file_name_that_is_not_utf8_is_signed_verified_and_bundled(tmp_path: Path) -> None:
+    import os
+
+    from toolkit.release import deterministic_tar, scan_bundle
+
+    run = EvidenceRun(tmp_path, "drill", "gate4", INFO)
+    odd = os.fsdecode(b"state-snapshot/canary-\x80\xff.txt")  # what a hostile target may leave
+    run.write_bytes(odd, b"left behind")
+    run.finalize("pass", {})
+    assert verify_run(run.dir) == []
+    (run.dir / odd).write_bytes(b"edited")
+    problems = verify_run(run.dir)
+    assert any(p.startswith("changed: bytes:state-snapshot/canary-%80%FF.txt") for p in problems)
+    bundle = deterministic_tar([(f"drill/{run.dir.name}/{odd}", run.dir / odd)])
+    assert scan_bundle(bundle) == []

@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import string
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +25,15 @@ from attacks.base import REGISTRY, load_attacks
 from reports.secrets import render_sarif
 from reports.writers import SarifWriter
 from toolkit import contract as contract_mod
-from toolkit.evidence import JOURNAL, MANIFEST, EvidenceRun, verify_journal, verify_run
+from toolkit.evidence import (
+    JOURNAL,
+    MANIFEST,
+    SIGNATURE,
+    EvidenceRun,
+    parse_manifest_line,
+    verify_journal,
+    verify_run,
+)
 from toolkit.secrets_scan import detect, load_baseline, save_baseline
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -48,10 +58,16 @@ def _folder() -> Iterator[Path]:
 event_names = st.text(alphabet=string.ascii_letters + "._-", min_size=1, max_size=20)
 event_data = st.dictionaries(st.text(max_size=10).filter(lambda k: k not in ("event", "self")),
                              json_values, max_size=4)
-file_names = st.from_regex(r"[a-z0-9_-]{1,12}(/[a-z0-9_-]{1,12})?\.(json|txt|bin)", fullmatch=True)
+file_names = st.one_of(
+    st.from_regex(r"[a-z0-9_-]{1,12}(/[a-z0-9_-]{1,12})?\.(json|txt|bin)", fullmatch=True),
+    # names that are not UTF-8 (os.fsdecode gives lone surrogates), as a state snapshot may hold
+    st.binary(min_size=1, max_size=8).filter(lambda b: b"/" not in b and b"\x00" not in b
+                                             and not b.startswith(b".")).map(os.fsdecode))
 
 
 @FAST
+@example(events=[], files={os.fsdecode(b"state-\x80.db"): b"x", "a\\b": b"", "c\nd": b"y"},
+         verdict="pass")
 @given(events=st.lists(st.tuples(event_names, event_data), max_size=12),
        files=st.dictionaries(file_names, st.binary(max_size=200), max_size=5),
        verdict=st.sampled_from(["pass", "fail", "error", "interrupted"]))
@@ -70,15 +86,23 @@ def test_a_sealed_run_round_trips_its_journal_and_manifest(
         assert [e["seq"] for e in entries] == list(range(len(events) + 2))
         assert [(e["event"], e["data"]) for e in entries[1:-1]] == events
         assert entries[-1]["event"] == "run.end" and entries[-1]["data"] == {"verdict": verdict}
-        # the manifest lists every file once, with its sha256, sorted, summary included
-        listed = dict(reversed(line.split("  ", 1)) for line in
-                      (run.dir / MANIFEST).read_text().splitlines())
+        # the manifest lists every file once (but itself and the signature over it), with
+        # its sha256, sorted, summary included
+        lines = (run.dir / MANIFEST).read_text("utf-8", "surrogateescape").split("\n")
+        assert lines[-1] == ""
+        parsed = [parse_manifest_line(line) for line in lines[:-1]]
+        listed = {entry[1]: entry[0] for entry in parsed if entry is not None}
+        assert len(listed) == len(parsed)
         on_disk = {p.relative_to(run.dir).as_posix() for p in run.dir.rglob("*")
-                   if p.is_file() and p.name != MANIFEST}
+                   if p.is_file() and p.name not in (MANIFEST, SIGNATURE)}
         assert set(listed) == on_disk and list(listed) == sorted(listed)
         assert all(hashlib.sha256((run.dir / rel).read_bytes()).hexdigest() == digest
                    for rel, digest in listed.items())
         assert json.loads(summary.read_text())["verdict"] == verdict
+        if shutil.which("sha256sum"):  # the manifest is what GNU sha256sum -c accepts, odd names too
+            check = subprocess.run(["sha256sum", "-c", "--quiet", MANIFEST], cwd=run.dir,
+                                   capture_output=True, check=False)
+            assert check.returncode == 0, check.stdout + check.stderr
 
 
 @FAST
@@ -94,7 +118,7 @@ def test_any_flipped_bit_is_reported_as_changed(files: dict[str, bytes], pick: i
         data = bytearray((run.dir / rel).read_bytes())
         data[pick % len(data)] ^= 1 << bit
         (run.dir / rel).write_bytes(bytes(data))
-        assert verify_run(run.dir) == [f"changed: {rel}"]
+        assert verify_run(run.dir) == [f"changed: {rel} (differs from the signed digest)"]
 
 
 @FAST

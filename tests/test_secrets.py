@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import secrets
 import string
 import subprocess
@@ -143,7 +144,7 @@ def test_a_blind_scanner_fails_the_gate(tmp_path: Path, monkeypatch: pytest.Monk
 
     import toolkit.secrets_scan as mod
 
-    monkeypatch.setattr(mod, "detect", lambda files: SecretsCollection())
+    monkeypatch.setattr(mod, "detect", lambda files, exclude=None: SecretsCollection())
     tree = tmp_path / "t"
     tree.mkdir()
     assert run_cli("secrets", "scan", str(tree), "--no-bandit") == 1
@@ -254,3 +255,256 @@ def test_reference_stack_logs_config_and_database_stay_clean(tmp_path: Path) -> 
     scan, evidence = run_secrets_gate(ScanConfig(), path, ("json",), None)
     assert scan.verdict == "pass", (scan.new, scan.bandit, scan.errors)
     assert scan.files_scanned >= 6 and evidence is not None  # logs, config and the SQLite cells
+
+
+# ---------------------------------------------------- issue 13: baselines, hooks, exclusions
+
+
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "-c", "user.email=t@t", "-c", "user.name=t", "-c", "commit.gpgsign=false", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def _hook_entry() -> list[str]:
+    """The hook's own entry from .pre-commit-hooks.yaml, run with this interpreter."""
+    text = (Path(__file__).resolve().parent.parent / ".pre-commit-hooks.yaml").read_text()
+    entry = next(
+        line.split(":", 1)[1].split()
+        for line in text.splitlines()
+        if line.strip().startswith("entry:")
+    )
+    assert entry[0] == "toolkit"
+    return [sys.executable, "-m", "toolkit", *entry[1:]]
+
+
+def _ds_hook(repo: Path, files: list[str]) -> int:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "detect_secrets.pre_commit_hook",
+            "--baseline",
+            ".secrets.baseline",
+            *files,
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).returncode
+
+
+def test_pre_commit_hook_on_three_commits(tmp_path: Path) -> None:
+    """Clean change 0, new secret 1, baseline change 0; detect-secrets-hook agrees on each."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    (repo / "config.py").write_text(f'API_KEY = "{secrets.token_hex(20)}"\n')
+    (repo / "app.py").write_text("print('hi')\n")
+    setup = subprocess.run(
+        [
+            *_hook_entry()[:3],
+            "secrets",
+            "scan",
+            ".",
+            "--no-bandit",
+            "--baseline",
+            ".secrets.baseline",
+            "--update-baseline",
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    _git(repo, "add", ".")
+    assert _git(repo, "commit", "-qm", "base").returncode == 0
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\nexec " + " ".join(f"'{a}'" for a in _hook_entry()) + "\n")
+    hook.chmod(0o755)
+    run_hook = lambda: subprocess.run(
+        [str(hook)], cwd=repo, capture_output=True, text=True, check=False
+    )
+
+    (repo / "app.py").write_text("print('hello')\n")  # 1: clean
+    _git(repo, "add", "app.py")
+    first = run_hook()
+    assert first.returncode == 0 and _ds_hook(repo, ["app.py"]) == 0, first.stdout + first.stderr
+    assert _git(repo, "commit", "-qm", "clean").returncode == 0
+
+    (repo / "token.txt").write_text(f"token: ghp_{_rand(36)}\n")  # 2: a new secret
+    _git(repo, "add", "token.txt")
+    second = run_hook()
+    assert second.returncode == 1 and "token.txt" in second.stdout, second.stdout + second.stderr
+    assert _ds_hook(repo, ["token.txt"]) == 1
+    assert _git(repo, "commit", "-qm", "leak").returncode != 0  # git ran the hook and refused
+
+    update = [
+        *_hook_entry()[:3],
+        "secrets",
+        "scan",
+        ".",
+        "--no-bandit",
+        "--baseline",
+        ".secrets.baseline",
+        "--update-baseline",
+    ]  # 3: the secret is audited into the baseline
+    assert subprocess.run(update, cwd=repo, capture_output=True, check=False).returncode == 0
+    settled = (repo / ".secrets.baseline").read_bytes()
+    assert b"token.txt" in settled and b".secrets.baseline" not in settled.split(b'"results"')[1]
+    assert subprocess.run(update, cwd=repo, capture_output=True, check=False).returncode == 0
+    assert (repo / ".secrets.baseline").read_bytes() == settled  # --update-baseline settles
+    _git(repo, "add", ".secrets.baseline", "token.txt")
+    third = run_hook()
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert _ds_hook(repo, [".secrets.baseline", "token.txt"]) == 0
+    assert _git(repo, "commit", "-qm", "audited").returncode == 0
+
+
+def test_own_artifacts_gitignore_and_exclusions(tmp_path: Path) -> None:
+    from toolkit.secrets_scan import ScanConfig
+
+    tree = tmp_path / "plain"  # not a git repository: the .gitignore matcher
+    (tree / "build").mkdir(parents=True)
+    (tree / "evidence").mkdir()
+    (tree / ".gitignore").write_text("build/\n*.log\n!keep.log\n")
+    leak = lambda: f"token: ghp_{_rand(36)}\n"
+    for name in (
+        "build/out.txt",
+        "evidence/summary.json",
+        "debug.log",
+        "keep.log",
+        "tests.txt",
+        "app.txt",
+    ):
+        (tree / name).write_text(leak())
+    (tree / "lines.txt").write_text(f"fixture = ghp_{_rand(36)}  # fake-fixture\n")
+    res = run_scan(
+        ScanConfig(
+            [tree],
+            own=[tree / "evidence"],
+            exclude_files=[r"tests\.txt$"],
+            exclude_lines=["fake-fixture"],
+        ),
+        tmp_path / "w",
+    )
+    assert sorted(Path(s["filename"]).name for s in res.new) == ["app.txt", "keep.log"]
+    assert res.excluded == 2  # evidence/summary.json and tests.txt (build/ and *.log are ignored)
+    _git(tree, "init", "-q")  # inside git: git ls-files decides, with the same outcome
+    res = run_scan(
+        ScanConfig(
+            [tree],
+            own=[tree / "evidence"],
+            exclude_files=[r"tests\.txt$"],
+            exclude_lines=["fake-fixture"],
+        ),
+        tmp_path / "w2",
+    )
+    assert sorted(Path(s["filename"]).name for s in res.new) == ["app.txt", "keep.log"]
+    assert run_cli("secrets", "scan", str(tree), "--no-bandit", "--exclude-lines", "(") == 2
+
+
+def test_stale_canary_is_removed_and_new_ones_never_enter_the_tree(tmp_path: Path) -> None:
+    from toolkit.secrets_scan import canary_text
+
+    tree = tmp_path / "t"
+    tree.mkdir()
+    stale = tree / f".toolkit-canary-{secrets.token_hex(6)}.env"
+    stale.write_text(canary_text())
+    lookalike = (
+        tree / ".toolkit-canary-notmine.env"
+    )  # not our name pattern: left alone, and scanned
+    lookalike.write_text("hello\n")
+    seen: list[list[str]] = []
+    import toolkit.secrets_scan as mod
+
+    real = mod.detect
+
+    def spy(files: list[str], exclude: list[str] | None = None) -> object:
+        seen.append([str(Path(f).resolve()) for f in files])
+        assert not [p for p in tree.iterdir() if mod.CANARY_NAME.match(p.name)], (
+            "a canary entered the tree"
+        )
+        return real(files, exclude)
+
+    mod.detect = spy  # type: ignore[assignment]
+    try:
+        res = run_scan(ScanConfig([tree]), tmp_path / "w")
+    finally:
+        mod.detect = real  # type: ignore[assignment]
+    assert not stale.exists() and lookalike.exists()
+    assert (
+        res.verdict == "pass"
+        and res.canaries_found == 1
+        and any("stale canary" in n for n in res.notes)
+    )
+
+
+def test_sqlite_evasions_and_cell_credentials(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "app.db"
+    conn = sqlite3.connect(db)
+    conn.execute('CREATE TABLE "evade""" (k TEXT, v TEXT)')
+    aws = _rand(40, string.ascii_letters + string.digits + "/+")
+    userpass = base64.b64encode(f"admin:{_rand(14)}".encode()).decode()
+    rows = [
+        ("dsn", f"db_password={_rand(16)}"),
+        ("basic", f"Basic {userpass}"),
+        ("aws", aws),
+        ("name", "just a normal sentence"),
+        ("empty_pw", "password=changeme"),
+    ]
+    conn.executemany('INSERT INTO "evade""" VALUES (?, ?)', rows)
+    conn.commit()
+    conn.close()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    body = _scan(tmp_path, empty, databases=[db])
+    kinds = sorted((s["line_number"], s["type"]) for s in body["new_secrets"])
+    assert [k[0] for k in kinds] == [2, 4, 6], (
+        kinds
+    )  # text cells: k1 v1 k2 v2 ...; 8 and 10 are clean
+    assert body["verdict"] == "fail" and body["skipped"] == {}
+
+
+def test_fresh_clone_passes_its_own_scan(tmp_path: Path) -> None:
+    """`toolkit secrets scan .` in a fresh clone exits 0, twice (its own evidence is ignored)."""
+    repo = Path(__file__).resolve().parent.parent
+    if not (repo / ".git").exists():
+        pytest.skip("not a git checkout: nothing to clone")
+    clone = tmp_path / "clone"
+    assert _git(tmp_path, "clone", "-q", str(repo), str(clone)).returncode == 0
+    env = {k: v for k, v in os.environ.items() if k != "TOOLKIT_CONTRACT"}  # the clone's own contract
+    for _ in range(2):
+        out = subprocess.run(
+            [sys.executable, "-m", "toolkit", "secrets", "scan", "."],
+            cwd=clone, env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+    assert "verdict pass" in out.stdout and list(
+        (clone / "artifacts").rglob("*secrets-scan-summary*.json")
+    )
+
+
+def test_a_folder_git_ignores_is_still_scanned_when_named(tmp_path: Path) -> None:
+    """A contract's [secrets].scan names state/logs, which .gitignore hides: it is walked anyway."""
+    repo = tmp_path / "repo"
+    (repo / "state" / "logs").mkdir(parents=True)
+    _git(repo, "init", "-q")
+    (repo / ".gitignore").write_text("/state/\n")
+    (repo / "state" / "logs" / "svc.log").write_text(f"token: ghp_{_rand(36)}\n")
+    (repo / "state" / "noise.log").write_text(f"token: ghp_{_rand(36)}\n")
+    named = run_scan(ScanConfig([repo / "state" / "logs"]), tmp_path / "w1")
+    assert [Path(s["filename"]).name for s in named.new] == ["svc.log"]
+    whole = run_scan(ScanConfig([repo]), tmp_path / "w2")
+    assert whole.new == [] and whole.verdict == "pass"  # from the top, .gitignore decides

@@ -19,6 +19,7 @@ from tests.conftest import (
     reference_copy,
     run_cli,
     survivors,
+    toolkit_process,
     write_contract,
 )
 from toolkit import contract as contract_mod
@@ -32,6 +33,7 @@ def _sup(path: Path) -> Supervisor:
     return Supervisor(contract_mod.load(path), marker="t-" + secrets.token_hex(4))
 
 
+@pytest.mark.slow
 def test_stack_up_then_down_leaves_nothing(tmp_path: Path, supervisors: list[Supervisor]) -> None:
     path = reference_copy(tmp_path)
     ports = contract_ports(path)
@@ -107,17 +109,11 @@ def test_sigterm_ignored_escalates_to_sigkill(tmp_path: Path) -> None:
     assert listening([port]) == [] and own_survivors([sup]) == []
 
 
+@pytest.mark.slow
 def test_stack_up_in_one_terminal_down_in_another(tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
-
-    from tests.conftest import REPO
-
     path = reference_copy(tmp_path)
     ports = contract_ports(path)
-    up = subprocess.Popen([sys.executable, "-m", "toolkit", "stack", "up", "--contract", str(path)], cwd=REPO,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "COLUMNS": "120"})
+    up = toolkit_process("stack", "up", "--contract", str(path))
     deadline = time.monotonic() + 120  # a bound against hangs, not a speed requirement
     while not (listening(ports) == ports and run_file(contract_mod.load(path)).exists()) \
             and time.monotonic() < deadline:

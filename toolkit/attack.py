@@ -16,12 +16,13 @@ import psutil
 
 from attacks.base import CRASH_SPEC, REGISTRY, AttackContext, Canaries, Target, load_attacks
 from toolkit.auth import Signer
+from toolkit.baseline import accepted, discover, forms, make_repository, plant, repository_typed
 from toolkit.contract import Contract, Surface
 from toolkit.errors import TargetError, ToolkitError, UsageError
 from toolkit.model import Finding
+from toolkit.pacing import Pacer, paced, run_lanes
 from toolkit.runner import GateResult, GateRun, gate_run, load_locked
 from toolkit.supervisor import Supervisor, listeners_on
-from toolkit.baseline import discover, forms, make_repository, plant, repository_typed
 from toolkit.transport import HttpDeliverer, Reply, check_host
 
 FORMATS = ("json", "sarif", "junit", "md", "html")
@@ -40,6 +41,8 @@ class AttackConfig:
     formats: tuple[str, ...] = ("json", "sarif", "junit", "md")
     allow_remote: set[str] = field(default_factory=set)
     start_stack: bool = True
+    rate_limit: float | None = None  # payloads per second over the whole run (None: unpaced)
+    concurrency: int = 1  # surfaces attacked at the same time
 
 
 @dataclass
@@ -72,6 +75,21 @@ def select(selection: list[str]) -> list[type[Any]]:
     return chosen
 
 
+class Fresh:
+    """``{{fresh}}``: a new, not yet existing file name in the sandbox each time it is expanded.
+
+    For tools that refuse to overwrite (a move or copy destination). The names share the
+    planted probe's stem, so cleanup sweeps whatever the target created under them.
+    """
+
+    def __init__(self, folder: Path, stem: str):
+        self.folder, self.stem, self.n = folder, stem, 0
+
+    def __str__(self) -> str:
+        self.n += 1
+        return str(self.folder / f"{self.stem}-{self.n}.txt")
+
+
 class Engine:
     def __init__(self, cfg: AttackConfig, c: Contract, run: GateRun):
         self.cfg, self.c, self.run = cfg, c, run
@@ -90,10 +108,11 @@ class Engine:
         self.errors: list[str] = []
         self.closers: list[Callable[[], None]] = []
         self.listings: dict[str, list[dict[str, Any]]] = {}
+        self.pacer = Pacer(cfg.rate_limit)
 
     # ---------------------------------------------------------- plumbing
     def transcript(self, finding: Finding, text: str) -> str:
-        rel = f"transcripts/{finding.attack_id}-{finding.fingerprint[:16]}.txt"
+        rel = f"transcripts/{finding.attack_id}-{finding.fingerprint[:16]}-{finding.variant_id}.txt"
         self.run.evidence.write_bytes(rel, self.ctx.redact(text).encode("utf-8", "replace"))
         return rel
 
@@ -158,12 +177,15 @@ class Engine:
         return out
 
     def _target(self, surf: Surface) -> Target:
-        variables = {**self.c.base_vars(), "sandbox": str(surf.sandbox or ""), "canary_secret": self.canaries.secret,
-                     "port": self._port(surf)}
+        variables: dict[str, Any] = {**self.c.base_vars(), "sandbox": str(surf.sandbox or ""),
+                                     "canary_secret": self.canaries.secret, "port": self._port(surf)}
         self.canaries.watch(surf.sandbox)
         if surf.sandbox is not None and repository_typed(surf):
             make_repository(surf.sandbox, self.canaries)
         planted = plant(self.canaries.file, self.canaries.folder, surf.sandbox)
+        if planted is not None and surf.sandbox is not None:
+            variables["probe"] = str(surf.sandbox / planted.file_name)
+            variables["fresh"] = Fresh(surf.sandbox, planted.file_name.rsplit(".", 1)[0] + "-fresh")
         if surf.transport == "mcp-stdio":
             from toolkit.mcp_transport import McpDeliverer
 
@@ -173,9 +195,12 @@ class Engine:
         else:
             deliver = HttpDeliverer(self.c, surf, Signer(self.c.auth), self.client, variables)
             check_host(deliver.base, self.cfg.allow_remote)
-        target = Target(surf, deliver, planted=planted)
+        target = Target(surf, paced(deliver, self.pacer), planted=planted)
         missing = self._no_credentials(deliver)
-        form, reply, tried = discover(forms(self.c, surf, planted), self._trial(target), missing)
+        absolute = surf.classes[0] in ("command", "argv", "option")
+        form, reply, tried = discover(forms(self.c, surf, planted), self._trial(target), missing, absolute)
+        if not accepted(reply, missing):
+            target.notes.append(f"no harmless form was accepted; attacked from the refused {form.label!r}")
         target.benign, target.baseline, target.form = form.payload, reply, form.label
         self.run.emit("surface.baseline", surface=surf.name, form=form.label, payload=repr(form.payload),
                       status=reply.status, tried=tried)
@@ -190,7 +215,7 @@ class Engine:
         def send(payload: Any) -> Reply:
             target.sent += 1
             reply: Reply = target.deliver.send(payload)
-            deliver = target.deliver
+            deliver: Any = target.deliver
             if reply.status is None and hasattr(deliver, "restart") and not deliver.alive:
                 deliver.restart()
             return reply
@@ -228,7 +253,7 @@ class Engine:
         return True
 
     def _dead(self, target: Target) -> str | None:
-        deliver = target.deliver
+        deliver: Any = target.deliver
         if hasattr(deliver, "restart"):  # a stdio server: dead if exited, wedged if it no longer answers a ping
             if not deliver.alive:
                 return "exited"
@@ -268,12 +293,44 @@ class Engine:
             if name not in usable:
                 self.errors.append(f"surface {name!r} could not be attacked: {'; '.join(t.notes)}")
                 self.run.emit("surface.unreachable", surface=name, notes=t.notes)
-        for cls in attacks:
-            for target in self._scope(cls, usable):
-                self._case(cls, target)
+        jobs = [(t.name, (cls, t)) for cls in attacks for t in self._scope(cls, usable)]
+        run_lanes(jobs, lambda job: self._case(*job), self.cfg.concurrency)
+        order = {(cls.spec.id, t.name): i for i, (_, (cls, t)) in enumerate(jobs)}
+        self.cases.sort(key=lambda c: order.get((c.attack_id, c.surface), len(order)))
+        if not self.cfg.selection:
+            self._listing_checks(usable)
         leak = REGISTRY.get("T-LEAK-001")
         if leak is not None and leak in attacks and usable:
             self._passive(leak, usable)
+
+    def _listing_checks(self, targets: dict[str, Target]) -> None:
+        """Static checks on each MCP server's tool listing, once per server command line."""
+        from attacks.base import AttackSpec
+        from toolkit import mcp_static
+
+        servers: dict[str, Target] = {}
+        for t in targets.values():
+            if t.surface.name in self.listings:
+                servers.setdefault(str(t.deliver.endpoint[1]), t)
+        kept: dict[str, dict[str, str]] = {}
+        for server, t in servers.items():
+            tools = self.listings[t.surface.name]
+            prints, changed = mcp_static.compare(self.c.evidence_dir / mcp_static.STATE_FILE, server, tools)
+            kept[server] = prints
+            issues = mcp_static.inspect(tools) + changed
+            for check in mcp_static.CHECKS:
+                spec = AttackSpec(check.id, "mcp-listing", check.title, check.cwe, check.severity, ("tool",))
+                found = [self.ctx.finding(spec, t, "listing", f"{i.tool}:{i.where}", None,
+                                          f"tool {i.tool!r}, {i.where}: {i.evidence}", f"listing:{i.where}")
+                         for i in issues if i.check is check]
+                self._record(Case(check.id, check.title, f"{t.name} (tool listing)",
+                                  "vulnerable" if found else "clean", len(tools), _dedupe(found),
+                                  [f"checked {len(tools)} tools of {server[:80]}"]))
+        if kept:
+            import json
+
+            self.run.evidence.write_bytes("mcp-tool-fingerprints.json",
+                                          json.dumps(kept, indent=2, sort_keys=True).encode())
 
     def _scope(self, cls: type[Any], targets: dict[str, Target]) -> list[Target]:
         matching = [t for t in targets.values() if set(cls.spec.classes) & set(t.surface.classes)]
@@ -338,10 +395,10 @@ class Engine:
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
-    out: dict[str, Finding] = {}
-    for f in findings:
-        out.setdefault(f.fingerprint, f)
-    return list(out.values())
+    """One finding per (attack, surface, weakness class, oracle), its payloads as variants."""
+    from toolkit.model import group
+
+    return group(findings)
 
 
 def run_attacks(cfg: AttackConfig, subscribe: Callable[[GateRun], None] | None = None) -> tuple[GateResult, list[Case]]:

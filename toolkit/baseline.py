@@ -21,8 +21,8 @@ from toolkit.contract import Contract, Surface
 from toolkit.errors import TargetError
 from toolkit.transport import Reply
 
-FOLDERISH = re.compile(r"dir|folder|repo|tree|list|root|workspace|project|cwd", re.I)
-REPOISH = re.compile(r"repo|git", re.I)
+FOLDERISH = re.compile(r"dir|folder|repo|tree|list|root|workspace|project|cwd", re.IGNORECASE)
+REPOISH = re.compile(r"repo|git", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,10 @@ def path_forms(surface: Surface, p: Planted | None, http_path: bool) -> list[For
                Form("planted folder, absolute", str(box / p.folder_name), p.inner_name),
                Form("current folder", ".", p.file_name)]
     extra = [Form("root", "", None), Form("index", "index.html", None)] if http_path else []
+    if surface.raw.get("writes"):  # a tool that creates (move, copy, mkdir) may refuse existing names
+        stem = p.file_name.rsplit(".", 1)[0]
+        files += [Form("new relative name", f"{stem}-new.txt", None),
+                  Form("new absolute path", str(box / f"{stem}-new2.txt"), None)]
     ordered = folders + files if folder_typed(surface) else files + folders
     return ordered + extra
 
@@ -98,7 +102,7 @@ def forms(c: Contract, surface: Surface, p: Planted | None) -> list[Form]:
         return out
     if cls == "command":
         return [Form("command line with a word", f"{commands[0]} toolkit-probe", None),
-                Form("command alone", commands[0], None)]
+                Form("command alone", commands[0], None), Form("plain word", "toolkit-probe", None)]
     if cls == "env":
         return [Form("empty mapping", {}, None)]
     if cls == "tool":
@@ -115,12 +119,19 @@ def accepted(reply: Reply, no_credentials: bool) -> bool:
 
 
 def discover(candidates: list[Form], send: Callable[[Any], Reply], no_credentials: bool = False,
-             ) -> tuple[Form, Reply, list[str]]:
-    """The first form whose reply shows the planted item, else the first accepted, else an error."""
+             absolute_oracles: bool = False) -> tuple[Form, Reply, list[str]]:
+    """The first form whose reply shows the planted item, else the first accepted, else an error.
+
+    ``absolute_oracles``: the surface's classes are judged by evidence no refusal can fake
+    (a side-effect file, a computed product), so a target that refuses every harmless form
+    (a tool whose upstream API is unreachable) is still attacked, from its refusal.
+    """
     tried: list[str] = []
     first_ok: tuple[Form, Reply] | None = None
+    replies: list[Reply] = []
     for form in candidates:
         reply = send(form.payload)
+        replies.append(reply)
         tried.append(f"{form.label} {form.payload!r}: {describe(reply)}")
         if not accepted(reply, no_credentials):
             continue
@@ -130,8 +141,42 @@ def discover(candidates: list[Form], send: Callable[[Any], Reply], no_credential
             first_ok = (form, reply)
     if first_ok is not None:
         return first_ok[0], first_ok[1], tried
+    odd = distinct_refusal(candidates, replies)
+    if odd is not None:
+        tried.append(f"kept {odd[0].label!r}: the only form refused for a reason of its own (not its argument)")
+        return odd[0], odd[1], tried
+    answered = [(f, r) for f, r in zip(candidates, replies) if r.status is not None]
+    if absolute_oracles and answered:
+        tried.append(f"kept the refused {answered[0][0].label!r}: injection oracles (side-effect files, computed "
+                     "products) do not need an accepted baseline")
+        return answered[0][0], answered[0][1], tried
     raise TargetError("no harmless baseline was accepted, so no attack could be told apart from a failure; "
                       "forms tried: " + "; ".join(tried) + ". Check the surface's request template and sandbox")
+
+
+def distinct_refusal(candidates: list[Form], replies: list[Reply]) -> tuple[Form, Reply] | None:
+    """A form whose refusal differs from every other form's once the argument is blanked out.
+
+    A tool may refuse every harmless request for an application reason ("no changes staged
+    for commit"), while all wrong forms get the same "not a repository: <arg>". The one
+    form refused differently was understood; it is the best baseline there is.
+    """
+    def shape(form: Form, reply: Reply) -> str:
+        text = reply.text
+        for variant in sorted({str(form.payload), str(form.payload).lstrip("./")}, key=len, reverse=True):
+            if variant:
+                text = text.replace(variant, "<arg>")
+        return re.sub(r"/\S*<arg>", "<arg>", text)[:300]
+
+    answered = [(f, r) for f, r in zip(candidates, replies) if r.status is not None]
+    if len(answered) < 3:
+        return None
+    shapes = [shape(f, r) for f, r in answered]
+    unique = [i for i, sh in enumerate(shapes) if shapes.count(sh) == 1 and "<arg>" not in sh]
+    common = max(set(shapes), key=shapes.count)
+    if len(unique) == 1 and shapes.count(common) >= 2:
+        return answered[unique[0]]
+    return None
 
 
 def describe(reply: Reply) -> str:

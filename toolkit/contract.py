@@ -16,10 +16,11 @@ from toolkit.errors import ContractError, DriftError
 
 CLASSES = ("path", "command", "argv", "option", "env", "tool")
 NAME_RE = r"[a-z0-9-]+"
+MAX_RATE = 10_000.0  # requests per second from one traffic class or the sentinel writer
 
 _BASE = frozenset({"python", "contract_dir"})
 _SERVICE_PH = _BASE | {"port", "canary_secret"}
-_SURFACE_PH = _BASE | {"port", "sandbox", "payload", "canary_secret"}
+_SURFACE_PH = _BASE | {"port", "sandbox", "payload", "canary_secret", "probe", "fresh"}
 _WRITER_PH = _BASE | {"seq", "now", "port"}
 
 _REQUEST_FIELDS: dict[str, s.Node] = {
@@ -42,11 +43,14 @@ SERVICE = s.Table(
         "cwd": s.Str(),
         "env": s.Map(s.Str()),
         "depends_on": s.List(s.Str()),
-        "startup_timeout_s": s.Num(),
-        "stop_timeout_s": s.Num(),
+        "startup_timeout_s": s.Seconds(),
+        "stop_timeout_s": s.Seconds(),
         "state": s.List(s.Str()),
         "logs": s.List(s.Str()),
         "code": s.List(s.Str()),
+        "log_max_bytes": s.Num(minimum=1024, integer=True),
+        "log_backups": s.Num(integer=True, maximum=100),
+        "stop_exit_codes": s.List(s.Num(integer=True, maximum=255)),
     },
     required=("name", "command"),
     placeholders=_SERVICE_PH,
@@ -68,15 +72,16 @@ SURFACE = s.Table(
         "tool": s.Str(),
         "arguments": s.Any_(),
         "cwd": s.Str(),
-        "timeout_s": s.Num(),
+        "timeout_s": s.Seconds(),
     },
     required=("name", "classes"),
     placeholders=_SURFACE_PH,
 )
 
 TRAFFIC = s.Table(
-    {**_REQUEST_FIELDS, "name": s.Str(), "rate_per_s": s.Num(), "stream": s.Bool(),
-     "auth": s.Bool(), "expect_status": s.List(s.Num(integer=True)),
+    {**_REQUEST_FIELDS, "name": s.Str(), "rate_per_s": s.Num(positive=True, maximum=MAX_RATE),
+     "stream": s.Bool(), "auth": s.Bool(),
+     "expect_status": s.List(s.Num(minimum=100, maximum=599, integer=True)),
      # session churn: what a successful reply created is destroyed ``hold`` later
      "destroy": s.Table({"name": s.Str(), "method": s.Str(choices=("DELETE", "POST", "PUT")),
                          "path": s.Str(), "headers": s.Map(s.Str()), "json": s.Any_()},
@@ -94,29 +99,37 @@ TOP = s.Table(
             required=("name", "version"),
         ),
         "defaults": s.Table(
-            {"host": s.Str(), "startup_timeout_s": s.Num(), "stop_timeout_s": s.Num(),
-             "health_interval_s": s.Num()}
+            {"host": s.Str(), "startup_timeout_s": s.Seconds(), "stop_timeout_s": s.Seconds(),
+             "health_interval_s": s.Seconds(),
+             "log_max_bytes": s.Num(minimum=1024, integer=True), "log_backups": s.Num(integer=True, maximum=100),
+             "stop_exit_codes": s.List(s.Num(integer=True, maximum=255)),
+             "allow_remote_health": s.List(s.Str())}
         ),
         "env": s.Map(s.Str(), key_pattern=r"[A-Za-z_][A-Za-z0-9_]*"),
         "services": s.TableList(SERVICE),
         "auth": s.Table(
             {"scheme": s.Str(choices=("none", "bearer", "hmac-sha256")), "header": s.Str(),
-             "key_file": s.Str(), "window_s": s.Num(), "reload_within_s": s.Num(),
+             "key_file": s.Str(), "window_s": s.Seconds(), "reload_within_s": s.Seconds(),
              "token": s.Str(), "token_env": s.Str(), "create_key_file": s.Bool()},
             required=("scheme",),
         ),
         "surfaces": s.TableList(SURFACE),
         "policy": s.Table(
             {"allowed_tools": s.List(s.Str()), "allowed_commands": s.List(s.Str()),
-             "denied_tools": s.List(s.Str()), "file": s.Str(), "reload_within_s": s.Num()}
+             "denied_tools": s.List(s.Str()), "file": s.Str(), "reload_within_s": s.Seconds()}
         ),
         "secrets": s.Table(
             {"scan": s.List(s.Str()), "baseline": s.Str(), "logs": s.List(s.Str()),
              "code": s.List(s.Str())}
         ),
+        "cycle": s.Table(  # Gate 1 at full strength; health_duration is the total over all cycles
+            {"count": s.Num(minimum=1, integer=True), "health_duration": s.Duration(),
+             "interval": s.Duration(), "startup_timeout_s": s.Num()}
+        ),
         "soak": s.Table(
-            {"duration": s.Duration(), "warmup": s.Duration(), "traffic": s.TableList(TRAFFIC),
-             "window": s.Duration(), "stuck_after": s.Duration(),
+            {"duration": s.Duration(positive=True), "warmup": s.Duration(),
+             "traffic": s.TableList(TRAFFIC),
+             "window": s.Duration(positive=True), "stuck_after": s.Duration(positive=True),
              "thresholds": s.Table({"error_rate": s.Num(), "memory_growth": s.Num(),
                                     "p95_ms": s.Num(), "p99_ms": s.Num(), "p50_ms": s.Num(),
                                     "min_samples": s.Num(minimum=1, integer=True),
@@ -125,16 +138,17 @@ TOP = s.Table(
                                     "abort": s.Bool()})}
         ),
         "durability": s.Table(
-            {"rpo_s": s.Num(), "rto_s": s.Num(), "state_dirs": s.List(s.Str()),
+            {"rpo_s": s.Seconds(), "rto_s": s.Seconds(), "state_dirs": s.List(s.Str()),
              "backup_dir": s.Str(),
              "databases": s.TableList(s.Table({"path": s.Str(), "service": s.Str()},
                                               required=("path",))),
-             "writer": s.Table({**_REQUEST_FIELDS, "rate_per_s": s.Num()},
+             "writer": s.Table({**_REQUEST_FIELDS,
+                                "rate_per_s": s.Num(positive=True, maximum=MAX_RATE)},
                                placeholders=_WRITER_PH)}
         ),
         "determinism": s.Table(
-            {"command": s.List(s.Str(), min_items=1), "runs": s.Num(minimum=2, integer=True),
-             "cwd": s.Str()},
+            {"command": s.List(s.Str(), min_items=1), "runs": s.Num(minimum=2, maximum=1000, integer=True),
+             "cwd": s.Str(), "expected_failures": s.List(s.Str())},
             required=("command",),
             placeholders=_BASE | {"junit"},
         ),
@@ -159,6 +173,9 @@ class Service:
     state: list[Path]
     logs: list[Path]
     host: str
+    log_max_bytes: int = 10 * 1024 * 1024
+    log_backups: int = 2
+    stop_exit_codes: tuple[int, ...] = (0, 143)
 
     @property
     def health_url(self) -> str | None:
@@ -231,6 +248,11 @@ class Contract:
         """A contract path, relative to the contract's folder unless absolute."""
         p = Path(expand_str(value, self.base_vars()))
         return (p if p.is_absolute() else self.dir / p).resolve()
+
+    def lexical(self, value: str) -> Path:
+        """A contract path made absolute without resolving symlinks (to check for a link first)."""
+        p = Path(expand_str(value, self.base_vars()))
+        return Path(os.path.normpath(p if p.is_absolute() else self.dir / p))
 
     def base_vars(self) -> dict[str, Any]:
         return {"python": sys.executable, "contract_dir": str(self.dir)}
@@ -317,6 +339,10 @@ def _services(c: Contract) -> list[Service]:
             state=[c.resolve(x) for x in raw.get("state", [])],
             logs=[c.resolve(x) for x in raw.get("logs", [])],
             host=str(d.get("host", "127.0.0.1")),
+            log_max_bytes=int(raw.get("log_max_bytes", d.get("log_max_bytes", 10 * 1024 * 1024))),
+            log_backups=int(raw.get("log_backups", d.get("log_backups", 2))),
+            stop_exit_codes=tuple(int(x) for x in raw.get("stop_exit_codes",
+                                                          d.get("stop_exit_codes", (0, 143)))),
         ))
     return out
 
@@ -353,6 +379,7 @@ def _cross_check(c: Contract) -> None:
                 raise ContractError(f"{f}: services[{i}].depends_on = {dep!r}: no service has that name")
         if svc.port is None and svc.health and not svc.health.startswith("http"):
             raise ContractError(f"{f}: services[{i}].health = {svc.health!r}: a relative health path needs a port")
+        _check_health_host(c, i, svc, f)
     for i, surf in enumerate(c.surfaces):
         _check_surface(c, i, surf, names, f)
     auth = c.auth
@@ -361,6 +388,40 @@ def _cross_check(c: Contract) -> None:
     if auth and auth.scheme == "bearer" and not (auth.token or auth.token_env):
         raise ContractError(f"{f}: auth: scheme \"bearer\" needs token or token_env")
     _toposort(c)
+    from toolkit.contract_paths import check_paths
+
+    check_paths(c)
+
+
+def _check_health_host(c: Contract, i: int, svc: Service, f: str) -> None:
+    """Health probes go to loopback only, unless [defaults] allow_remote_health names the host."""
+    url = svc.health_url
+    if url is None:
+        return
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        raise ContractError(f"{f}: services[{i}].health = {url!r}: not a valid URL") from None
+    if parts.scheme not in ("http", "https"):
+        raise ContractError(f"{f}: services[{i}].health = {url!r}: only http and https are probed")
+    allowed = c.raw.get("defaults", {}).get("allow_remote_health", [])
+    if host == "localhost" or host in allowed or _is_loopback(host):
+        return
+    raise ContractError(f"{f}: services[{i}].health = {url!r}: host {host!r} is not loopback; the toolkit "
+                        f"only probes 127.0.0.1/::1/localhost unless [defaults] allow_remote_health "
+                        f"lists {host!r}")
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _check_surface(c: Contract, i: int, surf: Surface, names: list[str], f: str) -> None:
@@ -432,7 +493,29 @@ def write_lock(c: Contract) -> Path:
     target = lock_path(c)
     doc = {"name": c.name, "version": c.version, "sha256": c.sha256}
     atomic_write(target, (json.dumps(doc, indent=2) + "\n").encode())
+    _record_lock(c)
     return target
+
+
+def _record_lock(c: Contract) -> None:
+    """Lock history lives in the evidence ledger, so deleting the .lock forgets nothing."""
+    from toolkit.ledger import Ledger
+
+    ledger = Ledger(c.evidence_dir)
+    if c.sha256 not in ledger.lock_shas(c.name, c.version):
+        ledger.append("lock", name=c.name, version=c.version, sha256=c.sha256, path=str(c.path))
+
+
+def lock_history_drift(c: Contract) -> str | None:
+    """A different SHA-256 locked earlier under this name and version is drift, .lock or not."""
+    from toolkit.ledger import Ledger
+
+    others = [s for s in Ledger(c.evidence_dir).lock_shas(c.name, c.version) if s != c.sha256]
+    if not others:
+        return None
+    return (f"{c.path}: contract drift: {c.name} {c.version} was locked before with sha256 "
+            f"{others[0][:12]}… (ledger {c.evidence_dir / 'ledger.jsonl'}), current sha256 "
+            f"{c.sha256[:12]}…; a changed contract needs a new [contract].version")
 
 
 @dataclass(frozen=True)
@@ -442,6 +525,9 @@ class LockStatus:
 
 
 def check_lock(c: Contract) -> LockStatus:
+    history = lock_history_drift(c)
+    if history:
+        return LockStatus("drift", history)
     target = lock_path(c)
     try:
         lock = json.loads(target.read_text())

@@ -17,7 +17,7 @@ from toolkit.contract import Contract
 from toolkit.errors import TargetError
 from toolkit.runner import GateResult, GateRun, gate_run, load_locked
 from toolkit.stack import state_file
-from toolkit.supervisor import Supervisor, listeners_on, probe, processes_with_marker
+from toolkit.supervisor import Supervisor, describe, listeners_on, probe, processes_with_marker
 
 Progress = Callable[[str, dict[str, Any]], None]
 
@@ -42,6 +42,8 @@ class Tally:
     pid_files: list[str] = field(default_factory=list)
     escalations: list[dict[str, Any]] = field(default_factory=list)
     health_failures: list[dict[str, Any]] = field(default_factory=list)
+    bad_exits: list[dict[str, Any]] = field(default_factory=list)
+    logs_cut: list[dict[str, Any]] = field(default_factory=list)
     cycles: list[dict[str, Any]] = field(default_factory=list)
     failure: str | None = None
 
@@ -69,7 +71,8 @@ class CycleGate:
         marker = f"cycle-{self.run.evidence.run_id}-{i}"
         sup = Supervisor(self.c, marker=marker, log_dir=self.run.evidence.dir / "service-logs",
                          on_event=self.run.emit)
-        record: dict[str, Any] = {"cycle": i, "startup_s": {}, "shutdown_s": {}}
+        record: dict[str, Any] = {"cycle": i, "startup_s": {}, "shutdown_s": {}, "exit_codes": {},
+                                  "logs": {}, "subreaper": False}
         self.t.cycles.append(record)
         try:
             self.progress("phase", {"phase": f"cycle {i}: starting"})
@@ -94,7 +97,7 @@ class CycleGate:
 
     def _watch(self, sup: Supervisor, i: int) -> None:
         start = time.monotonic()
-        ticks = checks_per_service(self.cfg.health_duration_s, self.interval)
+        ticks = checks_per_service(per_cycle_s(self.cfg), self.interval)
         services = [s for s in self.c.services if s.health_url]
         with ThreadPoolExecutor(max_workers=max(1, len(services))) as pool:
             for k in range(ticks):
@@ -113,18 +116,38 @@ class CycleGate:
                     bad = self.t.health_failures[0]
                     self._fail(f"health check failed: {bad['service']} answered {bad['status']}")
                     return
-        time.sleep(max(0.0, start + self.cfg.health_duration_s - time.monotonic()))
+        time.sleep(max(0.0, start + per_cycle_s(self.cfg) - time.monotonic()))
 
     def _stop(self, sup: Supervisor, record: dict[str, Any]) -> None:
         for res in sup.stop_all():
             record["shutdown_s"][res.service] = round(res.seconds, 4)
+            record["exit_codes"][res.service] = res.exit_code
+            svc = self.c.service(res.service)
             if res.escalated:
-                svc = self.c.service(res.service)
                 self.t.escalations.append({"service": res.service, "seconds": res.seconds})
                 self._fail(f"{res.service} did not stop within {svc.stop_timeout_s:g} s (needed SIGKILL)")
+            elif not res.exit_ok:
+                self.t.bad_exits.append({"cycle": record["cycle"], "service": res.service,
+                                         "exit_code": res.exit_code, "accepted": list(svc.stop_exit_codes)})
+                self._fail(f"{res.service} exited with code {res.exit_code} on SIGTERM (accepted: "
+                           f"{', '.join(map(str, svc.stop_exit_codes))}; see stop_exit_codes)")
             for item in res.leftovers:
                 self.t.orphans.append({**item, "service": res.service})
                 self._fail(f"{res.service} left pid {item['pid']} ({' '.join(item['cmdline'])}) running after stop")
+            self._log_figures(record, res.service, res.log)
+        record["subreaper"] = sup.subreaper
+        for item in sup.escaped:
+            self._found("orphans", {**item, "service": None})
+
+    def _log_figures(self, record: dict[str, Any], service: str, log: dict[str, Any] | None) -> None:
+        if log is None:
+            return
+        record["logs"][service] = log
+        if log["cut"]:
+            self.t.logs_cut.append({"cycle": record["cycle"], "service": service, **log})
+            self.run.log(f"cycle {record['cycle']}: {service}'s log was cut: {log['bytes_dropped']} of "
+                         f"{log['bytes_seen']} bytes dropped (log_max_bytes {log['max_bytes']}, "
+                         f"log_backups {log['backups']})")
 
     def _prove_clean(self, sup: Supervisor, marker: str, i: int) -> None:
         # no settling sleep: stop_all() has waited for every service, so its sockets are closed
@@ -141,9 +164,12 @@ class CycleGate:
         platform.reap_children()
         ports = [s.port for s in self.c.services if s.port]
         for item in listeners_on(ports):
-            self._found("listeners", {**item, "check": "listener-on-contract-port"})
-            if item["pid"]:
+            if item["pid"] and sup.owns(item["pid"]):
+                self._found("listeners", {**item, "check": "listener-on-contract-port"})
                 platform.kill_process(item["pid"])
+            else:  # never signalled: the toolkit did not start it
+                self._found("listeners", {**item, "check": "foreign-listener-on-contract-port",
+                                          "signalled": False})
         for pid_file in self._pid_files():
             self.t.pid_files.append(str(pid_file))
             self._fail(f"pid file left behind: {pid_file}")
@@ -161,7 +187,10 @@ class CycleGate:
     def _found(self, kind: str, item: dict[str, Any]) -> None:
         getattr(self.t, kind).append(item)
         self.run.emit(f"cycle.{kind}", **item)
-        self._fail(f"{item['check']}: pid {item.get('pid')} ({' '.join(item.get('cmdline') or [])})")
+        who = describe(item.get("pid"), item.get("cmdline") or [])
+        port = f" on port {item['port']}" if "port" in item else ""
+        note = "; not signalled: the toolkit did not start it" if item.get("signalled") is False else ""
+        self._fail(f"{item['check']}: {who}{port}{note}")
 
     def _fail(self, reason: str) -> None:
         self.run.emit("cycle.failure", reason=reason)
@@ -171,8 +200,14 @@ class CycleGate:
 
 
 def checks_per_service(duration: float, interval: float) -> int:
-    """The seed's count: 30 min at 5 s is 360 intervals per service per cycle."""
+    """Probes per service in one cycle of ``duration`` seconds at ``interval``."""
     return max(1, int(round(duration / interval, 6)))
+
+
+def per_cycle_s(cfg: CycleConfig) -> float:
+    """The seed's health duration is the total over the gate: 30 min over 10 cycles at 5 s is
+    36 probes per cycle, 360 intervals x 6 services = 2,160 checks (not 30 min per cycle)."""
+    return cfg.health_duration_s / max(1, cfg.count)
 
 
 def _with_timeout(svc: Any, timeout: float) -> Any:
@@ -214,7 +249,7 @@ def _seal(run: GateRun, gate: CycleGate, cfg: CycleConfig) -> GateResult:
     t = gate.t
     verdict = "fail" if t.failure or t.cycles_completed < cfg.count else "pass"
     services = [s for s in gate.c.services if s.health_url]
-    per_cycle = checks_per_service(cfg.health_duration_s, gate.interval)
+    per_cycle = checks_per_service(per_cycle_s(cfg), gate.interval)
     body = {
         "cycles_requested": cfg.count, "cycles_completed": t.cycles_completed,
         "health_duration_s": cfg.health_duration_s, "interval_s": gate.interval,
@@ -222,6 +257,7 @@ def _seal(run: GateRun, gate: CycleGate, cfg: CycleConfig) -> GateResult:
         "health_checks_passed": t.checks_passed, "health_checks_failed": t.checks_failed,
         "zombies": t.zombies, "orphans": t.orphans, "leftover_listeners": t.listeners,
         "pid_files": t.pid_files, "escalations": t.escalations, "health_failures": t.health_failures,
+        "bad_exit_codes": t.bad_exits, "logs_cut": t.logs_cut,
         "cycles": t.cycles, "failure": t.failure,
         "measurements": [asdict(m) for m in _measurements(t, cfg)],
     }
@@ -238,5 +274,6 @@ def _measurements(t: Tally, cfg: CycleConfig) -> list[Any]:
         measure("orphans", len(t.orphans), 0, "processes"),
         measure("leftover_listeners", len(t.listeners), 0, "sockets"),
         measure("sigkill_escalations", len(t.escalations), 0, "services"),
+        measure("unaccepted_exit_codes", len(t.bad_exits), 0, "services"),
         measure("pid_files_left", len(t.pid_files), 0, "files"),
     ]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
+import os
 import random
 import re
 import secrets
+import shutil
 import sqlite3
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,23 +22,64 @@ import httpx
 
 from chaos.base import FaultContext, run_injector
 from chaos.faults import ALL_FAULTS, FILE_FAULTS, ClearState, Hang, Kill
+from recovery import pending
 from recovery import sqlite as rsql
 from recovery.state import restore_snapshot, snapshot
 from toolkit.auth import Signer
 from toolkit.contract import Contract, expand
-from toolkit.errors import ContractError, TargetError, UsageError
+from toolkit.errors import ContractError, EvidenceError, SafetyError, TargetError, UsageError
 from toolkit.runner import GateResult, GateRun, gate_run, load_locked
 from toolkit.supervisor import Supervisor, probe
 from toolkit.transport import check_host
 
 KEEP_BACKUPS = 3
+KNOWN_FAULTS = (*ALL_FAULTS, "corrupt-backup")
+
+
+def check_faults(faults: list[str]) -> None:
+    """Unknown fault names are a usage error that lists the known ones (dry run and run alike)."""
+    bad = [f for f in faults if f not in KNOWN_FAULTS]
+    if bad:
+        raise UsageError(f"--fault {', '.join(bad)}: unknown fault; known faults are "
+                         f"{', '.join(KNOWN_FAULTS)}")
+
+
+def choose_faults(seed: int, faults: list[str]) -> list[str]:
+    """The faults a drill injects: the ones asked for, else a combination drawn from ``seed``."""
+    if faults:
+        return list(faults)
+    rng = random.Random(f"{seed}:faults")  # nosec B311 - recorded seed
+    return ["kill", rng.choice([*FILE_FAULTS, "clear-state"])]
+
+
+def draw_seed() -> int:
+    """The one place a drill seed is drawn when none is given; callers print and record it."""
+    return secrets.randbits(32)
+
+
+def state_dirs(c: Contract, dur: dict[str, Any]) -> list[Path]:
+    """Declared state folders, each refused if the contract path itself is a symlink.
+
+    The check is on the path as written (made absolute, not resolved): resolving first would
+    silently swap the link for its target and the drill would empty a folder outside the
+    declared tree.
+    """
+    out = []
+    for i, raw in enumerate(dur.get("state_dirs", [])):
+        lexical = c.lexical(raw)
+        if lexical.is_symlink():
+            raise SafetyError(f"{c.path}: durability.state_dirs[{i}] = {raw!r}: {lexical} is a symlink "
+                              f"(to {os.readlink(lexical)}); the drill never clears through a link; "
+                              "declare the real folder")
+        out.append(lexical)
+    return out
 
 
 @dataclass
 class DrillConfig:
     contract_path: Path | None = None
     faults: list[str] = field(default_factory=list)
-    seed: int | None = None
+    seed: int | None = None  # None: drawn once by run_drill / plan, printed and recorded
     dry_run: bool = False
     warmup_s: float = 3.0
     backup_interval_s: float = 0.5
@@ -128,21 +172,23 @@ class Drill:
             raise ContractError(f"{c.path}: the drill needs [durability.writer] and [[durability.databases]]")
         self.dur = dur
         self.dbs = [c.resolve(d["path"]) for d in dur["databases"]]
-        self.state_dirs = [c.resolve(p) for p in dur.get("state_dirs", [])]
+        self.state_dirs = state_dirs(c, dur)
         self.backup_root = c.resolve(dur.get("backup_dir", "artifacts/backups")) / run.evidence.run_id
-        self.seed = cfg.seed if cfg.seed is not None else run.seed
+        self.seed = cfg.seed if cfg.seed is not None else draw_seed()
         self.base = random.Random(self.seed).randrange(10**9, 9 * 10**9)  # nosec B311 - recorded seed
         self.pattern = sentinel_pattern(dur["writer"])
-        self.backups: list[Backup] = []
+        self.backups: list[Backup] = []  # the kept ones, oldest first
+        self.backups_taken: list[str] = []  # every backup file ever written, in order
+        self._backup_seq = itertools.count(1)  # never reused, whatever the retention
+        self._backup_lock = threading.Lock()
         self.backup_errors: list[str] = []
         self.sup: Supervisor | None = None
-        self.exclude = {d for d in self.dbs} | {d.with_name(d.name + s) for d in self.dbs for s in ("-wal", "-shm")}
-        self.faults = cfg.faults or self._default_faults()
+        dbs = {*self.dbs, *(c.lexical(d["path"]) for d in dur["databases"])}
+        self.exclude = dbs | {d.with_name(d.name + s) for d in dbs for s in ("-wal", "-shm", "-journal")}
+        if c.auth is not None and c.auth.key_file is not None:
+            self.exclude.add(c.auth.key_file)  # the live key never goes into the state snapshot
+        self.faults = choose_faults(self.seed, cfg.faults)
         self._outcomes: list[dict[str, Any]] = []
-
-    def _default_faults(self) -> list[str]:
-        rng = random.Random(f"{self.seed}:faults")  # nosec B311 - recorded seed
-        return ["kill", rng.choice([*FILE_FAULTS, "clear-state"])]
 
     # ---------------------------------------------------------------- stack
     def start(self) -> dict[str, float]:
@@ -156,25 +202,28 @@ class Drill:
     # ---------------------------------------------------------------- backups
     def backup_once(self) -> None:
         for db in self.dbs:
-            n = len([b for b in self.backups if b.db == db])
-            dst = self.backup_root / db.name / f"{n:06d}.sqlite"
+            # a sequence number that only grows, plus the wall clock: never the count of kept backups
+            dst = self.backup_root / db.name / f"{next(self._backup_seq):08d}-{time.time_ns()}.sqlite"
             t = time.time()
             try:
                 rsql.backup(db, dst)
                 with rsql.connect_ro(dst) as conn:
                     lh = rsql.logical_hash(conn)
+                entry = rsql.file_entry(dst)
             except (sqlite3.Error, OSError) as exc:
                 self.backup_errors.append(f"{db.name}: {type(exc).__name__}: {exc}")
                 continue
-            entry = rsql.file_entry(dst)
-            self.backups.append(Backup(db, dst, t, entry["sha256"], lh))
-            self._prune(db)
+            with self._backup_lock:
+                self.backups.append(Backup(db, dst, t, entry["sha256"], lh))
+                self.backups_taken.append(str(dst))
+                self._prune(db)
 
     def _prune(self, db: Path) -> None:
+        """Keep the newest KEEP_BACKUPS of ``db`` (by sequence), delete the older ones."""
         mine = [b for b in self.backups if b.db == db]
         for old in mine[:-KEEP_BACKUPS]:
-            old.file.unlink(missing_ok=True)
             self.backups.remove(old)
+            old.file.unlink(missing_ok=True)
 
     def continuous(self, stop: threading.Event) -> threading.Thread:
         def loop() -> None:
@@ -189,18 +238,33 @@ class Drill:
         """Before anything destructive: the newest backup of each database restores and verifies."""
         proofs = {}
         for db in self.dbs:
-            latest = self.latest(db)
-            if latest is None:
-                raise UsageError(f"no backup of {db.name} was taken; refusing to inject faults")
-            with tempfile.TemporaryDirectory() as tmp:
-                probe_db = Path(tmp) / db.name
-                rsql.restore(latest.file, probe_db)
-                check = rsql.verify(probe_db)
+            probe_dir = self.backup_root / ".restore-probe"
+            with self._backup_lock:  # the backup loop must not prune the file being proven
+                latest = self.latest(db)
+                if latest is None:
+                    raise UsageError(f"no backup of {db.name} was taken; refusing to inject faults")
+                rsql.restore(latest.file, probe_dir / db.name)
+            try:
+                check = rsql.verify(probe_dir / db.name)
+            finally:
+                shutil.rmtree(probe_dir, ignore_errors=True)
             if not check.ok or check.logical_hash != latest.logical_hash:
                 raise UsageError(f"backup {latest.file} does not restore cleanly ({check.integrity}); "
                                  "refusing to inject faults without a restorable backup")
             proofs[db.name] = {"backup": str(latest.file), "logical_hash": latest.logical_hash}
         return proofs
+
+    def promise_recovery(self, snap: Path) -> None:
+        """Write down (fsynced) what recovery needs, so a kill -9 after the fault loses nothing."""
+        dbs = {}
+        for db in self.dbs:
+            latest = self.latest(db)
+            if latest is not None:
+                dbs[str(db)] = {"file": str(latest.file), "logical_hash": latest.logical_hash}
+        pending.write(self.backup_root, {"run_id": self.run.evidence.run_id, "faults": self.faults,
+                                         "state_dirs": [str(d) for d in self.state_dirs],
+                                         "exclude": sorted(str(x) for x in self.exclude),
+                                         "snapshot": str(snap), "databases": dbs})
 
     def latest(self, db: Path) -> Backup | None:
         mine = [b for b in self.backups if b.db == db]
@@ -307,22 +371,28 @@ class Drill:
 
 
 def plan(cfg: DrillConfig) -> list[str]:
-    """--dry-run: what the drill would do, without starting or touching anything."""
+    """--dry-run: what the drill would do with ``cfg.seed``, without starting or touching anything."""
+    check_faults(cfg.faults)
     c = load_locked(cfg.contract_path)
     dur = c.section("durability", "drill")
     dbs = [c.resolve(d["path"]) for d in dur.get("databases", [])]
-    seed = cfg.seed if cfg.seed is not None else 0
-    faults = cfg.faults or ["kill", random.Random(f"{seed}:faults").choice([*FILE_FAULTS, "clear-state"])]  # nosec B311
-    steps = [(f"start {len(c.services)} services; run the sentinel writer at "
-              f"{dur.get('writer', {}).get('rate_per_s', 10)}/s; back up "
+    dirs = state_dirs(c, dur)
+    seed = cfg.seed if cfg.seed is not None else draw_seed()
+    faults = choose_faults(seed, cfg.faults)
+    backup_dir = c.resolve(dur.get("backup_dir", "artifacts/backups"))
+    rate = dur.get("writer", {}).get("rate_per_s", 10)
+    steps = [f"seed {seed} (run `toolkit drill --seed {seed}` to execute exactly this plan)",
+             f"faults {', '.join(faults)}",
+             (f"start {len(c.services)} services; run the sentinel writer at {rate}/s; back up "
               f"{', '.join(d.name for d in dbs)} every {cfg.backup_interval_s:g} s with the SQLite "
-              f"backup API into {c.resolve(dur.get('backup_dir', 'artifacts/backups'))}"),
-             "prove the newest backup restores and verifies before anything destructive"]
+              f"backup API into {backup_dir}, keeping the newest {KEEP_BACKUPS}"),
+             ("prove the newest backup restores and verifies before anything destructive; record "
+              "what recovery needs (recovery-pending.json) so a killed drill is finished by the next")]
     for f in faults:
         if f in FILE_FAULTS:
             steps += [f"{f}: {FILE_FAULTS[f](db, f).describe(None)}" for db in dbs]  # type: ignore[arg-type]
         elif f == "clear-state":
-            steps.append(f"clear-state: empty {', '.join(str(c.resolve(p)) for p in dur.get('state_dirs', []))} "
+            steps.append(f"clear-state: empty {', '.join(str(d) for d in dirs) or 'no declared folder'} "
                          "without following symlinks")
         else:
             steps.append({"kill": "kill: SIGKILL every service's process tree",
@@ -334,18 +404,33 @@ def plan(cfg: DrillConfig) -> list[str]:
 
 
 def run_drill(cfg: DrillConfig) -> GateResult:
+    check_faults(cfg.faults)
     c = load_locked(cfg.contract_path)
-    bad = [f for f in cfg.faults if f not in (*ALL_FAULTS, "corrupt-backup")]
-    if bad:
-        raise UsageError(f"--fault {', '.join(bad)}: known faults are {', '.join((*ALL_FAULTS, 'corrupt-backup'))}")
-    with gate_run(c, "drill", "gate4") as run:
-        drill = Drill(cfg, c, run)
-        try:
-            return _sequence(drill, cfg)
-        finally:
-            if drill.sup is not None:
-                drill.sup.stop_all()
-                drill.sup.close()
+    if cfg.seed is None:
+        cfg = dataclasses.replace(cfg, seed=draw_seed())
+    run_id = None
+    try:
+        with gate_run(c, "drill", "gate4") as run:
+            run_id = run.evidence.run_id
+            resume_interrupted(c, run)
+            drill = Drill(cfg, c, run)
+            start_history(c, run_id, drill.faults, drill.seed)
+            try:
+                return _sequence(drill, cfg)
+            finally:
+                if drill.sup is not None:
+                    drill.sup.stop_all()
+                    drill.sup.close()
+    finally:
+        if run_id is not None:
+            finish_history(c, run_id, run.result)
+
+
+def resume_interrupted(c: Contract, run: GateRun) -> list[dict[str, Any]]:
+    """Finish what killed drills promised to restore, before this one takes its baseline."""
+    dur = c.raw.get("durability", {})
+    root = c.resolve(dur.get("backup_dir", "artifacts/backups"))
+    return [pending.resume(rec, run.emit) for rec in pending.interrupted(root)]
 
 
 def _sequence(d: Drill, cfg: DrillConfig) -> GateResult:
@@ -364,6 +449,7 @@ def _sequence(d: Drill, cfg: DrillConfig) -> GateResult:
     snap_manifest = snapshot(d.state_dirs, snap, d.exclude)
     stop_backups.set()  # the last backup must predate the disaster, or RPO would be flattered
     backups.join(10)
+    d.promise_recovery(snap)
     t_disaster = time.time()
     d._outcomes = d.inject()
     writer.stop_event.set()
@@ -376,6 +462,7 @@ def _sequence(d: Drill, cfg: DrillConfig) -> GateResult:
     except TargetError as exc:  # the system did not come back: a failed drill, not a tool error
         recovered["restart_error"] = str(exc)
         d.sup = None
+    pending.done(d.backup_root)
     checks = d.verify_after(acked, recovered)
     healthy = "restart_error" not in recovered and d.healthy()
     t_recovered = time.time()
@@ -413,10 +500,9 @@ def _seal(d: Drill, run: GateRun, writer: SentinelWriter, acked: set[int], recov
             f"acknowledged={len(acked)}\nsurviving={len(surviving & acked)}\nlost={lost}\n"
             f"writer_failures={writer.failures}\n")
     run.evidence.write_bytes("gate4-rpo-rto-measurements.txt", text.encode())
-    body = {"faults": d.faults, "seed": d.seed, "rpo_s": rpo, "rto_s": rto, "acknowledged_writes": len(acked),
+    body = {"faults": d.faults, "seed": d.seed, "backups_taken": len(d.backups_taken), "rpo_s": rpo, "rto_s": rto, "acknowledged_writes": len(acked),
             "lost_writes": lost, "integrity_ok": integrity_ok, "healthy": healthy,
             "measurements": [m.to_dict() for m in ms]}
-    append_history(d.c, run.evidence.run_id, body, verdict)
     if d.sup is not None:  # stop before sealing, so every stop event lands in the journal
         d.sup.stop_all()
         d.sup.close()
@@ -430,21 +516,47 @@ def history_path(c: Contract) -> Path:
     return c.evidence_dir / "drill-history.sqlite"
 
 
-def append_history(c: Contract, run_id: str, body: dict[str, Any], verdict: str) -> None:
+SCHEMA = ("CREATE TABLE IF NOT EXISTS drills (run_id TEXT PRIMARY KEY, at TEXT, faults TEXT, "
+          "rpo_s REAL, rto_s REAL, lost INTEGER, verdict TEXT)")
+
+
+def _history(c: Contract) -> sqlite3.Connection:
     path = history_path(c)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS drills (run_id TEXT PRIMARY KEY, at TEXT, faults TEXT, "
-                     "rpo_s REAL, rto_s REAL, lost INTEGER, verdict TEXT)")
-        conn.execute("INSERT OR REPLACE INTO drills VALUES (?, ?, ?, ?, ?, ?, ?)",
-                     (run_id, datetime.now(UTC).isoformat(timespec="seconds"),
-                      ",".join(body["faults"]),
-                      body["rpo_s"], body["rto_s"], body["lost_writes"], verdict))
+    conn = sqlite3.connect(path, timeout=10)
+    conn.execute(SCHEMA)
+    return conn
+
+
+def start_history(c: Contract, run_id: str, faults: list[str], seed: int) -> None:
+    """A row that says "running" until the run is sealed; a killed drill never reads as a pass."""
+    try:
+        with _history(c) as conn:
+            conn.execute("INSERT OR REPLACE INTO drills VALUES (?, ?, ?, NULL, NULL, NULL, 'running')",
+                         (run_id, datetime.now(UTC).isoformat(timespec="seconds"), ",".join(faults)))
+    except sqlite3.Error as exc:
+        raise EvidenceError(f"{history_path(c)}: cannot record the drill in its history: {exc}") from None
+
+
+def finish_history(c: Contract, run_id: str, result: GateResult) -> None:
+    """After the seal: the sealed verdict and figures (an unsealed run is never recorded as pass)."""
+    verdict = result.verdict if result.summary_path is not None else "error"
+    b = result.body
+    try:
+        with _history(c) as conn:
+            conn.execute("UPDATE drills SET rpo_s = ?, rto_s = ?, lost = ?, verdict = ? WHERE run_id = ?",
+                         (b.get("rpo_s"), b.get("rto_s"), b.get("lost_writes"), verdict, run_id))
+    except sqlite3.Error:
+        pass  # the sealed evidence is the record; the history table is a convenience
 
 
 def read_history(c: Contract) -> list[tuple[Any, ...]]:
     path = history_path(c)
     if not path.exists():
         return []
-    with sqlite3.connect(path) as conn:
-        return conn.execute("SELECT run_id, at, faults, rpo_s, rto_s, lost, verdict FROM drills ORDER BY at").fetchall()
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            return conn.execute("SELECT run_id, at, faults, rpo_s, rto_s, lost, verdict FROM drills "
+                                "ORDER BY at").fetchall()
+    except sqlite3.Error as exc:
+        raise EvidenceError(f"{path}: unreadable drill history ({exc}); move it aside to start a new one") from None

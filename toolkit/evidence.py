@@ -7,7 +7,12 @@ Layout of ``<evidence.dir>/<gate>/<run-id>/``:
   at any moment never leaves a summary that claims a pass.
 * ``journal.jsonl`` - append-only; each entry holds the SHA-256 of the previous line.
 * ``execution.log`` - human-readable log of the run.
-* ``manifest.sha256`` - ``sha256sum -c`` format, covering every other file.
+* ``manifest.sha256`` - ``sha256sum -c`` format, covering every other file, dotfiles too.
+* ``run.dsse.json`` - a DSSE envelope (Ed25519, the runner key) of an in-toto Statement
+  whose subjects are every other file of the folder and whose predicate is the gate,
+  run id (bound to the folder's name), contract, parameters, verdict, start, end, host,
+  environment and toolkit version. Without the runner key no edit, copy, rename or
+  hand-written run verifies.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import hashlib
 import json
 import os
 import platform as pyplatform
+import re
 import secrets
 import socket
 import sys
@@ -33,11 +39,16 @@ SCHEMA_VERSION = 1
 MANIFEST = "manifest.sha256"
 JOURNAL = "journal.jsonl"
 LOG = "execution.log"
+SIGNATURE = "run.dsse.json"
 GENESIS = "0" * 64
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, fsync, rename, fsync the folder."""
+def atomic_write(path: Path, data: bytes, sync_dir: bool = True) -> None:
+    """Temp file in the same folder, fsync, rename, fsync the folder.
+
+    ``sync_dir=False`` leaves the folder's fsync to a later atomic_write in the same folder
+    (one folder fsync makes every earlier rename in it durable).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -52,7 +63,8 @@ def atomic_write(path: Path, data: bytes) -> None:
         except OSError:
             pass
         raise
-    _fsync_dir(path.parent)
+    if sync_dir:
+        _fsync_dir(path.parent)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -97,18 +109,22 @@ def _default(obj: Any) -> Any:
 class EvidenceRun:
     """One gate run's evidence folder. Use as a context manager; finalize() seals it."""
 
-    def __init__(self, root: Path, gate: str, label: str, contract_info: dict[str, Any]):
+    def __init__(self, root: Path, gate: str, label: str, contract_info: dict[str, Any],
+                 env: dict[str, str] | None = None):
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self.run_id = f"{stamp}-{secrets.token_hex(3)}"
         self.dir = root / gate / self.run_id
         self.gate = gate
         self.summary_name = f"{label}-summary-{self.run_id}.json"
         self.contract_info = contract_info
+        self.env = env
         self.started = utc_now()
+        self.ended: str | None = None
         self._lock = threading.Lock()
         self._prev = GENESIS
         self._seq = 0
         self._sealed = False
+        self._signer = _runner_signer_outside(root)
         try:
             self.dir.mkdir(parents=True, exist_ok=False)
         except OSError as exc:
@@ -128,7 +144,7 @@ class EvidenceRun:
             "host": {"hostname": socket.gethostname(), "platform": pyplatform.platform(),
                      "python": sys.version.split()[0]},
             "start": self.started,
-            "end": utc_now() if verdict != "incomplete" else None,
+            "end": self.ended if verdict != "incomplete" else None,
             "verdict": verdict,
             **body,
         }
@@ -150,6 +166,8 @@ class EvidenceRun:
 
     def log(self, message: str) -> None:
         with self._lock:
+            if self._log.closed:  # a seal that failed half-way: the error must still surface
+                return
             self._log.write(f"{utc_now()} {message}\n")
             self._log.flush()
 
@@ -167,23 +185,49 @@ class EvidenceRun:
         """Seal the run: manifest first (covering the final summary), then the summary."""
         if self._sealed:
             raise EvidenceError(f"{self.dir}: run already sealed")
-        self.journal("run.end", verdict=verdict)
+        if not self._journal.closed:  # closed: an earlier seal failed after closing it
+            self.journal("run.end", verdict=verdict)
         with self._lock:
-            os.fsync(self._journal.fileno())
+            if not self._journal.closed:
+                os.fsync(self._journal.fileno())
             self._journal.close()
             self._log.close()
-        summary = to_json(self._envelope(verdict, body))
-        entries = []
-        for path in sorted(self.dir.rglob("*")):
-            rel = path.relative_to(self.dir).as_posix()
-            if path.is_file() and rel not in (MANIFEST, self.summary_name) and not path.name.startswith("."):
-                entries.append((sha256_file(path), rel))
-        entries.append((hashlib.sha256(summary).hexdigest(), self.summary_name))
-        manifest = "".join(f"{digest}  {rel}\n" for digest, rel in sorted(entries, key=lambda e: e[1]))
-        atomic_write(self.dir / MANIFEST, manifest.encode())
+        self.ended = utc_now()
+        envelope = self._envelope(verdict, body)
+        summary = to_json(envelope)
+        files = {rel: sha256_file(self.dir / rel) for rel in run_files(self.dir)
+                 if rel not in (MANIFEST, self.summary_name, SIGNATURE)}
+        files[self.summary_name] = hashlib.sha256(summary).hexdigest()
+        lines = "".join(manifest_line(digest, rel) for rel, digest in sorted(files.items()))
+        # a file name that is not UTF-8 (say, copied from a state folder) keeps its raw bytes,
+        # which is what sha256sum -c needs to find it
+        manifest = lines.encode("utf-8", "surrogateescape")
+        files[MANIFEST] = hashlib.sha256(manifest).hexdigest()
+        signed = self._sign(files, envelope, body)
+        atomic_write(self.dir / MANIFEST, manifest, sync_dir=False)
+        atomic_write(self.dir / SIGNATURE, signed, sync_dir=False)
+        # last, the commit point; its folder fsync makes all three renames durable
         atomic_write(self.dir / self.summary_name, summary)
         self._sealed = True
         return self.dir / self.summary_name
+
+    def _sign(self, files: dict[str, str], envelope: dict[str, Any], body: dict[str, Any]) -> bytes:
+        from toolkit import predicate, signing
+
+        keys = ("gate", "run_id", "contract", "host", "start", "end", "verdict", "toolkit_version")
+        pred = {k: envelope[k] for k in keys}
+        params = predicate.parameters(self.gate, body)
+        pred["parameters"] = json.loads(json.dumps(params, default=_default))
+        pred["environment"] = predicate.environment(self.env)
+        pred["profile"] = predicate.PROFILE.get()
+        subjects = {signing.subject_name(rel): digest for rel, digest in files.items()}
+        stmt = signing.statement(subjects, signing.RUN_PREDICATE, pred)
+        return to_json(signing.sign_statement(stmt, self._signer))
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the signed envelope: what the ledger records for this run."""
+        return sha256_file(self.dir / SIGNATURE)
 
     def abandon(self) -> None:
         """Close files without sealing (the summary stays 'incomplete')."""
@@ -193,30 +237,149 @@ class EvidenceRun:
                     fh.close()
 
 
+def _runner_signer_outside(root: Path) -> Any:
+    """The runner key, refused when it sits inside the evidence folder it would vouch for."""
+    from toolkit import signing
+
+    key = signing.key_path().absolute()
+    base = root.absolute()
+    if key == base or base in key.parents:
+        raise EvidenceError(f"runner key {key} is inside the evidence folder {base}; anyone who "
+                            "can write evidence could sign it. Set "
+                            f"${signing.KEY_ENV} to a path outside it")
+    return signing.runner_signer(key)
+
+
 # ---------------------------------------------------------------- verification
 
-def verify_run(folder: Path) -> list[str]:
-    """Problems found in one sealed run folder: changed, added or removed files, broken links."""
+def manifest_line(digest: str, rel: str) -> str:
+    """One ``sha256sum`` line. As GNU sha256sum does, a name holding a backslash or a
+    newline gets a leading backslash on its line and both escaped, so ``-c`` still reads it."""
+    if "\\" not in rel and "\n" not in rel:
+        return f"{digest}  {rel}\n"
+    escaped = rel.replace("\\", "\\\\").replace("\n", "\\n")
+    return f"\\{digest}  {escaped}\n"
+
+
+def parse_manifest_line(line: str) -> tuple[str, str] | None:
+    """(digest, name) from a line written by manifest_line, or None when it is not one."""
+    escaped = line.startswith("\\")
+    digest, sep, rel = (line[1:] if escaped else line).partition("  ")
+    if not sep or len(digest) != 64:
+        return None
+    if escaped:
+        rel = re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), rel)
+    return digest, rel
+
+
+def run_files(folder: Path) -> list[str]:
+    """Every regular file below ``folder``, dotfiles included, as POSIX relative paths."""
+    out = []
+    for base, _dirs, names in os.walk(folder):
+        for name in names:
+            path = Path(base) / name
+            if path.is_file() or path.is_symlink():
+                out.append(path.relative_to(folder).as_posix())
+    return sorted(out)
+
+
+def verify_run(folder: Path, keys: list[Any] | None = None) -> list[str]:
+    """Problems found in one sealed run folder: its signature, then manifest and journal."""
+    problems = verify_signature(folder, keys)
+    seen = {p.split(" (")[0] for p in problems}
+    return problems + [p for p in verify_manifest(folder) if p.split(" (")[0] not in seen]
+
+
+def read_statement(folder: Path, keys: list[Any] | None = None) -> dict[str, Any]:
+    """The signed Statement of a run (SignatureError when unsigned, forged or untrusted)."""
+    from toolkit import signing
+
+    path = folder / SIGNATURE
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise signing.SignatureError(f"unsigned: no {SIGNATURE} (hand-written, never sealed, or "
+                                     "sealed without a runner key)") from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise signing.SignatureError(f"{SIGNATURE}: unreadable ({exc})") from None
+    trusted = signing.trusted_keys() if keys is None else keys
+    return signing.open_envelope(doc, trusted, SIGNATURE)
+
+
+def verify_signature(folder: Path, keys: list[Any] | None = None) -> list[str]:
+    """Every file signed and unchanged, none added, and the run bound to this folder."""
+    from toolkit import signing
+
+    if not (folder / MANIFEST).is_file() and not (folder / SIGNATURE).is_file():
+        why = "never sealed (interrupted or killed) or hand-written"
+        return [f"unsigned: {folder} has no {SIGNATURE} and no {MANIFEST}: {why}"]
+    try:
+        stmt = read_statement(folder, keys)
+    except signing.SignatureError as exc:
+        return [f"signature: {exc}"]
+    problems = []
+    signed = signing.subjects_of(stmt)
+    on_disk = {signing.subject_name(rel): rel for rel in run_files(folder) if rel != SIGNATURE}
+    present = sorted(on_disk)
+    for name in present:
+        if name not in signed:
+            problems.append(f"added: {name} (not in the signed statement)")
+        elif sha256_file(folder / on_disk[name]) != signed[name]:
+            problems.append(f"changed: {name} (differs from the signed digest)")
+    gone = sorted(set(signed) - set(present))
+    problems += [f"removed: {rel} (signed, now missing)" for rel in gone]
+    return problems + _binding(folder, stmt["predicate"])
+
+
+def _binding(folder: Path, pred: dict[str, Any]) -> list[str]:
+    problems = []
+    if pred.get("run_id") != folder.name:
+        problems.append(f"copied or renamed: signed as run {pred.get('run_id')!r}, found in folder "
+                        f"{folder.name!r}")
+    if pred.get("gate") != folder.parent.name:
+        problems.append(f"moved: signed as a {pred.get('gate')!r} run, "
+                        f"found under {folder.parent.name!r}")
+    summary = read_summary(folder)
+    if summary is not None:
+        for key in ("run_id", "verdict", "gate", "start", "end"):
+            if summary.get(key) != pred.get(key):
+                problems.append(f"summary {key} {summary.get(key)!r} differs from the signed "
+                                f"{pred.get(key)!r}")
+    return problems
+
+
+def read_summary(folder: Path) -> dict[str, Any] | None:
+    for path in sorted(folder.glob("*-summary-*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError):
+            return None
+        return data if isinstance(data, dict) else None
+    return None
+
+
+def verify_manifest(folder: Path) -> list[str]:
+    """Problems found against manifest.sha256: changed, added or removed files, broken links."""
     problems: list[str] = []
     manifest = folder / MANIFEST
     if not manifest.is_file():
         return [f"{folder}: no {MANIFEST}: the run was never sealed (interrupted or killed)"]
     listed: dict[str, str] = {}
-    for n, line in enumerate(manifest.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
-        digest, sep, rel = line.partition("  ")
-        if not sep or len(digest) != 64:
+    text = manifest.read_text(encoding="utf-8", errors="surrogateescape")
+    for n, line in enumerate(text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"), 1):
+        entry = parse_manifest_line(line)
+        if entry is None:
             problems.append(f"{manifest}: line {n} is not 'sha256  path'")
             continue
-        listed[rel] = digest
+        listed[entry[1]] = entry[0]
     for rel, digest in sorted(listed.items()):
         target = folder / rel
         if not target.is_file():
             problems.append(f"removed: {rel}")
         elif sha256_file(target) != digest:
             problems.append(f"changed: {rel}")
-    for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder).as_posix()
-        if path.is_file() and rel != MANIFEST and rel not in listed and not path.name.startswith("."):
+    for rel in run_files(folder):
+        if rel not in (MANIFEST, SIGNATURE) and rel not in listed:
             problems.append(f"added: {rel}")
     problems.extend(verify_journal(folder / JOURNAL))
     return problems

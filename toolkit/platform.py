@@ -7,15 +7,22 @@ and nothing else. The rest of the toolkit only speaks in pids and psutil process
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess  # nosec B404
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any
 
 import psutil
 
 IS_WINDOWS = sys.platform.startswith("win")
+IS_LINUX = sys.platform.startswith("linux")
+PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
 
 
 def spawn_kwargs() -> dict[str, Any]:
@@ -31,6 +38,16 @@ def group_of(pid: int) -> int | None:
         return pid
     try:
         return os.getpgid(pid)
+    except (ProcessLookupError, PermissionError):
+        return None
+
+
+def session_of(pid: int) -> int | None:
+    """The session id of ``pid``, or None when it is gone or the OS has no sessions."""
+    if IS_WINDOWS:  # pragma: no cover
+        return None
+    try:
+        return os.getsid(pid)
     except (ProcessLookupError, PermissionError):
         return None
 
@@ -109,3 +126,98 @@ def _signal_pid(pid: int, sig: int) -> None:
         os.kill(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def become_child_subreaper() -> bool:
+    """Make every orphaned descendant re-parent to this process instead of init.
+
+    Linux only (prctl PR_SET_CHILD_SUBREAPER): a service that double-forks, calls setsid and
+    execs with an empty environment still ends up as our child, so it can be found and
+    stopped. Returns False where the OS has no such thing (the caller then relies on run
+    markers and recorded process trees alone).
+    """
+    if not IS_LINUX:
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def is_child_subreaper() -> bool:
+    """Whether :func:`become_child_subreaper` is in effect for this process."""
+    if not IS_LINUX:
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        flag = ctypes.c_int(0)
+        return bool(libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0) == 0
+                    and flag.value)
+    except (OSError, AttributeError):
+        return False
+
+
+def stop_signal_names() -> list[str]:
+    """The signals :func:`stop_signals_as_interrupt` turns into a clean stop."""
+    names = ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK"]
+    return [n for n in names if hasattr(signal, n)]
+
+
+@contextmanager
+def stop_signals_as_interrupt() -> Iterator[None]:
+    """SIGTERM, SIGHUP and SIGINT (even when SIGINT started ignored, as in scripts run with
+    ``&``) raise KeyboardInterrupt once in the main thread; repeats are ignored, so the
+    cleanup the first one started is not cut short. Outside the main thread: no change.
+    """
+    owner = os.getpid()
+    fired = False
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        nonlocal fired
+        if os.getpid() != owner:  # a forked child inherited us: die as asked
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        if not fired:
+            fired = True
+            raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous: dict[int, Any] = {}
+    try:
+        for name in stop_signal_names():
+            sig = getattr(signal, name)
+            previous[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread
+        _restore(previous)
+        yield
+        return
+    try:
+        yield
+    finally:
+        _restore(previous)
+
+
+def _restore(previous: dict[int, Any]) -> None:
+    for sig, old in previous.items():
+        signal.signal(sig, old if old is not None else signal.SIG_DFL)
+
+
+def environ_of(pid: int) -> dict[str, str] | None:
+    """The environment a process was started with, or None when it cannot be read."""
+    try:
+        return dict(psutil.Process(pid).environ())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+        return None
+
+
+def namespace_id() -> dict[str, str]:
+    """This boot and this pid namespace: pids compare only within one namespace of one boot."""
+    out = {"boot": "", "pidns": ""}
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
+            out["boot"] = fh.read().strip()
+        out["pidns"] = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        pass
+    return out

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from toolkit.contract import Contract
-from toolkit.supervisor import port_in_use
+from toolkit.supervisor import describe, listeners_on, port_in_use
 
 DEPENDENCIES = ("hypothesis", "httpx", "psutil", "bandit", "detect-secrets", "anyio", "click",
                 "rich", "starlette", "uvicorn")
@@ -44,7 +44,9 @@ def _ports(c: Contract) -> Iterator[Check]:
     for svc in c.services:
         if svc.port is not None:
             busy = port_in_use(svc.host, svc.port)
-            yield Check(f"port {svc.port} free ({svc.name})", not busy, "in use" if busy else "free")
+            holders = [describe(x["pid"], x["cmdline"]) for x in listeners_on([svc.port])] if busy else []
+            detail = f"in use by {', '.join(holders)}" if holders else "in use" if busy else "free"
+            yield Check(f"port {svc.port} free ({svc.name})", not busy, detail)
 
 
 def _folders(c: Contract) -> Iterator[Check]:

@@ -65,10 +65,18 @@ class GateResult:
 class GateRun:
     """Evidence, journal and event bus for one gate run."""
 
-    def __init__(self, c: contract_mod.Contract, gate: str, label: str):
+    def __init__(self, c: contract_mod.Contract, gate: str, label: str, scope: str = "contract"):
+        from toolkit.ledger import Ledger, check_attempt_allowed
+        from toolkit.predicate import PROFILE
+
         self.contract = c
         self.seed = secrets.randbits(32)
-        self.evidence = EvidenceRun(c.evidence_dir, gate, label, contract_info(c))
+        self.ledger = Ledger(c.evidence_dir)
+        if scope == "contract":  # an ad hoc run (explicit paths) is evidence, not a gate attempt
+            check_attempt_allowed(self.ledger, gate, c.name, c.version)
+        self.evidence = EvidenceRun(c.evidence_dir, gate, label, contract_info(c), c.env)
+        self.ledger.append("attempt.start", durable=False, run_id=self.evidence.run_id, gate=gate,
+                           contract=contract_info(c), profile=PROFILE.get(), scope=scope)
         self.bus = Bus()
         self.bus.subscribe(self._journal)
         self.result = GateResult("error")
@@ -83,17 +91,29 @@ class GateRun:
         self.evidence.log(message)
 
     def seal(self, verdict: str, body: dict[str, Any]) -> GateResult:
+        from toolkit.predicate import parameters
+
         body = {"seed": self.seed, **body}
         path = self.evidence.finalize(verdict, body)
+        self.ledger.append("attempt.end", run_id=self.evidence.run_id, gate=self.evidence.gate,
+                           verdict=verdict, digest=self.evidence.digest,
+                           start=self.evidence.started,
+                           end=self.evidence.ended, parameters=parameters(self.evidence.gate, body))
         self.result = GateResult(verdict, body, path)
         return self.result
 
 
 @contextmanager
-def gate_run(c: contract_mod.Contract, gate: str, label: str) -> Iterator[GateRun]:
+def gate_run(c: contract_mod.Contract, gate: str, label: str,
+             scope: str = "contract") -> Iterator[GateRun]:
     """Run a gate; anything that escapes seals the run as error or interrupted, never pass."""
-    run = GateRun(c, gate, label)
+    from toolkit import litter
+
+    swept = litter.sweep()  # what killed runs created and never removed (by recorded name only)
+    run = GateRun(c, gate, label, scope)
     run.log(f"gate {gate} run {run.evidence.run_id} contract {c.name} {c.version} sha256 {c.sha256}")
+    if swept:
+        run.emit("litter.swept", paths=swept)
     try:
         with sigterm_as_interrupt():
             yield run

@@ -30,6 +30,8 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a duration")  # noqa: TRY004 - callers catch ValueError
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} is not a finite duration")
         if value < 0:
             raise ValueError(f"{value!r} is negative")
         return float(value)
@@ -81,6 +83,8 @@ class Str(Node):
     def check(self, value: Any, path: str, ctx: Ctx) -> Any:
         if not isinstance(value, str):
             raise ctx.fail(path, value, f"expected a string, got {type(value).__name__}")
+        if "\x00" in value:
+            raise ctx.fail(path, value, "contains a NUL character, which no path, command or name can hold")
         if self.choices and value not in self.choices:
             raise ctx.fail(path, value, f"must be one of {', '.join(map(repr, self.choices))}")
         if self.pattern and not re.fullmatch(self.pattern, value):
@@ -96,19 +100,34 @@ class SemVer(Node):
         return value
 
 
+MAX_NUMBER = 1e9
+MAX_SECONDS = 30 * 86400.0  # a timeout or interval longer than 30 days is a typo, not a plan
+MAX_DURATION = 366 * 86400.0
+
+
 @dataclass
 class Num(Node):
     minimum: float = 0.0
     integer: bool = False
+    positive: bool = False  # strictly above ``minimum`` (an interval or timeout of 0 is no plan)
+    maximum: float = MAX_NUMBER
 
     def check(self, value: Any, path: str, ctx: Ctx) -> Any:
         ok = isinstance(value, int) if self.integer else isinstance(value, (int, float))
         if isinstance(value, bool) or not ok:
             kind = "an integer" if self.integer else "a number"
             raise ctx.fail(path, value, f"expected {kind}, got {type(value).__name__}")
-        if math.isnan(value) or value < self.minimum:  # NaN or below range
-            raise ctx.fail(path, value, f"must be a number >= {self.minimum}")
+        low = value <= self.minimum if self.positive else value < self.minimum
+        if not math.isfinite(value) or low or value > self.maximum:
+            op = ">" if self.positive else ">="
+            raise ctx.fail(path, value, f"must be a finite number {op} {self.minimum:g} and "
+                                        f"<= {self.maximum:g}")
         return value
+
+
+def Seconds() -> Num:
+    """A timeout, interval or objective in seconds: finite, above 0, at most 30 days."""
+    return Num(positive=True, maximum=MAX_SECONDS)
 
 
 class Bool(Node):
@@ -118,12 +137,18 @@ class Bool(Node):
         return value
 
 
+@dataclass
 class Duration(Node):
+    positive: bool = False
+
     def check(self, value: Any, path: str, ctx: Ctx) -> Any:
         try:
-            return parse_duration(value)
+            seconds = parse_duration(value)
         except ValueError as exc:
             raise ctx.fail(path, value, str(exc)) from None
+        if not math.isfinite(seconds) or seconds > MAX_DURATION or (self.positive and seconds <= 0):
+            raise ctx.fail(path, value, f"must be {'above 0 and ' if self.positive else ''}at most 366 days")
+        return seconds
 
 
 @dataclass

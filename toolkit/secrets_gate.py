@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
+from toolkit import litter
 from toolkit.contract import Contract
 from toolkit.errors import ContractError
 from toolkit.events import Bus
@@ -35,7 +34,16 @@ def apply_defaults(cfg: ScanConfig, c: Contract | None) -> ScanConfig:
         cfg.databases = [c.resolve(d["path"]) for d in c.raw.get("durability", {}).get("databases", [])]
     if c is not None and not cfg.code:
         cfg.code = [c.resolve(p) for p in sec.get("code", [])]
+    if c is not None:
+        cfg.own += own_artifacts(c)
     return cfg
+
+
+def own_artifacts(c: Contract) -> list[Path]:
+    """What the toolkit itself writes for this contract: never scanned, never reported."""
+    dur = c.raw.get("durability", {})
+    backups = c.resolve(dur.get("backup_dir", "artifacts/backups"))
+    return [c.evidence_dir, backups, c.dir / ".toolkit"]
 
 
 def run_secrets_gate(cfg: ScanConfig, contract_path: Path | None, formats: tuple[str, ...],
@@ -45,7 +53,7 @@ def run_secrets_gate(cfg: ScanConfig, contract_path: Path | None, formats: tuple
     explicit = bool(cfg.paths) or cfg.staged or bool(cfg.changed_since)
     c = _contract(contract_path, need=not explicit)
     cfg = apply_defaults(cfg, c)
-    work = Path(tempfile.mkdtemp(prefix="toolkit-secrets-"))
+    work = litter.temp_dir("toolkit-secrets-")
     try:
         if c is None:  # a plain tree (pre-commit in any repo): reports only, no gate evidence
             bus = Bus()
@@ -53,10 +61,12 @@ def run_secrets_gate(cfg: ScanConfig, contract_path: Path | None, formats: tuple
             result = run_scan(cfg, work)
             bus.emit("secrets.done", **result.to_dict())
             return result, None
-        with gate_run(c, "secrets", "gate3-secrets-scan") as run:
+        scope = "explicit" if explicit else "contract"
+        with gate_run(c, "secrets", "gate3-secrets-scan", scope) as run:
             run.bus.subscribe(SecretsReports(formats, run.evidence.write_bytes, output).handle)
             result = run_scan(cfg, work)
-            body = result.to_dict()
+            # explicit paths are an ad hoc scan, not Gate 3d: recorded so, never counted to release
+            body = {**result.to_dict(), "scope": scope}
             run.emit("secrets.done", **body)
             run.seal(result.verdict, {**body, "measurements": [
                 {"metric": "new_secrets", "value": len(result.new), "threshold": 0, "unit": "secrets"},
@@ -65,4 +75,4 @@ def run_secrets_gate(cfg: ScanConfig, contract_path: Path | None, formats: tuple
                  "threshold": result.canaries_planted, "unit": "canaries"}]})
             return result, run.result.summary_path
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        litter.remove_tree(work)

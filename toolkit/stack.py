@@ -17,7 +17,7 @@ from rich.table import Table
 from toolkit import platform
 from toolkit.contract import Contract
 from toolkit.errors import TargetError
-from toolkit.supervisor import ProcRecord, Supervisor, probe, run_file
+from toolkit.supervisor import StopResult, Supervisor, describe, owned_processes, probe, run_file
 
 
 def state_file(c: Contract) -> Path:
@@ -42,32 +42,49 @@ def health_table(c: Contract, pids: dict[str, int] | None = None) -> tuple[Table
 
 def up(c: Contract, console: Console, until: threading.Event | None = None,
        max_seconds: float | None = None) -> int:
-    """Foreground: start, show health, wait for Ctrl-C (or ``until``), stop clean."""
+    """Foreground: start, show health, wait for Ctrl-C, SIGTERM or SIGHUP (or ``until``), stop clean."""
     sup = Supervisor(c, marker=f"stack-{secrets.token_hex(6)}", canary=secrets.token_urlsafe(24))
-    try:
-        t0 = time.monotonic()
-        sup.start_all()
-        table, _ = health_table(c, sup.pids())
-        console.print(table)
-        console.print(f"all {len(c.services)} services healthy in {time.monotonic() - t0:.2f} s; Ctrl-C stops them")
-        interval = float(c.raw.get("defaults", {}).get("health_interval_s", 5))
-        stop_at = None if max_seconds is None else time.monotonic() + max_seconds
-        while not (until and until.is_set()) and (stop_at is None or time.monotonic() < stop_at):
-            time.sleep(min(interval, 0.2))
-            gone = [n for n, r in sup.running.items() if r.popen.poll() is not None]
-            if gone:
-                console.print(f"service(s) exited: {', '.join(gone)}; stopping the rest")
-                break
-            sup.snapshot()
-    except KeyboardInterrupt:
-        console.print("stopping...")
-    finally:
-        results = sup.stop_all()
-        sup.close()
+    results = []
+    with platform.stop_signals_as_interrupt():
+        try:
+            _serve(c, sup, console, until, max_seconds)
+        except KeyboardInterrupt as exc:
+            console.print(f"stopping ({exc or 'SIGINT'})...")
+        finally:
+            results = sup.stop_all()
+            sup.close()
+    return _report_stop(console, results, sup.escaped)
+
+
+def _serve(c: Contract, sup: Supervisor, console: Console, until: threading.Event | None,
+           max_seconds: float | None) -> None:
+    t0 = time.monotonic()
+    sup.start_all()
+    table, _ = health_table(c, sup.pids())
+    console.print(table)
+    console.print(f"all {len(c.services)} services healthy in {time.monotonic() - t0:.2f} s; "
+                  f"Ctrl-C (or SIGTERM) stops them")
+    interval = float(c.raw.get("defaults", {}).get("health_interval_s", 5))
+    stop_at = None if max_seconds is None else time.monotonic() + max_seconds
+    while not (until and until.is_set()) and (stop_at is None or time.monotonic() < stop_at):
+        time.sleep(min(interval, 0.2))
+        gone = [n for n, r in sup.running.items() if r.popen.poll() is not None]
+        if gone:
+            console.print(f"service(s) exited: {', '.join(gone)}; stopping the rest")
+            return
+        sup.snapshot()
+
+
+def _report_stop(console: Console, results: list[StopResult], escaped: list[dict[str, Any]]) -> int:
     bad = [r for r in results if r.escalated or r.leftovers]
     for r in bad:
         console.print(f"[red]{r.service}: needed SIGKILL or left processes behind[/]")
-    return 1 if bad else 0
+    for r in results:
+        if r.log and r.log["cut"]:
+            console.print(f"{r.service}: log cut, {r.log['bytes_dropped']} bytes dropped ({r.log['path']})")
+    for item in escaped:
+        console.print(f"[red]escaped daemon {describe(item['pid'], item['cmdline'])}: found and killed[/]")
+    return 1 if bad or escaped else 0
 
 
 def _load_state(c: Contract) -> dict[str, Any] | None:
@@ -79,7 +96,9 @@ def _load_state(c: Contract) -> dict[str, Any] | None:
 
 def status(c: Contract, console: Console) -> int:
     st = _load_state(c)
-    pids = {n: v["pid"] for n, v in st["services"].items()} if st else {}
+    services = st.get("services") if st else None
+    pids = {str(n): v["pid"] for n, v in services.items() if isinstance(v, dict) and
+            isinstance(v.get("pid"), int)} if isinstance(services, dict) else {}
     table, ok = health_table(c, pids)
     console.print(table)
     if st is None:
@@ -88,24 +107,25 @@ def status(c: Contract, console: Console) -> int:
 
 
 def down(c: Contract, console: Console, timeout: float | None = None) -> int:
-    """Stop a stack recorded by `stack up` in another terminal; SIGKILL stragglers."""
+    """Stop a stack recorded by `stack up` in another terminal; SIGKILL stragglers.
+
+    Only processes that carry the recorded run's marker are signalled: a stale or forged
+    run file cannot make us stop someone else's process.
+    """
     st = _load_state(c)
     if st is None:
         raise TargetError(f"no running stack recorded for {c.name} ({state_file(c)} is missing)")
-    records = [ProcRecord(**r) for r in st["records"]]
-    for info in st["services"].values():
-        rec = next((r for r in records if r.pid == info["pid"]), None)
-        if rec and rec.alive():
-            platform.request_stop(rec.pid)
+    owned, refused = owned_processes(st)
+    for item in refused:
+        console.print(f"[yellow]not signalled: {describe(item['pid'], item['cmdline'])}: {item['reason']}[/]")
+    for proc in owned:
+        platform.request_stop(proc.pid)
     limit = timeout if timeout is not None else max((s.stop_timeout_s for s in c.services), default=10)
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline and any(r.alive() for r in records):
-        time.sleep(0.05)
-    stragglers = [r for r in records if r.alive()]
-    for r in stragglers:
-        platform.kill_process(r.pid, r.create_time)
-        console.print(f"[red]killed {r.service} pid {r.pid}: did not stop within {limit:g} s[/]")
-    psutil.wait_procs([], timeout=0)
+    _, stragglers = psutil.wait_procs(owned, timeout=limit)
+    for proc in stragglers:
+        platform.kill_process(proc.pid, proc.create_time() if proc.is_running() else None)
+        console.print(f"[red]killed pid {proc.pid}: did not stop within {limit:g} s[/]")
     state_file(c).unlink(missing_ok=True)
-    console.print(f"stopped {len(st['services'])} services")
+    services = st.get("services") if isinstance(st.get("services"), dict) else {}
+    console.print(f"stopped {len(owned)} processes of {len(services or {})} services")
     return 1 if stragglers else 0

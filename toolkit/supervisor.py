@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import psutil
@@ -23,10 +23,11 @@ from toolkit import platform
 from toolkit.auth import ensure_key_file
 from toolkit.contract import Contract, Service, expand, start_levels
 from toolkit.errors import TargetError
-from toolkit.evidence import atomic_write
+from toolkit.logcap import CappedLog
 
 MARKER_ENV = "TOOLKIT_RUN_MARKER"
 POLL_S = 0.02
+PROBE_BODY_CAP = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class Running:
     popen: subprocess.Popen[bytes]
     started_at: float
     healthy_at: float | None = None
-    log: IO[bytes] | None = None
+    log: CappedLog | None = None
 
     @property
     def pid(self) -> int:
@@ -67,6 +68,8 @@ class StopResult:
     escalated: bool
     exit_code: int | None
     leftovers: list[dict[str, Any]] = field(default_factory=list)
+    exit_ok: bool = True
+    log: dict[str, Any] | None = None
 
 
 def run_file(c: Contract) -> Path:
@@ -103,13 +106,38 @@ def _cmdline(pid: int | None) -> list[str]:
         return []
 
 
-def probe(client: httpx.Client, url: str, timeout: float = 2.0) -> tuple[bool, str]:
-    """One health check: (healthy, status or error)."""
+def probe(client: httpx.Client, url: str, timeout: float = 2.0,
+          max_body: int = PROBE_BODY_CAP) -> tuple[bool, str]:
+    """One health check: (healthy, status or error).
+
+    ``timeout`` bounds the whole check, body included: the body is streamed and reading
+    stops at the deadline or after ``max_body`` bytes, so a /healthz that never ends or
+    answers a gigabyte neither hangs the gate nor fills its memory; both count as unhealthy.
+    """
+    deadline = time.monotonic() + timeout
     try:
-        resp = client.get(url, timeout=timeout)
+        with client.stream("GET", url, timeout=timeout) as resp:
+            return _read_capped(resp, deadline, max_body)
     except httpx.HTTPError as exc:
         return False, type(exc).__name__
+
+
+def _read_capped(resp: httpx.Response, deadline: float, max_body: int) -> tuple[bool, str]:
+    got = 0
+    for chunk in resp.iter_raw():
+        got += len(chunk)
+        if got > max_body:
+            return False, f"{resp.status_code}, body over {max_body} bytes"
+        if time.monotonic() > deadline:
+            return False, f"{resp.status_code}, body not finished within the deadline"
     return resp.status_code == 200, str(resp.status_code)
+
+
+def exit_code_as_shell(code: int | None) -> int | None:
+    """Popen reports death by signal N as -N; shells, systemd and docker say 128+N."""
+    if code is None or code >= 0:
+        return code
+    return 128 - code
 
 
 class Supervisor:
@@ -127,38 +155,47 @@ class Supervisor:
         self._emit = on_event or (lambda *a, **k: None)
         self._client = httpx.Client(trust_env=False)
         self._lock = threading.Lock()
+        self.subreaper = False
+        self._baseline: set[tuple[int, float]] = set()
+        self.escaped: list[dict[str, Any]] = []
+        self._abort = threading.Event()
+        self._file_lock = threading.Lock()
 
     # ------------------------------------------------------------ ownership
     def _reclaim(self) -> None:
-        """A run file left by a toolkit that died (kill -9): stop its services, so a rerun works."""
+        """A run file left by a toolkit that died (kill -9): stop its services, so a rerun works.
+
+        The file is only a hint: a process named in it is signalled only when it still
+        carries that run's marker in its environment, so a forged or stale file cannot make
+        the toolkit kill someone else's process.
+        """
         path = run_file(self.contract)
-        try:
-            doc = json.loads(path.read_text())
-        except FileNotFoundError:
-            return
-        except (OSError, ValueError):
-            path.unlink(missing_ok=True)
+        doc = read_run_file(path)
+        if doc is None:
             return
         owner = ProcRecord("toolkit", int(doc.get("owner_pid", 0)), float(doc.get("owner_create", 0)), [])
         if owner.alive() and owner.pid != os.getpid():
             raise TargetError(f"the stack of {self.contract.name} is run by another toolkit (pid {owner.pid}); "
                               f"stop it first (toolkit stack down)")
-        stale = [ProcRecord(**r) for r in doc.get("records", [])]
-        for rec in stale:
-            if rec.alive():
-                platform.kill_process(rec.pid, rec.create_time)
-        deadline = time.monotonic() + 5
-        while any(rec.alive() for rec in stale) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        self._emit("supervisor.reclaimed", killed=[r.pid for r in stale], file=str(path))
+        owned, refused = owned_processes(doc)
+        for proc in owned:
+            platform.kill_process(proc.pid, _create_time(proc))
+        psutil.wait_procs(owned, timeout=5)
+        self._emit("supervisor.reclaimed", killed=[p.pid for p in owned], file=str(path),
+                   not_signalled=refused)
         path.unlink(missing_ok=True)
 
     def _write_run_file(self) -> None:
+        """Written before the first spawn and after every change, so a kill -9 at any moment
+        leaves a file naming the run marker every started process carries."""
         me = psutil.Process()
-        doc = {"contract": self.contract.name, "marker": self.marker, "owner_pid": me.pid,
-               "owner_create": me.create_time(), "services": {n: {"pid": r.pid} for n, r in self.running.items()},
-               "records": [asdict(r) for r in self.records.values()]}
-        atomic_write(run_file(self.contract), json.dumps(doc, indent=2).encode())
+        with self._lock:
+            doc = {"contract": self.contract.name, "marker": self.marker, "owner_pid": me.pid,
+                   "owner_create": me.create_time(),
+                   "services": {n: {"pid": r.pid} for n, r in self.running.items()},
+                   "records": [asdict(r) for r in self.records.values()]}
+        with self._file_lock:
+            replace_file(run_file(self.contract), json.dumps(doc, indent=2).encode())
 
     # ------------------------------------------------------------ start
     def start_all(self) -> dict[str, float]:
@@ -166,27 +203,39 @@ class Supervisor:
         ensure_key_file(self.contract.auth)
         self._reclaim()
         self._preflight_ports()
+        self.subreaper = platform.become_child_subreaper()
+        self._baseline = {(p.pid, _create_time(p)) for p in _descendants()}
         startup: dict[str, float] = {}
         try:
+            self._write_run_file()
             for level in start_levels(self.contract):
                 for svc in level:
                     self._spawn(svc)
-                with ThreadPoolExecutor(max_workers=max(1, len(level))) as pool:
-                    for name, secs in pool.map(self._await_health, level):
-                        startup[name] = secs
+                    self._write_run_file()
+                startup.update(self._await_level(level))
             self._write_run_file()
         except BaseException:
+            self._abort.set()
             self.stop_all()
             raise
         return startup
 
+    def _await_level(self, level: list[Service]) -> dict[str, float]:
+        """Wait for one start level; on a signal (KeyboardInterrupt) do not wait for the probes."""
+        pool = ThreadPoolExecutor(max_workers=max(1, len(level)))
+        try:
+            return dict(pool.map(self._await_health, level))
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
     def _preflight_ports(self) -> None:
         for svc in self.contract.services:
             if svc.port is not None and port_in_use(svc.host, svc.port):
-                owners = [" ".join(x["cmdline"]) or f"pid {x['pid']}" for x in listeners_on([svc.port])]
+                owners = [describe(x["pid"], x["cmdline"]) for x in listeners_on([svc.port])]
                 who = f" (held by {owners[0]})" if owners else ""
                 raise TargetError(f"service {svc.name!r}: port {svc.port} on {svc.host} is already in use{who}; "
-                                  f"stop whatever holds it or change the port in the contract")
+                                  f"the toolkit never signals what it did not start: stop whatever holds it "
+                                  f"or change the port in the contract")
 
     def variables(self, svc: Service) -> dict[str, Any]:
         return {**self.contract.base_vars(), "port": svc.port if svc.port is not None else "",
@@ -201,32 +250,38 @@ class Supervisor:
         variables = self.variables(svc)
         env = {**os.environ, **expand(self.contract.env, variables), **expand(svc.env, variables),
                **self.extra_env, MARKER_ENV: self.marker}
-        log = self._open_log(svc)
         if not svc.cwd.is_dir():
             raise TargetError(f"service {svc.name!r}: cwd {str(svc.cwd)!r} is not a folder")
+        log = self._open_log(svc)
+        out = subprocess.PIPE if log else None
         try:
             popen = subprocess.Popen(  # nosec B603
-                argv, cwd=svc.cwd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                argv, cwd=svc.cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 **platform.spawn_kwargs())
         except OSError as exc:
             raise TargetError(f"service {svc.name!r}: cannot start {exe!r}: {exc.strerror}") from None
+        if log and popen.stdout is not None:
+            log.start(popen.stdout)
         run = Running(svc, popen, time.monotonic(), log=log)
         self.running[svc.name] = run
         self._record(svc.name, popen.pid)
         self._emit("service.spawned", service=svc.name, pid=popen.pid, argv=argv)
 
-    def _open_log(self, svc: Service) -> IO[bytes] | None:
+    def _open_log(self, svc: Service) -> CappedLog | None:
         target = svc.logs[0] if svc.logs else (self.log_dir / f"{svc.name}.log" if self.log_dir else None)
         if target is None:
             return None
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return open(target, "ab")
+        try:
+            return CappedLog(target, svc.log_max_bytes, svc.log_backups)
+        except OSError as exc:
+            raise TargetError(f"service {svc.name!r}: cannot open its log {str(target)!r}: "
+                              f"{exc.strerror}") from None
 
     def _await_health(self, svc: Service) -> tuple[str, float]:
         run = self.running[svc.name]
         deadline = run.started_at + svc.startup_timeout_s
         url = svc.health_url
-        while True:
+        while not self._abort.is_set():
             code = run.popen.poll()
             if code is not None:
                 raise TargetError(f"service {svc.name!r} exited with code {code} before it became healthy; "
@@ -240,6 +295,7 @@ class Supervisor:
                 raise TargetError(f"service {svc.name!r} did not become healthy at {url} within "
                                   f"{svc.startup_timeout_s:g} s; see its log{self._log_hint(svc)}")
             time.sleep(POLL_S)
+        raise TargetError(f"service {svc.name!r}: start abandoned")
 
     def _log_hint(self, svc: Service) -> str:
         if svc.logs:
@@ -258,6 +314,7 @@ class Supervisor:
 
     def snapshot(self) -> None:
         """Walk every service's process tree and record each descendant."""
+        before = len(self.records)
         for name, run in list(self.running.items()):
             try:
                 children = psutil.Process(run.pid).children(recursive=True)
@@ -265,6 +322,8 @@ class Supervisor:
                 continue
             for child in children:
                 self._record(name, child.pid)
+        if len(self.records) != before and run_file(self.contract).exists():
+            self._write_run_file()
 
     # ------------------------------------------------------------ stop
     def stop_all(self) -> list[StopResult]:
@@ -277,9 +336,40 @@ class Supervisor:
                 continue
             with ThreadPoolExecutor(max_workers=len(names)) as pool:
                 results.extend(pool.map(self._stop_one, names))
+        self.escaped.extend(self._sweep_escaped())
         platform.reap_children()
         run_file(self.contract).unlink(missing_ok=True)
         return results
+
+    def _sweep_escaped(self) -> list[dict[str, Any]]:
+        """Descendants that left their service's tree (double fork, setsid, empty environment).
+
+        As a child subreaper (Linux) every orphan of a service re-parents to us, so after the
+        services stopped any new descendant outside our own session is one of theirs (services
+        run in sessions of their own, and nothing can join ours). Named, then killed: it is
+        ours. Without a subreaper the list is empty and run markers are the fallback.
+        """
+        if not self.subreaper:
+            return []
+        found: list[dict[str, Any]] = []
+        for _ in range(5):  # a daemon may fork once more while we look
+            fresh = [p for p in _descendants() if self._escaped(p)]
+            if not fresh:
+                break
+            for proc in fresh:
+                found.append({"pid": proc.pid, "cmdline": _safe_cmdline(proc), "check": "escaped-descendant"})
+                platform.kill_process(proc.pid, _create_time(proc))
+            psutil.wait_procs(fresh, timeout=2)
+            platform.reap_children()
+        return found
+
+    def _escaped(self, proc: psutil.Process) -> bool:
+        if (proc.pid, _create_time(proc)) in self._baseline:
+            return False
+        if _status(proc) == psutil.STATUS_ZOMBIE:
+            return False
+        session = platform.session_of(proc.pid)
+        return session is not None and session != platform.session_of(os.getpid())
 
     def _stop_one(self, name: str) -> StopResult:
         run = self.running.pop(name)
@@ -293,9 +383,12 @@ class Supervisor:
             self._kill_tree(name, run)
             code = run.popen.wait(timeout=5)
         leftovers = self._leftovers(name)
-        if run.log:
-            run.log.close()
-        result = StopResult(name, time.monotonic() - t0, escalated, code, leftovers)
+        log = run.log.finish().as_dict() if run.log else None
+        if log and log["cut"]:
+            self._emit("service.log_cut", service=name, **log)
+        shell_code = exit_code_as_shell(code)
+        exit_ok = escalated or shell_code in run.service.stop_exit_codes
+        result = StopResult(name, time.monotonic() - t0, escalated, shell_code, leftovers, exit_ok, log)
         self._emit("service.stopped", **asdict(result))
         return result
 
@@ -312,6 +405,20 @@ class Supervisor:
             out.append({"pid": rec.pid, "cmdline": rec.cmdline, "check": "descendant-alive-after-stop"})
             platform.kill_process(rec.pid, rec.create_time)
         return out
+
+    def owns(self, pid: int) -> bool:
+        """Only what this returns True for may ever be signalled: a process this supervisor
+        recorded in a service's tree, one carrying this run's marker, or (as subreaper) a
+        descendant of ours outside our own session."""
+        try:
+            proc = psutil.Process(pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return False
+        if (pid, _create_time(proc)) in self.records:
+            return True
+        if carries_marker(pid, self.marker):
+            return True
+        return self.subreaper and proc in _descendants() and self._escaped(proc)
 
     def pids(self) -> dict[str, int]:
         return {name: run.pid for name, run in self.running.items()}
@@ -337,3 +444,95 @@ def processes_with_marker(marker: str) -> list[psutil.Process]:
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
             continue
     return found
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Atomic against a kill -9 of the toolkit (rename), without an fsync per service: the
+    run file only has to outlive the toolkit process, not the machine (whose reboot ends
+    the services too)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_run_file(path: Path) -> dict[str, Any] | None:
+    """The run file as a dict; None when missing. An unreadable file is removed (it can name
+    nothing that is still provably ours)."""
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        path.unlink(missing_ok=True)
+        return None
+    if not isinstance(doc, dict):
+        path.unlink(missing_ok=True)
+        return None
+    return doc
+
+
+def carries_marker(pid: int, marker: str) -> bool:
+    """True when the process was started by the toolkit run that owns ``marker``."""
+    env = platform.environ_of(pid)
+    return bool(marker) and env is not None and env.get(MARKER_ENV) == marker
+
+
+def owned_processes(doc: dict[str, Any]) -> tuple[list[psutil.Process], list[dict[str, Any]]]:
+    """The processes a run file may have us signal, and those it names that we refuse to.
+
+    A record counts only while the process is the same one (pid and create time) and still
+    carries the run's marker; every other process carrying the marker is added (spawned
+    just before a kill -9, before the file was updated).
+    """
+    marker = str(doc.get("marker") or "")
+    owned: dict[int, psutil.Process] = {}
+    refused: list[dict[str, Any]] = []
+    for raw in doc.get("records", []) if isinstance(doc.get("records"), list) else []:
+        try:
+            rec = ProcRecord(str(raw["service"]), int(raw["pid"]), float(raw["create_time"]),
+                             [str(x) for x in raw.get("cmdline", [])])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if not rec.alive():
+            continue
+        if carries_marker(rec.pid, marker):
+            owned[rec.pid] = psutil.Process(rec.pid)
+        else:
+            refused.append({"pid": rec.pid, "cmdline": _cmdline(rec.pid),
+                            "reason": "does not carry this run's marker"})
+    for proc in processes_with_marker(marker) if marker else []:
+        owned.setdefault(proc.pid, proc)
+    return list(owned.values()), refused
+
+
+def describe(pid: int | None, cmdline: list[str]) -> str:
+    """'pid 123 (python -m http.server)' for messages."""
+    if pid is None:
+        return "a process the toolkit cannot see"
+    return f"pid {pid} ({' '.join(cmdline)})" if cmdline else f"pid {pid}"
+
+
+def _create_time(proc: psutil.Process) -> float:
+    try:
+        return float(proc.create_time())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return 0.0
+
+
+def _status(proc: psutil.Process) -> str:
+    try:
+        return str(proc.status())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return ""
+
+
+def _descendants() -> list[psutil.Process]:
+    try:
+        return list(psutil.Process().children(recursive=True))
+    except psutil.NoSuchProcess:  # pragma: no cover - we are alive
+        return []

@@ -93,7 +93,7 @@ def same_origin_target(base: str, current: str, location: str) -> str | None:
 
 
 def wire_path(raw: str) -> str:
-    return quote(raw, safe=_WIRE_SAFE)
+    return quote(raw.encode("utf-8", "surrogatepass"), safe=_WIRE_SAFE)
 
 
 class HttpDeliverer:

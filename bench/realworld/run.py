@@ -11,8 +11,10 @@ timeout. The caller chooses the network: wrap it in `unshare -n` so traffic stay
         python bench/realworld/run.py --toolkit .venv/bin/toolkit'
 
 One row per target and release, then the totals: vulnerable releases detected (exit 1 with
-every expected class), fixed releases passed (exit 0), class recall, runs that exited 2 or
-timed out, total time. Run folders (contract, evidence, output) are kept under --runs.
+every expected class), fixed releases passed (exit 0; those whose only findings are listed in
+the target's verified_in_fixed are counted apart, never as passed), class recall (expected
+families found, whatever the exit code), runs that exited 2 or timed out, total time.
+Run folders (contract, evidence, output) are kept under --runs.
 """
 from __future__ import annotations
 
@@ -40,6 +42,8 @@ CWE_FAMILY = {22: "traversal", 23: "traversal", 36: "traversal", 59: "symlink", 
               287: "auth", 306: "auth", 294: "auth", 863: "policy", 184: "smuggle",
               209: "leaks", 200: "leaks", 532: "leaks", 248: "crash", 400: "crash"}
 ATTACK_FAMILY = {"T-TRAV-001": "traversal", "T-LINK-001": "symlink", "T-CMD-001": "command",
+                 "T-OPT-001": "option", "T-ENVLEAK-001": "env", "T-DOS-001": "crash",
+                 "T-WRITE-001": "traversal",
                  "T-ENV-001": "env", "T-AUTH-001": "auth", "T-AUTH-002": "auth",
                  "T-AUTH-003": "auth", "T-POL-001": "policy", "T-POL-002": "smuggle",
                  "T-POL-003": "policy", "T-LEAK-001": "leaks"}
@@ -51,6 +55,7 @@ class Row:
     kind: str
     version: str
     expected: list[str]
+    verified: list[str] = field(default_factory=list)
     rc: int | None = None
     found: list[str] = field(default_factory=list)
     verdict: str = ""
@@ -111,8 +116,12 @@ def run_cmd(cmd: list[str], cwd: Path, timeout: float) -> tuple[int | None, str,
         out, err = proc.communicate(timeout=timeout)
         return proc.returncode, out, err
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # bench only: the group this script started
-        out, err = proc.communicate()
+        proc.terminate()  # the toolkit stops the services it started on SIGTERM
+        try:
+            out, err = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # bench only: the group this script started
+            out, err = proc.communicate()
         return None, out, err
 
 
@@ -143,13 +152,18 @@ def judge(row: Row, data: dict[str, Any] | None, out: str, err: str) -> None:
         errors = data.get("errors") or []
         if errors and not row.reason:
             row.reason = str(errors[0])[:220]
+    missed = sorted(set(row.verified) - set(row.found))
+    if missed and row.rc in (0, 1):
+        row.reason = "verified true finding(s) not reported: " + ", ".join(missed)
     if row.rc is None:
         row.verdict = "TIMEOUT"
     elif row.rc == 2:
         row.verdict = "ERROR"
         row.reason = row.reason or first_error(out, err)
+    elif row.kind == "fixed" and row.rc == 0:
+        row.verdict = "pass"
     elif row.kind == "fixed":
-        row.verdict = "pass" if row.rc == 0 else "FLAGGED"
+        row.verdict = "TRUE-ONLY" if set(row.found) <= set(row.verified) else "FLAGGED"
     elif row.rc == 1 and set(row.expected) <= set(row.found):
         row.verdict = "detected"
     elif row.rc == 1 and set(row.expected) & set(row.found):
@@ -161,8 +175,9 @@ def judge(row: Row, data: dict[str, Any] | None, out: str, err: str) -> None:
 def run_one(target: dict[str, Any], kind: str, toolkit: list[str], cache: Path,
             runs: Path, timeout: float) -> Row:
     version = target[kind]
-    row = Row(target["name"], kind, version, list(target["expected"]) if kind == "vulnerable"
-              else [])
+    expected = list(target["expected"]) if kind == "vulnerable" else []
+    verified = [v["family"] for v in target.get("verified_in_fixed", [])] if kind == "fixed" else []
+    row = Row(target["name"], kind, version, expected, verified)
     install = cache / target["name"] / version
     folder = runs / f"{target['name']}-{kind}"
     if folder.exists():
@@ -200,11 +215,12 @@ def totals(rows: list[Row]) -> dict[str, Any]:
     vul = [r for r in rows if r.kind == "vulnerable"]
     fix = [r for r in rows if r.kind == "fixed"]
     exp = sum(len(r.expected) for r in vul)
-    hit = sum(len(set(r.expected) & set(r.found)) for r in vul if r.rc == 1)
+    hit = sum(len(set(r.expected) & set(r.found)) for r in vul)
     return {
         "vulnerable_detected": sum(r.verdict == "detected" for r in vul),
         "vulnerable_total": len(vul),
         "fixed_passed": sum(r.verdict == "pass" for r in fix),
+        "fixed_true_only": sum(r.verdict == "TRUE-ONLY" for r in fix),
         "fixed_total": len(fix),
         "class_recall": round(hit / exp, 3) if exp else None,
         "classes_found": hit, "classes_expected": exp,
@@ -220,7 +236,7 @@ def print_row(r: Row) -> None:
     exp = ",".join(r.expected) or "-"
     print(f"{r.target:16} {r.kind:10} {r.version:11} {rc:>2} {r.verdict:14} "
           f"{r.seconds:6.1f}s found={found} expected={exp}", flush=True)
-    if r.reason and r.verdict not in ("detected", "pass"):
+    if r.reason and (r.verdict not in ("detected", "pass") or r.verified):
         print(f"{'':16} {r.reason}", flush=True)
 
 
@@ -258,7 +274,8 @@ def main() -> int:
                           "rows": [asdict(r) for r in rows], "totals": tot}, indent=1))
     else:
         print(f"vulnerable detected {tot['vulnerable_detected']}/{tot['vulnerable_total']}, "
-              f"fixed passed {tot['fixed_passed']}/{tot['fixed_total']}, class recall "
+              f"fixed passed {tot['fixed_passed']}/{tot['fixed_total']} "
+              f"(+{tot['fixed_true_only']} with only hand-verified true findings), class recall "
               f"{tot['classes_found']}/{tot['classes_expected']}, exit 2: {tot['exit_2']}, "
               f"timeouts: {tot['timeouts']}, total {tot['total_seconds']} s; runs: {runs}")
     return 0

@@ -151,7 +151,8 @@ def file_list(args: dict[str, Any]) -> dict[str, Any]:
         entries = sorted(os.listdir(path))
     except OSError:
         raise ClientError("cannot list", 400) from None
-    return {"entries": entries}
+    # a name that is not UTF-8 is shown with \x escapes instead of failing the whole listing
+    return {"entries": [os.fsencode(e).decode("utf-8", "backslashreplace") for e in entries]}
 
 
 # ------------------------------------------------------------------ shell

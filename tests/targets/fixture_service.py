@@ -2,6 +2,8 @@
 
 python -m tests.targets.fixture_service --port N [--delay S] [--never-healthy]
     [--ignore-term] [--double-fork] [--unhealthy-after S] [--leak-listener]
+    [--escape-on-term TOKEN] [--exit-code-on-term N] [--default-term] [--flood-log]
+    [--endless-health] [--huge-health]
 """
 
 from __future__ import annotations
@@ -29,6 +31,13 @@ def main() -> None:
     ap.add_argument("--exit-after", type=float, default=None, help="die this many seconds after start")
     ap.add_argument("--slow-ms", type=float, default=0.0, help="answer every request this late")
     ap.add_argument("--fail-requests", action="store_true", help="answer 500 to everything but /healthz")
+    ap.add_argument("--escape-on-term", default=None, metavar="TOKEN",
+                    help="on SIGTERM: double fork, setsid, exec a sleeper with an empty environment")
+    ap.add_argument("--exit-code-on-term", type=int, default=None, help="on SIGTERM: exit with this code")
+    ap.add_argument("--default-term", action="store_true", help="die by SIGTERM's default action")
+    ap.add_argument("--flood-log", action="store_true", help="write to stdout as fast as possible")
+    ap.add_argument("--endless-health", action="store_true", help="/healthz: 200, chunked, never ends")
+    ap.add_argument("--huge-health", action="store_true", help="/healthz: 200 with a 1 GiB body")
     args = ap.parse_args()
     if args.ignore_term:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -39,6 +48,9 @@ def main() -> None:
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if self.path == "/healthz" and (args.endless_health or args.huge_health):
+                _hostile_health(self, args.huge_health)
+                return
             if args.slow_ms and self.path != "/healthz":
                 time.sleep(args.slow_ms / 1000)
             sick = (args.fail_requests and self.path != "/healthz") or args.never_healthy or (
@@ -64,10 +76,61 @@ def main() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         time.sleep(600)
         os._exit(0)
-    if not args.ignore_term:
-        signal.signal(signal.SIGTERM, lambda *a: threading.Thread(target=server.shutdown).start())
+    if args.flood_log:
+        threading.Thread(target=_flood, daemon=True).start()
+    if args.default_term:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    elif not args.ignore_term:
+        signal.signal(signal.SIGTERM, lambda *a: _on_term(server, args))
     server.serve_forever()
+    if args.exit_code_on_term is not None:
+        os._exit(args.exit_code_on_term)
     sys.exit(0)
+
+
+def _on_term(server: http.server.HTTPServer, args: argparse.Namespace) -> None:
+    if args.escape_on_term:
+        _escape(args.escape_on_term)
+    threading.Thread(target=server.shutdown).start()
+
+
+def _escape(token: str) -> None:
+    """The daemon that no tree walk and no environment marker can find."""
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            code = "import time; time.sleep(600)"
+            os.execve(sys.executable, [sys.executable, "-c", code, token], {})
+        os._exit(0)
+
+
+def _flood() -> None:
+    line = b"flood " * 10_000 + b"\n"
+    out = sys.stdout.buffer
+    while True:
+        out.write(line)
+        out.flush()
+
+
+def _hostile_health(handler: http.server.BaseHTTPRequestHandler, huge: bool) -> None:
+    handler.protocol_version = "HTTP/1.1"
+    handler.send_response(200)
+    block = b"0" * 65536
+    try:
+        if huge:
+            handler.send_header("Content-Length", str(1 << 30))
+            handler.end_headers()
+            for _ in range((1 << 30) // len(block)):
+                handler.wfile.write(block)
+            return
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        while True:
+            handler.wfile.write(b"1\r\nx\r\n")
+            handler.wfile.flush()
+            time.sleep(0.05)
+    except OSError:
+        return
 
 
 _HOARD: list[bytearray] = []

@@ -3,7 +3,11 @@
     python -m tests.targets.mcp_hostile MODE
 MODE: "loose" (tool inputSchema without "type", garbage lines on stdout, otherwise works),
       "silent" (never answers), "exit" (exits in the middle of a tool call),
-      "garbage" (answers only with garbage).
+      "garbage" (answers only with garbage), "empty" (lists no tools),
+      "invalid" (a tool listing that does not validate),
+      "crashy" (like loose, but exits on any call whose arguments hold ".."),
+      "readonly" (lists read_file only, refuses every other name like an unknown tool),
+      "readonly-weak" (lists read_file only, but still dispatches delete_file).
 """
 
 from __future__ import annotations
@@ -36,11 +40,21 @@ def main() -> None:
             send({"jsonrpc": "2.0", "id": msg["id"], "result": {
                 "protocolVersion": msg["params"].get("protocolVersion", "2025-06-18"),
                 "capabilities": {"tools": {}}, "serverInfo": {"name": "hostile", "version": "0"}}})
+        elif method == "tools/list" and MODE in ("empty", "invalid"):
+            tools: list[object] = [] if MODE == "empty" else [{"name": 3, "inputSchema": "no"}]
+            send({"jsonrpc": "2.0", "id": msg["id"], "result": {"tools": tools}})
         elif method == "tools/list":
             send({"jsonrpc": "2.0", "id": msg["id"], "result": {"tools": [
                 {"name": "read_file", "inputSchema": {"properties": {"path": {}}}}]}})
+        elif method == "tools/call" and MODE.startswith("readonly"):
+            name = msg["params"].get("name")
+            if name == "read_file" or (MODE == "readonly-weak" and name == "delete_file"):
+                text = f"{name} done for {msg['params'].get('arguments')}"
+                send({"jsonrpc": "2.0", "id": msg["id"], "result": {"content": [{"type": "text", "text": text}]}})
+            else:  # hidden tools are refused exactly like unknown ones
+                send({"jsonrpc": "2.0", "id": msg["id"], "error": {"code": -32602, "message": f"Unknown tool: {name}"}})
         elif method == "tools/call":
-            if MODE == "exit":
+            if MODE == "exit" or (MODE == "crashy" and ".." in json.dumps(msg["params"])):
                 sys.exit(3)
             path = msg["params"]["arguments"].get("path", "")
             try:

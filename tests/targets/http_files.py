@@ -1,0 +1,63 @@
+"""A static file server (stdlib) that dies on a malformed request target, for restart tests.
+
+    python -m tests.targets.http_files --port N --root DIR [--crash-on-nul]
+
+Serves files below ROOT with realpath containment; redirects a folder without a trailing
+slash (like every static server). With --crash-on-nul the whole process exits when a
+request target holds ``%00`` (a crash the toolkit must report, restart and get past).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.server
+import os
+import sys
+from urllib.parse import unquote
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--root", required=True)
+    ap.add_argument("--crash-on-nul", action="store_true")
+    args = ap.parse_args()
+    root = os.path.realpath(args.root)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            if self.path == "/healthz":
+                return self._send(200, b"ok")
+            if args.crash_on_nul and "%00" in self.path:
+                sys.stderr.write("fatal: NUL in request target\n")
+                os._exit(70)
+            real = os.path.realpath(os.path.join(root, unquote(self.path.split("?")[0]).lstrip("/")))
+            if os.path.commonpath([real, root]) != root:
+                return self._send(404, b"not found")
+            if os.path.isdir(real):
+                if not self.path.endswith("/"):
+                    self.send_response(301)
+                    self.send_header("Location", self.path + "/")
+                    self.end_headers()
+                    return None
+                return self._send(200, "\n".join(sorted(os.listdir(real))).encode())
+            try:
+                with open(real, "rb") as fh:
+                    return self._send(200, fh.read())
+            except OSError:
+                return self._send(404, b"not found")
+
+        def _send(self, code: int, body: bytes) -> None:
+            self.send_response(code)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler).serve_forever()
+
+
+if __name__ == "__main__":
+    main()
