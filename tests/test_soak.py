@@ -344,13 +344,15 @@ def test_bad_soak_options_are_usage_errors(tmp_path: Path, capsys: pytest.Captur
 def test_drill_history_html_plots_rpo_and_rto(tmp_path: Path) -> None:
     from tests.conftest import run_cli
     from toolkit import contract as contract_mod
-    from toolkit.drill import append_history
+    from toolkit.drill import finish_history, start_history
+    from toolkit.runner import GateResult
 
     path = write_contract(tmp_path, '[contract]\nname = "d"\nversion = "1.0.0"\n')
     c = contract_mod.load(path)
     for i, (rpo, rto, verdict) in enumerate([(0.4, 0.9, "pass"), (None, None, "fail"), (0.5, 1.1, "pass")]):
-        append_history(c, f"run-{i}", {"faults": ["kill", "<b>"], "rpo_s": rpo, "rto_s": rto,
-                                       "lost_writes": i}, verdict)
+        start_history(c, f"run-{i}", ["kill", "<b>"], i)
+        finish_history(c, f"run-{i}", GateResult(verdict, {"rpo_s": rpo, "rto_s": rto, "lost_writes": i},
+                                                 tmp_path / "summary.json"))
     out = tmp_path / "history.html"
     assert run_cli("drill", "history", "--contract", str(path), "--html", str(out)) == 0
     html = out.read_text()

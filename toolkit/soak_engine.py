@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import json
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -156,7 +157,10 @@ class Engine:
         The whole run has a deadline (duration + three stuck limits + 2 min), and the loop
         is closed without waiting on leftovers, so the gate can end in error but never hang.
         """
-        loop = _uvloop.new_event_loop() if _uvloop is not None else asyncio.new_event_loop()
+        # uvloop is opt-in (TOOLKIT_SOAK_LOOP=uvloop): in a process that had run Locust's
+        # subprocesses before, its loop was seen idle in epoll for good (twice, in the tests).
+        fast = _uvloop is not None and os.environ.get("TOOLKIT_SOAK_LOOP") == "uvloop"
+        loop = _uvloop.new_event_loop() if fast else asyncio.new_event_loop()
         limit = self.duration + 3 * self.stuck_s + 120.0
         try:
             return loop.run_until_complete(asyncio.wait_for(self._main(), limit))
