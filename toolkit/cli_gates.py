@@ -250,7 +250,9 @@ def drill(ctx: click.Context, contract_path: Path | None, faults: tuple[str, ...
 @drill.command("history")
 @contract_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of the table.")
-def drill_history(contract_path: Path | None, as_json: bool) -> None:
+@click.option("--html", "html_path", type=click.Path(path_type=Path), default=None,
+              help="Also write a self-contained HTML page with RPO/RTO plots here.")
+def drill_history(contract_path: Path | None, as_json: bool, html_path: Path | None) -> None:
     """Trend table of past drills: RPO, RTO, lost writes, verdict ("running": never sealed)."""
     import json
 
@@ -258,7 +260,14 @@ def drill_history(contract_path: Path | None, as_json: bool) -> None:
     from toolkit.drill import read_history
     from toolkit.runner import default_contract_path
 
-    rows = read_history(contract_mod.load(contract_path or default_contract_path()))
+    c = contract_mod.load(contract_path or default_contract_path())
+    rows = read_history(c)
+    if html_path is not None:
+        from reports.drill_html import render_history
+        from toolkit.evidence import atomic_write
+
+        atomic_write(html_path, render_history(f"Drill history: {c.name} {c.version}", rows).encode())
+        console.print(f"report: {html_path}")
     cols = ("run_id", "at", "faults", "rpo_s", "rto_s", "lost", "verdict")
     if as_json:
         click.echo(json.dumps({"drills": [dict(zip(cols, r, strict=True)) for r in rows]}, indent=2))
@@ -305,29 +314,28 @@ def determinism(contract_path: Path | None, runs: int | None, no_stack: bool, ti
 @contract_option
 @click.option("--duration", default=None, help="Scale the contract's [soak].duration down, e.g. 10m.")
 @click.option("--warmup", default=None, help="Excluded from the statistics (default: the contract's, at most 1/5).")
-@click.option("--sample-interval", default="60s", show_default=True, help="Metrics window (one file each).")
+@click.option("--window", "--sample-interval", "window", default=None,
+              help="Metrics window, one gate2-metrics-minute-NNNN.json each (default: [soak].window, else 60s).")
+@click.option("--stuck-after", default=None, help="A request in flight this long is stuck (default: 30s).")
 @click.option("--seed", type=int, default=None, help="Seed for the arrival schedule (recorded).")
-def soak(contract_path: Path | None, duration: str | None, warmup: str | None, sample_interval: str,
-         seed: int | None) -> None:
-    """Gate 2: open-model traffic; p50/p95/p99, error rate, memory growth, restarts, stuck requests."""
+@click.option("--engine", type=click.Choice(["builtin", "locust"]), default="builtin", show_default=True,
+              help="builtin: one process, asyncio + h11; locust: Locust master and --workers workers.")
+@click.option("--workers", type=int, default=2, show_default=True, help="Locust workers to start here.")
+def soak(contract_path: Path | None, duration: str | None, warmup: str | None, window: str | None,
+         stuck_after: str | None, seed: int | None, engine: str, workers: int) -> None:
+    """Gate 2: open-model traffic, judged per window; aborts early on a breach, death or stuck request."""
     from toolkit.soak import SoakConfig, run_soak
+    from toolkit.soak_cli import report_soak, start_progress
 
     cfg = SoakConfig(contract_path, _seconds(duration, "--duration"), _seconds(warmup, "--warmup"),
-                     _seconds(sample_interval, "--sample-interval") or 60.0, seed)
-    result = run_soak(cfg)
-    o = result.body["overall"]
-
-    def fmt(v: float | None) -> str:
-        return "-" if v is None else f"{v:.1f}"
-    console.print(f"{o['requests']} requests after warmup, error rate {o['error_rate'] or 0:.4f}, p50 {fmt(o['p50_ms'])} ms, "
-                  f"p95 {fmt(o['p95_ms'])} ms, p99 {fmt(o['p99_ms'])} ms, restarts {len(result.body['restarts'])}: "
-                  f"[bold]{result.verdict}[/]")
-    for m in result.body["measurements"]:
-        if m["verdict"] != "pass":
-            err_console.print(f"[red]{m['metric']}[/] {_num(m['value'])} {m['unit']} (threshold "
-                              f"{_num(m['threshold'])}) {escape(m['detail'])}", soft_wrap=True)
-    console.print(f"evidence: {result.summary_path}", soft_wrap=True)
-    done(result.exit_code)
+                     _seconds(window, "--window"), seed, _seconds(stuck_after, "--stuck-after"),
+                     engine=engine, workers=workers)
+    progress = start_progress(console, cfg)
+    try:
+        result = run_soak(cfg)
+    finally:
+        progress.stop()
+    done(report_soak(console, err_console, result))
 
 
 @cli.command("gates")

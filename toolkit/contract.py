@@ -81,7 +81,12 @@ SURFACE = s.Table(
 TRAFFIC = s.Table(
     {**_REQUEST_FIELDS, "name": s.Str(), "rate_per_s": s.Num(positive=True, maximum=MAX_RATE),
      "stream": s.Bool(), "auth": s.Bool(),
-     "expect_status": s.List(s.Num(minimum=100, maximum=599, integer=True))},
+     "expect_status": s.List(s.Num(minimum=100, maximum=599, integer=True)),
+     # session churn: what a successful reply created is destroyed ``hold`` later
+     "destroy": s.Table({"name": s.Str(), "method": s.Str(choices=("DELETE", "POST", "PUT")),
+                         "path": s.Str(), "headers": s.Map(s.Str()), "json": s.Any_()},
+                        required=("path",), placeholders=_WRITER_PH | {"id"}),
+     "hold": s.Duration(), "id_field": s.Str()},
     required=("name", "rate_per_s"),
     placeholders=_WRITER_PH,
 )
@@ -125,8 +130,13 @@ TOP = s.Table(
         "soak": s.Table(
             {"duration": s.Duration(positive=True), "warmup": s.Duration(),
              "traffic": s.TableList(TRAFFIC),
+             "window": s.Duration(positive=True), "stuck_after": s.Duration(positive=True),
              "thresholds": s.Table({"error_rate": s.Num(), "memory_growth": s.Num(),
-                                    "p95_ms": s.Num(), "p99_ms": s.Num(), "p50_ms": s.Num()})}
+                                    "p95_ms": s.Num(), "p99_ms": s.Num(), "p50_ms": s.Num(),
+                                    "min_samples": s.Num(minimum=1, integer=True),
+                                    "rolling_windows": s.Num(minimum=1, integer=True),
+                                    "p95_spike_k": s.Num(minimum=1), "p95_spike_floor_ms": s.Num(),
+                                    "abort": s.Bool()})}
         ),
         "durability": s.Table(
             {"rpo_s": s.Seconds(), "rto_s": s.Seconds(), "state_dirs": s.List(s.Str()),
