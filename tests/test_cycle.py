@@ -152,3 +152,37 @@ def test_reference_stack_passes_three_cycles(tmp_path: Path) -> None:
     assert result.verdict == "pass", result.body["failure"]
     assert result.body["health_checks_passed"] == 3 * 2 * 6 == result.body["checks_expected"] and result.body["health_checks_failed"] == 0
     assert listening(contract_ports(path)) == []
+
+
+def test_cycle_writes_an_html_report_with_two_plots_in_its_evidence(tmp_path: Path) -> None:
+    import shutil
+    import subprocess  # nosec B404
+
+    a, b = free_ports(2)
+    path = write_contract(tmp_path, HEAD + fixture_service("a", a) + fixture_service("b", b))
+    result = run_cycle(CycleConfig(path, 2, 0.6, 0.2))
+    assert result.verdict == "pass"
+    page = Path(result.summary_path).parent / "gate1-report.html"  # type: ignore[arg-type]
+    html = page.read_text()
+    assert html.count("<svg") == 2 and html.count("<polyline") >= 4  # a line per service, twice
+    assert "2/2 cycles" in html and "pass" in html
+    manifest = (page.parent / "manifest.sha256").read_text()
+    assert "gate1-report.html" in manifest  # sealed with the run, not written after it
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        return  # the page itself is checked above; rendering needs Debian's chromium
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'chromium-profile'}"]
+    dom = subprocess.run([browser, *flags, "--dump-dom", page.as_uri()], capture_output=True,
+                         text=True, timeout=120, check=False)  # nosec B603
+    assert dom.stdout.count("<svg") == 2, dom.stderr[-2000:]
+
+
+def test_cycle_report_escapes_hostile_text() -> None:
+    from reports.cycle_html import render
+
+    html = render({"verdict": "fail", "failure": "<script>alert(1)</script>",
+                   "cycles": [{"cycle": 1, "startup_s": {"<b>x": 0.1}, "shutdown_s": {}}],
+                   "orphans": [{"cmdline": ["<img src=x>"]}]})
+    assert "<script>" not in html and "<img" not in html and "&lt;script&gt;" in html

@@ -242,6 +242,9 @@ def run_cycle(cfg: CycleConfig, progress: Progress | None = None) -> GateResult:
         raise UsageError(f"--count {cfg.count} and --health-duration {cfg.health_duration_s:g}s must be positive")
     c = load_locked(cfg.contract_path)
     with gate_run(c, "cycle", "gate1") as run:
+        from reports.cycle_html import CycleHtmlWriter
+
+        run.bus.subscribe(CycleHtmlWriter(run).handle)
         gate = CycleGate(cfg, c, run, progress or (lambda kind, data: None))
         try:
             gate.execute()
@@ -266,6 +269,8 @@ def _seal(run: GateRun, gate: CycleGate, cfg: CycleConfig) -> GateResult:
         "cycles": t.cycles, "failure": t.failure,
         "measurements": [asdict(m) for m in _measurements(t, cfg)],
     }
+    run.emit("cycle.done", verdict=verdict, run_id=run.evidence.run_id, contract=gate.c.name,
+             **body)
     return run.seal(verdict, body)
 
 
