@@ -9,10 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from attacks.base import AttackContext, AttackSpec, Target, register
-from toolkit.auth import Key, read_keys, sign_hmac, write_keys
-from toolkit.errors import TargetError
-from toolkit.model import Finding, Severity
-from toolkit.transport import Prepared, Reply
+from toolkit.core.auth import Key, read_keys, sign_hmac, write_keys
+from toolkit.core.errors import TargetError
+from toolkit.core.model import Finding, Severity
+from toolkit.core.transport import Prepared, Reply
 
 
 def _accepted(reply: Reply, baseline: Reply | None) -> bool:

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 from urllib.parse import quote
 
-from toolkit.contract import Contract, Surface
-from toolkit.errors import TargetError, ToolkitError
-from toolkit.model import Finding, Severity
-from toolkit.transport import HttpDeliverer, Reply
+from toolkit.core.contract import Contract, Surface
+from toolkit.core.errors import TargetError, ToolkitError
+from toolkit.core.model import Finding, Severity
+from toolkit.core.transport import HttpDeliverer, Reply
 
 ID_RE = re.compile(r"^T-[A-Z]{2,8}-\d{3}$")
 ENTRY_POINT_GROUP = "release_gate_toolkit.attacks"

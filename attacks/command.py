@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from attacks.base import AttackContext, AttackSpec, Target, excerpt, new_evidence, register, take
-from toolkit.model import Finding, Severity
+from toolkit.core.model import Finding, Severity
 
 
 @dataclass(frozen=True)

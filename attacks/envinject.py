@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from attacks.base import AttackContext, AttackSpec, Target, register, take
-from toolkit.model import Finding, Severity
+from toolkit.core.model import Finding, Severity
 
 LOADER_MARKS = ("cannot be preloaded", "cannot be loaded as audit interface", "ld.so:")
 

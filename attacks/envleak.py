@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from attacks.base import AttackContext, AttackSpec, Target, encodings, excerpt, register, take
-from toolkit.model import Finding, Severity
+from toolkit.core.model import Finding, Severity
 
 ENV_CANARY = "TOOLKIT_ENV_CANARY"
 

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from attacks.base import AttackContext, AttackSpec, Target, encodings, excerpt, register
-from toolkit.model import Finding, Severity
-from toolkit.transport import Prepared, Reply
+from toolkit.core.model import Finding, Severity
+from toolkit.core.transport import Prepared, Reply
 
 INTERNALS = [
     (re.compile(r"Traceback \(most recent call last\)|^\s+File \"[^\"]+\", line \d+",

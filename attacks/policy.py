@@ -14,8 +14,8 @@ from typing import Any
 from attacks.base import AttackContext, AttackSpec, Target, excerpt, new_evidence, register, take
 from attacks.command import _exists
 from attacks.mutate import mutations
-from toolkit.model import Finding, Severity
-from toolkit.transport import Prepared, Reply
+from toolkit.core.model import Finding, Severity
+from toolkit.core.transport import Prepared, Reply
 
 KNOWN_TOOLS = ("browser.fetch", "file.delete", "shell.exec", "file.write", "process.kill", "net.request")
 

@@ -9,8 +9,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from attacks.base import AttackContext, AttackSpec, Target, excerpt, new_evidence, register
-from toolkit.model import Finding, Severity
-from toolkit.transport import Reply
+from toolkit.core.model import Finding, Severity
+from toolkit.core.transport import Reply
 
 
 @register

@@ -10,7 +10,7 @@ from typing import Any
 
 from attacks.base import AttackContext, AttackSpec, Target, register, take
 from attacks.mutate import mutations
-from toolkit.model import Finding, Severity
+from toolkit.core.model import Finding, Severity
 
 PASSWD_MARK = "root:x:0:0:"  # pragma: allowlist secret
 UP = "../"
@@ -116,7 +116,7 @@ def in_form(probes: list[Probe], form: str, sandbox: Path | None) -> list[Probe]
 
 def repo_probes(ctx: AttackContext, sandbox: Path | None) -> list[Probe]:
     """For a tool that wants a repository: the canary outside is a repository too."""
-    from toolkit.baseline import git
+    from toolkit.core.baseline import git
 
     if sandbox is None or not sandbox.parent.is_dir():
         return []
@@ -161,7 +161,7 @@ class PathTraversal:
         cls = _class_for(target)
         if cls is None:
             return
-        from toolkit.baseline import repository_typed
+        from toolkit.core.baseline import repository_typed
 
         writes = bool(target.surface.get("writes", False)) and cls == "path"
         p = plant(ctx, target.surface.sandbox, writes)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from attacks.base import AttackContext, AttackSpec, Target, register, take
-from toolkit.model import Finding, Severity
+from toolkit.core.model import Finding, Severity
 
 WRITERS = ("tee", "touch", "cp", "find", "sort", "git", "echo", "printf", "cat", "ls")
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from recovery import sqlite as rsql
 from tests.conftest import reference_copy
-from toolkit.drill import DrillConfig, run_drill
+from toolkit.gates.drill import DrillConfig, run_drill
 
 
 def make_db(path: Path, mb: int) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.conftest import fixture_service, write_contract
-from toolkit.cycle import CycleConfig, run_cycle
+from toolkit.gates.cycle import CycleConfig, run_cycle
 
 
 def main() -> None:

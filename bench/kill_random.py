@@ -48,8 +48,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psutil
 
 from tests.ports import reference_on_free_ports
-from toolkit.evidence import verify_run
-from toolkit.supervisor import MARKER_ENV
+from toolkit.core.evidence import verify_run
+from toolkit.core.supervisor import MARKER_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 GATES = {

@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from toolkit.fastscan import scan_files, uses_pool
-from toolkit.secrets_scan import classify, detect, listing
+from toolkit.gates.fastscan import scan_files, uses_pool
+from toolkit.gates.secrets_scan import classify, detect, listing
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = REPO / "reports"  # a handful of files: what a pre-commit hook usually scans

@@ -30,8 +30,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from toolkit import contract as contract_mod
-from toolkit.soak import SoakConfig, run_soak
+from toolkit.core import contract as contract_mod
+from toolkit.gates.soak import SoakConfig, run_soak
 
 NGINX = """worker_processes 1;
 pid {d}/nginx.pid;

@@ -20,8 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.conftest import fixture_service, reference_copy, write_contract
-from toolkit import contract as contract_mod
-from toolkit.supervisor import Supervisor
+from toolkit.core import contract as contract_mod
+from toolkit.core.supervisor import Supervisor
 
 
 def stack_once(path: Path) -> tuple[float, float]:

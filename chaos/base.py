@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from toolkit.errors import SafetyError
+from toolkit.core.errors import SafetyError
 
 
 @dataclass

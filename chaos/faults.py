@@ -19,8 +19,8 @@ from typing import Any
 import psutil
 
 from chaos.base import FaultContext
-from toolkit import platform
-from toolkit.errors import SafetyError
+from toolkit.core import platform
+from toolkit.core.errors import SafetyError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 WAL_HEADER = 32

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from toolkit.evidence import atomic_write, sha256_file
+from toolkit.core.evidence import atomic_write, sha256_file
 
 
 @dataclass

@@ -14,8 +14,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from toolkit.evidence import atomic_write, sha256_file
-from toolkit.signing import KEY_FILE_PATTERNS
+from toolkit.core.evidence import atomic_write, sha256_file
+from toolkit.core.signing import KEY_FILE_PATTERNS
 
 MODES = "folder-modes.json"
 

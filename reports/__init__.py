@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from toolkit.runner import GateRun
+from toolkit.core.runner import GateRun
 
 
 def attach(run: GateRun, formats: tuple[str, ...]) -> None:

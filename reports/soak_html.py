@@ -10,8 +10,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from toolkit.events import Event
-from toolkit.runner import GateRun
+from toolkit.core.events import Event
+from toolkit.core.runner import GateRun
 
 NAME = "gate2-report.html"
 W, H, PAD_L, PAD_R, PAD_T, PAD_B = 720, 260, 64, 150, 30, 36

@@ -22,9 +22,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from toolkit import contract as contract_mod
 from toolkit.cli import main
-from toolkit.supervisor import Supervisor, processes_with_marker
+from toolkit.core import contract as contract_mod
+from toolkit.core.supervisor import Supervisor, processes_with_marker
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = REPO / "contracts" / "boot_contract.toml"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from toolkit.pacing import Pacer, paced, run_lanes
+from toolkit.core.pacing import Pacer, paced, run_lanes
 
 
 def test_list_filters_and_json(capsys: pytest.CaptureFixture[str]) -> None:

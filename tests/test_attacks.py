@@ -12,10 +12,10 @@ from attacks.base import MAX_SILENT, REGISTRY, AttackSpec, load_attacks, registe
 from attacks.command import linear_fit
 from attacks.mutate import mutations
 from tests.conftest import REFERENCE, reference_copy, run_cli
-from toolkit import contract as contract_mod
-from toolkit.attack import AttackConfig, run_attacks
-from toolkit.errors import ToolkitError
-from toolkit.model import Severity
+from toolkit.core import contract as contract_mod
+from toolkit.core.errors import ToolkitError
+from toolkit.core.model import Severity
+from toolkit.gates.attack import AttackConfig, run_attacks
 
 pytestmark = pytest.mark.slow
 
@@ -217,7 +217,7 @@ def test_html_and_markdown_reports_escape_hostile_payloads() -> None:
     from types import SimpleNamespace
 
     from reports.writers import HtmlWriter, MarkdownWriter
-    from toolkit.events import Event
+    from toolkit.core.events import Event
 
     run = SimpleNamespace(evidence=SimpleNamespace(run_id="r1"), contract=SimpleNamespace(name="c", version="1"))
     finding = {"attack_id": "T-TRAV-001", "surface": "s<b>", "cwe": 22, "severity": "high",
@@ -317,7 +317,7 @@ def test_bearer_token_from_an_unset_variable_sends_no_header(tmp_path: Path,
 
 
 def test_same_origin_redirects_are_followed(tmp_path: Path) -> None:
-    from toolkit.transport import same_origin_target
+    from toolkit.core.transport import same_origin_target
 
     assert same_origin_target("http://127.0.0.1:1", "/a", "/a/") == "/a/"
     assert same_origin_target("http://127.0.0.1:1", "/a/b", "c") == "/a/c"

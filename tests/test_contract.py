@@ -10,8 +10,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import REFERENCE, run_cli, write_contract
-from toolkit import contract as contract_mod
-from toolkit.errors import ContractError
+from toolkit.core import contract as contract_mod
+from toolkit.core.errors import ContractError
 
 MINIMAL = """
 [contract]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, reference_copy, run_cli, write_contract
-from toolkit import contract as contract_mod
-from toolkit.determinism import DeterminismConfig, run_determinism
+from toolkit.core import contract as contract_mod
+from toolkit.gates.determinism import DeterminismConfig, run_determinism
 
 FLAKY = """
 from pathlib import Path

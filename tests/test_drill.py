@@ -24,7 +24,9 @@ from recovery import sqlite as rsql
 from recovery.state import restore_snapshot, snapshot
 from tests.conftest import REPO, contract_ports, listening, reference_copy, run_cli, write_contract
 from tests.ports import reference_on_free_ports
-from toolkit.drill import (
+from toolkit.core.errors import SafetyError
+from toolkit.core.runner import gate_run, load_locked
+from toolkit.gates.drill import (
     KEEP_BACKUPS,
     Drill,
     DrillConfig,
@@ -35,8 +37,6 @@ from toolkit.drill import (
     sentinel_pattern,
     start_history,
 )
-from toolkit.errors import SafetyError
-from toolkit.runner import gate_run, load_locked
 
 PATTERN = re.compile(r"sentinel-(\d+)")
 
@@ -356,7 +356,8 @@ def test_history_row_without_rto_and_json(tmp_path: Path, capsys: pytest.Capture
 
 KILL_AT = """
 import os, sys
-from toolkit import drill, evidence
+from toolkit.gates import drill
+from toolkit.core import evidence
 where = sys.argv[1]
 if where == "inject":
     original = drill.Drill.inject

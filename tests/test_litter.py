@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, run_cli, write_contract
-from toolkit import litter
+from toolkit.core import litter
 
 KILLED = """
 import os, sys
 from pathlib import Path
-from toolkit import litter
+from toolkit.core import litter
 work = litter.temp_dir("toolkit-test-")
 (work / "inside.txt").write_text("x")
 f = litter.track(Path(sys.argv[1]) / ".toolkit-canary-recorded.env")
@@ -62,7 +62,7 @@ def test_a_live_runs_files_are_left_alone(tmp_path: Path, state_home: Path) -> N
 
 KILL_SECRETS = """
 import os, sys
-from toolkit import secrets_scan
+from toolkit.gates import secrets_scan
 def detect(files, *args, **kwargs):
     os.kill(os.getpid(), 9)  # killed while the canaries are planted
 secrets_scan.detect = detect

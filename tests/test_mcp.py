@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, run_cli, write_contract
-from toolkit.attack import AttackConfig, run_attacks
+from toolkit.gates.attack import AttackConfig, run_attacks
 
 
 def _contract(tmp_path: Path, command: str, tool: str = "read_file", extra: str = "", cwd: str | None = None) -> Path:
@@ -155,7 +155,7 @@ def test_listing_checks_find_hidden_text_and_instructions(tmp_path: Path, monkey
 
 
 def test_listing_fingerprint_change_is_a_finding(tmp_path: Path) -> None:
-    from toolkit import mcp_static
+    from toolkit.gates import mcp_static
 
     state = tmp_path / "fp.json"
     tool = {"name": "read", "description": "Read a file.", "inputSchema": {"type": "object"}}
@@ -181,8 +181,8 @@ def test_contract_init_bad_input_is_exit_2(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_cwd_defaults_to_the_sandbox_and_expands_placeholders(tmp_path: Path) -> None:
-    from toolkit.contract import load
-    from toolkit.mcp_transport import server_cwd
+    from toolkit.core.contract import load
+    from toolkit.core.mcp_transport import server_cwd
 
     path = _contract(tmp_path, SDK_SERVER + "]")
     c = load(path)
@@ -230,8 +230,8 @@ def test_three_crashes_in_a_row_end_the_case_with_findings_kept(tmp_path: Path) 
 
 def test_init_plan_classes_benign_values_and_env() -> None:
     """Classification and benign values from real listings' shapes (filesystem, git, shell servers)."""
-    from toolkit.contract import parse
-    from toolkit.mcp_init import plan, render
+    from toolkit.core.contract import parse
+    from toolkit.core.mcp_init import plan, render
 
     tools = [
         {"name": "move_file", "annotations": {"readOnlyHint": False}, "inputSchema": {

@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from attacks.base import REGISTRY, load_attacks
 from reports.secrets import render_sarif
 from reports.writers import SarifWriter
-from toolkit import contract as contract_mod
-from toolkit.evidence import (
+from toolkit.core import contract as contract_mod
+from toolkit.core.evidence import (
     JOURNAL,
     MANIFEST,
     SIGNATURE,
@@ -34,8 +34,8 @@ from toolkit.evidence import (
     verify_journal,
     verify_run,
 )
-from toolkit.secrets_scan import detect, load_baseline, save_baseline
-from toolkit.signing import subject_name
+from toolkit.core.signing import subject_name
+from toolkit.gates.secrets_scan import detect, load_baseline, save_baseline
 
 DATA = Path(__file__).resolve().parent / "data"
 INFO = {"name": "prop", "version": "1.0.0", "sha256": "0" * 64}

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from toolkit.secrets_scan import ScanConfig, run_scan
+from toolkit.gates.secrets_scan import ScanConfig, run_scan
 
 
 def _rand(n: int, alphabet: str = string.ascii_letters + string.digits) -> str:
@@ -142,7 +142,7 @@ def test_a_blind_scanner_fails_the_gate(tmp_path: Path, monkeypatch: pytest.Monk
                                         capsys: pytest.CaptureFixture[str]) -> None:
     from detect_secrets import SecretsCollection
 
-    import toolkit.secrets_scan as mod
+    import toolkit.gates.secrets_scan as mod
 
     monkeypatch.setattr(mod, "detect", lambda files, exclude=None: SecretsCollection())
     tree = tmp_path / "t"
@@ -193,7 +193,7 @@ def test_prefiltered_scan_finds_exactly_what_detect_secrets_finds(tmp_path: Path
     import os
     import sysconfig
 
-    from toolkit.secrets_scan import classify, detect, detect_plain, walk
+    from toolkit.gates.secrets_scan import classify, detect, detect_plain, walk
 
     tree = tmp_path / "tree"
     tree.mkdir()
@@ -246,8 +246,8 @@ def test_changed_since_scans_only_changed_files(tmp_path: Path, monkeypatch: pyt
 def test_reference_stack_logs_config_and_database_stay_clean(tmp_path: Path) -> None:
     """After a full hardened attack run, the contract's own secrets gate passes on what the stack left."""
     from tests.conftest import reference_copy
-    from toolkit.attack import AttackConfig, run_attacks
-    from toolkit.secrets_gate import run_secrets_gate
+    from toolkit.gates.attack import AttackConfig, run_attacks
+    from toolkit.gates.secrets_gate import run_secrets_gate
 
     path = reference_copy(tmp_path)
     result, _ = run_attacks(AttackConfig(path, ["leaks", "traversal", "auth"], budget="quick"))
@@ -368,7 +368,7 @@ def test_pre_commit_hook_on_three_commits(tmp_path: Path) -> None:
 
 
 def test_own_artifacts_gitignore_and_exclusions(tmp_path: Path) -> None:
-    from toolkit.secrets_scan import ScanConfig
+    from toolkit.gates.secrets_scan import ScanConfig
 
     tree = tmp_path / "plain"  # not a git repository: the .gitignore matcher
     (tree / "build").mkdir(parents=True)
@@ -411,7 +411,7 @@ def test_own_artifacts_gitignore_and_exclusions(tmp_path: Path) -> None:
 
 
 def test_stale_canary_is_removed_and_new_ones_never_enter_the_tree(tmp_path: Path) -> None:
-    from toolkit.secrets_scan import canary_text
+    from toolkit.gates.secrets_scan import canary_text
 
     tree = tmp_path / "t"
     tree.mkdir()
@@ -422,7 +422,7 @@ def test_stale_canary_is_removed_and_new_ones_never_enter_the_tree(tmp_path: Pat
     )  # not our name pattern: left alone, and scanned
     lookalike.write_text("hello\n")
     seen: list[list[str]] = []
-    import toolkit.secrets_scan as mod
+    import toolkit.gates.secrets_scan as mod
 
     real = mod.detect
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import fixture_service, free_ports, reference_copy, write_contract
-from toolkit.soak import SoakConfig, percentile, run_soak
-from toolkit.soak_hist import Hist
-from toolkit.soak_judge import Thresholds, rolling_breaches, spikes
-from toolkit.soak_metrics import ClassStats, Sample, merge_classes
+from toolkit.gates.soak import SoakConfig, percentile, run_soak
+from toolkit.gates.soak_hist import Hist
+from toolkit.gates.soak_judge import Thresholds, rolling_breaches, spikes
+from toolkit.gates.soak_metrics import ClassStats, Sample, merge_classes
 
 
 def _fixture(tmp_path: Path, *flags: str, rate: float = 20.0, extra: str = "",
@@ -224,7 +224,7 @@ def _report(result: Any) -> Path:
 
 
 def test_the_html_report_has_four_plots_and_is_in_the_manifest(tmp_path: Path) -> None:
-    from toolkit.evidence import verify_run
+    from toolkit.core.evidence import verify_run
 
     result = run_soak(SoakConfig(_fixture(tmp_path), 3.0, 0.5, 0.5, seed=8))
     html = _report(result).read_text()
@@ -343,9 +343,9 @@ def test_bad_soak_options_are_usage_errors(tmp_path: Path, capsys: pytest.Captur
 
 def test_drill_history_html_plots_rpo_and_rto(tmp_path: Path) -> None:
     from tests.conftest import run_cli
-    from toolkit import contract as contract_mod
-    from toolkit.drill import finish_history, start_history
-    from toolkit.runner import GateResult
+    from toolkit.core import contract as contract_mod
+    from toolkit.core.runner import GateResult
+    from toolkit.gates.drill import finish_history, start_history
 
     path = write_contract(tmp_path, '[contract]\nname = "d"\nversion = "1.0.0"\n')
     c = contract_mod.load(path)

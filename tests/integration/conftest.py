@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit import contract as contract_mod
+from toolkit.core import contract as contract_mod
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -7,8 +7,8 @@ import json
 import httpx
 import pytest
 
-from toolkit.auth import Signer
-from toolkit.contract import Contract
+from toolkit.core.auth import Signer
+from toolkit.core.contract import Contract
 
 
 def call(c: Contract, service: str, method: str, path: str, body: object | None = None,
