@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from toolkit.cli import cli, console, contract_option, done, err_console
+from toolkit.cli.app import cli, console, contract_option, done, err_console
 
 
 def _seconds(value: str | None, name: str) -> float | None:

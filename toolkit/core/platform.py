@@ -342,3 +342,22 @@ def remove_cgroup(path: Path, timeout: float = 2.0) -> bool:
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.02)
+
+
+@contextmanager
+def default_sigterm() -> Iterator[None]:
+    """Pool workers must not inherit the gate's SIGTERM-as-Ctrl-C handler.
+
+    A worker that runs a Python handler when the pool terminates it can die holding the
+    task queue's lock, and its siblings then wait on that lock for ever.
+    """
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or sys.platform.startswith("win"):
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

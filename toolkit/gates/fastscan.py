@@ -199,7 +199,7 @@ def scan_files(
     from detect_secrets.core.secrets_collection import SecretsCollection
     from detect_secrets.settings import default_settings, get_settings, transient_settings
 
-    from toolkit.gates.secrets_scan import default_sigterm
+    from toolkit.core.platform import default_sigterm
 
     found = SecretsCollection()
     with default_settings():

@@ -25,6 +25,7 @@ from typing import Any
 
 from toolkit.core import litter
 from toolkit.core.errors import ToolkitError, UsageError
+from toolkit.core.platform import default_sigterm
 
 MAX_BYTES = 4 << 20
 SKIP_DIRS = {
@@ -381,26 +382,6 @@ def detect_plain(files: list[str]) -> Any:
         found = SecretsCollection()
         found.scan_files(*files)
     return found
-
-
-@contextmanager
-def default_sigterm() -> Iterator[None]:
-    """Pool workers must not inherit the gate's SIGTERM-as-Ctrl-C handler.
-
-    A worker that runs a Python handler when the pool terminates it can die holding the
-    task queue's lock, and its siblings then wait on that lock for ever.
-    """
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread() or sys.platform.startswith("win"):
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def load_baseline(path: Path | None) -> tuple[Any, dict[str, Any] | None]:
