@@ -91,9 +91,11 @@ def test_canaries_and_temp_folders_of_a_killed_secrets_scan_are_gone_after_the_n
                            "--no-bandit"], cwd=REPO, capture_output=True, check=False,
                           env={**os.environ, "TOOLKIT_STATE_HOME": str(state_home)})
     assert proc.returncode == -9, proc.stderr
-    assert list(scanned.glob(".toolkit-canary-*"))  # the killed run left its canary ...
+    # canaries are planted in the run's own temp folder, never in the user's tree ...
+    assert [p for p in scanned.rglob("*") if p.name != "app.toml"] == []
     left = set(Path(tempfile.gettempdir()).glob("toolkit-secrets-*")) - before
-    assert left  # ... and its temp folder
+    assert left  # ... and the killed run's temp folder (with its canary) is left behind
+    assert any(f.is_file() for d in left for f in d.rglob("*")), "no canary was planted"
     assert run_cli("secrets", "scan", "--contract", str(path), "--no-bandit") == 0
     assert list(scanned.glob(".toolkit-canary-*")) == []
     assert not any(p.exists() for p in left)

@@ -223,7 +223,9 @@ def test_three_crashes_in_a_row_end_the_case_with_findings_kept(tmp_path: Path) 
                      cwd=str(tmp_path / "box"), extra=f'env = {{ PYTHONPATH = "{REPO}" }}')
     result, cases = run_attacks(AttackConfig(path, ["traversal"]))
     crashes = [f for f in result.body["findings"] if f["attack_id"] == "T-DOS-001"]
-    assert len(crashes) == 3 and all(f["cwe"] == 248 for f in crashes)
+    assert crashes and all(f["cwe"] == 248 for f in crashes)
+    # one weakness, grouped: every crashing payload is kept as a variant of its finding
+    assert sum(f["variant_count"] for f in crashes) >= 3
     assert result.exit_code == 2 and "crashed 3 times in a row" in " ".join(result.body["errors"])
     assert next(c for c in cases if c.attack_id == "T-TRAV-001").status == "error"
 

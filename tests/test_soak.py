@@ -217,6 +217,15 @@ def test_cli_prints_one_plain_line_per_window_off_a_terminal(
     assert "rate " in lines[-1] and "p95 " in lines[-1] and "rss svc=" in lines[-1]
 
 
+def _need_locust() -> None:
+    """Skip without Locust, and never import it here: importing locust monkey-patches the test
+    process with gevent (sockets, threads, subprocess), which broke every later test."""
+    import importlib.util
+
+    if importlib.util.find_spec("locust") is None:
+        pytest.skip("locust is an optional extra: pip install -e '.[locust]'")
+
+
 def _report(result: Any) -> Path:
     path = result.summary_path.parent / "gate2-report.html"
     assert path.is_file() and result.body["report"] == str(path)
@@ -269,7 +278,7 @@ def test_the_report_renders_in_headless_chromium(tmp_path: Path) -> None:
 
 def test_the_locust_engine_runs_one_master_and_two_workers_into_the_same_evidence(
         tmp_path: Path) -> None:
-    pytest.importorskip("locust", reason="locust is an optional extra: pip install -e '.[locust]'")
+    _need_locust()
     cfg = SoakConfig(_fixture(tmp_path, rate=20.0), 8.0, 2.0, 2.0, seed=11, engine="locust",
                      workers=2)
     result = run_soak(cfg)
@@ -286,7 +295,7 @@ def test_the_locust_engine_runs_one_master_and_two_workers_into_the_same_evidenc
 
 
 def test_the_locust_engine_aborts_on_a_dead_service_too(tmp_path: Path) -> None:
-    pytest.importorskip("locust", reason="locust is an optional extra: pip install -e '.[locust]'")
+    _need_locust()
     cfg = SoakConfig(_fixture(tmp_path, "--exit-after", "4"), 40.0, 1.0, 2.0, seed=12,
                      engine="locust", workers=2)
     result = run_soak(cfg)
@@ -362,7 +371,7 @@ def test_drill_history_html_plots_rpo_and_rto(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_the_locust_engine_carries_the_reference_profile_with_churn(tmp_path: Path) -> None:
-    pytest.importorskip("locust", reason="locust is an optional extra: pip install -e '.[locust]'")
+    _need_locust()
     cfg = SoakConfig(reference_copy(tmp_path), 12.0, 2.0, 2.0, seed=15, engine="locust", workers=2)
     result = run_soak(cfg)
     assert result.verdict == "pass", (result.body["measurements"], result.body["abort_reason"])

@@ -157,9 +157,8 @@ class Engine:
         The whole run has a deadline (duration + three stuck limits + 2 min), and the loop
         is closed without waiting on leftovers, so the gate can end in error but never hang.
         """
-        # uvloop is opt-in (TOOLKIT_SOAK_LOOP=uvloop): in a process that had run Locust's
-        # subprocesses before, its loop was seen idle in epoll for good (twice, in the tests).
-        fast = _uvloop is not None and os.environ.get("TOOLKIT_SOAK_LOOP") == "uvloop"
+        # uvloop where installed; TOOLKIT_SOAK_LOOP=asyncio selects the stdlib loop.
+        fast = _uvloop is not None and os.environ.get("TOOLKIT_SOAK_LOOP", "uvloop") == "uvloop"
         loop = _uvloop.new_event_loop() if fast else asyncio.new_event_loop()
         limit = self.duration + 3 * self.stuck_s + 120.0
         try:
