@@ -154,3 +154,15 @@ def test_the_checks_can_fail(tmp_path: Path) -> None:
     found = import_edges(module_files(tmp_path))
     assert cycles(found) == [["attacks.b", "toolkit.core.a"]]
     assert upward(found) == ["toolkit.core.a (layer 0) imports attacks.b (layer 1)"]
+
+
+def test_one_registry_of_gates_in_seed_order() -> None:
+    from toolkit.gates import release
+    from toolkit.gates.base import Gate
+    from toolkit.gates.registry import GATES
+
+    assert [g.name for g in GATES] == ["cycle", "soak", "attack", "secrets", "drill",
+                                       "determinism"]
+    assert all(isinstance(g, Gate) for g in GATES)
+    assert len({g.label for g in GATES}) == len(GATES)
+    assert release.GATES == tuple((g.name, g.title, g.label) for g in GATES)

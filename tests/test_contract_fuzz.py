@@ -16,7 +16,7 @@ from tests.conftest import run_cli, write_contract
 from toolkit.core import contract as contract_mod
 from toolkit.core.errors import ContractError, ToolkitError
 from toolkit.gates.drill import DrillConfig, plan
-from toolkit.gates.dryrun import plan_gates
+from toolkit.gates.registry import plan_gates
 
 HOSTILE_STR = ["/dev/null", "..", ".", "/", "", "../..", "/etc", "~", "a\x00b", "x" * 300, "{{payload}}",
                "{{python}}", "{{contract_dir}}/..", "state", "state/db.sqlite", "http://10.0.0.1/",

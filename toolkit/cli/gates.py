@@ -39,8 +39,7 @@ def cycle(contract_path: Path | None, count: int | None, health_duration: str | 
     """Gate 1: N start/stop cycles, healthy throughout, zero zombies, orphans and leftover listeners."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from toolkit.gates.cycle import CycleConfig, run_cycle
-    from toolkit.gates.registry import cycle_strength
+    from toolkit.gates.cycle import CycleConfig, cycle_strength, run_cycle
 
     full = cycle_strength(contract_path)
     count = count if count is not None else full.count
@@ -351,7 +350,7 @@ def gates(contract_path: Path | None, profile: str, dry_run: bool) -> None:
 
     if dry_run:
         from toolkit.core.runner import default_contract_path
-        from toolkit.gates.dryrun import plan_gates
+        from toolkit.gates.registry import plan_gates
 
         for gate, planned in plan_gates(contract_path or default_contract_path()).items():
             console.print(f"[bold]{gate}[/]")

@@ -75,19 +75,19 @@ def verify(path: Path, trust: tuple[Path, ...], do_quarantine: bool) -> None:
 def _verify_scope(path: Path) -> tuple[Ledger | None, list[Path]]:
     from toolkit.core.evidence import find_runs
     from toolkit.core.ledger import INVALIDATED, LEDGER, Ledger
+    from toolkit.gates.registry import GATES
 
+    gate_names = {g.name for g in GATES}
     folders = [path.absolute(), *path.absolute().parents]
     ledger = next((Ledger(f) for f in folders if (f / LEDGER).is_file()), None)
     runs = set(find_runs(path))
     if ledger is not None and path.absolute() == ledger.root.absolute():
         runs |= {r for g in ledger.root.iterdir() if g.is_dir() and g.name != INVALIDATED
-                 for r in g.iterdir() if r.is_dir() and g.name in _GATE_DIRS}
+                 for r in g.iterdir() if r.is_dir() and g.name in gate_names}
     keep = [r for r in runs if ledger is None or INVALIDATED not in r.absolute().relative_to(
         ledger.root.absolute()).parts]
     return ledger, sorted(keep)
 
-
-_GATE_DIRS = ("cycle", "soak", "attack", "secrets", "drill", "determinism")
 
 
 def _report_run(run: Path, problems: list[str]) -> None:

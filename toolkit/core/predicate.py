@@ -14,7 +14,9 @@ from contextvars import ContextVar
 from typing import Any
 
 
-class Verdict(str, enum.Enum):
+class Verdict(enum.StrEnum):
+    """A gate's verdict; a str, so it compares, formats and serialises as its value."""
+
     PASS = "pass"
     FAIL = "fail"
     ERROR = "error"

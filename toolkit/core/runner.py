@@ -12,7 +12,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ from toolkit.core import platform
 from toolkit.core.errors import ContractError, Interrupted, ToolkitError
 from toolkit.core.events import Bus, Event
 from toolkit.core.evidence import EvidenceRun
+from toolkit.core.model import Measurement
+from toolkit.core.predicate import Verdict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,9 +53,21 @@ def contract_info(c: contract_mod.Contract) -> dict[str, Any]:
 
 @dataclass
 class GateResult:
-    verdict: str  # pass | fail | error | interrupted
+    """What every gate's ``run()`` returns: a verdict, its measurements, the sealed evidence."""
+
+    verdict: Verdict  # a plain "pass" etc. is converted
     body: dict[str, Any] = field(default_factory=dict)
     summary_path: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.verdict = Verdict.of(self.verdict)
+
+    @property
+    def measurements(self) -> list[Measurement]:
+        """The body's measurements, typed (gates that measure put them under "measurements")."""
+        names = {f.name for f in fields(Measurement)}
+        return [Measurement(**{k: v for k, v in m.items() if k in names})
+                for m in self.body.get("measurements", []) if isinstance(m, dict)]
 
     @property
     def exit_code(self) -> int:
@@ -77,7 +91,7 @@ class GateRun:
                            contract=contract_info(c), profile=PROFILE.get(), scope=scope)
         self.bus = Bus()
         self.bus.subscribe(self._journal)
-        self.result = GateResult("error")
+        self.result = GateResult(Verdict.ERROR)
 
     def _journal(self, event: Event) -> None:
         self.evidence.journal(event.kind, **event.data)
@@ -97,7 +111,7 @@ class GateRun:
                            verdict=verdict, digest=self.evidence.digest,
                            start=self.evidence.started,
                            end=self.evidence.ended, parameters=parameters(self.evidence.gate, body))
-        self.result = GateResult(verdict, body, path)
+        self.result = GateResult(Verdict.of(verdict), body, path)
         return self.result
 
 

@@ -32,6 +32,7 @@ from toolkit.core.pacing import Pacer, paced, run_lanes
 from toolkit.core.runner import GateResult, GateRun, gate_run, load_locked
 from toolkit.core.supervisor import Supervisor, listeners_on
 from toolkit.core.transport import HttpDeliverer, Reply, check_host
+from toolkit.gates.base import Profile
 
 FORMATS = ("json", "sarif", "junit", "md", "html")
 LITTER_JOURNAL = ".attack-litter.jsonl"
@@ -432,7 +433,7 @@ def run_attacks(cfg: AttackConfig, subscribe: Callable[[GateRun], None] | None =
         raise UsageError(f"--budget {cfg.budget!r}: use quick, standard or deep")
     attacks = select(cfg.selection)
     c = load_locked(cfg.contract_path)
-    with gate_run(c, "attack", "gate3-attack") as run:
+    with gate_run(c, AttackGate.name, AttackGate.label) as run:
         from reports import attach
 
         attach(run, cfg.formats)
@@ -467,3 +468,23 @@ def _verdict(run: GateRun, engine: Engine, cfg: AttackConfig) -> GateResult:
                              {"metric": "payloads_sent", "value": sent, "threshold": 1, "unit": "requests",
                               "verdict": "pass" if sent else "error", "samples": sent}]}
     return run.seal(verdict, body)
+
+
+class AttackGate:
+    """Gate 3 (a-c): every registered attack against every surface of its payload classes."""
+
+    name, title, label = "attack", "Gate 3a-c", "gate3-attack"
+    needs = ("services", "surfaces", "auth")
+
+    def plan(self, contract_path: Path | None, profile: Profile) -> AttackConfig:
+        return AttackConfig(contract_path)
+
+    def describe(self, c: Contract) -> list[str]:
+        attacks = select([])
+        pairs = [(a.spec.id, s.name) for a in attacks for s in c.surfaces
+                 if set(a.spec.classes) & set(s.classes)]
+        return [(f"{len(c.surfaces)} surfaces, {len(attacks)} attacks, "
+                f"{len(pairs)} attack/surface cases")]
+
+    def run(self, plan: AttackConfig) -> GateResult:
+        return run_attacks(plan)[0]

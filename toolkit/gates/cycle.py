@@ -12,12 +12,14 @@ from typing import Any
 import httpx
 import psutil
 
+from toolkit.core import contract as contract_mod
 from toolkit.core import platform
-from toolkit.core.contract import Contract
+from toolkit.core.contract import Contract, start_levels
 from toolkit.core.errors import TargetError
 from toolkit.core.runner import GateResult, GateRun, gate_run, load_locked
 from toolkit.core.stack import state_file
 from toolkit.core.supervisor import Supervisor, describe, listeners_on, probe, processes_with_marker
+from toolkit.gates.base import Profile
 
 Progress = Callable[[str, dict[str, Any]], None]
 
@@ -48,7 +50,7 @@ class Tally:
     failure: str | None = None
 
 
-class CycleGate:
+class CycleRun:
     def __init__(self, cfg: CycleConfig, c: Contract, run: GateRun, progress: Progress):
         self.cfg, self.c, self.run, self.progress = cfg, c, run, progress
         self.t = Tally()
@@ -241,8 +243,8 @@ def run_cycle(cfg: CycleConfig, progress: Progress | None = None) -> GateResult:
 
         raise UsageError(f"--count {cfg.count} and --health-duration {cfg.health_duration_s:g}s must be positive")
     c = load_locked(cfg.contract_path)
-    with gate_run(c, "cycle", "gate1") as run:
-        gate = CycleGate(cfg, c, run, progress or (lambda kind, data: None))
+    with gate_run(c, CycleGate.name, CycleGate.label) as run:
+        gate = CycleRun(cfg, c, run, progress or (lambda kind, data: None))
         try:
             gate.execute()
         finally:
@@ -250,7 +252,7 @@ def run_cycle(cfg: CycleConfig, progress: Progress | None = None) -> GateResult:
         return _seal(run, gate, cfg)
 
 
-def _seal(run: GateRun, gate: CycleGate, cfg: CycleConfig) -> GateResult:
+def _seal(run: GateRun, gate: CycleRun, cfg: CycleConfig) -> GateResult:
     t = gate.t
     verdict = "fail" if t.failure or t.cycles_completed < cfg.count else "pass"
     services = [s for s in gate.c.services if s.health_url]
@@ -282,3 +284,51 @@ def _measurements(t: Tally, cfg: CycleConfig) -> list[Any]:
         measure("unaccepted_exit_codes", len(t.bad_exits), 0, "services"),
         measure("pid_files_left", len(t.pid_files), 0, "files"),
     ]
+
+
+@dataclass(frozen=True)
+class Strength:
+    """Gate 1 at full strength, as the contract's [cycle] defines it."""
+
+    count: int
+    health_s: float
+    interval_s: float
+    startup_s: float | None
+
+
+def cycle_strength(contract_path: Path | None) -> Strength:
+    from toolkit.core.runner import default_contract_path
+
+    return strength_of(contract_mod.load(contract_path or default_contract_path()).raw)
+
+
+def strength_of(raw: dict[str, Any]) -> Strength:
+    cyc = raw.get("cycle", {})
+    interval = cyc.get("interval", raw.get("defaults", {}).get("health_interval_s", 5.0))
+    startup = cyc.get("startup_timeout_s")
+    return Strength(int(cyc.get("count", 10)), float(cyc.get("health_duration", 1800.0)),
+                    float(interval), None if startup is None else float(startup))
+
+
+class CycleGate:
+    """Gate 1: N start/stop cycles, healthy throughout, nothing left behind."""
+
+    name, title, label = "cycle", "Gate 1", "gate1"
+    needs = ("services", "cycle", "defaults")
+
+    def plan(self, contract_path: Path | None, profile: Profile) -> CycleConfig:
+        if profile.cycles:
+            return CycleConfig(contract_path, profile.cycles, profile.health_s, profile.interval_s)
+        full = cycle_strength(contract_path)  # full strength comes from the contract
+        return CycleConfig(contract_path, full.count, full.health_s, full.interval_s,
+                           full.startup_s)
+
+    def describe(self, c: Contract) -> list[str]:
+        interval = float(c.raw.get("defaults", {}).get("health_interval_s", 5))
+        levels = [", ".join(s.name for s in lvl) for lvl in start_levels(c)]
+        checks = checks_per_service(1800, interval)
+        return [f"start in order: {' | '.join(levels) or 'no services'}",
+                f"probe health every {interval:g} s: {checks} checks per service per 30 min cycle"]
+
+    def run(self, plan: CycleConfig) -> GateResult:
+        return run_cycle(plan)

@@ -22,6 +22,7 @@ from toolkit.core.contract import Contract, expand
 from toolkit.core.errors import ContractError, TargetError, UsageError
 from toolkit.core.runner import GateResult, GateRun, gate_run, load_locked
 from toolkit.core.supervisor import Supervisor
+from toolkit.gates.base import Profile
 
 LOCKED_ENV = {"PYTHONHASHSEED": "0", "TZ": "UTC", "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8",
               "TOOLKIT_DETERMINISM_RUN": "1"}
@@ -149,7 +150,7 @@ def run_determinism(cfg: DeterminismConfig) -> GateResult:
     if runs < 2:
         raise UsageError(f"--runs {runs}: determinism needs at least 2 runs")
     expected = set(spec.get("expected_failures", []))
-    with gate_run(c, "determinism", "gate5") as run:
+    with gate_run(c, DeterminismGate.name, DeterminismGate.label) as run:
         env, fingerprint = locked_env(c)
         run.emit("determinism.env", sha256=fingerprint, locked=sorted({*LOCKED_ENV, *c.env}))
         sup = None
@@ -187,3 +188,22 @@ def _measurements(cmp: dict[str, Any]) -> list[dict[str, Any]]:
              "samples": cmp["tests"], "detail": f"runs with a failing exit code: {cmp['failing_exit_codes']}"},
             {"metric": "tests", "value": cmp["tests"], "threshold": 1, "unit": "tests",
              "verdict": "pass" if cmp["tests"] > 0 else "fail", "samples": cmp["tests"]}]
+
+
+class DeterminismGate:
+    """Gate 5: the contract's test command, N runs, the same results every time."""
+
+    name, title, label = "determinism", "Gate 5", "gate5"
+    needs = ("determinism",)
+
+    def plan(self, contract_path: Path | None, profile: Profile) -> DeterminismConfig:
+        return DeterminismConfig(contract_path)
+
+    def describe(self, c: Contract) -> list[str]:
+        spec = c.section("determinism", "determinism")
+        argv = build_command(c, c.evidence_dir / "gate5-runN-junit.xml")
+        cwd = c.resolve(spec.get("cwd", "."))
+        return [f"run {spec.get('runs', 2)} times in {cwd}: {' '.join(argv)}"]
+
+    def run(self, plan: DeterminismConfig) -> GateResult:
+        return run_determinism(plan)

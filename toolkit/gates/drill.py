@@ -31,6 +31,7 @@ from toolkit.core.errors import ContractError, EvidenceError, SafetyError, Targe
 from toolkit.core.runner import GateResult, GateRun, gate_run, load_locked
 from toolkit.core.supervisor import Supervisor, probe
 from toolkit.core.transport import check_host
+from toolkit.gates.base import Profile
 
 KEEP_BACKUPS = 3
 KNOWN_FAULTS = (*ALL_FAULTS, "corrupt-backup")
@@ -410,7 +411,7 @@ def run_drill(cfg: DrillConfig) -> GateResult:
         cfg = dataclasses.replace(cfg, seed=draw_seed())
     run_id = None
     try:
-        with gate_run(c, "drill", "gate4") as run:
+        with gate_run(c, DrillGate.name, DrillGate.label) as run:
             run_id = run.evidence.run_id
             resume_interrupted(c, run)
             drill = Drill(cfg, c, run)
@@ -562,3 +563,20 @@ def read_history(c: Contract) -> list[tuple[Any, ...]]:
                                 "ORDER BY at").fetchall()
     except sqlite3.Error as exc:
         raise EvidenceError(f"{path}: unreadable drill history ({exc}); move it aside to start a new one") from None
+
+
+class DrillGate:
+    """Gate 4: back up, break, restore; RPO and RTO measured, integrity checked."""
+
+    name, title, label = "drill", "Gate 4", "gate4"
+    needs = ("services", "durability")
+
+    def plan(self, contract_path: Path | None, profile: Profile) -> DrillConfig:
+        return DrillConfig(contract_path)
+
+    def describe(self, c: Contract) -> list[str]:
+        c.section("durability", "drill")
+        return plan(DrillConfig(c.path))
+
+    def run(self, plan: DrillConfig) -> GateResult:
+        return run_drill(plan)

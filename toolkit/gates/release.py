@@ -44,15 +44,9 @@ from toolkit.core.evidence import (
 )
 from toolkit.core.ledger import INVALIDATED, LEDGER, Attempt, Ledger, check_runs, unknown_runs
 from toolkit.core.predicate import Verdict, weakening
+from toolkit.gates import registry
 
-GATES = (
-    ("cycle", "Gate 1", "gate1"),
-    ("soak", "Gate 2", "gate2"),
-    ("attack", "Gate 3a-c", "gate3-attack"),
-    ("secrets", "Gate 3d", "gate3-secrets-scan"),
-    ("drill", "Gate 4", "gate4"),
-    ("determinism", "Gate 5", "gate5"),
-)
+GATES = tuple((g.name, g.title, g.label) for g in registry.GATES)  # the seed's order
 TITLES = {g: t for g, t, _ in GATES}
 NOT_FOR_GA = "REHEARSAL - NOT FOR GA"
 
@@ -183,8 +177,7 @@ def strength(c: Contract, g: GateEvidence) -> list[str]:
 
 
 def _cycle_strength(c: Contract, p: dict[str, Any]) -> list[str]:
-    from toolkit.gates.cycle import checks_per_service
-    from toolkit.gates.registry import strength_of
+    from toolkit.gates.cycle import checks_per_service, strength_of
 
     full = strength_of(c.raw)
     services = sum(1 for s in c.services if s.health_url)

@@ -8,7 +8,9 @@ from toolkit.core import litter
 from toolkit.core.contract import Contract
 from toolkit.core.errors import ContractError
 from toolkit.core.events import Bus
-from toolkit.core.runner import default_contract_path, gate_run, load_locked
+from toolkit.core.predicate import Verdict
+from toolkit.core.runner import GateResult, default_contract_path, gate_run, load_locked
+from toolkit.gates.base import Profile
 from toolkit.gates.secrets_scan import ScanConfig, ScanResult, run_scan
 
 
@@ -62,7 +64,7 @@ def run_secrets_gate(cfg: ScanConfig, contract_path: Path | None, formats: tuple
             bus.emit("secrets.done", **result.to_dict())
             return result, None
         scope = "explicit" if explicit else "contract"
-        with gate_run(c, "secrets", "gate3-secrets-scan", scope) as run:
+        with gate_run(c, SecretsGate.name, SecretsGate.label, scope) as run:
             run.bus.subscribe(SecretsReports(formats, run.evidence.write_bytes, output).handle)
             result = run_scan(cfg, work)
             # explicit paths are an ad hoc scan, not Gate 3d: recorded so, never counted to release
@@ -76,3 +78,22 @@ def run_secrets_gate(cfg: ScanConfig, contract_path: Path | None, formats: tuple
             return result, run.result.summary_path
     finally:
         litter.remove_tree(work)
+
+
+class SecretsGate:
+    """Gate 3d: hard-coded secrets in the contract's folders and code (detect-secrets, bandit)."""
+
+    name, title, label = "secrets", "Gate 3d", "gate3-secrets-scan"
+    needs = ("secrets",)
+
+    def plan(self, contract_path: Path | None, profile: Profile) -> Path | None:
+        return contract_path
+
+    def describe(self, c: Contract) -> list[str]:
+        sec = c.raw.get("secrets", {})
+        scan = [str(c.resolve(p)) for p in sec.get("scan", [])] or ["<the contract's folder>"]
+        return [f"scan {', '.join(scan)}; bandit over {len(sec.get('code', []))} code folder(s)"]
+
+    def run(self, plan: Path | None) -> GateResult:
+        scan, where = run_secrets_gate(ScanConfig(), plan, ("json", "sarif", "junit"), None)
+        return GateResult(Verdict.of(scan.verdict), scan.to_dict(), where)

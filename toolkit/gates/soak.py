@@ -24,6 +24,7 @@ from toolkit.core.errors import ContractError, UsageError
 from toolkit.core.runner import GateResult, GateRun, gate_run, load_locked
 from toolkit.core.schema import parse_duration
 from toolkit.core.supervisor import Supervisor
+from toolkit.gates.base import Profile
 from toolkit.gates.soak_engine import Engine, TrafficClass, WindowCut
 from toolkit.gates.soak_hist import Hist
 from toolkit.gates.soak_judge import Thresholds, final, window_verdict
@@ -175,7 +176,7 @@ def _engine(soak: Soak, run: GateRun) -> Engine | LocustEngine:
 
 def run_soak(cfg: SoakConfig) -> GateResult:
     c = load_locked(cfg.contract_path)
-    with gate_run(c, "soak", "gate2") as run:
+    with gate_run(c, SoakGate.name, SoakGate.label) as run:
         from reports.soak_html import SoakHtmlWriter
 
         run.bus.subscribe(SoakHtmlWriter(run).handle)
@@ -217,3 +218,31 @@ def seal(soak: Soak, run: GateRun, abort: str | None, baseline: dict[str, Any]) 
              duration_s=soak.duration, seed=soak.seed, abort_reason=abort,
              generator_saturated=body["generator"]["saturated"], measurements=body["measurements"])
     return run.seal(verdict, body)
+
+
+class SoakGate:
+    """Gate 2: open-model traffic for the contract's duration, judged per window."""
+
+    name, title, label = "soak", "Gate 2", "gate2"
+    needs = ("services", "soak")
+
+    def plan(self, contract_path: Path | None, profile: Profile) -> SoakConfig:
+        return SoakConfig(contract_path, profile.soak_s, profile.soak_warmup_s, profile.window_s)
+
+    def describe(self, c: Contract) -> list[str]:
+        spec = c.section("soak", "soak")
+        duration = float(spec.get("duration", 3600))
+        warmup = float(spec.get("warmup", min(600.0, duration / 5)))
+        if warmup >= duration:
+            raise ContractError(f"{c.path}: soak.warmup {warmup:g} s is not shorter than "
+                                f"soak.duration {duration:g} s")
+        traffic = spec.get("traffic", [])
+        for t in traffic:
+            if "service" in t:
+                c.service(t["service"])
+        rate = sum(float(t["rate_per_s"]) for t in traffic)
+        return [(f"{len(traffic)} traffic classes, {rate:g} requests/s in all, for {duration:g} s "
+                 f"(first {warmup:g} s excluded): about {rate * duration:.0f} requests")]
+
+    def run(self, plan: SoakConfig) -> GateResult:
+        return run_soak(plan)
