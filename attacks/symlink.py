@@ -74,9 +74,15 @@ class SymlinkEscape:
         reply = target.send(f"wl-{tag}")
         ctx.seen(self.spec.id, target, f"wl-{tag}", reply)
         if _changed(victim, original):
-            yield ctx.finding(self.spec, target, "path", f"wl-{tag}", reply,
-                              f"write through a planted link changed {victim.name} outside the sandbox",
-                              "link:write-through")
+            yield ctx.finding(
+                self.spec,
+                target,
+                "path",
+                f"wl-{tag}",
+                reply,
+                f"write through a planted link changed {victim.name} outside the sandbox",
+                "link:write-through",
+            )
             return
         victim2, original2 = can.file(ctx.canaries.work / "victims")
         race = box / f"race-{tag}"

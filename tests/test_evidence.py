@@ -86,7 +86,8 @@ while True:
     i += 1
     if i % 50 == 0:
         run.finalize("pass", {})
-        run = EvidenceRun(Path(sys.argv[1]), "cycle", "gate1", {"name": "d", "version": "1", "sha256": "0"})
+        run = EvidenceRun(Path(sys.argv[1]), "cycle", "gate1",
+                          {"name": "d", "version": "1", "sha256": "0"})
 """
 
 

@@ -1,4 +1,6 @@
-"""Files the toolkit creates are recorded first; a killed run's are removed by the next run, only they."""
+"""Files the toolkit creates are recorded first; a killed run's are removed by the next run, only
+they.
+"""
 
 from __future__ import annotations
 
@@ -38,8 +40,14 @@ def test_a_killed_runs_files_are_swept_and_nothing_else(tmp_path: Path, state_ho
     folder.mkdir()
     mine = folder / ".toolkit-canary-not-recorded.env"  # same pattern, never recorded: not ours
     mine.write_text("user file")
-    proc = subprocess.run([sys.executable, "-c", KILLED, str(folder)], cwd=REPO, capture_output=True,
-                          text=True, check=False, env={**os.environ, "TOOLKIT_STATE_HOME": str(state_home)})
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED, str(folder)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "TOOLKIT_STATE_HOME": str(state_home)},
+    )
     assert proc.returncode == -9
     work = Path(proc.stdout.strip())
     assert work.is_dir() and (folder / ".toolkit-canary-recorded.env").exists()
@@ -87,9 +95,22 @@ def test_canaries_and_temp_folders_of_a_killed_secrets_scan_are_gone_after_the_n
         code = []
         """)
     before = set(Path(tempfile.gettempdir()).glob("toolkit-secrets-*"))
-    proc = subprocess.run([sys.executable, "-c", KILL_SECRETS, "secrets", "scan", "--contract", str(path),
-                           "--no-bandit"], cwd=REPO, capture_output=True, check=False,
-                          env={**os.environ, "TOOLKIT_STATE_HOME": str(state_home)})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            KILL_SECRETS,
+            "secrets",
+            "scan",
+            "--contract",
+            str(path),
+            "--no-bandit",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        check=False,
+        env={**os.environ, "TOOLKIT_STATE_HOME": str(state_home)},
+    )
     assert proc.returncode == -9, proc.stderr
     # canaries are planted in the run's own temp folder, never in the user's tree ...
     assert [p for p in scanned.rglob("*") if p.name != "app.toml"] == []

@@ -25,6 +25,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def contract() -> contract_mod.Contract:
-    path = Path(os.environ.get("TOOLKIT_CONTRACT", Path(__file__).resolve().parents[2] / "contracts" /
-                               "boot_contract.toml"))
+    path = Path(
+        os.environ.get(
+            "TOOLKIT_CONTRACT",
+            Path(__file__).resolve().parents[2] / "contracts" / "boot_contract.toml",
+        )
+    )
     return contract_mod.load(path)

@@ -39,8 +39,11 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print("interrupted")
         return 130
     except Exception as exc:  # a bug in the toolkit: still one paragraph and exit 2, no traceback
-        err_console.print(f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}. This is a toolkit bug; "
-                          "rerun with TOOLKIT_DEBUG=1 for the traceback and report it.")
+        err_console.print(
+            f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}. This is a toolkit "
+            "bug; "
+            "rerun with TOOLKIT_DEBUG=1 for the traceback and report it."
+        )
         if os.environ.get("TOOLKIT_DEBUG"):
             raise
         return 2

@@ -33,8 +33,10 @@ def contract_lock(contract_path: Path | None) -> None:
     c = contract_mod.load(contract_path or default_contract_path())
     status = contract_mod.check_lock(c)
     if status.state == "drift":
-        err_console.print(f"{status.message}\nrefusing to re-lock a changed contract under the same version",
-                          markup=False)
+        err_console.print(
+            f"{status.message}\nrefusing to re-lock a changed contract under the same version",
+            markup=False,
+        )
         done(1)
     target = contract_mod.write_lock(c)
     console.print(f"locked {c.name} {c.version} sha256 {c.sha256} -> {target}")
@@ -56,14 +58,29 @@ def contract_verify(contract_path: Path | None) -> None:
               help="The target is an MCP server over stdio, started by the command after --.")
 @click.option("--sandbox", type=click.Path(path_type=Path), required=True,
               help="The folder the server must confine its tools to (created if missing).")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Contract file to write (and lock).")
-@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for the server.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Contract file to write (and lock).",
+)
+@click.option(
+    "--timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for the server."
+)
 @click.option("--env", "env_pairs", multiple=True, metavar="NAME=VALUE",
               help="Environment for the server, also written into each surface (repeatable).")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def contract_init(mcp_stdio: bool, sandbox: Path, out: Path, timeout: float, env_pairs: tuple[str, ...],
-                  command: tuple[str, ...]) -> None:
-    """Write a locked contract from an MCP server's own tool listing: one surface per attackable argument."""
+def contract_init(
+    mcp_stdio: bool,
+    sandbox: Path,
+    out: Path,
+    timeout: float,
+    env_pairs: tuple[str, ...],
+    command: tuple[str, ...],
+) -> None:
+    """Write a locked contract from an MCP server's own tool listing: one surface per attackable
+    argument.
+    """
     from toolkit.core.errors import UsageError
     from toolkit.core.mcp_init import init
 

@@ -36,7 +36,9 @@ def _seconds(value: str | None, name: str) -> float | None:
 @click.option("--startup-timeout", default=None, help="Override every service's startup timeout.")
 def cycle(contract_path: Path | None, count: int | None, health_duration: str | None,
           interval: str | None, startup_timeout: str | None) -> None:
-    """Gate 1: N start/stop cycles, healthy throughout, zero zombies, orphans and leftover listeners."""
+    """Gate 1: N start/stop cycles, healthy throughout, zero zombies, orphans and leftover
+    listeners.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from toolkit.gates.cycle import CycleConfig, cycle_strength, run_cycle
@@ -55,7 +57,9 @@ def cycle(contract_path: Path | None, count: int | None, health_duration: str | 
 
         def progress(kind: str, data: dict[str, Any]) -> None:
             if kind == "cycle":
-                bar.update(task, completed=data["cycle"] - 1, description=f"cycle {data['cycle']}/{count}")
+                bar.update(
+                    task, completed=data["cycle"] - 1, description=f"cycle {data['cycle']}/{count}"
+                )
             elif kind == "checks":
                 bar.update(task, checks=f"checks ok {data['passed']} failed {data['failed']}")
             elif kind == "phase":
@@ -64,10 +68,14 @@ def cycle(contract_path: Path | None, count: int | None, health_duration: str | 
         result = run_cycle(cfg, progress)
         bar.update(task, completed=result.body["cycles_completed"])
     b = result.body
-    console.print(f"cycles {b['cycles_completed']}/{b['cycles_requested']}, checks passed {b['health_checks_passed']}"
-                  f" failed {b['health_checks_failed']}, zombies {len(b['zombies'])}, orphans {len(b['orphans'])}, "
-                  f"listeners {len(b['leftover_listeners'])}, escalations {len(b['escalations'])}: "
-                  f"[bold]{result.verdict}[/]")
+    console.print(
+        f"cycles {b['cycles_completed']}/{b['cycles_requested']}, checks passed "
+        f"{b['health_checks_passed']}"
+        f" failed {b['health_checks_failed']}, zombies {len(b['zombies'])}, orphans "
+        f"{len(b['orphans'])}, "
+        f"listeners {len(b['leftover_listeners'])}, escalations {len(b['escalations'])}: "
+        f"[bold]{result.verdict}[/]"
+    )
     if b["failure"]:
         err_console.print(f"[red]first failure:[/] {escape(b['failure'])}")
     console.print(f"evidence: {result.summary_path}", soft_wrap=True)
@@ -83,13 +91,26 @@ STATUS_STYLE = {"vulnerable": "[red]VULNERABLE[/]", "clean": "[green]clean[/]",
 @contract_option
 @click.option("--all", "run_all", is_flag=True, help="Run every registered attack.")
 @click.option("--surface", "surfaces", multiple=True, help="Only this surface (repeatable).")
-@click.option("--list", "list_only", is_flag=True, help="List attacks: id, title, CWE, payload classes.")
-@click.option("--seed", type=int, default=None, help="Seed for payload choice and mutation (recorded).")
-@click.option("--budget", type=click.Choice(["quick", "standard", "deep"]), default="standard", show_default=True)
+@click.option(
+    "--list", "list_only", is_flag=True, help="List attacks: id, title, CWE, payload classes."
+)
+@click.option(
+    "--seed", type=int, default=None, help="Seed for payload choice and mutation (recorded)."
+)
+@click.option(
+    "--budget",
+    type=click.Choice(["quick", "standard", "deep"]),
+    default="standard",
+    show_default=True,
+)
 @click.option("--format", "formats", default="json,sarif,junit,md", show_default=True,
               help="Reports written into the evidence folder: json, sarif, junit, md, html.")
-@click.option("--allow-remote", multiple=True, metavar="HOST", help="Allow a non-loopback target host.")
-@click.option("--no-start", is_flag=True, help="Attack an already running stack instead of starting it.")
+@click.option(
+    "--allow-remote", multiple=True, metavar="HOST", help="Allow a non-loopback target host."
+)
+@click.option(
+    "--no-start", is_flag=True, help="Attack an already running stack instead of starting it."
+)
 @click.option("--severity", "severities", default=None, metavar="LIST",
               help="Only attacks of these severities, e.g. high,critical.")
 @click.option("--id", "ids", multiple=True, metavar="ID",
@@ -103,11 +124,25 @@ STATUS_STYLE = {"vulnerable": "[red]VULNERABLE[/]", "clean": "[green]clean[/]",
 @click.option("--jsonl", is_flag=True,
               help="JSON lines on stdout (findings, cases, summary); tables to stderr.")
 @click.option("--json", "as_json", is_flag=True, help="With --list: print the list as JSON.")
-def attack(attacks: tuple[str, ...], contract_path: Path | None, run_all: bool, surfaces: tuple[str, ...],
-           list_only: bool, seed: int | None, budget: str, formats: str, allow_remote: tuple[str, ...],
-           no_start: bool, severities: str | None = None, ids: tuple[str, ...] = (),
-           exclude_ids: tuple[str, ...] = (), rate_limit: float | None = None, concurrency: int = 1,
-           jsonl: bool = False, as_json: bool = False) -> None:
+def attack(
+    attacks: tuple[str, ...],
+    contract_path: Path | None,
+    run_all: bool,
+    surfaces: tuple[str, ...],
+    list_only: bool,
+    seed: int | None,
+    budget: str,
+    formats: str,
+    allow_remote: tuple[str, ...],
+    no_start: bool,
+    severities: str | None = None,
+    ids: tuple[str, ...] = (),
+    exclude_ids: tuple[str, ...] = (),
+    rate_limit: float | None = None,
+    concurrency: int = 1,
+    jsonl: bool = False,
+    as_json: bool = False,
+) -> None:
     """Gate 3: attack every surface with the attack library (ids or families, or --all)."""
     from toolkit.core.errors import UsageError
     from toolkit.gates.attack import FORMATS, AttackConfig, run_attacks
@@ -153,28 +188,61 @@ def secrets_group() -> None:
 
 @secrets_group.command("scan")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--contract", "contract_path", type=click.Path(path_type=Path), default=None,
-              help="Contract whose [secrets] table gives defaults; evidence goes to its evidence dir.")
-@click.option("--baseline", type=click.Path(path_type=Path), default=None, help="detect-secrets baseline file.")
+@click.option(
+    "--contract",
+    "contract_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Contract whose [secrets] table gives defaults; evidence goes to its evidence dir.",
+)
+@click.option(
+    "--baseline",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="detect-secrets baseline file.",
+)
 @click.option("--update-baseline", is_flag=True, help="Refresh the baseline, keeping audit labels.")
 @click.option("--staged", is_flag=True, help="Scan the files staged in git (pre-commit).")
-@click.option("--changed-since", metavar="REV", default=None, help="Scan files changed since REV (CI).")
-@click.option("--code", "code", multiple=True, type=click.Path(path_type=Path), help="Code folder for bandit.")
+@click.option(
+    "--changed-since", metavar="REV", default=None, help="Scan files changed since REV (CI)."
+)
+@click.option(
+    "--code", "code", multiple=True, type=click.Path(path_type=Path), help="Code folder for bandit."
+)
 @click.option("--no-bandit", is_flag=True, help="Skip bandit.")
-@click.option("--bandit-severity", type=click.Choice(["low", "medium", "high"]), default="high", show_default=True)
+@click.option(
+    "--bandit-severity",
+    type=click.Choice(["low", "medium", "high"]),
+    default="high",
+    show_default=True,
+)
 @click.option("--bandit-confidence", type=click.Choice(["low", "medium", "high"]), default="medium",
               show_default=True)
 @click.option("--format", "formats", default="json,sarif,junit", show_default=True,
               help="Reports: json, sarif, junit, md, html.")
-@click.option("--output", type=click.Path(path_type=Path), default=None, help="Also write reports here.")
+@click.option(
+    "--output", type=click.Path(path_type=Path), default=None, help="Also write reports here."
+)
 @click.option("--exclude-files", multiple=True, metavar="REGEX",
               help="Skip files whose relative path matches (repeatable; as detect-secrets).")
 @click.option("--exclude-lines", multiple=True, metavar="REGEX",
               help="Ignore secrets on lines that match (repeatable; as detect-secrets).")
-def secrets_scan(paths: tuple[Path, ...], contract_path: Path | None, baseline: Path | None, update_baseline: bool,
-                 staged: bool, changed_since: str | None, code: tuple[Path, ...], no_bandit: bool,
-                 bandit_severity: str, bandit_confidence: str, formats: str, output: Path | None,
-                 exclude_files: tuple[str, ...] = (), exclude_lines: tuple[str, ...] = ()) -> None:
+def secrets_scan(
+    paths: tuple[Path, ...],
+    contract_path: Path | None,
+    baseline: Path | None,
+    update_baseline: bool,
+    staged: bool,
+    changed_since: str | None,
+    code: tuple[Path, ...],
+    no_bandit: bool,
+    bandit_severity: str,
+    bandit_confidence: str,
+    formats: str,
+    output: Path | None,
+    exclude_files: tuple[str, ...] = (),
+    exclude_lines: tuple[str, ...] = (),
+) -> None:
     """Scan PATHS (default: the contract's [secrets].scan). Exit 0 clean, 1 new secrets, 2 error."""
     from reports.secrets import SECRETS_FORMATS
     from toolkit.core.errors import UsageError
@@ -211,25 +279,53 @@ def secrets_scan(paths: tuple[Path, ...], contract_path: Path | None, baseline: 
 
 @cli.group("drill", invoke_without_command=True)
 @contract_option
-@click.option("--fault", "faults", multiple=True, help="kill, hang, corrupt-header, corrupt-page, truncate, bitflip, "
-              "torn-wal, delete-wal, clear-state, corrupt-backup (repeatable; default: a seeded combination).")
-@click.option("--seed", type=int, default=None, help="Seed for the fault plan and recipes (recorded).")
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    help="kill, hang, corrupt-header, corrupt-page, truncate, bitflip, "
+    "torn-wal, delete-wal, clear-state, corrupt-backup (repeatable; default: a seeded "
+    "combination).",
+)
+@click.option(
+    "--seed", type=int, default=None, help="Seed for the fault plan and recipes (recorded)."
+)
 @click.option("--dry-run", is_flag=True, help="List what would be done and touch nothing.")
-@click.option("--warmup", default="3s", show_default=True, help="Sentinel writes and backups before the disaster.")
+@click.option(
+    "--warmup",
+    default="3s",
+    show_default=True,
+    help="Sentinel writes and backups before the disaster.",
+)
 @click.option("--backup-interval", default="0.5s", show_default=True,
               help="Continuous backup interval (0.5 s keeps RPO under 1 s).")
 @click.pass_context
-def drill(ctx: click.Context, contract_path: Path | None, faults: tuple[str, ...], seed: int | None, dry_run: bool,
-          warmup: str, backup_interval: str) -> None:
-    """Gate 4: back up, break (kill, corrupt SQLite, clear state), restore, and measure RPO and RTO."""
+def drill(
+    ctx: click.Context,
+    contract_path: Path | None,
+    faults: tuple[str, ...],
+    seed: int | None,
+    dry_run: bool,
+    warmup: str,
+    backup_interval: str,
+) -> None:
+    """Gate 4: back up, break (kill, corrupt SQLite, clear state), restore, and measure RPO and
+    RTO.
+    """
     if ctx.invoked_subcommand is not None:
         return
     from toolkit.gates.drill import DrillConfig, check_faults, draw_seed, plan, run_drill
 
     check_faults(list(faults))
     seed = draw_seed() if seed is None else seed  # drawn once: printed, planned with, recorded
-    cfg = DrillConfig(contract_path, list(faults), seed, dry_run, _seconds(warmup, "--warmup") or 0.0,
-                      _seconds(backup_interval, "--backup-interval") or 0.5)
+    cfg = DrillConfig(
+        contract_path,
+        list(faults),
+        seed,
+        dry_run,
+        _seconds(warmup, "--warmup") or 0.0,
+        _seconds(backup_interval, "--backup-interval") or 0.5,
+    )
     if dry_run:
         for step in plan(cfg):
             console.print(f"- {escape(step)}")
@@ -239,9 +335,12 @@ def drill(ctx: click.Context, contract_path: Path | None, faults: tuple[str, ...
     b = result.body
     rpo = "none survived" if b["rpo_s"] is None else f"{b['rpo_s']:.3f} s"
     rto = "not recovered" if b["rto_s"] is None else f"{b['rto_s']:.3f} s"
-    console.print(f"faults {', '.join(b['faults'])}: RPO {rpo}, RTO {rto}, "
-                  f"{b['lost_writes']} of {b['acknowledged_writes']} acknowledged writes lost, integrity "
-                  f"{'ok' if b['integrity_ok'] else 'FAILED'}, healthy {b['healthy']}: [bold]{result.verdict}[/]")
+    console.print(
+        f"faults {', '.join(b['faults'])}: RPO {rpo}, RTO {rto}, "
+        f"{b['lost_writes']} of {b['acknowledged_writes']} acknowledged writes lost, integrity "
+        f"{'ok' if b['integrity_ok'] else 'FAILED'}, healthy {b['healthy']}: "
+        f"[bold]{result.verdict}[/]"
+    )
     console.print(f"evidence: {result.summary_path}", soft_wrap=True)
     done(result.exit_code)
 
@@ -265,11 +364,15 @@ def drill_history(contract_path: Path | None, as_json: bool, html_path: Path | N
         from reports.drill_html import render_history
         from toolkit.core.evidence import atomic_write
 
-        atomic_write(html_path, render_history(f"Drill history: {c.name} {c.version}", rows).encode())
+        atomic_write(
+            html_path, render_history(f"Drill history: {c.name} {c.version}", rows).encode()
+        )
         console.print(f"report: {html_path}")
     cols = ("run_id", "at", "faults", "rpo_s", "rto_s", "lost", "verdict")
     if as_json:
-        click.echo(json.dumps({"drills": [dict(zip(cols, r, strict=True)) for r in rows]}, indent=2))
+        click.echo(
+            json.dumps({"drills": [dict(zip(cols, r, strict=True)) for r in rows]}, indent=2)
+        )
         done(0)
     table = Table(title="drill history")
     for col in ("run", "at", "faults", "RPO s", "RTO s", "lost", "verdict"):
@@ -288,41 +391,83 @@ def drill_history(contract_path: Path | None, as_json: bool, html_path: Path | N
 
 @cli.command("determinism")
 @contract_option
-@click.option("--runs", type=int, default=None, help="Runs to compare (default: [determinism].runs, else 2).")
-@click.option("--no-stack", is_flag=True, help="Do not start the contract's services around the runs.")
+@click.option(
+    "--runs", type=int, default=None, help="Runs to compare (default: [determinism].runs, else 2)."
+)
+@click.option(
+    "--no-stack", is_flag=True, help="Do not start the contract's services around the runs."
+)
 @click.option("--timeout", default="30m", show_default=True, help="Limit for one run.")
 def determinism(contract_path: Path | None, runs: int | None, no_stack: bool, timeout: str) -> None:
-    """Gate 5: run the contract's test command N times under a locked environment; same outcome per test."""
+    """Gate 5: run the contract's test command N times under a locked environment; same outcome per
+    test.
+    """
     from toolkit.gates.determinism import DeterminismConfig, run_determinism
 
     result = run_determinism(DeterminismConfig(contract_path, runs, not no_stack,
                                                _seconds(timeout, "--timeout") or 1800.0))
     b = result.body
-    console.print(f"{b['runs']} runs of {b['tests']} tests: passed {b['pass_counts']}, failed {b['fail_counts']}, "
-                  f"diverging {len(b['diverging_tests'])}: [bold]{result.verdict}[/]")
+    console.print(
+        f"{b['runs']} runs of {b['tests']} tests: passed {b['pass_counts']}, failed "
+        f"{b['fail_counts']}, "
+        f"diverging {len(b['diverging_tests'])}: [bold]{result.verdict}[/]"
+    )
     for name, outcomes in list(b["diverging_tests"].items())[:20]:
         err_console.print(f"[red]non-deterministic[/] {escape(name)}: {' / '.join(outcomes)}")
     for index, names in list(b.get("unexpected_failures", {}).items())[:5]:
-        err_console.print(f"[red]run {index} failed[/] {escape(', '.join(names[:10]))}"
-                          f"{' …' if len(names) > 10 else ''} (not in [determinism].expected_failures)")
+        err_console.print(
+            f"[red]run {index} failed[/] {escape(', '.join(names[:10]))}"
+            f"{' …' if len(names) > 10 else ''} (not in [determinism].expected_failures)"
+        )
     console.print(f"evidence: {result.summary_path}", soft_wrap=True)
     done(result.exit_code)
 
 
 @cli.command("soak")
 @contract_option
-@click.option("--duration", default=None, help="Scale the contract's [soak].duration down, e.g. 10m.")
-@click.option("--warmup", default=None, help="Excluded from the statistics (default: the contract's, at most 1/5).")
-@click.option("--window", "--sample-interval", "window", default=None,
-              help="Metrics window, one gate2-metrics-minute-NNNN.json each (default: [soak].window, else 60s).")
-@click.option("--stuck-after", default=None, help="A request in flight this long is stuck (default: 30s).")
+@click.option(
+    "--duration", default=None, help="Scale the contract's [soak].duration down, e.g. 10m."
+)
+@click.option(
+    "--warmup",
+    default=None,
+    help="Excluded from the statistics (default: the contract's, at most 1/5).",
+)
+@click.option(
+    "--window",
+    "--sample-interval",
+    "window",
+    default=None,
+    help="Metrics window, one gate2-metrics-minute-NNNN.json each "
+    "(default: [soak].window, else 60s).",
+)
+@click.option(
+    "--stuck-after", default=None, help="A request in flight this long is stuck (default: 30s)."
+)
 @click.option("--seed", type=int, default=None, help="Seed for the arrival schedule (recorded).")
-@click.option("--engine", type=click.Choice(["builtin", "locust"]), default="builtin", show_default=True,
-              help="builtin: one process, asyncio + h11; locust: Locust master and --workers workers.")
-@click.option("--workers", type=int, default=2, show_default=True, help="Locust workers to start here.")
-def soak(contract_path: Path | None, duration: str | None, warmup: str | None, window: str | None,
-         stuck_after: str | None, seed: int | None, engine: str, workers: int) -> None:
-    """Gate 2: open-model traffic, judged per window; aborts early on a breach, death or stuck request."""
+@click.option(
+    "--engine",
+    type=click.Choice(["builtin", "locust"]),
+    default="builtin",
+    show_default=True,
+    help="builtin: one process, asyncio + h11; locust: Locust master and --workers workers.",
+)
+@click.option(
+    "--workers", type=int, default=2, show_default=True, help="Locust workers to start here."
+)
+def soak(
+    contract_path: Path | None,
+    duration: str | None,
+    warmup: str | None,
+    window: str | None,
+    stuck_after: str | None,
+    seed: int | None,
+    engine: str,
+    workers: int,
+) -> None:
+    """Gate 2: open-model traffic, judged per window; aborts early on a breach, death or stuck
+    request.
+    """
     from toolkit.cli.soak import report_soak, start_progress
     from toolkit.gates.soak import SoakConfig, run_soak
 
@@ -343,9 +488,13 @@ def soak(contract_path: Path | None, duration: str | None, warmup: str | None, w
               help="quick: scaled-down durations, same logic (a release of it is a rehearsal "
                    "at most); full: the contract's [cycle] (else the seed's 10 cycles, 30 min of "
                    "probes in all), [soak].duration and [determinism].runs.")
-@click.option("--dry-run", is_flag=True, help="Print what each gate would do; start and touch nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="Print what each gate would do; start and touch nothing."
+)
 def gates(contract_path: Path | None, profile: str, dry_run: bool) -> None:
-    """Run every gate in order (cycle, soak, attack, secrets, drill, determinism); stop at the first failure."""
+    """Run every gate in order (cycle, soak, attack, secrets, drill, determinism); stop at the
+    first failure.
+    """
     from toolkit.gates.registry import Step, run_all
 
     if dry_run:
@@ -360,7 +509,9 @@ def gates(contract_path: Path | None, profile: str, dry_run: bool) -> None:
 
     def progress(step: Step) -> None:
         style = "green" if step.verdict == "pass" else "red"
-        console.print(f"[{style}]{step.gate}: {step.verdict}[/] {escape(step.evidence or step.note)}")
+        console.print(
+            f"[{style}]{step.gate}: {step.verdict}[/] {escape(step.evidence or step.note)}"
+        )
 
     steps = run_all(contract_path, profile, progress)
     failed = next((s for s in steps if s.verdict != "pass"), None)
@@ -381,9 +532,16 @@ trust_option = click.option("--trust", "trust", multiple=True, type=click.Path(p
 
 @cli.group("release", invoke_without_command=True)
 @contract_option
-@click.option("--key", type=click.Path(path_type=Path), default=None, help="Ed25519 release key (PEM).")
+@click.option(
+    "--key", type=click.Path(path_type=Path), default=None, help="Ed25519 release key (PEM)."
+)
 @click.option("--signer", default=None, help="\"Name, role\" for the sign-off.")
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Output folder (default: evidence dir/release).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Output folder (default: evidence dir/release).",
+)
 @click.option("--rehearsal", is_flag=True,
               help="Bundle what there is, marked REHEARSAL - NOT FOR GA.")
 @trust_option
@@ -399,7 +557,9 @@ def release(ctx: click.Context, contract_path: Path | None, key: Path | None, si
     from toolkit.gates.release import ReleaseBlocked, assess, ceremony, parse_signer
 
     if key is None or not signer:
-        raise UsageError("release needs --key KEY.pem (see `toolkit release keygen`) and --signer \"Name, role\"")
+        raise UsageError(
+            'release needs --key KEY.pem (see `toolkit release keygen`) and --signer "Name, role"'
+        )
     parse_signer(signer)
     c = load_locked(contract_path)
     assessment = assess(c, signing.trusted_keys(list(trust)))

@@ -24,9 +24,11 @@ def _ms(v: float | None) -> str:
 def report_soak(console: Console, err: Console, result: GateResult) -> int:
     b = result.body
     o = b["overall"]
-    console.print(f"{o['count']} requests after warmup in {b['windows']} windows, error rate "
-                  f"{o['error_rate'] or 0:.4f}, p50 {_ms(o['p50_ms'])} ms, p95 {_ms(o['p95_ms'])} ms, "
-                  f"p99 {_ms(o['p99_ms'])} ms, restarts {len(b['restarts'])}: [bold]{result.verdict}[/]")
+    console.print(
+        f"{o['count']} requests after warmup in {b['windows']} windows, error rate "
+        f"{o['error_rate'] or 0:.4f}, p50 {_ms(o['p50_ms'])} ms, p95 {_ms(o['p95_ms'])} ms, "
+        f"p99 {_ms(o['p99_ms'])} ms, restarts {len(b['restarts'])}: [bold]{result.verdict}[/]"
+    )
     if b.get("abort_reason"):
         err.print(f"[red]aborted early[/]: {escape(b['abort_reason'])}")
     if b["generator"].get("saturated"):
@@ -35,8 +37,10 @@ def report_soak(console: Console, err: Console, result: GateResult) -> int:
                   f"{escape(b['generator']['saturated'])}")
     for m in b["measurements"]:
         if m["verdict"] != "pass":
-            err.print(f"[red]{m['metric']}[/] {m['value']} {m['unit']} (threshold {m['threshold']}) "
-                      f"{escape(str(m['detail']))}")
+            err.print(
+                f"[red]{m['metric']}[/] {m['value']} {m['unit']} (threshold {m['threshold']}) "
+                f"{escape(str(m['detail']))}"
+            )
     if b.get("report"):
         console.print(f"report: {b['report']}")
     console.print(f"evidence: {result.summary_path}")

@@ -20,8 +20,11 @@ def _ms(v: float | None) -> str:
 
 
 def _mb(services: dict[str, Any]) -> str:
-    return " ".join(f"{n}={s.get('rss_bytes', 0) / 2**20:.0f}MB" for n, s in sorted(services.items())
-                    if "rss_bytes" in s)
+    return " ".join(
+        f"{n}={s.get('rss_bytes', 0) / 2**20:.0f}MB"
+        for n, s in sorted(services.items())
+        if "rss_bytes" in s
+    )
 
 
 def line(doc: dict[str, Any], duration_s: float) -> str:
@@ -30,11 +33,13 @@ def line(doc: dict[str, Any], duration_s: float) -> str:
     gen = doc["generator"]
     tail = f" GENERATOR-BOUND ({gen['saturated']})" if gen.get("saturated") else ""
     breach = f" BREACH: {'; '.join(doc['breaches'])}" if doc.get("breaches") else ""
-    return (f"window {doc['window']:04d} t={doc['end_s']:.0f}/{duration_s:.0f}s "
-            f"rate {doc['achieved_rate_per_s']:.2f}/{doc['asked_rate_per_s']:.2f} req/s "
-            f"req {o['count']} err {o['errors']} p95 {_ms(o['p95_ms'])} ms p99 {_ms(o['p99_ms'])} ms "
-            f"in-flight {doc['in_flight']} stuck {doc['stuck']} lag-p99 {_ms(gen['lag']['p99_ms'])} ms "
-            f"cpu {gen['cpu_percent']}% rss {_mb(doc['services'])}{tail}{breach}")
+    return (
+        f"window {doc['window']:04d} t={doc['end_s']:.0f}/{duration_s:.0f}s "
+        f"rate {doc['achieved_rate_per_s']:.2f}/{doc['asked_rate_per_s']:.2f} req/s "
+        f"req {o['count']} err {o['errors']} p95 {_ms(o['p95_ms'])} ms p99 {_ms(o['p99_ms'])} ms "
+        f"in-flight {doc['in_flight']} stuck {doc['stuck']} lag-p99 {_ms(gen['lag']['p99_ms'])} ms "
+        f"cpu {gen['cpu_percent']}% rss {_mb(doc['services'])}{tail}{breach}"
+    )
 
 
 class Progress:
@@ -88,8 +93,11 @@ class Progress:
                   f"{doc['achieved_rate_per_s']:.2f} / {doc['asked_rate_per_s']:.2f} req/s")
         t.add_row("last window p95 / p99", f"{_ms(o['p95_ms'])} / {_ms(o['p99_ms'])} ms")
         t.add_row("in flight / stuck", f"{doc['in_flight']} / {doc['stuck']}")
-        t.add_row("generator lag p99 / CPU", f"{_ms(gen['lag']['p99_ms'])} ms / {gen['cpu_percent']}%"
-                  + (f" [red]{escape(gen['saturated'])}[/]" if gen.get("saturated") else ""))
+        t.add_row(
+            "generator lag p99 / CPU",
+            f"{_ms(gen['lag']['p99_ms'])} ms / {gen['cpu_percent']}%"
+            + (f" [red]{escape(gen['saturated'])}[/]" if gen.get("saturated") else ""),
+        )
         for name, s in sorted(doc["services"].items()):
             t.add_row(f"  {escape(name)}", f"RSS {s.get('rss_bytes', 0) / 2**20:.1f} MB, CPU "
                       f"{s.get('cpu_percent')}%, health {s.get('healthy', '-')}")

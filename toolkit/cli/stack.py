@@ -18,7 +18,9 @@ def stack_group() -> None:
 
 @stack_group.command("up")
 @contract_option
-@click.option("--for", "seconds", type=float, default=None, help="Stop by itself after this many seconds.")
+@click.option(
+    "--for", "seconds", type=float, default=None, help="Stop by itself after this many seconds."
+)
 def stack_up(contract_path: Path | None, seconds: float | None) -> None:
     """Start every service in depends_on order; Ctrl-C stops them all cleanly."""
     from toolkit.core import stack

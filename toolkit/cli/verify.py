@@ -32,7 +32,9 @@ def preflight(contract_path: Path | None) -> None:
         table.add_column(col)
     for chk in checks:
         table.add_row(chk.name, "[green]ok[/]" if chk.ok else "[red]FAIL[/]", chk.detail)
-    table.add_row("contract lock", "[green]ok[/]" if lock.state == "ok" else "[red]FAIL[/]", lock.message)
+    table.add_row(
+        "contract lock", "[green]ok[/]" if lock.state == "ok" else "[red]FAIL[/]", lock.message
+    )
     console.print(table)
     done(0 if all(x.ok for x in checks) and lock.state == "ok" else 1)
 
@@ -57,7 +59,9 @@ def verify(path: Path, trust: tuple[Path, ...], do_quarantine: bool) -> None:
                            f"set ${signing.TRUST_ENV}; a signature is never checked against itself")
     ledger, runs = _verify_scope(path)
     if not runs and ledger is None:
-        raise ToolkitError(f"{path}: no evidence run found (no manifest.sha256 or journal.jsonl below it)")
+        raise ToolkitError(
+            f"{path}: no evidence run found (no manifest.sha256 or journal.jsonl below it)"
+        )
     bad = 0
     for run in runs:
         problems = verify_run(run, keys)

@@ -25,7 +25,9 @@ def read_keys(path: Path) -> list[Key]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ContractError(f"{path}: auth key file not found; create it or set [auth].create_key_file = true") from None
+        raise ContractError(
+            f"{path}: auth key file not found; create it or set [auth].create_key_file = true"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ContractError(f"{path}: cannot read the auth key file: {exc}") from None
     keys = []
@@ -66,14 +68,18 @@ def ensure_key_file(auth: Auth | None) -> None:
 
 
 def canonical(method: str, path_qs: str, ts: int, nonce: str, body: bytes) -> bytes:
-    return "\n".join(["v1", method.upper(), path_qs, str(ts), nonce, hashlib.sha256(body).hexdigest()]).encode()
+    return "\n".join(
+        ["v1", method.upper(), path_qs, str(ts), nonce, hashlib.sha256(body).hexdigest()]
+    ).encode()
 
 
 def sign_hmac(key: Key, method: str, path_qs: str, body: bytes, ts: int | None = None,
               nonce: str | None = None) -> str:
     ts = int(time.time()) if ts is None else ts
     nonce = secrets.token_hex(12) if nonce is None else nonce
-    mac = hmac.new(key.secret, canonical(method, path_qs, ts, nonce, body), hashlib.sha256).hexdigest()
+    mac = hmac.new(
+        key.secret, canonical(method, path_qs, ts, nonce, body), hashlib.sha256
+    ).hexdigest()
     return f"v1:{key.kid}:{ts}:{nonce}:{mac}"
 
 

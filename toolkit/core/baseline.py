@@ -47,7 +47,9 @@ def plant(make_file: Callable[..., tuple[Path, str]], make_folder: Callable[[Pat
         return None
     sandbox.mkdir(parents=True, exist_ok=True)
     tag = secrets.token_hex(4)
-    path, content = make_file(sandbox, f"toolkit-probe-{tag}.txt", f"toolkit probe {secrets.token_hex(8)}")
+    path, content = make_file(
+        sandbox, f"toolkit-probe-{tag}.txt", f"toolkit probe {secrets.token_hex(8)}"
+    )
     folder = sandbox / f"toolkit-probe-dir-{tag}"
     make_folder(folder)
     inner, _ = make_file(folder, f"toolkit-probe-inner-{tag}.txt", "toolkit probe inner file")
@@ -55,14 +57,18 @@ def plant(make_file: Callable[..., tuple[Path, str]], make_folder: Callable[[Pat
 
 
 def folder_typed(surface: Surface) -> bool:
-    text = " ".join(str(surface.raw.get(k, "")) for k in ("name", "tool", "arguments", "path", "json", "query"))
+    text = " ".join(
+        str(surface.raw.get(k, "")) for k in ("name", "tool", "arguments", "path", "json", "query")
+    )
     return bool(FOLDERISH.search(text)) or bool(surface.raw.get("repository", False))
 
 
 def repository_typed(surface: Surface) -> bool:
     if "repository" in surface.raw:
         return bool(surface.raw["repository"])
-    return bool(REPOISH.search(str(surface.raw.get("arguments", "")) + str(surface.raw.get("tool", ""))))
+    return bool(
+        REPOISH.search(str(surface.raw.get("arguments", "")) + str(surface.raw.get("tool", "")))
+    )
 
 
 def path_forms(surface: Surface, p: Planted | None, http_path: bool) -> list[Form]:
@@ -77,7 +83,9 @@ def path_forms(surface: Surface, p: Planted | None, http_path: bool) -> list[For
                Form("planted folder, absolute", str(box / p.folder_name), p.inner_name),
                Form("current folder", ".", p.file_name)]
     extra = [Form("root", "", None), Form("index", "index.html", None)] if http_path else []
-    if surface.raw.get("writes"):  # a tool that creates (move, copy, mkdir) may refuse existing names
+    if surface.raw.get(
+        "writes"
+    ):  # a tool that creates (move, copy, mkdir) may refuse existing names
         stem = p.file_name.rsplit(".", 1)[0]
         files += [Form("new relative name", f"{stem}-new.txt", None),
                   Form("new absolute path", str(box / f"{stem}-new2.txt"), None)]
@@ -143,15 +151,23 @@ def discover(candidates: list[Form], send: Callable[[Any], Reply], no_credential
         return first_ok[0], first_ok[1], tried
     odd = distinct_refusal(candidates, replies)
     if odd is not None:
-        tried.append(f"kept {odd[0].label!r}: the only form refused for a reason of its own (not its argument)")
+        tried.append(
+            f"kept {odd[0].label!r}: the only form refused for a reason of its own (not its "
+            "argument)"
+        )
         return odd[0], odd[1], tried
     answered = [(f, r) for f, r in zip(candidates, replies) if r.status is not None]
     if absolute_oracles and answered:
-        tried.append(f"kept the refused {answered[0][0].label!r}: injection oracles (side-effect files, computed "
-                     "products) do not need an accepted baseline")
+        tried.append(
+            f"kept the refused {answered[0][0].label!r}: injection oracles (side-effect files, "
+            "computed "
+            "products) do not need an accepted baseline"
+        )
         return answered[0][0], answered[0][1], tried
-    raise TargetError("no harmless baseline was accepted, so no attack could be told apart from a failure; "
-                      "forms tried: " + "; ".join(tried) + ". Check the surface's request template and sandbox")
+    raise TargetError(
+        "no harmless baseline was accepted, so no attack could be told apart from a failure; "
+        "forms tried: " + "; ".join(tried) + ". Check the surface's request template and sandbox"
+    )
 
 
 def distinct_refusal(candidates: list[Form], replies: list[Reply]) -> tuple[Form, Reply] | None:
@@ -163,7 +179,9 @@ def distinct_refusal(candidates: list[Form], replies: list[Reply]) -> tuple[Form
     """
     def shape(form: Form, reply: Reply) -> str:
         text = reply.text
-        for variant in sorted({str(form.payload), str(form.payload).lstrip("./")}, key=len, reverse=True):
+        for variant in sorted(
+            {str(form.payload), str(form.payload).lstrip("./")}, key=len, reverse=True
+        ):
             if variant:
                 text = text.replace(variant, "<arg>")
         return re.sub(r"/\S*<arg>", "<arg>", text)[:300]

@@ -94,62 +94,113 @@ TRAFFIC = s.Table(
 TOP = s.Table(
     {
         "contract": s.Table(
-            {"name": s.Str(pattern=r"[A-Za-z0-9_.-]+", what="letters, digits, dot, dash, underscore"),
-             "version": s.SemVer(), "description": s.Str()},
+            {
+                "name": s.Str(
+                    pattern=r"[A-Za-z0-9_.-]+", what="letters, digits, dot, dash, underscore"
+                ),
+                "version": s.SemVer(),
+                "description": s.Str(),
+            },
             required=("name", "version"),
         ),
         "defaults": s.Table(
-            {"host": s.Str(), "startup_timeout_s": s.Seconds(), "stop_timeout_s": s.Seconds(),
-             "health_interval_s": s.Seconds(),
-             "log_max_bytes": s.Num(minimum=1024, integer=True),
-             "log_backups": s.Num(integer=True, maximum=100),
-             "stop_exit_codes": s.List(s.Num(integer=True, maximum=255)),
-             "allow_remote_health": s.List(s.Str())}
+            {
+                "host": s.Str(),
+                "startup_timeout_s": s.Seconds(),
+                "stop_timeout_s": s.Seconds(),
+                "health_interval_s": s.Seconds(),
+                "log_max_bytes": s.Num(minimum=1024, integer=True),
+                "log_backups": s.Num(integer=True, maximum=100),
+                "stop_exit_codes": s.List(s.Num(integer=True, maximum=255)),
+                "allow_remote_health": s.List(s.Str()),
+            }
         ),
         "env": s.Map(s.Str(), key_pattern=r"[A-Za-z_][A-Za-z0-9_]*"),
         "services": s.TableList(SERVICE),
         "auth": s.Table(
-            {"scheme": s.Str(choices=("none", "bearer", "hmac-sha256")), "header": s.Str(),
-             "key_file": s.Str(), "window_s": s.Seconds(), "reload_within_s": s.Seconds(),
-             "token": s.Str(), "token_env": s.Str(), "create_key_file": s.Bool()},
+            {
+                "scheme": s.Str(choices=("none", "bearer", "hmac-sha256")),
+                "header": s.Str(),
+                "key_file": s.Str(),
+                "window_s": s.Seconds(),
+                "reload_within_s": s.Seconds(),
+                "token": s.Str(),
+                "token_env": s.Str(),
+                "create_key_file": s.Bool(),
+            },
             required=("scheme",),
         ),
         "surfaces": s.TableList(SURFACE),
         "policy": s.Table(
-            {"allowed_tools": s.List(s.Str()), "allowed_commands": s.List(s.Str()),
-             "denied_tools": s.List(s.Str()), "file": s.Str(), "reload_within_s": s.Seconds()}
+            {
+                "allowed_tools": s.List(s.Str()),
+                "allowed_commands": s.List(s.Str()),
+                "denied_tools": s.List(s.Str()),
+                "file": s.Str(),
+                "reload_within_s": s.Seconds(),
+            }
         ),
         "secrets": s.Table(
-            {"scan": s.List(s.Str()), "baseline": s.Str(), "logs": s.List(s.Str()),
-             "code": s.List(s.Str())}
+            {
+                "scan": s.List(s.Str()),
+                "baseline": s.Str(),
+                "logs": s.List(s.Str()),
+                "code": s.List(s.Str()),
+            }
         ),
         "cycle": s.Table(  # Gate 1 at full strength; health_duration is the total over all cycles
-            {"count": s.Num(minimum=1, integer=True), "health_duration": s.Duration(),
-             "interval": s.Duration(), "startup_timeout_s": s.Num()}
+            {
+                "count": s.Num(minimum=1, integer=True),
+                "health_duration": s.Duration(),
+                "interval": s.Duration(),
+                "startup_timeout_s": s.Num(),
+            }
         ),
         "soak": s.Table(
-            {"duration": s.Duration(positive=True), "warmup": s.Duration(),
-             "traffic": s.TableList(TRAFFIC),
-             "window": s.Duration(positive=True), "stuck_after": s.Duration(positive=True),
-             "thresholds": s.Table({"error_rate": s.Num(), "memory_growth": s.Num(),
-                                    "p95_ms": s.Num(), "p99_ms": s.Num(), "p50_ms": s.Num(),
-                                    "min_samples": s.Num(minimum=1, integer=True),
-                                    "rolling_windows": s.Num(minimum=1, integer=True),
-                                    "p95_spike_k": s.Num(minimum=1), "p95_spike_floor_ms": s.Num(),
-                                    "abort": s.Bool()})}
+            {
+                "duration": s.Duration(positive=True),
+                "warmup": s.Duration(),
+                "traffic": s.TableList(TRAFFIC),
+                "window": s.Duration(positive=True),
+                "stuck_after": s.Duration(positive=True),
+                "thresholds": s.Table(
+                    {
+                        "error_rate": s.Num(),
+                        "memory_growth": s.Num(),
+                        "p95_ms": s.Num(),
+                        "p99_ms": s.Num(),
+                        "p50_ms": s.Num(),
+                        "min_samples": s.Num(minimum=1, integer=True),
+                        "rolling_windows": s.Num(minimum=1, integer=True),
+                        "p95_spike_k": s.Num(minimum=1),
+                        "p95_spike_floor_ms": s.Num(),
+                        "abort": s.Bool(),
+                    }
+                ),
+            }
         ),
         "durability": s.Table(
-            {"rpo_s": s.Seconds(), "rto_s": s.Seconds(), "state_dirs": s.List(s.Str()),
-             "backup_dir": s.Str(),
-             "databases": s.TableList(s.Table({"path": s.Str(), "service": s.Str()},
-                                              required=("path",))),
-             "writer": s.Table({**_REQUEST_FIELDS,
-                                "rate_per_s": s.Num(positive=True, maximum=MAX_RATE)},
-                               placeholders=_WRITER_PH)}
+            {
+                "rpo_s": s.Seconds(),
+                "rto_s": s.Seconds(),
+                "state_dirs": s.List(s.Str()),
+                "backup_dir": s.Str(),
+                "databases": s.TableList(
+                    s.Table({"path": s.Str(), "service": s.Str()}, required=("path",))
+                ),
+                "writer": s.Table(
+                    {**_REQUEST_FIELDS, "rate_per_s": s.Num(positive=True, maximum=MAX_RATE)},
+                    placeholders=_WRITER_PH,
+                ),
+            }
         ),
         "determinism": s.Table(
-            {"command": s.List(s.Str(), min_items=1), "runs": s.Num(minimum=2, maximum=1000, integer=True),
-             "cwd": s.Str(), "expected_failures": s.List(s.Str())},
+            {
+                "command": s.List(s.Str(), min_items=1),
+                "runs": s.Num(minimum=2, maximum=1000, integer=True),
+                "cwd": s.Str(),
+                "expected_failures": s.List(s.Str()),
+            },
             required=("command",),
             placeholders=_BASE | {"junit"},
         ),
@@ -313,7 +364,9 @@ def parse(data: bytes, path: Path) -> Contract:
     try:
         raw = tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise ContractError(f"{path}: not UTF-8 text at byte {exc.start}; save it as UTF-8") from None
+        raise ContractError(
+            f"{path}: not UTF-8 text at byte {exc.start}; save it as UTF-8"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ContractError(f"{path}: not valid TOML: {exc}") from None
     ctx = s.Ctx(str(path))
@@ -352,7 +405,9 @@ def _surfaces(c: Contract) -> list[Surface]:
     out = []
     for raw in c.raw.get("surfaces", []):
         sandbox = c.resolve(raw["sandbox"]) if "sandbox" in raw else None
-        out.append(Surface(raw["name"], list(raw["classes"]), raw.get("transport", "http"), raw, sandbox))
+        out.append(
+            Surface(raw["name"], list(raw["classes"]), raw.get("transport", "http"), raw, sandbox)
+        )
     return out
 
 
@@ -361,10 +416,13 @@ def _auth(c: Contract) -> Auth | None:
     if raw is None:
         return None
     return Auth(
-        scheme=raw["scheme"], header=raw.get("header", "X-Service-Token"),
+        scheme=raw["scheme"],
+        header=raw.get("header", "X-Service-Token"),
         key_file=c.resolve(raw["key_file"]) if "key_file" in raw else None,
-        window_s=float(raw.get("window_s", 300)), reload_within_s=float(raw.get("reload_within_s", 30)),
-        token=raw.get("token"), token_env=raw.get("token_env"),
+        window_s=float(raw.get("window_s", 300)),
+        reload_within_s=float(raw.get("reload_within_s", 30)),
+        token=raw.get("token"),
+        token_env=raw.get("token_env"),
         create_key_file=bool(raw.get("create_key_file", False)),
     )
 
@@ -377,9 +435,13 @@ def _cross_check(c: Contract) -> None:
     for i, svc in enumerate(c.services):
         for dep in svc.depends_on:
             if dep not in names:
-                raise ContractError(f"{f}: services[{i}].depends_on = {dep!r}: no service has that name")
+                raise ContractError(
+                    f"{f}: services[{i}].depends_on = {dep!r}: no service has that name"
+                )
         if svc.port is None and svc.health and not svc.health.startswith("http"):
-            raise ContractError(f"{f}: services[{i}].health = {svc.health!r}: a relative health path needs a port")
+            raise ContractError(
+                f"{f}: services[{i}].health = {svc.health!r}: a relative health path needs a port"
+            )
         _check_health_host(c, i, svc, f)
     for i, surf in enumerate(c.surfaces):
         _check_surface(c, i, surf, names, f)
@@ -429,7 +491,9 @@ def _check_surface(c: Contract, i: int, surf: Surface, names: list[str], f: str)
     where = f"{f}: surfaces[{i}]"
     if surf.transport == "http":
         if "service" in surf.raw and surf.raw["service"] not in names:
-            raise ContractError(f"{where}.service = {surf.raw['service']!r}: no service has that name")
+            raise ContractError(
+                f"{where}.service = {surf.raw['service']!r}: no service has that name"
+            )
         if "service" not in surf.raw and "base_url" not in surf.raw:
             raise ContractError(f"{where}: an http surface needs service or base_url")
         for key in ("command", "tool", "arguments"):
@@ -440,7 +504,10 @@ def _check_surface(c: Contract, i: int, surf: Surface, names: list[str], f: str)
             if key not in surf.raw:
                 raise ContractError(f"{where}.{key}: required for transport \"mcp-stdio\"")
     if not _mentions_payload(surf.raw):
-        raise ContractError(f"{where}: no {{{{payload}}}} anywhere in the request; the attacks would have nothing to vary")
+        raise ContractError(
+            f"{where}: no {{{{payload}}}} anywhere in the request; the attacks would have nothing "
+            "to vary"
+        )
 
 
 def _mentions_payload(value: Any) -> bool:
@@ -534,12 +601,20 @@ def check_lock(c: Contract) -> LockStatus:
         lock = json.loads(target.read_text())
         locked = (str(lock["name"]), str(lock["version"]), str(lock["sha256"]))
     except FileNotFoundError:
-        return LockStatus("missing", f"{c.path}: no lock file {target.name}; run `toolkit contract lock --contract {c.path}`")
+        return LockStatus(
+            "missing",
+            f"{c.path}: no lock file {target.name}; run `toolkit contract lock --contract "
+            f"{c.path}`",
+        )
     except (OSError, ValueError, KeyError, TypeError):
-        return LockStatus("missing", f"{target}: unreadable lock file; re-create it with `toolkit contract lock`")
+        return LockStatus(
+            "missing", f"{target}: unreadable lock file; re-create it with `toolkit contract lock`"
+        )
     name, version, sha = locked
     if sha == c.sha256 and name == c.name and version == c.version:
-        return LockStatus("ok", f"{c.path}: matches lock ({c.name} {c.version}, sha256 {sha[:12]}…)")
+        return LockStatus(
+            "ok", f"{c.path}: matches lock ({c.name} {c.version}, sha256 {sha[:12]}…)"
+        )
     if version == c.version:
         return LockStatus("drift", (
             f"{c.path}: contract drift: the contract changed but its version did not "

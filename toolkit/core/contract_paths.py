@@ -101,16 +101,20 @@ def check_paths(c: Contract) -> None:
         p = _resolve(c, where, value)
         wide = _too_wide(c, p)
         if wide and written:
-            raise ContractError(f"{f}: {where} = {value!r} resolves to {p}, {wide}; name a folder of "
-                                "its own (the toolkit writes into it)")
+            raise ContractError(
+                f"{f}: {where} = {value!r} resolves to {p}, {wide}; name a folder of "
+                "its own (the toolkit writes into it)"
+            )
         if p.exists() and not p.is_dir():
-            raise ContractError(f"{f}: {where} = {value!r} resolves to {p}, which exists and is not a "
-                                "folder")
+            raise ContractError(
+                f"{f}: {where} = {value!r} resolves to {p}, which exists and is not a folder"
+            )
     for where, value in _files(c):
         p = _resolve(c, where, value)
         if p.is_dir() or _too_wide(c, p):
-            raise ContractError(f"{f}: {where} = {value!r} resolves to {p}, which is a folder; name a "
-                                "file")
+            raise ContractError(
+                f"{f}: {where} = {value!r} resolves to {p}, which is a folder; name a file"
+            )
     for where, value in _other_paths(c):
         _resolve(c, where, value)
     _state_overlap(c)
@@ -125,5 +129,7 @@ def _state_overlap(c: Contract) -> None:
         state = c.resolve(d)
         for what, p in keep.items():
             if p == state or state in p.parents:
-                raise ContractError(f"{c.path}: durability.state_dirs[{i}] = {d!r} holds {what} ({p}); "
-                                    "clear-state would destroy it; declare narrower state folders")
+                raise ContractError(
+                    f"{c.path}: durability.state_dirs[{i}] = {d!r} holds {what} ({p}); "
+                    "clear-state would destroy it; declare narrower state folders"
+                )

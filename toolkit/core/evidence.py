@@ -128,7 +128,9 @@ class EvidenceRun:
         try:
             self.dir.mkdir(parents=True, exist_ok=False)
         except OSError as exc:
-            raise EvidenceError(f"{self.dir}: cannot create the evidence folder: {exc.strerror}") from None
+            raise EvidenceError(
+                f"{self.dir}: cannot create the evidence folder: {exc.strerror}"
+            ) from None
         self._journal = open(self.dir / JOURNAL, "ab")  # noqa: SIM115 - open for the whole run
         self._log = open(self.dir / LOG, "a", encoding="utf-8")  # noqa: SIM115 - closed by seal()
         atomic_write(self.dir / self.summary_name, to_json(self._envelope("incomplete", {})))
@@ -157,7 +159,13 @@ class EvidenceRun:
         done when the run is sealed, so journaling stays off the gates' critical path.
         """
         with self._lock:
-            entry = {"seq": self._seq, "ts": utc_now(), "event": event, "data": data, "prev": self._prev}
+            entry = {
+                "seq": self._seq,
+                "ts": utc_now(),
+                "event": event,
+                "data": data,
+                "prev": self._prev,
+            }
             line = json.dumps(entry, sort_keys=True, default=_default).encode() + b"\n"
             self._journal.write(line)
             self._journal.flush()
@@ -408,7 +416,10 @@ def verify_journal(path: Path) -> list[str]:
             prev = hashlib.sha256(raw).hexdigest()
             continue
         if entry.get("prev") != prev:
-            problems.append(f"{path.name}: broken link at line {n} (seq {entry.get('seq')}): prev hash does not match line {n - 1}")
+            problems.append(
+                f"{path.name}: broken link at line {n} (seq {entry.get('seq')}): prev hash does "
+                f"not match line {n - 1}"
+            )
         prev = hashlib.sha256(raw).hexdigest()
     return problems
 
@@ -417,7 +428,9 @@ def find_runs(path: Path) -> list[Path]:
     """A run folder itself, or every run folder below ``path``."""
     if (path / JOURNAL).is_file() or (path / MANIFEST).is_file():
         return [path]
-    return sorted({p.parent for p in path.rglob(JOURNAL)} | {p.parent for p in path.rglob(MANIFEST)})
+    return sorted(
+        {p.parent for p in path.rglob(JOURNAL)} | {p.parent for p in path.rglob(MANIFEST)}
+    )
 
 
 def monotonic_ms() -> float:

@@ -179,7 +179,9 @@ def sweep() -> list[str]:
         if head and _owner_alive(head):
             continue
         # deepest first, so recorded files go before the folders recorded around them
-        for path, kind in sorted(live.items(), key=lambda item: item[0].count(os.sep), reverse=True):
+        for path, kind in sorted(
+            live.items(), key=lambda item: item[0].count(os.sep), reverse=True
+        ):
             if _remove(Path(path), kind):
                 removed.append(path)
         led.unlink(missing_ok=True)

@@ -19,16 +19,23 @@ from typing import Any
 
 from toolkit.core.errors import ContractError, TargetError
 
-PATHISH = re.compile(r"path|file|dir|folder|directory|root|cwd|source|destination|dest\b|location", re.IGNORECASE)
+PATHISH = re.compile(
+    r"path|file|dir|folder|directory|root|cwd|source|destination|dest\b|location", re.IGNORECASE
+)
 REPO = re.compile(r"repo", re.IGNORECASE)
-COMMANDISH = re.compile(r"^(command|cmd|shell|script|commandline|command_line|exec)$", re.IGNORECASE)
+COMMANDISH = re.compile(
+    r"^(command|cmd|shell|script|commandline|command_line|exec)$", re.IGNORECASE
+)
 ARGSISH = re.compile(r"^(args|arguments|argv|flags|options|extra_args)$", re.IGNORECASE)
 REFISH = re.compile(r"^(ref|revision|rev|branch|branch_name|commit|target|tag|base|base_branch|sha|"
                     r"since|until|range|refspec|start_point|treeish|tree_ish)$", re.IGNORECASE)
 ENVISH = re.compile(r"^(env|environment|env_vars|envs)$", re.IGNORECASE)
 URLISH = re.compile(r"url|uri|endpoint|href", re.IGNORECASE)
-WRITE_VERBS = re.compile(r"write|edit|create|move|rename|delete|remove|mkdir|append|save|upload|put|set|"
-                         r"commit|add|reset|checkout|init|copy", re.IGNORECASE)
+WRITE_VERBS = re.compile(
+    r"write|edit|create|move|rename|delete|remove|mkdir|append|save|upload|put|set|"
+    r"commit|add|reset|checkout|init|copy",
+    re.IGNORECASE,
+)
 
 
 @dataclass
@@ -84,7 +91,9 @@ def classify(arg: str, prop: dict[str, Any]) -> tuple[str, bool] | None:
         return None
     if REPO.search(arg) or (PATHISH.search(arg) and REPO.search(words)):
         return "path", True
-    if PATHISH.search(arg) or (re.search(r"\b(path|file|directory|folder)\b", words, re.IGNORECASE) and kind == "string"):
+    if PATHISH.search(arg) or (
+        re.search(r"\b(path|file|directory|folder)\b", words, re.IGNORECASE) and kind == "string"
+    ):
         return "path", False
     return None
 
@@ -117,8 +126,12 @@ def benign(arg: str, prop: dict[str, Any], repository: bool) -> Any:
         return "toolkit-probe-" + re.sub(r"\W", "-", arg)  # a name to create: never an existing ref
     if REFISH.match(arg):
         return "HEAD"
-    if re.search(r"dest|target|output|new|^to$", arg, re.IGNORECASE) and PATHISH.search(arg + " path"):
-        return "{{fresh}}"  # a destination: a new name each request, so "already exists" never answers
+    if re.search(r"dest|target|output|new|^to$", arg, re.IGNORECASE) and PATHISH.search(
+        arg + " path"
+    ):
+        return (
+            "{{fresh}}"  # a destination: a new name each request, so "already exists" never answers
+        )
     if PATHISH.search(arg):
         return "{{probe}}"  # the benign file the toolkit plants in the sandbox for each surface
     if re.search(r"pattern|glob|query|search", arg, re.IGNORECASE):
@@ -135,11 +148,15 @@ def writes(tool: dict[str, Any]) -> bool:
 
 def validate(tools: list[Any]) -> list[dict[str, Any]]:
     if not tools:
-        raise TargetError("the server lists no tools (tools/list returned an empty list): nothing to attack")
+        raise TargetError(
+            "the server lists no tools (tools/list returned an empty list): nothing to attack"
+        )
     out = []
     for i, tool in enumerate(tools):
         if not isinstance(tool, dict) or not isinstance(tool.get("name"), str) or not tool["name"]:
-            raise TargetError(f"tools/list entry {i} is not a tool (no string name): {json.dumps(tool)[:160]}")
+            raise TargetError(
+                f"tools/list entry {i} is not a tool (no string name): {json.dumps(tool)[:160]}"
+            )
         schema = tool.get("inputSchema")
         if not isinstance(schema, dict) or not isinstance(schema.get("properties", {}), dict):
             raise TargetError(f"tool {tool['name']!r}: inputSchema is not a JSON schema object: "
@@ -161,7 +178,9 @@ def plan(server: str, argv: list[str], sandbox: Path, tools: list[dict[str, Any]
                 continue
             cls, repo = hit
             args = {r: benign(r, props[r], repo) for r in required if r != arg}
-            args[arg] = ["{{payload}}"] if schema_type(prop) == "array" and cls != "argv" else "{{payload}}"
+            args[arg] = (
+                ["{{payload}}"] if schema_type(prop) == "array" and cls != "argv" else "{{payload}}"
+            )
             name = _unique(re.sub(r"[^A-Za-z0-9_.-]", "-", f"{tool['name']}-{arg}"), used)
             p.surfaces.append(Surface(name, cls, tool["name"], args, writes(tool), repo))
         if not any(s.tool == tool["name"] for s in p.surfaces):
@@ -203,10 +222,17 @@ def render(p: Plan, sandbox_value: str, env: dict[str, str] | None = None) -> st
              f"# Tools with no argument an attack class fits: {', '.join(p.skipped) or 'none'}.",
              "[contract]", f"name = {toml_value(name)}", 'version = "1.0.0"', ""]
     for s in p.surfaces:
-        lines += ["[[surfaces]]", f"name = {toml_value(s.name)}", f"classes = [{toml_value(s.cls)}]",
-                  'transport = "mcp-stdio"', f"sandbox = {toml_value(sandbox_value)}",
-                  f"command = {toml_value(p.argv)}", f"tool = {toml_value(s.tool)}",
-                  f"arguments = {toml_value(s.arguments)}", "timeout_s = 20"]
+        lines += [
+            "[[surfaces]]",
+            f"name = {toml_value(s.name)}",
+            f"classes = [{toml_value(s.cls)}]",
+            'transport = "mcp-stdio"',
+            f"sandbox = {toml_value(sandbox_value)}",
+            f"command = {toml_value(p.argv)}",
+            f"tool = {toml_value(s.tool)}",
+            f"arguments = {toml_value(s.arguments)}",
+            "timeout_s = 20",
+        ]
         if env:
             lines.append(f"env = {toml_value(env)}")
         if s.writes:
@@ -220,7 +246,9 @@ def render(p: Plan, sandbox_value: str, env: dict[str, str] | None = None) -> st
 # ------------------------------------------------------------------ the command
 
 class _Maker:
-    """make_repository's file-maker for init: creates, records nothing (the sandbox is the user's)."""
+    """make_repository's file-maker for init: creates, records nothing (the sandbox is the
+    user's).
+    """
 
     def tree(self, path: Path) -> Path | None:
         try:
@@ -236,19 +264,25 @@ class _Maker:
 
 def init(argv: list[str], sandbox: Path, out: Path, timeout: float = 60.0,
          env: dict[str, str] | None = None) -> Plan:
-    """Start the server, list its tools, write and lock the contract; every failure is a ToolkitError."""
+    """Start the server, list its tools, write and lock the contract; every failure is a
+    ToolkitError.
+    """
     from toolkit.core import contract as contract_mod
     from toolkit.core.baseline import make_repository
     from toolkit.core.mcp_transport import StdioSession
 
     if not argv:
-        raise ContractError("contract init: give the server's command after --, e.g. -- npx -y SERVER {{sandbox}}")
+        raise ContractError(
+            "contract init: give the server's command after --, e.g. -- npx -y SERVER {{sandbox}}"
+        )
     box = sandbox.resolve()
     box.mkdir(parents=True, exist_ok=True)
     templated = ["{{sandbox}}" if _same(a, box) else a for a in argv]
     if any(REPO.search(a) or a.endswith("git") for a in argv):
         make_repository(box, _Maker(), f"toolkit init {secrets.token_hex(3)}")
-    live = [str(box) if a == "{{sandbox}}" else a.replace("{{sandbox}}", str(box)) for a in templated]
+    live = [
+        str(box) if a == "{{sandbox}}" else a.replace("{{sandbox}}", str(box)) for a in templated
+    ]
     session = StdioSession(live, {**os.environ, **(env or {})}, str(box), timeout)
     try:
         info = session.initialize()
@@ -258,9 +292,11 @@ def init(argv: list[str], sandbox: Path, out: Path, timeout: float = 60.0,
     server = str((info.get("serverInfo") or {}).get("name") or Path(argv[0]).name)
     p = plan(server, templated, box, tools)
     if not p.surfaces:
-        raise TargetError(f"none of the {len(tools)} tools of {server!r} takes an argument an attack class fits "
-                          f"(path, file, directory, repository, command, args, ref, env): "
-                          f"{', '.join(t['name'] for t in tools)}")
+        raise TargetError(
+            f"none of the {len(tools)} tools of {server!r} takes an argument an attack class fits "
+            f"(path, file, directory, repository, command, args, ref, env): "
+            f"{', '.join(t['name'] for t in tools)}"
+        )
     try:
         rel = os.path.relpath(box, out.resolve().parent)
     except ValueError:

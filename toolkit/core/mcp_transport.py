@@ -44,7 +44,9 @@ def protocol_version() -> str:
 class StdioSession:
     """One MCP server process and its JSON-RPC stream."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], cwd: str | None, deadline: float = DEADLINE_S):
+    def __init__(
+        self, argv: list[str], env: dict[str, str], cwd: str | None, deadline: float = DEADLINE_S
+    ):
         exe = argv[0] if os.sep in argv[0] else shutil.which(argv[0])
         if not exe:
             raise TargetError(f"MCP server command not found: {argv[0]!r}")
@@ -54,12 +56,20 @@ class StdioSession:
         self._next = 0
         self._lock = threading.Lock()
         if cwd is not None and not os.path.isdir(cwd):
-            raise TargetError(f"MCP server working folder {cwd!r} is not a folder; fix the surface's cwd")
+            raise TargetError(
+                f"MCP server working folder {cwd!r} is not a folder; fix the surface's cwd"
+            )
         self.stderr: collections.deque[str] = collections.deque(maxlen=20)
         try:
             self.proc = subprocess.Popen(  # nosec B603 - argv from the contract, no shell
-                [exe, *argv[1:]], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                env=env, cwd=cwd, **platform.spawn_kwargs())
+                [exe, *argv[1:]],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                cwd=cwd,
+                **platform.spawn_kwargs(),
+            )
         except OSError as exc:
             raise TargetError(f"cannot start MCP server {argv[0]!r}: {exc.strerror}") from None
         threading.Thread(target=self._read, args=(self.proc.stdout,), daemon=True).start()
@@ -85,12 +95,18 @@ class StdioSession:
             except ValueError:
                 self.garbage.append(raw[:200].decode("utf-8", "replace"))
                 continue
-            if isinstance(msg, dict) and isinstance(msg.get("id"), int) and ("result" in msg or "error" in msg):
+            if (
+                isinstance(msg, dict)
+                and isinstance(msg.get("id"), int)
+                and ("result" in msg or "error" in msg)
+            ):
                 box = self._replies.get(msg["id"])
                 if box is not None:
                     box.put(msg)
 
-    def request(self, method: str, params: dict[str, Any], deadline: float | None = None) -> dict[str, Any]:
+    def request(
+        self, method: str, params: dict[str, Any], deadline: float | None = None
+    ) -> dict[str, Any]:
         with self._lock:
             self._next += 1
             rid = self._next
@@ -105,7 +121,9 @@ class StdioSession:
                     pass
                 code = self.proc.poll()
                 if code is not None:
-                    raise TargetError(f"MCP server exited (code {code}) during {method}{self._garbage_hint()}")
+                    raise TargetError(
+                        f"MCP server exited (code {code}) during {method}{self._garbage_hint()}"
+                    )
                 if time.monotonic() > limit:
                     raise TargetError(f"MCP server gave no answer to {method} within "
                                       f"{deadline or self.deadline:g} s{self._garbage_hint()}")
@@ -121,27 +139,38 @@ class StdioSession:
             self.proc.stdin.write(json.dumps(msg).encode() + b"\n")
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
-            raise TargetError(f"MCP server closed its input (exit code {self.proc.poll()})") from None
+            raise TargetError(
+                f"MCP server closed its input (exit code {self.proc.poll()})"
+            ) from None
 
     def _garbage_hint(self) -> str:
         hint = ""
         if self.garbage:
-            hint = f"; it wrote {len(self.garbage)} non-JSON line(s) to stdout, first: {self.garbage[0][:80]!r}"
+            hint = (f"; it wrote {len(self.garbage)} non-JSON line(s) to stdout, "
+                    f"first: {self.garbage[0][:80]!r}")
         if self.stderr:
             time.sleep(0.05)  # let the drain thread catch the last words of a dying server
             hint += f"; its stderr ends: {' | '.join(list(self.stderr)[-3:])[:400]!r}"
         return hint
 
     def initialize(self) -> dict[str, Any]:
-        reply = self.request("initialize", {"protocolVersion": protocol_version(), "capabilities": {},
-                                            "clientInfo": {"name": "release-gate-toolkit", "version": "0"}})
+        reply = self.request(
+            "initialize",
+            {
+                "protocolVersion": protocol_version(),
+                "capabilities": {},
+                "clientInfo": {"name": "release-gate-toolkit", "version": "0"},
+            },
+        )
         if "error" in reply:
             raise TargetError(f"MCP initialize refused: {reply['error']}")
         self.notify("notifications/initialized")
         return dict(reply.get("result") or {})
 
     def tools(self) -> list[dict[str, Any]]:
-        return [t for t in self.raw_tools() if isinstance(t, dict) and isinstance(t.get("name"), str)]
+        return [
+            t for t in self.raw_tools() if isinstance(t, dict) and isinstance(t.get("name"), str)
+        ]
 
     def raw_tools(self) -> list[Any]:
         """The ``tools`` array as listed (following ``nextCursor``), unvalidated."""
@@ -153,7 +182,9 @@ class StdioSession:
                 raise TargetError(f"MCP tools/list refused: {reply['error']}")
             result = reply.get("result")
             if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
-                raise TargetError(f"MCP tools/list answer has no tools array: {json.dumps(reply)[:200]}")
+                raise TargetError(
+                    f"MCP tools/list answer has no tools array: {json.dumps(reply)[:200]}"
+                )
             out += result["tools"]
             cursor = result.get("nextCursor")
             if not isinstance(cursor, str) or not cursor:
@@ -179,7 +210,9 @@ class StdioSession:
 
 
 def server_cwd(contract: Contract, surface: Surface, variables: dict[str, Any]) -> str:
-    """The server's working folder: the contract's ``cwd`` (placeholders expanded), else the sandbox."""
+    """The server's working folder: the contract's ``cwd`` (placeholders expanded), else the
+    sandbox.
+    """
     if "cwd" in surface.raw:
         return str(contract.resolve(str(expand(surface.raw["cwd"], variables))))
     if surface.sandbox is not None:
@@ -217,7 +250,10 @@ class McpDeliverer:
             self.tool_names = [t["name"] for t in self.listing]
             tool = str(self.surface.raw["tool"])
             if "{{" not in tool and tool not in self.tool_names:
-                raise TargetError(f"MCP server has no tool {tool!r}; it offers: {', '.join(self.tool_names) or 'none'}")
+                raise TargetError(
+                    f"MCP server has no tool {tool!r}; "
+                    f"it offers: {', '.join(self.tool_names) or 'none'}"
+                )
         except TargetError:
             session.close()
             raise
@@ -235,7 +271,10 @@ class McpDeliverer:
 
     def prepare(self, payload: Any) -> Prepared:
         v = {**self.vars, "payload": payload}
-        call = {"name": expand(self.surface.raw["tool"], v), "arguments": expand(self.surface.raw.get("arguments", {}), v)}
+        call = {
+            "name": expand(self.surface.raw["tool"], v),
+            "arguments": expand(self.surface.raw.get("arguments", {}), v),
+        }
         body = json.dumps(call).encode()
         return Prepared("tools/call", "mcp-stdio", b"tools/call", {}, body, "tools/call")
 
@@ -267,7 +306,10 @@ class McpDeliverer:
             params = body.decode("utf-8", "replace")
         if isinstance(params, dict) and isinstance(params.get("name"), str):
             return params
-        return {"name": str(expand(self.surface.raw["tool"], {**self.vars, "payload": ""})), "arguments": params}
+        return {
+            "name": str(expand(self.surface.raw["tool"], {**self.vars, "payload": ""})),
+            "arguments": params,
+        }
 
     def responsive(self) -> bool:
         """Does the server still answer a ping (any reply, even an error, counts)?"""

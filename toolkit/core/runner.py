@@ -28,7 +28,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def default_contract_path() -> Path:
-    """--contract, else $TOOLKIT_CONTRACT, else ./contracts/boot_contract.toml, else the embedded one."""
+    """--contract, else $TOOLKIT_CONTRACT, else ./contracts/boot_contract.toml, else the embedded
+    one.
+    """
     env = os.environ.get("TOOLKIT_CONTRACT")
     if env:
         return Path(env)
@@ -38,7 +40,9 @@ def default_contract_path() -> Path:
     embedded = REPO_ROOT / "contracts" / "boot_contract.toml"
     if embedded.is_file():
         return embedded
-    raise ContractError("no contract given and no contracts/boot_contract.toml here; pass --contract PATH")
+    raise ContractError(
+        "no contract given and no contracts/boot_contract.toml here; pass --contract PATH"
+    )
 
 
 def load_locked(path: Path | None) -> contract_mod.Contract:
@@ -123,7 +127,9 @@ def gate_run(c: contract_mod.Contract, gate: str, label: str,
 
     swept = litter.sweep()  # what killed runs created and never removed (by recorded name only)
     run = GateRun(c, gate, label, scope)
-    run.log(f"gate {gate} run {run.evidence.run_id} contract {c.name} {c.version} sha256 {c.sha256}")
+    run.log(
+        f"gate {gate} run {run.evidence.run_id} contract {c.name} {c.version} sha256 {c.sha256}"
+    )
     if swept:
         run.emit("litter.swept", paths=swept)
     try:

@@ -69,7 +69,9 @@ def _check_placeholders(text: str, path: str, ctx: Ctx) -> None:
             allowed = ", ".join(f"{{{{{p}}}}}" for p in sorted(ctx.placeholders)) or "none"
             hint = difflib.get_close_matches(name, sorted(ctx.placeholders), n=1)
             near = f" (did you mean {{{{{hint[0]}}}}}?)" if hint else ""
-            raise ctx.fail(path, text, f"unknown placeholder {{{{{name}}}}}{near}; allowed here: {allowed}")
+            raise ctx.fail(
+                path, text, f"unknown placeholder {{{{{name}}}}}{near}; allowed here: {allowed}"
+            )
     if "{{" in PLACEHOLDER_RE.sub("", text) or "}}" in PLACEHOLDER_RE.sub("", text):
         raise ctx.fail(path, text, "unbalanced placeholder braces; write {{name}}")
 
@@ -84,7 +86,9 @@ class Str(Node):
         if not isinstance(value, str):
             raise ctx.fail(path, value, f"expected a string, got {type(value).__name__}")
         if "\x00" in value:
-            raise ctx.fail(path, value, "contains a NUL character, which no path, command or name can hold")
+            raise ctx.fail(
+                path, value, "contains a NUL character, which no path, command or name can hold"
+            )
         if self.choices and value not in self.choices:
             raise ctx.fail(path, value, f"must be one of {', '.join(map(repr, self.choices))}")
         if self.pattern and not re.fullmatch(self.pattern, value):
@@ -147,7 +151,9 @@ class Duration(Node):
         except ValueError as exc:
             raise ctx.fail(path, value, str(exc)) from None
         if not math.isfinite(seconds) or seconds > MAX_DURATION or (self.positive and seconds <= 0):
-            raise ctx.fail(path, value, f"must be {'above 0 and ' if self.positive else ''}at most 366 days")
+            raise ctx.fail(
+                path, value, f"must be {'above 0 and ' if self.positive else ''}at most 366 days"
+            )
         return seconds
 
 
@@ -258,5 +264,7 @@ class TableList(Node):
 
     def check(self, value: Any, path: str, ctx: Ctx) -> Any:
         if not isinstance(value, list):
-            raise ctx.fail(path, value, f"expected an array of tables ([[{path}]]), got {type(value).__name__}")
+            raise ctx.fail(
+                path, value, f"expected an array of tables ([[{path}]]), got {type(value).__name__}"
+            )
         return [self.table.check(v, f"{path}[{i}]", ctx) for i, v in enumerate(value)]

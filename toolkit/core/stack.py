@@ -134,7 +134,9 @@ def down(c: Contract, console: Console, timeout: float | None = None) -> int:
         console.print(f"[yellow]not signalled: {who}: {item['reason']}[/]")
     for proc in owned:
         platform.request_stop(proc.pid)
-    limit = timeout if timeout is not None else max((s.stop_timeout_s for s in c.services), default=10)
+    limit = (
+        timeout if timeout is not None else max((s.stop_timeout_s for s in c.services), default=10)
+    )
     _, stragglers = psutil.wait_procs(owned, timeout=limit)
     for proc in stragglers:
         platform.kill_process(proc.pid, proc.create_time() if proc.is_running() else None)

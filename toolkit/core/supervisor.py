@@ -144,8 +144,16 @@ def exit_code_as_shell(code: int | None) -> int | None:
 class Supervisor:
     """Starts services in depends_on order, each in its own process group and session."""
 
-    def __init__(self, contract: Contract, *, marker: str, canary: str = "", log_dir: Path | None = None,
-                 extra_env: dict[str, str] | None = None, on_event: Callable[..., None] | None = None):
+    def __init__(
+        self,
+        contract: Contract,
+        *,
+        marker: str,
+        canary: str = "",
+        log_dir: Path | None = None,
+        extra_env: dict[str, str] | None = None,
+        on_event: Callable[..., None] | None = None,
+    ):
         self.contract = contract
         self.marker = marker
         self.canary = canary
@@ -178,10 +186,14 @@ class Supervisor:
         doc = read_run_file(path)
         if doc is None:
             return
-        owner = ProcRecord("toolkit", int(doc.get("owner_pid", 0)), float(doc.get("owner_create", 0)), [])
+        owner = ProcRecord(
+            "toolkit", int(doc.get("owner_pid", 0)), float(doc.get("owner_create", 0)), []
+        )
         if owner.alive() and owner.pid != os.getpid():
-            raise TargetError(f"the stack of {self.contract.name} is run by another toolkit (pid {owner.pid}); "
-                              f"stop it first (toolkit stack down)")
+            raise TargetError(
+                f"the stack of {self.contract.name} is run by another toolkit (pid {owner.pid}); "
+                f"stop it first (toolkit stack down)"
+            )
         owned, refused = owned_processes(doc)
         kill_owned(owned)
         in_cgroup = reclaim_cgroup(doc, keep={os.getpid()})
@@ -277,9 +289,11 @@ class Supervisor:
             if svc.port is not None and port_in_use(svc.host, svc.port):
                 owners = [describe(x["pid"], x["cmdline"]) for x in listeners_on([svc.port])]
                 who = f" (held by {owners[0]})" if owners else ""
-                raise TargetError(f"service {svc.name!r}: port {svc.port} on {svc.host} is already in use{who}; "
-                                  f"the toolkit never signals what it did not start: stop "
-                                  f"whatever holds it or change the port in the contract")
+                raise TargetError(
+                    f"service {svc.name!r}: port {svc.port} on {svc.host} is already in use{who}; "
+                    f"the toolkit never signals what it did not start: stop "
+                    f"whatever holds it or change the port in the contract"
+                )
 
     def variables(self, svc: Service) -> dict[str, Any]:
         return {**self.contract.base_vars(), "port": svc.port if svc.port is not None else "",
@@ -290,7 +304,10 @@ class Supervisor:
         exe = argv[0]
         resolved = exe if os.sep in exe else shutil.which(exe)
         if not resolved or not os.path.exists(resolved):
-            raise TargetError(f"service {svc.name!r}: command not found: {exe!r}; install it or fix services.command")
+            raise TargetError(
+                f"service {svc.name!r}: command not found: {exe!r}; install it or fix "
+                "services.command"
+            )
         variables = self.variables(svc)
         env = {**os.environ, **expand(self.contract.env, variables), **expand(svc.env, variables),
                **self.extra_env, MARKER_ENV: self.marker}
@@ -303,7 +320,9 @@ class Supervisor:
                 argv, cwd=svc.cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, **platform.spawn_kwargs())
         except OSError as exc:
-            raise TargetError(f"service {svc.name!r}: cannot start {exe!r}: {exc.strerror}") from None
+            raise TargetError(
+                f"service {svc.name!r}: cannot start {exe!r}: {exc.strerror}"
+            ) from None
         if log and popen.stdout is not None:
             log.start(popen.stdout)
         run = Running(svc, popen, time.monotonic(), log=log)
@@ -312,7 +331,11 @@ class Supervisor:
         self._emit("service.spawned", service=svc.name, pid=popen.pid, argv=argv)
 
     def _open_log(self, svc: Service) -> CappedLog | None:
-        target = svc.logs[0] if svc.logs else (self.log_dir / f"{svc.name}.log" if self.log_dir else None)
+        target = (
+            svc.logs[0]
+            if svc.logs
+            else (self.log_dir / f"{svc.name}.log" if self.log_dir else None)
+        )
         if target is None:
             return None
         try:
@@ -328,12 +351,16 @@ class Supervisor:
         while not self._abort.is_set():
             code = run.popen.poll()
             if code is not None:
-                raise TargetError(f"service {svc.name!r} exited with code {code} before it became healthy; "
-                                  f"see its log{self._log_hint(svc)}")
+                raise TargetError(
+                    f"service {svc.name!r} exited with code {code} before it became healthy; "
+                    f"see its log{self._log_hint(svc)}"
+                )
             if url is None or probe(self._client, url, timeout=1.0)[0]:
                 run.healthy_at = time.monotonic()
                 self.snapshot()
-                self._emit("service.healthy", service=svc.name, seconds=run.healthy_at - run.started_at)
+                self._emit(
+                    "service.healthy", service=svc.name, seconds=run.healthy_at - run.started_at
+                )
                 return svc.name, run.healthy_at - run.started_at
             if time.monotonic() > deadline:
                 raise TargetError(f"service {svc.name!r} did not become healthy at {url} within "
@@ -447,12 +474,16 @@ class Supervisor:
         platform.force_kill(pids, group_leader=run.pid)
 
     def _leftovers(self, name: str) -> list[dict[str, Any]]:
-        """Recorded descendants still alive after their service exited: name them, then kill them."""
+        """Recorded descendants still alive after their service exited: name them, then kill
+        them.
+        """
         time.sleep(0)  # let the kernel finish delivering the group signal
         alive = [r for r in self.records.values() if r.service == name and r.alive()]
         out = []
         for rec in alive:
-            out.append({"pid": rec.pid, "cmdline": rec.cmdline, "check": "descendant-alive-after-stop"})
+            out.append(
+                {"pid": rec.pid, "cmdline": rec.cmdline, "check": "descendant-alive-after-stop"}
+            )
             platform.kill_process(rec.pid, rec.create_time)
         return out
 

@@ -53,8 +53,11 @@ class Reply:
         head = f"HTTP {self.status}" if self.status is not None else f"ERROR {self.error}"
         hops = "".join(f"redirect followed: {hop}\n" for hop in self.redirects)
         hdrs = "".join(f"{k}: {v}\n" for k, v in self.headers.items())
-        return (f"{self.request}\n\n--- response ({self.elapsed * 1000:.1f} ms) ---\n{hops}{head}\n{hdrs}\n"
-                f"{self.text[:8000]}")
+        return (
+            f"{self.request}\n\n--- response ({self.elapsed * 1000:.1f} ms) "
+            f"---\n{hops}{head}\n{hdrs}\n"
+            f"{self.text[:8000]}"
+        )
 
 
 @dataclass
@@ -133,15 +136,25 @@ class HttpDeliverer:
         headers = {str(k): str(x) for k, x in expand(raw.get("headers", {}), v).items()}
         body = b""
         if "json" in raw:
-            body = json.dumps(expand(raw["json"], v), ensure_ascii=False).encode("utf-8", "surrogatepass")
+            body = json.dumps(expand(raw["json"], v), ensure_ascii=False).encode(
+                "utf-8", "surrogatepass"
+            )
             headers.setdefault("content-type", "application/json")
         elif "body" in raw:
             body = str(expand(raw["body"], v)).encode("utf-8", "surrogatepass")
         return Prepared(method, self.base + "/", path.encode("latin-1"), headers, body, path)
 
-    def send(self, payload: Any, *, token: str | None | bool = True, prepared: Prepared | None = None,
-             timeout: float | None = None) -> Reply:
-        """Send; ``token`` True signs per the contract, a string sends that header, None omits it."""
+    def send(
+        self,
+        payload: Any,
+        *,
+        token: str | None | bool = True,
+        prepared: Prepared | None = None,
+        timeout: float | None = None,
+    ) -> Reply:
+        """Send; ``token`` True signs per the contract, a string sends that header, None omits
+        it.
+        """
         p = prepared or self.prepare(payload)
         headers = dict(p.headers)
         if self.auth and self.signer.header:
@@ -149,7 +162,9 @@ class HttpDeliverer:
             if isinstance(value, str):
                 headers[self.signer.header] = value
         self.sent += 1
-        reply = send_raw(self.client, p.method, p.url, p.target, headers, p.body, timeout or self.timeout)
+        reply = send_raw(
+            self.client, p.method, p.url, p.target, headers, p.body, timeout or self.timeout
+        )
         return self._follow(p, reply, token, timeout or self.timeout)
 
     def _follow(self, p: Prepared, reply: Reply, token: str | None | bool, timeout: float) -> Reply:
@@ -168,7 +183,9 @@ class HttpDeliverer:
                 value = self.signer.token(method, nxt, body) if token is True else token
                 if isinstance(value, str):
                     headers[self.signer.header] = value
-            reply = send_raw(self.client, method, p.url, nxt.encode("latin-1"), headers, body, timeout)
+            reply = send_raw(
+                self.client, method, p.url, nxt.encode("latin-1"), headers, body, timeout
+            )
             current = nxt
         reply.redirects = hops + reply.redirects
         return reply
@@ -187,7 +204,9 @@ def send_raw(client: httpx.Client, method: str, url: str, target: bytes, headers
         finally:
             resp.close()
     except httpx.HTTPError as exc:
-        return Reply(None, b"", time.monotonic() - t0, f"{type(exc).__name__}: {exc}"[:300], request_text)
+        return Reply(
+            None, b"", time.monotonic() - t0, f"{type(exc).__name__}: {exc}"[:300], request_text
+        )
     except TimeoutError:
         return Reply(None, b"", time.monotonic() - t0, "deadline exceeded", request_text)
     return Reply(resp.status_code, data, time.monotonic() - t0, None, request_text,
@@ -213,4 +232,6 @@ def _read_capped(resp: httpx.Response, deadline: float) -> bytes:
 
 def _request_text(method: str, target: bytes, headers: dict[str, str], body: bytes) -> str:
     head = "\n".join(f"{k}: {v}" for k, v in headers.items())
-    return f"{method} {target.decode('latin-1')}\n{head}\n\n{body[:4000].decode('utf-8', 'replace')}"
+    return (
+        f"{method} {target.decode('latin-1')}\n{head}\n\n{body[:4000].decode('utf-8', 'replace')}"
+    )

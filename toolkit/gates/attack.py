@@ -79,7 +79,9 @@ def select(selection: list[str]) -> list[type[Any]]:
         hits = [a for i, a in attacks.items() if name in (i, a.spec.family)]
         if not hits:
             known = sorted({a.spec.family for a in attacks.values()} | set(attacks))
-            raise UsageError(f"unknown attack {name!r}; known: {', '.join(known)} (see toolkit attack --list)")
+            raise UsageError(
+                f"unknown attack {name!r}; known: {', '.join(known)} (see toolkit attack --list)"
+            )
         chosen += [a for a in hits if a not in chosen]
     return chosen
 
@@ -138,21 +140,35 @@ class Engine:
         found = {}
         for item in listeners_on(list(ports)):
             if item["pid"]:
-                found[ports[item["port"]]] = (item["pid"], psutil.Process(item["pid"]).create_time())
+                found[ports[item["port"]]] = (
+                    item["pid"],
+                    psutil.Process(item["pid"]).create_time(),
+                )
         return found
 
     def start(self) -> None:
-        """Start every service with a command, however the surfaces address it (base_url or service)."""
+        """Start every service with a command, however the surfaces address it (base_url or
+        service).
+        """
         if self.cfg.start_stack and any(s.command for s in self.c.services) and self.c.surfaces:
-            self.sup = Supervisor(self.c, marker=f"attack-{self.run.evidence.run_id}",
-                                  canary=self.canaries.secret, log_dir=self.run.evidence.dir / "service-logs",
-                                  on_event=self.run.emit)
-            self.sup.extra_env = {**getattr(self.sup, "extra_env", {}), ENV_CANARY: self.canaries.secret}
+            self.sup = Supervisor(
+                self.c,
+                marker=f"attack-{self.run.evidence.run_id}",
+                canary=self.canaries.secret,
+                log_dir=self.run.evidence.dir / "service-logs",
+                on_event=self.run.emit,
+            )
+            self.sup.extra_env = {
+                **getattr(self.sup, "extra_env", {}),
+                ENV_CANARY: self.canaries.secret,
+            }
             self.run.log("starting the stack")
             self.sup.start_all()
 
     def stop(self) -> None:
-        for close in self.closers:  # stdio servers first: the supervisor's sweep must not take them for escapees
+        for close in (
+            self.closers
+        ):  # stdio servers first: the supervisor's sweep must not take them for escapees
             close()
         self.closers.clear()
         if self.sup is not None:
@@ -189,8 +205,12 @@ class Engine:
         return out
 
     def _target(self, surf: Surface) -> Target:
-        variables: dict[str, Any] = {**self.c.base_vars(), "sandbox": str(surf.sandbox or ""),
-                                     "canary_secret": self.canaries.secret, "port": self._port(surf)}
+        variables: dict[str, Any] = {
+            **self.c.base_vars(),
+            "sandbox": str(surf.sandbox or ""),
+            "canary_secret": self.canaries.secret,
+            "port": self._port(surf),
+        }
         self.canaries.watch(surf.sandbox)
         if surf.sandbox is not None and repository_typed(surf):
             make_repository(surf.sandbox, self.canaries)
@@ -210,20 +230,35 @@ class Engine:
         target = Target(surf, paced(deliver, self.pacer), planted=planted)
         missing = self._no_credentials(deliver)
         absolute = surf.classes[0] in ("command", "argv", "option")
-        form, reply, tried = discover(forms(self.c, surf, planted), self._trial(target), missing, absolute)
+        form, reply, tried = discover(
+            forms(self.c, surf, planted), self._trial(target), missing, absolute
+        )
         if not accepted(reply, missing):
-            target.notes.append(f"no harmless form was accepted; attacked from the refused {form.label!r}")
+            target.notes.append(
+                f"no harmless form was accepted; attacked from the refused {form.label!r}"
+            )
         target.benign, target.baseline, target.form = form.payload, reply, form.label
-        self.run.emit("surface.baseline", surface=surf.name, form=form.label, payload=repr(form.payload),
-                      status=reply.status, tried=tried)
+        self.run.emit(
+            "surface.baseline",
+            surface=surf.name,
+            form=form.label,
+            payload=repr(form.payload),
+            status=reply.status,
+            tried=tried,
+        )
         if missing:
-            target.notes.append("no credentials available (token variable unset): unauthenticated probes only")
+            target.notes.append(
+                "no credentials available (token variable unset): unauthenticated probes only"
+            )
         target.revive = self._revive
         return target
 
     @staticmethod
     def _trial(target: Target) -> Callable[[Any], Reply]:
-        """Send for baseline discovery: a stdio server that dies on a form is restarted for the next."""
+        """Send for baseline discovery: a stdio server that dies on a form is restarted for the
+        next.
+        """
+
         def send(payload: Any) -> Reply:
             target.sent += 1
             reply: Reply = target.deliver.send(payload)
@@ -242,7 +277,9 @@ class Engine:
 
     # ---------------------------------------------------------- crashes
     def _revive(self, target: Target, payload: Any, reply: Reply) -> bool:
-        """A target that died or wedged on a payload: a finding, a restart, and the attack goes on."""
+        """A target that died or wedged on a payload: a finding, a restart, and the attack goes
+        on.
+        """
         what = self._dead(target, reply)
         if what is None:
             return False
@@ -256,17 +293,23 @@ class Engine:
             f"crash:{what}"))
         self.run.emit("target.crashed", surface=target.name, how=what, streak=streak)
         if streak >= MAX_CRASHES:
-            raise TargetError(f"surface {target.name!r}: the target crashed {streak} times in a row on "
-                              f"{cls} payloads; the rest of this attack was not run (findings kept)")
+            raise TargetError(
+                f"surface {target.name!r}: the target crashed {streak} times in a row on "
+                f"{cls} payloads; the rest of this attack was not run (findings kept)"
+            )
         try:
             self._restart(target)
         except ToolkitError as exc:
-            raise TargetError(f"surface {target.name!r}: the target died and could not be restarted: {exc}") from None
+            raise TargetError(
+                f"surface {target.name!r}: the target died and could not be restarted: {exc}"
+            ) from None
         return True
 
     def _dead(self, target: Target, reply: Reply) -> str | None:
         deliver: Any = target.deliver
-        if hasattr(deliver, "restart"):  # a stdio server: dead if exited, wedged if it no longer answers a ping
+        if hasattr(
+            deliver, "restart"
+        ):  # a stdio server: dead if exited, wedged if it no longer answers a ping
             if not deliver.alive:
                 return "exited"
             return None if deliver.responsive() else "wedged"
@@ -277,7 +320,9 @@ class Engine:
 
     @staticmethod
     def _http_dead(run: Any, svc: Any, reply: Reply) -> str | None:
-        """Exited, or alive but no longer listening on its port (a dying process may take a moment)."""
+        """Exited, or alive but no longer listening on its port (a dying process may take a
+        moment).
+        """
         from toolkit.core.supervisor import port_in_use
 
         refused = "ConnectError" in (reply.error or "")
@@ -295,7 +340,9 @@ class Engine:
         from urllib.parse import urlsplit
 
         port = urlsplit(base).port
-        return next((s.name for s in self.c.services if s.port is not None and s.port == port), None)
+        return next(
+            (s.name for s in self.c.services if s.port is not None and s.port == port), None
+        )
 
     def _restart(self, target: Target) -> None:
         deliver = target.deliver
@@ -342,14 +389,28 @@ class Engine:
         kept: dict[str, dict[str, str]] = {}
         for server, t in servers.items():
             tools = self.listings[t.surface.name]
-            prints, changed = mcp_static.compare(self.c.evidence_dir / mcp_static.STATE_FILE, server, tools)
+            prints, changed = mcp_static.compare(
+                self.c.evidence_dir / mcp_static.STATE_FILE, server, tools
+            )
             kept[server] = prints
             issues = mcp_static.inspect(tools) + changed
             for check in mcp_static.CHECKS:
-                spec = AttackSpec(check.id, "mcp-listing", check.title, check.cwe, check.severity, ("tool",))
-                found = [self.ctx.finding(spec, t, "listing", f"{i.tool}:{i.where}", None,
-                                          f"tool {i.tool!r}, {i.where}: {i.evidence}", f"listing:{i.where}")
-                         for i in issues if i.check is check]
+                spec = AttackSpec(
+                    check.id, "mcp-listing", check.title, check.cwe, check.severity, ("tool",)
+                )
+                found = [
+                    self.ctx.finding(
+                        spec,
+                        t,
+                        "listing",
+                        f"{i.tool}:{i.where}",
+                        None,
+                        f"tool {i.tool!r}, {i.where}: {i.evidence}",
+                        f"listing:{i.where}",
+                    )
+                    for i in issues
+                    if i.check is check
+                ]
                 self._record(Case(check.id, check.title, f"{t.name} (tool listing)",
                                   "vulnerable" if found else "clean", len(tools), _dedupe(found),
                                   [f"checked {len(tools)} tools of {server[:80]}"]))
@@ -386,7 +447,9 @@ class Engine:
             self.errors.append(f"{spec.id} on {target.name}: {exc}")
         except Exception as exc:  # noqa: BLE001 - tool broke: an errored case
             status, notes = "error", [f"{type(exc).__name__}: {exc}"]
-            self.errors.append(f"{spec.id} on {target.name}: tool error {type(exc).__name__}: {exc}")
+            self.errors.append(
+                f"{spec.id} on {target.name}: tool error {type(exc).__name__}: {exc}"
+            )
         findings += target.crashes[crashes_before:]
         sent = target.sent - before
         notes = target.notes[notes_before:] if status != "error" else notes
@@ -411,9 +474,14 @@ class Engine:
             logs += sorted((self.run.evidence.dir / "service-logs").glob("*.log"))
         at_rest = [p for s in self.c.services for p in s.state]
         at_rest += [self.c.resolve(p) for p in self.c.raw.get("secrets", {}).get("scan", [])]
-        at_rest += [self.c.resolve(d["path"]) for d in self.c.raw.get("durability", {}).get("databases", [])]
-        findings = (passive_scan(self.ctx, leak.spec, targets) + scan_logs(self.ctx, leak.spec, first, logs)
-                    + scan_at_rest(self.ctx, leak.spec, first, at_rest, "state"))
+        at_rest += [
+            self.c.resolve(d["path"]) for d in self.c.raw.get("durability", {}).get("databases", [])
+        ]
+        findings = (
+            passive_scan(self.ctx, leak.spec, targets)
+            + scan_logs(self.ctx, leak.spec, first, logs)
+            + scan_at_rest(self.ctx, leak.spec, first, at_rest, "state")
+        )
         self._record(Case(leak.spec.id, leak.spec.title, "(all replies and logs)",
                           "vulnerable" if findings else "clean", len(self.ctx.replies) + len(logs),
                           _dedupe(findings),
@@ -428,7 +496,9 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
     return group(findings)
 
 
-def run_attacks(cfg: AttackConfig, subscribe: Callable[[GateRun], None] | None = None) -> tuple[GateResult, list[Case]]:
+def run_attacks(
+    cfg: AttackConfig, subscribe: Callable[[GateRun], None] | None = None
+) -> tuple[GateResult, list[Case]]:
     if cfg.budget not in ("quick", "standard", "deep"):
         raise UsageError(f"--budget {cfg.budget!r}: use quick, standard or deep")
     attacks = select(cfg.selection)
@@ -460,13 +530,32 @@ def _verdict(run: GateRun, engine: Engine, cfg: AttackConfig) -> GateResult:
         errors.append("no payload was sent: nothing was tested")
     verdict = "error" if errors else ("fail" if findings else "pass")
     run.emit("attack.done", verdict=verdict, budget=cfg.budget, seed=engine.ctx.seed)
-    body = {"budget": cfg.budget, "attack_seed": engine.ctx.seed, "payloads_sent": sent,
-            "findings": [f.to_dict() for f in findings], "cases": [c.to_dict() for c in cases],
-            "errors": errors,
-            "measurements": [{"metric": "findings", "value": len(findings), "threshold": 0, "unit": "count",
-                              "verdict": "pass" if not findings else "fail", "samples": len(cases)},
-                             {"metric": "payloads_sent", "value": sent, "threshold": 1, "unit": "requests",
-                              "verdict": "pass" if sent else "error", "samples": sent}]}
+    body = {
+        "budget": cfg.budget,
+        "attack_seed": engine.ctx.seed,
+        "payloads_sent": sent,
+        "findings": [f.to_dict() for f in findings],
+        "cases": [c.to_dict() for c in cases],
+        "errors": errors,
+        "measurements": [
+            {
+                "metric": "findings",
+                "value": len(findings),
+                "threshold": 0,
+                "unit": "count",
+                "verdict": "pass" if not findings else "fail",
+                "samples": len(cases),
+            },
+            {
+                "metric": "payloads_sent",
+                "value": sent,
+                "threshold": 1,
+                "unit": "requests",
+                "verdict": "pass" if sent else "error",
+                "samples": sent,
+            },
+        ],
+    }
     return run.seal(verdict, body)
 
 

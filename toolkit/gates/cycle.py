@@ -54,7 +54,9 @@ class CycleRun:
     def __init__(self, cfg: CycleConfig, c: Contract, run: GateRun, progress: Progress):
         self.cfg, self.c, self.run, self.progress = cfg, c, run, progress
         self.t = Tally()
-        self.interval = cfg.interval_s or float(c.raw.get("defaults", {}).get("health_interval_s", 5))
+        self.interval = cfg.interval_s or float(
+            c.raw.get("defaults", {}).get("health_interval_s", 5)
+        )
         self.client = httpx.Client(trust_env=False)
 
     def execute(self) -> None:
@@ -91,7 +93,9 @@ class CycleRun:
 
     def _start(self, sup: Supervisor) -> dict[str, float] | None:
         if self.cfg.startup_timeout_s is not None:
-            self.c.services = [_with_timeout(s, self.cfg.startup_timeout_s) for s in self.c.services]
+            self.c.services = [
+                _with_timeout(s, self.cfg.startup_timeout_s) for s in self.c.services
+            ]
         try:
             return sup.start_all()
         except TargetError as exc:
@@ -105,15 +109,20 @@ class CycleRun:
         with ThreadPoolExecutor(max_workers=max(1, len(services))) as pool:
             for k in range(ticks):
                 time.sleep(max(0.0, start + k * self.interval - time.monotonic()))
-                results = list(pool.map(lambda s: (s, probe(self.client, s.health_url or "", timeout=2.0)), services))
+                results = list(
+                    pool.map(
+                        lambda s: (s, probe(self.client, s.health_url or "", timeout=2.0)), services
+                    )
+                )
                 sup.snapshot()
                 for svc, (ok, status) in results:
                     if ok:
                         self.t.checks_passed += 1
                     else:
                         self.t.checks_failed += 1
-                        self.t.health_failures.append({"cycle": i, "service": svc.name, "time": time.time(),
-                                                       "status": status})
+                        self.t.health_failures.append(
+                            {"cycle": i, "service": svc.name, "time": time.time(), "status": status}
+                        )
                 self.progress("checks", self._counts())
                 if self.t.health_failures:
                     bad = self.t.health_failures[0]
@@ -128,7 +137,9 @@ class CycleRun:
             svc = self.c.service(res.service)
             if res.escalated:
                 self.t.escalations.append({"service": res.service, "seconds": res.seconds})
-                self._fail(f"{res.service} did not stop within {svc.stop_timeout_s:g} s (needed SIGKILL)")
+                self._fail(
+                    f"{res.service} did not stop within {svc.stop_timeout_s:g} s (needed SIGKILL)"
+                )
             elif not res.exit_ok:
                 self.t.bad_exits.append({"cycle": record["cycle"], "service": res.service,
                                          "exit_code": res.exit_code,
@@ -137,7 +148,10 @@ class CycleRun:
                            f"{', '.join(map(str, svc.stop_exit_codes))}; see stop_exit_codes)")
             for item in res.leftovers:
                 self.t.orphans.append({**item, "service": res.service})
-                self._fail(f"{res.service} left pid {item['pid']} ({' '.join(item['cmdline'])}) running after stop")
+                self._fail(
+                    f"{res.service} left pid {item['pid']} ({' '.join(item['cmdline'])}) running "
+                    "after stop"
+                )
             self._log_figures(record, res.service, res.log)
         record["subreaper"] = sup.subreaper
         record["cgroup"] = sup.cgroup_used  # None: no writable cgroup hierarchy here
@@ -151,22 +165,33 @@ class CycleRun:
         record["logs"][service] = log
         if log["cut"]:
             self.t.logs_cut.append({"cycle": record["cycle"], "service": service, **log})
-            self.run.log(f"cycle {record['cycle']}: {service}'s log was cut: "
-                         f"{log['bytes_dropped']} of {log['bytes_seen']} bytes dropped (log_max_bytes {log['max_bytes']}, "
-                         f"log_backups {log['backups']})")
+            self.run.log(
+                f"cycle {record['cycle']}: {service}'s log was cut: "
+                f"{log['bytes_dropped']} of {log['bytes_seen']} bytes dropped (log_max_bytes "
+                f"{log['max_bytes']}, "
+                f"log_backups {log['backups']})"
+            )
 
     def _prove_clean(self, sup: Supervisor, marker: str, i: int) -> None:
         # no settling sleep: stop_all() has waited for every service, so its sockets are closed
         for rec in sup.records.values():
             if rec.alive():
-                self._found("orphans", {"pid": rec.pid, "cmdline": rec.cmdline, "check": "recorded-process-alive"})
+                self._found(
+                    "orphans",
+                    {"pid": rec.pid, "cmdline": rec.cmdline, "check": "recorded-process-alive"},
+                )
                 platform.kill_process(rec.pid, rec.create_time)
         for proc in processes_with_marker(marker):
-            self._found("orphans", {"pid": proc.pid, "cmdline": _cmd(proc), "check": "run-marker-in-environ"})
+            self._found(
+                "orphans",
+                {"pid": proc.pid, "cmdline": _cmd(proc), "check": "run-marker-in-environ"},
+            )
             platform.kill_process(proc.pid)
         for child in psutil.Process().children():
             if _status(child) == psutil.STATUS_ZOMBIE:
-                self._found("zombies", {"pid": child.pid, "cmdline": [], "check": "zombie-child-of-toolkit"})
+                self._found(
+                    "zombies", {"pid": child.pid, "cmdline": [], "check": "zombie-child-of-toolkit"}
+                )
         platform.reap_children()
         ports = [s.port for s in self.c.services if s.port]
         for item in listeners_on(ports):
@@ -241,7 +266,9 @@ def run_cycle(cfg: CycleConfig, progress: Progress | None = None) -> GateResult:
     if cfg.count < 1 or cfg.health_duration_s < 0:
         from toolkit.core.errors import UsageError
 
-        raise UsageError(f"--count {cfg.count} and --health-duration {cfg.health_duration_s:g}s must be positive")
+        raise UsageError(
+            f"--count {cfg.count} and --health-duration {cfg.health_duration_s:g}s must be positive"
+        )
     c = load_locked(cfg.contract_path)
     with gate_run(c, CycleGate.name, CycleGate.label) as run:
         gate = CycleRun(cfg, c, run, progress or (lambda kind, data: None))
@@ -258,14 +285,23 @@ def _seal(run: GateRun, gate: CycleRun, cfg: CycleConfig) -> GateResult:
     services = [s for s in gate.c.services if s.health_url]
     per_cycle = checks_per_service(per_cycle_s(cfg), gate.interval)
     body = {
-        "cycles_requested": cfg.count, "cycles_completed": t.cycles_completed,
-        "health_duration_s": cfg.health_duration_s, "interval_s": gate.interval,
+        "cycles_requested": cfg.count,
+        "cycles_completed": t.cycles_completed,
+        "health_duration_s": cfg.health_duration_s,
+        "interval_s": gate.interval,
         "checks_expected": per_cycle * len(services) * cfg.count,
-        "health_checks_passed": t.checks_passed, "health_checks_failed": t.checks_failed,
-        "zombies": t.zombies, "orphans": t.orphans, "leftover_listeners": t.listeners,
-        "pid_files": t.pid_files, "escalations": t.escalations, "health_failures": t.health_failures,
-        "bad_exit_codes": t.bad_exits, "logs_cut": t.logs_cut,
-        "cycles": t.cycles, "failure": t.failure,
+        "health_checks_passed": t.checks_passed,
+        "health_checks_failed": t.checks_failed,
+        "zombies": t.zombies,
+        "orphans": t.orphans,
+        "leftover_listeners": t.listeners,
+        "pid_files": t.pid_files,
+        "escalations": t.escalations,
+        "health_failures": t.health_failures,
+        "bad_exit_codes": t.bad_exits,
+        "logs_cut": t.logs_cut,
+        "cycles": t.cycles,
+        "failure": t.failure,
         "measurements": [asdict(m) for m in _measurements(t, cfg)],
     }
     return run.seal(verdict, body)
@@ -276,7 +312,13 @@ def _measurements(t: Tally, cfg: CycleConfig) -> list[Any]:
 
     return [
         measure("cycles_completed", t.cycles_completed, cfg.count, "cycles", higher_is_worse=False),
-        measure("health_checks_failed", t.checks_failed, 0, "checks", samples=t.checks_passed + t.checks_failed),
+        measure(
+            "health_checks_failed",
+            t.checks_failed,
+            0,
+            "checks",
+            samples=t.checks_passed + t.checks_failed,
+        ),
         measure("zombies", len(t.zombies), 0, "processes"),
         measure("orphans", len(t.orphans), 0, "processes"),
         measure("leftover_listeners", len(t.listeners), 0, "sockets"),

@@ -85,13 +85,20 @@ def build_command(c: Contract, junit: Path) -> list[str]:
 
 
 def locked_env(c: Contract) -> tuple[dict[str, str], str]:
-    env = {**os.environ, **LOCKED_ENV, **expand(c.env, c.base_vars()), "TOOLKIT_CONTRACT": str(c.path)}
+    env = {
+        **os.environ,
+        **LOCKED_ENV,
+        **expand(c.env, c.base_vars()),
+        "TOOLKIT_CONTRACT": str(c.path),
+    }
     fingerprint = hashlib.sha256(json.dumps({k: env[k] for k in sorted({*LOCKED_ENV, *c.env})},
                                             sort_keys=True).encode()).hexdigest()
     return env, fingerprint
 
 
-def run_once(c: Contract, run: GateRun, index: int, env: dict[str, str], timeout: float) -> RunOutcome:
+def run_once(
+    c: Contract, run: GateRun, index: int, env: dict[str, str], timeout: float
+) -> RunOutcome:
     junit = run.evidence.dir / f"gate5-run{index}-junit.xml"
     argv = build_command(c, junit)
     cwd = c.resolve(c.raw["determinism"].get("cwd", "."))
@@ -108,7 +115,9 @@ def run_once(c: Contract, run: GateRun, index: int, env: dict[str, str], timeout
         raise TargetError(f"determinism run {index} did not finish within {timeout:g} s") from None
     outcome = RunOutcome(index, proc.returncode, time.monotonic() - t0)
     if any(str(junit) in a for a in argv):
-        outcome.tests = parse_junit(junit)  # the command promised a report: a missing one is an error
+        outcome.tests = parse_junit(
+            junit
+        )  # the command promised a report: a missing one is an error
     else:
         outcome.tests = {"<exit code>": "passed" if proc.returncode == 0 else "failed"}
     return outcome
@@ -156,8 +165,12 @@ def run_determinism(cfg: DeterminismConfig) -> GateResult:
         sup = None
         try:
             if cfg.start_stack and c.services:
-                sup = Supervisor(c, marker=f"det-{secrets.token_hex(4)}", log_dir=run.evidence.dir / "service-logs",
-                                 on_event=run.emit)
+                sup = Supervisor(
+                    c,
+                    marker=f"det-{secrets.token_hex(4)}",
+                    log_dir=run.evidence.dir / "service-logs",
+                    on_event=run.emit,
+                )
                 sup.start_all()
             outcomes = [run_once(c, run, i, env, cfg.timeout_s) for i in range(1, runs + 1)]
         finally:
@@ -168,8 +181,15 @@ def run_determinism(cfg: DeterminismConfig) -> GateResult:
             run.evidence.write_json(f"gate5-run{o.index}-results.json", o.to_dict())
         comparison = {**compare(outcomes), **judge(outcomes, expected)}
         run.evidence.write_json("gate5-determinism-comparison.json", comparison)
-        return run.seal(_verdict(comparison), {"runs": runs, "env_sha256": fingerprint, **comparison,
-                                               "measurements": _measurements(comparison)})
+        return run.seal(
+            _verdict(comparison),
+            {
+                "runs": runs,
+                "env_sha256": fingerprint,
+                **comparison,
+                "measurements": _measurements(comparison),
+            },
+        )
 
 
 def _verdict(cmp: dict[str, Any]) -> str:
@@ -181,13 +201,33 @@ def _verdict(cmp: dict[str, Any]) -> str:
 def _measurements(cmp: dict[str, Any]) -> list[dict[str, Any]]:
     diverging = len(cmp["diverging_tests"])
     failing = len({t for names in cmp["unexpected_failures"].values() for t in names})
-    return [{"metric": "diverging_tests", "value": diverging, "threshold": 0, "unit": "tests",
-             "verdict": "pass" if diverging == 0 else "fail", "samples": cmp["tests"]},
-            {"metric": "tests_failing_unexpectedly", "value": failing, "threshold": 0, "unit": "tests",
-             "verdict": "pass" if failing == 0 and not cmp["failing_exit_codes"] else "fail",
-             "samples": cmp["tests"], "detail": f"runs with a failing exit code: {cmp['failing_exit_codes']}"},
-            {"metric": "tests", "value": cmp["tests"], "threshold": 1, "unit": "tests",
-             "verdict": "pass" if cmp["tests"] > 0 else "fail", "samples": cmp["tests"]}]
+    return [
+        {
+            "metric": "diverging_tests",
+            "value": diverging,
+            "threshold": 0,
+            "unit": "tests",
+            "verdict": "pass" if diverging == 0 else "fail",
+            "samples": cmp["tests"],
+        },
+        {
+            "metric": "tests_failing_unexpectedly",
+            "value": failing,
+            "threshold": 0,
+            "unit": "tests",
+            "verdict": "pass" if failing == 0 and not cmp["failing_exit_codes"] else "fail",
+            "samples": cmp["tests"],
+            "detail": f"runs with a failing exit code: {cmp['failing_exit_codes']}",
+        },
+        {
+            "metric": "tests",
+            "value": cmp["tests"],
+            "threshold": 1,
+            "unit": "tests",
+            "verdict": "pass" if cmp["tests"] > 0 else "fail",
+            "samples": cmp["tests"],
+        },
+    ]
 
 
 class DeterminismGate:

@@ -69,9 +69,11 @@ def state_dirs(c: Contract, dur: dict[str, Any]) -> list[Path]:
     for i, raw in enumerate(dur.get("state_dirs", [])):
         lexical = c.lexical(raw)
         if lexical.is_symlink():
-            raise SafetyError(f"{c.path}: durability.state_dirs[{i}] = {raw!r}: {lexical} is a symlink "
-                              f"(to {os.readlink(lexical)}); the drill never clears through a link; "
-                              "declare the real folder")
+            raise SafetyError(
+                f"{c.path}: durability.state_dirs[{i}] = {raw!r}: {lexical} is a symlink "
+                f"(to {os.readlink(lexical)}); the drill never clears through a link; "
+                "declare the real folder"
+            )
         out.append(lexical)
     return out
 
@@ -170,11 +172,15 @@ class Drill:
         self.cfg, self.c, self.run = cfg, c, run
         dur = c.section("durability", "drill")
         if "writer" not in dur or not dur.get("databases"):
-            raise ContractError(f"{c.path}: the drill needs [durability.writer] and [[durability.databases]]")
+            raise ContractError(
+                f"{c.path}: the drill needs [durability.writer] and [[durability.databases]]"
+            )
         self.dur = dur
         self.dbs = [c.resolve(d["path"]) for d in dur["databases"]]
         self.state_dirs = state_dirs(c, dur)
-        self.backup_root = c.resolve(dur.get("backup_dir", "artifacts/backups")) / run.evidence.run_id
+        self.backup_root = (
+            c.resolve(dur.get("backup_dir", "artifacts/backups")) / run.evidence.run_id
+        )
         self.seed = cfg.seed if cfg.seed is not None else draw_seed()
         self.base = random.Random(self.seed).randrange(10**9, 9 * 10**9)  # nosec B311 - recorded seed
         self.pattern = sentinel_pattern(dur["writer"])
@@ -185,7 +191,9 @@ class Drill:
         self.backup_errors: list[str] = []
         self.sup: Supervisor | None = None
         dbs = {*self.dbs, *(c.lexical(d["path"]) for d in dur["databases"])}
-        self.exclude = dbs | {d.with_name(d.name + s) for d in dbs for s in ("-wal", "-shm", "-journal")}
+        self.exclude = dbs | {
+            d.with_name(d.name + s) for d in dbs for s in ("-wal", "-shm", "-journal")
+        }
         if c.auth is not None and c.auth.key_file is not None:
             self.exclude.add(c.auth.key_file)  # the live key never goes into the state snapshot
         self.faults = choose_faults(self.seed, cfg.faults)
@@ -193,8 +201,13 @@ class Drill:
 
     # ---------------------------------------------------------------- stack
     def start(self) -> dict[str, float]:
-        self.sup = Supervisor(self.c, marker=f"drill-{self.run.evidence.run_id}", canary=secrets.token_urlsafe(16),
-                              log_dir=self.run.evidence.dir / "service-logs", on_event=self.run.emit)
+        self.sup = Supervisor(
+            self.c,
+            marker=f"drill-{self.run.evidence.run_id}",
+            canary=secrets.token_urlsafe(16),
+            log_dir=self.run.evidence.dir / "service-logs",
+            on_event=self.run.emit,
+        )
         return self.sup.start_all()
 
     def pids(self) -> dict[str, int]:
@@ -203,8 +216,11 @@ class Drill:
     # ---------------------------------------------------------------- backups
     def backup_once(self) -> None:
         for db in self.dbs:
-            # a sequence number that only grows, plus the wall clock: never the count of kept backups
-            dst = self.backup_root / db.name / f"{next(self._backup_seq):08d}-{time.time_ns()}.sqlite"
+            # a sequence number that only grows, plus the wall clock: never the count of kept
+            # backups
+            dst = (
+                self.backup_root / db.name / f"{next(self._backup_seq):08d}-{time.time_ns()}.sqlite"
+            )
             t = time.time()
             try:
                 rsql.backup(db, dst)
@@ -250,8 +266,10 @@ class Drill:
             finally:
                 shutil.rmtree(probe_dir, ignore_errors=True)
             if not check.ok or check.logical_hash != latest.logical_hash:
-                raise UsageError(f"backup {latest.file} does not restore cleanly ({check.integrity}); "
-                                 "refusing to inject faults without a restorable backup")
+                raise UsageError(
+                    f"backup {latest.file} does not restore cleanly ({check.integrity}); "
+                    "refusing to inject faults without a restorable backup"
+                )
             proofs[db.name] = {"backup": str(latest.file), "logical_hash": latest.logical_hash}
         return proofs
 
@@ -281,7 +299,8 @@ class Drill:
         wal_faults = {"torn-wal", "delete-wal"} & set(names)
         for name in names:
             if name in FILE_FAULTS and name not in wal_faults and not wal_faults:
-                self._checkpoint()  # the data must be in the main file for a main-file fault to hurt it
+                # the data must be in the main file for a main-file fault to hurt it
+                self._checkpoint()
             if name == "corrupt-backup":
                 outcomes.append(self._corrupt_backups())
                 continue
@@ -290,7 +309,9 @@ class Drill:
         return outcomes
 
     def _checkpoint(self) -> None:
-        """Fold the WAL into the main file (services are dead by now), as an at-rest database would be."""
+        """Fold the WAL into the main file (services are dead by now), as an at-rest database would
+        be.
+        """
         for db in self.dbs:
             try:
                 conn = sqlite3.connect(db, timeout=5)
@@ -317,7 +338,9 @@ class Drill:
             data = bytearray(b.file.read_bytes())
             data[:16] = b"\xde\xad" * 8
             b.file.write_bytes(bytes(data))
-        self.run.emit("chaos.inject", fault="corrupt-backup", files=[str(b.file) for b in self.backups])
+        self.run.emit(
+            "chaos.inject", fault="corrupt-backup", files=[str(b.file) for b in self.backups]
+        )
         return {"fault": "corrupt-backup", "took_effect": bool(self.backups)}
 
     # ---------------------------------------------------------------- recovery
@@ -334,19 +357,27 @@ class Drill:
         return results
 
     def _recover_db(self, db: Path, live: rsql.DbCheck, acked: set[int], hi: int) -> dict[str, Any]:
-        out: dict[str, Any] = {"detected": not live.ok or bool(acked - live.sentinels), "live": live.to_dict(),
-                               "lost_in_live": len(acked - live.sentinels)}
+        out: dict[str, Any] = {
+            "detected": not live.ok or bool(acked - live.sentinels),
+            "live": live.to_dict(),
+            "lost_in_live": len(acked - live.sentinels),
+        }
         best, best_check = None, None
         for b in reversed([x for x in self.backups if x.db == db]):
             check = rsql.verify(b.file, self.pattern, self.base, hi)
             if check.ok and check.logical_hash == b.logical_hash:
                 best, best_check = b, check
                 break
-            out.setdefault("bad_backups", []).append({"file": str(b.file), "integrity": check.integrity,
-                                                      "error": check.error})
-        use_live = live.ok and (best_check is None or len(live.sentinels & acked) >= len(best_check.sentinels & acked))
+            out.setdefault("bad_backups", []).append(
+                {"file": str(b.file), "integrity": check.integrity, "error": check.error}
+            )
+        use_live = live.ok and (
+            best_check is None or len(live.sentinels & acked) >= len(best_check.sentinels & acked)
+        )
         if use_live:
-            out["action"] = "kept the live database (intact and at least as complete as the newest backup)"
+            out["action"] = (
+                "kept the live database (intact and at least as complete as the newest backup)"
+            )
         elif best is not None:
             rsql.restore(best.file, db)
             out["action"] = f"restored {best.file.name} taken at {best.taken_at:.3f}"
@@ -362,8 +393,11 @@ class Drill:
         for db in self.dbs:
             check = rsql.verify(db, self.pattern, self.base, hi)
             expected = recovered.get(db.name, {}).get("expected_logical_hash")
-            checks[db.name] = {**check.to_dict(), "hash_matches_backup": expected is None or expected == check.logical_hash,
-                               "surviving": sorted(check.sentinels & acked)}
+            checks[db.name] = {
+                **check.to_dict(),
+                "hash_matches_backup": expected is None or expected == check.logical_hash,
+                "surviving": sorted(check.sentinels & acked),
+            }
         return checks
 
     def healthy(self) -> bool:
@@ -372,7 +406,9 @@ class Drill:
 
 
 def plan(cfg: DrillConfig) -> list[str]:
-    """--dry-run: what the drill would do with ``cfg.seed``, without starting or touching anything."""
+    """--dry-run: what the drill would do with ``cfg.seed``, without starting or touching
+    anything.
+    """
     check_faults(cfg.faults)
     c = load_locked(cfg.contract_path)
     dur = c.section("durability", "drill")
@@ -382,23 +418,35 @@ def plan(cfg: DrillConfig) -> list[str]:
     faults = choose_faults(seed, cfg.faults)
     backup_dir = c.resolve(dur.get("backup_dir", "artifacts/backups"))
     rate = dur.get("writer", {}).get("rate_per_s", 10)
-    steps = [f"seed {seed} (run `toolkit drill --seed {seed}` to execute exactly this plan)",
-             f"faults {', '.join(faults)}",
-             (f"start {len(c.services)} services; run the sentinel writer at {rate}/s; back up "
-              f"{', '.join(d.name for d in dbs)} every {cfg.backup_interval_s:g} s with the SQLite "
-              f"backup API into {backup_dir}, keeping the newest {KEEP_BACKUPS}"),
-             ("prove the newest backup restores and verifies before anything destructive; record "
-              "what recovery needs (recovery-pending.json) so a killed drill is finished by the next")]
+    steps = [
+        f"seed {seed} (run `toolkit drill --seed {seed}` to execute exactly this plan)",
+        f"faults {', '.join(faults)}",
+        (
+            f"start {len(c.services)} services; run the sentinel writer at {rate}/s; back up "
+            f"{', '.join(d.name for d in dbs)} every {cfg.backup_interval_s:g} s with the SQLite "
+            f"backup API into {backup_dir}, keeping the newest {KEEP_BACKUPS}"
+        ),
+        (
+            "prove the newest backup restores and verifies before anything destructive; record "
+            "what recovery needs (recovery-pending.json) so a killed drill is finished by the next"
+        ),
+    ]
     for f in faults:
         if f in FILE_FAULTS:
             steps += [f"{f}: {FILE_FAULTS[f](db, f).describe(None)}" for db in dbs]  # type: ignore[arg-type]
         elif f == "clear-state":
-            steps.append(f"clear-state: empty {', '.join(str(d) for d in dirs) or 'no declared folder'} "
-                         "without following symlinks")
+            steps.append(
+                f"clear-state: empty {', '.join(str(d) for d in dirs) or 'no declared folder'} "
+                "without following symlinks"
+            )
         else:
-            steps.append({"kill": "kill: SIGKILL every service's process tree",
-                          "hang": "hang: SIGSTOP every service for 1 s, then SIGCONT",
-                          "corrupt-backup": "corrupt-backup: break the header of every backup taken"}[f])
+            steps.append(
+                {
+                    "kill": "kill: SIGKILL every service's process tree",
+                    "hang": "hang: SIGSTOP every service for 1 s, then SIGCONT",
+                    "corrupt-backup": "corrupt-backup: break the header of every backup taken",
+                }[f]
+            )
     steps.append(f"detect, restore, restart, verify; judge RPO <= {dur.get('rpo_s', 300)} s and "
                  f"RTO <= {dur.get('rto_s', 600)} s")
     return steps
@@ -469,12 +517,34 @@ def _sequence(d: Drill, cfg: DrillConfig) -> GateResult:
     checks = d.verify_after(acked, recovered)
     healthy = "restart_error" not in recovered and d.healthy()
     t_recovered = time.time()
-    return _seal(d, run, writer, acked, recovered, checks, healthy, t_disaster, t_recovered, proof, snap_manifest)
+    return _seal(
+        d,
+        run,
+        writer,
+        acked,
+        recovered,
+        checks,
+        healthy,
+        t_disaster,
+        t_recovered,
+        proof,
+        snap_manifest,
+    )
 
 
-def _seal(d: Drill, run: GateRun, writer: SentinelWriter, acked: set[int], recovered: dict[str, Any],
-          checks: dict[str, Any], healthy: bool, t_disaster: float, t_recovered: float,
-          proof: dict[str, Any], snap_manifest: list[dict[str, Any]]) -> GateResult:
+def _seal(
+    d: Drill,
+    run: GateRun,
+    writer: SentinelWriter,
+    acked: set[int],
+    recovered: dict[str, Any],
+    checks: dict[str, Any],
+    healthy: bool,
+    t_disaster: float,
+    t_recovered: float,
+    proof: dict[str, Any],
+    snap_manifest: list[dict[str, Any]],
+) -> GateResult:
     from toolkit.core.model import measure
 
     surviving = set().union(*(set(ch["surviving"]) for ch in checks.values())) if checks else set()
@@ -483,29 +553,71 @@ def _seal(d: Drill, run: GateRun, writer: SentinelWriter, acked: set[int], recov
     rto = (t_recovered - t_disaster) if healthy else None
     integrity_ok = all(ch["ok"] and ch["hash_matches_backup"] for ch in checks.values())
     lost = len(acked - surviving)
-    ms = [measure("rpo_s", None if rpo is None else round(rpo, 3), d.dur.get("rpo_s", 300), "s", samples=len(acked)),
-          measure("rto_s", None if rto is None else round(rto, 3), d.dur.get("rto_s", 600), "s",
-                  detail="" if healthy else "services did not come back"),
-          measure("acknowledged_writes_lost", lost, None, "writes", samples=len(acked)),
-          measure("integrity_failures", sum(not (ch["ok"] and ch["hash_matches_backup"]) for ch in checks.values()),
-                  0, "databases"),
-          measure("services_unhealthy_after_restart", 0 if healthy else 1, 0, "stacks")]
-    verdict = "pass" if all(m.verdict == "pass" for m in ms) and integrity_ok and healthy else "fail"
+    ms = [
+        measure(
+            "rpo_s",
+            None if rpo is None else round(rpo, 3),
+            d.dur.get("rpo_s", 300),
+            "s",
+            samples=len(acked),
+        ),
+        measure(
+            "rto_s",
+            None if rto is None else round(rto, 3),
+            d.dur.get("rto_s", 600),
+            "s",
+            detail="" if healthy else "services did not come back",
+        ),
+        measure("acknowledged_writes_lost", lost, None, "writes", samples=len(acked)),
+        measure(
+            "integrity_failures",
+            sum(not (ch["ok"] and ch["hash_matches_backup"]) for ch in checks.values()),
+            0,
+            "databases",
+        ),
+        measure("services_unhealthy_after_restart", 0 if healthy else 1, 0, "stacks"),
+    ]
+    verdict = (
+        "pass" if all(m.verdict == "pass" for m in ms) and integrity_ok and healthy else "fail"
+    )
     manifest = [{"db": b.db.name, "file": str(b.file), "taken_at": b.taken_at, "sha256": b.sha256,
                  "logical_hash": b.logical_hash} for b in d.backups]
-    run.evidence.write_json("gate4-backup-manifest.json", {"backups": manifest, "state_snapshot": snap_manifest,
-                                                  "errors": d.backup_errors, "restorable_proof": proof})
-    run.evidence.write_json("gate4-recovery-results.json", {"faults": d._outcomes, "recovery": recovered,
-                                                   "verification": checks, "healthy_after_restart": healthy})
+    run.evidence.write_json(
+        "gate4-backup-manifest.json",
+        {
+            "backups": manifest,
+            "state_snapshot": snap_manifest,
+            "errors": d.backup_errors,
+            "restorable_proof": proof,
+        },
+    )
+    run.evidence.write_json(
+        "gate4-recovery-results.json",
+        {
+            "faults": d._outcomes,
+            "recovery": recovered,
+            "verification": checks,
+            "healthy_after_restart": healthy,
+        },
+    )
     text = (f"disaster_at={t_disaster:.3f}\nrecovered_at={t_recovered:.3f}\n"
             f"rpo_s={'none survived' if rpo is None else f'{rpo:.3f}'}\n"
             f"rto_s={'not recovered' if rto is None else f'{rto:.3f}'}\n"
             f"acknowledged={len(acked)}\nsurviving={len(surviving & acked)}\nlost={lost}\n"
             f"writer_failures={writer.failures}\n")
     run.evidence.write_bytes("gate4-rpo-rto-measurements.txt", text.encode())
-    body = {"faults": d.faults, "seed": d.seed, "backups_taken": len(d.backups_taken), "rpo_s": rpo, "rto_s": rto, "acknowledged_writes": len(acked),
-            "lost_writes": lost, "integrity_ok": integrity_ok, "healthy": healthy,
-            "measurements": [m.to_dict() for m in ms]}
+    body = {
+        "faults": d.faults,
+        "seed": d.seed,
+        "backups_taken": len(d.backups_taken),
+        "rpo_s": rpo,
+        "rto_s": rto,
+        "acknowledged_writes": len(acked),
+        "lost_writes": lost,
+        "integrity_ok": integrity_ok,
+        "healthy": healthy,
+        "measurements": [m.to_dict() for m in ms],
+    }
     if d.sup is not None:  # stop before sealing, so every stop event lands in the journal
         d.sup.stop_all()
         d.sup.close()
@@ -535,20 +647,28 @@ def start_history(c: Contract, run_id: str, faults: list[str], seed: int) -> Non
     """A row that says "running" until the run is sealed; a killed drill never reads as a pass."""
     try:
         with _history(c) as conn:
-            conn.execute("INSERT OR REPLACE INTO drills VALUES (?, ?, ?, NULL, NULL, NULL, 'running')",
-                         (run_id, datetime.now(UTC).isoformat(timespec="seconds"), ",".join(faults)))
+            conn.execute(
+                "INSERT OR REPLACE INTO drills VALUES (?, ?, ?, NULL, NULL, NULL, 'running')",
+                (run_id, datetime.now(UTC).isoformat(timespec="seconds"), ",".join(faults)),
+            )
     except sqlite3.Error as exc:
-        raise EvidenceError(f"{history_path(c)}: cannot record the drill in its history: {exc}") from None
+        raise EvidenceError(
+            f"{history_path(c)}: cannot record the drill in its history: {exc}"
+        ) from None
 
 
 def finish_history(c: Contract, run_id: str, result: GateResult) -> None:
-    """After the seal: the sealed verdict and figures (an unsealed run is never recorded as pass)."""
+    """After the seal: the sealed verdict and figures (an unsealed run is never recorded as
+    pass).
+    """
     verdict = result.verdict if result.summary_path is not None else "error"
     b = result.body
     try:
         with _history(c) as conn:
-            conn.execute("UPDATE drills SET rpo_s = ?, rto_s = ?, lost = ?, verdict = ? WHERE run_id = ?",
-                         (b.get("rpo_s"), b.get("rto_s"), b.get("lost_writes"), verdict, run_id))
+            conn.execute(
+                "UPDATE drills SET rpo_s = ?, rto_s = ?, lost = ?, verdict = ? WHERE run_id = ?",
+                (b.get("rpo_s"), b.get("rto_s"), b.get("lost_writes"), verdict, run_id),
+            )
     except sqlite3.Error:
         pass  # the sealed evidence is the record; the history table is a convenience
 
@@ -559,10 +679,13 @@ def read_history(c: Contract) -> list[tuple[Any, ...]]:
         return []
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-            return conn.execute("SELECT run_id, at, faults, rpo_s, rto_s, lost, verdict FROM drills "
-                                "ORDER BY at").fetchall()
+            return conn.execute(
+                "SELECT run_id, at, faults, rpo_s, rto_s, lost, verdict FROM drills ORDER BY at"
+            ).fetchall()
     except sqlite3.Error as exc:
-        raise EvidenceError(f"{path}: unreadable drill history ({exc}); move it aside to start a new one") from None
+        raise EvidenceError(
+            f"{path}: unreadable drill history ({exc}); move it aside to start a new one"
+        ) from None
 
 
 class DrillGate:

@@ -1,4 +1,5 @@
-"""Static checks on an MCP server's tool listing: what the static scanners check, on the same listing.
+"""Static checks on an MCP server's tool listing: what the static scanners check, on the same
+listing.
 
 Hidden Unicode and control characters, instruction-like text in descriptions and schemas
 (tool poisoning), and a listing that changed since the last run (a "rug pull"): a
@@ -31,7 +32,9 @@ class Check:
 
 
 HIDDEN = Check("T-MCP-001", "Hidden or control characters in a tool listing", 1007, Severity.HIGH)
-POISON = Check("T-MCP-002", "Instruction-like text in a tool listing (tool poisoning)", 1427, Severity.HIGH)
+POISON = Check(
+    "T-MCP-002", "Instruction-like text in a tool listing (tool poisoning)", 1427, Severity.HIGH
+)
 CHANGED = Check("T-MCP-003", "Tool listing changed since the last run", 345, Severity.MEDIUM)
 CHECKS = (HIDDEN, POISON, CHANGED)
 
@@ -75,7 +78,11 @@ def hidden(text: str) -> list[str]:
         cat = unicodedata.category(ch)
         if ch in "\n\r\t":
             continue
-        if cat in ("Cc", "Cf", "Co", "Cs") or 0xE0000 <= code <= 0xE007F or 0xFE00 <= code <= 0xFE0F:
+        if (
+            cat in ("Cc", "Cf", "Co", "Cs")
+            or 0xE0000 <= code <= 0xE007F
+            or 0xFE00 <= code <= 0xFE0F
+        ):
             out.append(f"U+{code:04X} {unicodedata.name(ch, cat)}")
     return out
 
@@ -84,15 +91,27 @@ def inspect(tools: list[dict[str, Any]]) -> list[Issue]:
     issues: list[Issue] = []
     for tool in tools:
         name = str(tool.get("name", "?"))
-        entry = {k: tool.get(k) for k in ("name", "title", "description", "inputSchema", "annotations") if k in tool}
+        entry = {
+            k: tool.get(k)
+            for k in ("name", "title", "description", "inputSchema", "annotations")
+            if k in tool
+        }
         for where, text in strings(entry):
             marks = hidden(text)
             if marks:
-                issues.append(Issue(HIDDEN, name, where, f"{', '.join(sorted(set(marks))[:5])} in {text[:80]!r}"))
+                issues.append(
+                    Issue(
+                        HIDDEN, name, where, f"{', '.join(sorted(set(marks))[:5])} in {text[:80]!r}"
+                    )
+                )
             m = INSTRUCTIONS.search(text)
             if m:
                 start = max(0, m.start() - 60)
-                issues.append(Issue(POISON, name, where, f"{m.group(0)!r} in …{text[start:m.end() + 60]!r}…"))
+                issues.append(
+                    Issue(
+                        POISON, name, where, f"{m.group(0)!r} in …{text[start : m.end() + 60]!r}…"
+                    )
+                )
     return issues
 
 
@@ -101,8 +120,12 @@ def fingerprint(tool: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(entry, sort_keys=True, ensure_ascii=True).encode()).hexdigest()
 
 
-def compare(state: Path, server: str, tools: list[dict[str, Any]]) -> tuple[dict[str, str], list[Issue]]:
-    """(this run's fingerprints, issues for tools whose fingerprint changed or appeared since last run)."""
+def compare(
+    state: Path, server: str, tools: list[dict[str, Any]]
+) -> tuple[dict[str, str], list[Issue]]:
+    """(this run's fingerprints, issues for tools whose fingerprint changed or appeared since last
+    run).
+    """
     now = {str(t.get("name")): fingerprint(t) for t in tools}
     try:
         doc = json.loads(state.read_text(encoding="utf-8"))
@@ -113,10 +136,24 @@ def compare(state: Path, server: str, tools: list[dict[str, Any]]) -> tuple[dict
     if isinstance(before, dict):
         for name, fp in sorted(now.items()):
             if name in before and before[name] != fp:
-                issues.append(Issue(CHANGED, name, "listing", f"fingerprint {str(before[name])[:12]}… -> {fp[:12]}…: "
-                                    "its description or schema changed since the last run"))
+                issues.append(
+                    Issue(
+                        CHANGED,
+                        name,
+                        "listing",
+                        f"fingerprint {str(before[name])[:12]}… -> {fp[:12]}…: "
+                        "its description or schema changed since the last run",
+                    )
+                )
             elif name not in before:
-                issues.append(Issue(CHANGED, name, "listing", f"new tool since the last run (fingerprint {fp[:12]}…)"))
+                issues.append(
+                    Issue(
+                        CHANGED,
+                        name,
+                        "listing",
+                        f"new tool since the last run (fingerprint {fp[:12]}…)",
+                    )
+                )
     doc = doc if isinstance(doc, dict) else {}
     doc[server] = now
     state.parent.mkdir(parents=True, exist_ok=True)

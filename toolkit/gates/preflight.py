@@ -29,7 +29,9 @@ def run_checks(c: Contract) -> list[Check]:
 
 def _python() -> Iterator[Check]:
     v = sys.version_info
-    yield Check("python >= 3.11", v >= (3, 11), f"{v.major}.{v.minor}.{v.micro} at {sys.executable}")
+    yield Check(
+        "python >= 3.11", v >= (3, 11), f"{v.major}.{v.minor}.{v.micro} at {sys.executable}"
+    )
 
 
 def _deps() -> Iterator[Check]:
@@ -68,5 +70,10 @@ def _env(c: Contract) -> Iterator[Check]:
     for name in DETERMINISTIC_ENV:
         value = contract_env.get(name, os.environ.get(name))
         where = "contract [env]" if name in contract_env else "environment"
-        yield Check(f"deterministic env {name}", value is not None,
-                    f"{value!r} from {where}" if value is not None else "not set in [env] or the environment")
+        yield Check(
+            f"deterministic env {name}",
+            value is not None,
+            f"{value!r} from {where}"
+            if value is not None
+            else "not set in [env] or the environment",
+        )

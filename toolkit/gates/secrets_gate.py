@@ -33,7 +33,9 @@ def apply_defaults(cfg: ScanConfig, c: Contract | None) -> ScanConfig:
     if c is not None and cfg.baseline is None and "baseline" in sec:
         cfg.baseline = c.resolve(sec["baseline"])
     if c is not None and not cfg.databases and not (cfg.staged or cfg.changed_since):
-        cfg.databases = [c.resolve(d["path"]) for d in c.raw.get("durability", {}).get("databases", [])]
+        cfg.databases = [
+            c.resolve(d["path"]) for d in c.raw.get("durability", {}).get("databases", [])
+        ]
     if c is not None and not cfg.code:
         cfg.code = [c.resolve(p) for p in sec.get("code", [])]
     if c is not None:
@@ -70,11 +72,32 @@ def run_secrets_gate(cfg: ScanConfig, contract_path: Path | None, formats: tuple
             # explicit paths are an ad hoc scan, not Gate 3d: recorded so, never counted to release
             body = {**result.to_dict(), "scope": scope}
             run.emit("secrets.done", **body)
-            run.seal(result.verdict, {**body, "measurements": [
-                {"metric": "new_secrets", "value": len(result.new), "threshold": 0, "unit": "secrets"},
-                {"metric": "bandit_issues", "value": len(result.bandit), "threshold": 0, "unit": "issues"},
-                {"metric": "canaries_found", "value": result.canaries_found,
-                 "threshold": result.canaries_planted, "unit": "canaries"}]})
+            run.seal(
+                result.verdict,
+                {
+                    **body,
+                    "measurements": [
+                        {
+                            "metric": "new_secrets",
+                            "value": len(result.new),
+                            "threshold": 0,
+                            "unit": "secrets",
+                        },
+                        {
+                            "metric": "bandit_issues",
+                            "value": len(result.bandit),
+                            "threshold": 0,
+                            "unit": "issues",
+                        },
+                        {
+                            "metric": "canaries_found",
+                            "value": result.canaries_found,
+                            "threshold": result.canaries_planted,
+                            "unit": "canaries",
+                        },
+                    ],
+                },
+            )
             return result, run.result.summary_path
     finally:
         litter.remove_tree(work)

@@ -113,18 +113,29 @@ class Soak:
         if gen["cpu_percent"] is not None:
             self.gen_cpu.append(gen["cpu_percent"])
         return {
-            "window": cut.index, "start_s": round(cut.start_s, 3), "end_s": cut.end_s,
-            "interval_s": self.window_s, "duration_s": self.duration, "warmup": cut.end_s <= self.warmup, "final": cut.final,
+            "window": cut.index,
+            "start_s": round(cut.start_s, 3),
+            "end_s": cut.end_s,
+            "interval_s": self.window_s,
+            "duration_s": self.duration,
+            "warmup": cut.end_s <= self.warmup,
+            "final": cut.final,
             "asked_rate_per_s": round(self.asked, 4),
             "achieved_rate_per_s": round(cut.dispatched / span, 4),
-            "dispatched": cut.dispatched, "in_flight": cut.in_flight,
-            "stuck": cut.stuck + overall.errors.get("stuck", 0), "stuck_after_s": self.stuck_s,
+            "dispatched": cut.dispatched,
+            "in_flight": cut.in_flight,
+            "stuck": cut.stuck + overall.errors.get("stuck", 0),
+            "stuck_after_s": self.stuck_s,
             "open_sessions": cut.open_sessions,
             "classes": {n: s.to_dict() for n, s in sorted(cut.classes.items())},
-            "overall": overall.to_dict(), "services": self.sampler.sample(),
-            "generator": {"cpu_percent": gen["cpu_percent"], "lag": gen["lag"],
-                          "workers": gen.get("workers"),
-                          "saturated": saturated(gen["lag"]["p99_ms"], gen["cpu_percent"])},
+            "overall": overall.to_dict(),
+            "services": self.sampler.sample(),
+            "generator": {
+                "cpu_percent": gen["cpu_percent"],
+                "lag": gen["lag"],
+                "workers": gen.get("workers"),
+                "saturated": saturated(gen["lag"]["p99_ms"], gen["cpu_percent"]),
+            },
             "time": time.time(),
         }
 
@@ -203,16 +214,32 @@ def seal(soak: Soak, run: GateRun, abort: str | None, baseline: dict[str, Any]) 
     per_class = {n: s.to_dict() for n, s in merge_classes(steady).items() if n != "*"}
     lag = soak.lag.summary()
     cpu = max(soak.gen_cpu, default=None)
-    verdict = "pass" if all(m.verdict == "pass" for m in ms) and facts["overall"]["count"] else "fail"
-    body = {"engine": soak.cfg.engine, "duration_s": soak.duration, "warmup_s": soak.warmup, "window_s": soak.window_s,
-            "stuck_after_s": soak.stuck_s, "thresholds": soak.th.__dict__,
-            "requests_planned": soak.planned, "asked_rate_per_s": soak.asked,
-            **facts, "per_class": per_class, "windows": len(soak.windows),
-            "abort_reason": abort, "baseline_services": baseline,
-            "generator": {"lag": lag, "cpu_percent_max": cpu,
-                          "saturated": saturated(lag["p99_ms"], cpu)},
-            "seed": soak.seed, "measurements": [m.to_dict() for m in ms],
-            "report": str(run.evidence.dir / "gate2-report.html")}
+    verdict = (
+        "pass" if all(m.verdict == "pass" for m in ms) and facts["overall"]["count"] else "fail"
+    )
+    body = {
+        "engine": soak.cfg.engine,
+        "duration_s": soak.duration,
+        "warmup_s": soak.warmup,
+        "window_s": soak.window_s,
+        "stuck_after_s": soak.stuck_s,
+        "thresholds": soak.th.__dict__,
+        "requests_planned": soak.planned,
+        "asked_rate_per_s": soak.asked,
+        **facts,
+        "per_class": per_class,
+        "windows": len(soak.windows),
+        "abort_reason": abort,
+        "baseline_services": baseline,
+        "generator": {
+            "lag": lag,
+            "cpu_percent_max": cpu,
+            "saturated": saturated(lag["p99_ms"], cpu),
+        },
+        "seed": soak.seed,
+        "measurements": [m.to_dict() for m in ms],
+        "report": str(run.evidence.dir / "gate2-report.html"),
+    }
     run.emit("soak.done", verdict=verdict, run_id=run.evidence.run_id,
              contract=f"{soak.c.name} {soak.c.version}", window_s=soak.window_s,
              duration_s=soak.duration, seed=soak.seed, abort_reason=abort,

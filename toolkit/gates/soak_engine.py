@@ -263,8 +263,18 @@ class Engine:
         stuck_now = sum(1 for t in self.in_flight.values() if now - t > self.stuck_s)
         start, self.last_end = self.last_end, round(now - self.t0, 3)
         self.windows += 1
-        cut = WindowCut(self.windows, start, self.last_end, stats, self.dispatched,
-                        len(self.in_flight), stuck_now, self.meter.take(), len(self.sessions), final)
+        cut = WindowCut(
+            self.windows,
+            start,
+            self.last_end,
+            stats,
+            self.dispatched,
+            len(self.in_flight),
+            stuck_now,
+            self.meter.take(),
+            len(self.sessions),
+            final,
+        )
         self.dispatched = 0
         reason = await asyncio.to_thread(self.observe, cut)
         if reason and self.abort is None:

@@ -83,7 +83,9 @@ def window_verdict(doc: dict[str, Any], history: list[dict[str, Any]], th: Thres
     return reasons
 
 
-def spikes(steady: list[dict[str, Any]], th: Thresholds) -> tuple[list[dict[str, Any]], float | None]:
+def spikes(
+    steady: list[dict[str, Any]], th: Thresholds
+) -> tuple[list[dict[str, Any]], float | None]:
     """Windows whose p95 exceeds k x the run's median window p95 (windows with enough samples).
 
     At sub-millisecond medians k x median is scheduler jitter; a spike must also exceed

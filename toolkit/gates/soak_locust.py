@@ -42,11 +42,22 @@ def _free_port() -> int:
 
 
 class LocustEngine:
-    """Same interface as :class:`toolkit.gates.soak_engine.Engine`: ``run()`` returns the abort reason."""
+    """Same interface as :class:`toolkit.gates.soak_engine.Engine`: ``run()`` returns the abort
+    reason.
+    """
 
-    def __init__(self, contract_path: Path, classes: list[TrafficClass], seed: int, duration_s: float,
-                 window_s: float, stuck_s: float, observe: Callable[[WindowCut], str | None],
-                 workers: int, log_dir: Path):
+    def __init__(
+        self,
+        contract_path: Path,
+        classes: list[TrafficClass],
+        seed: int,
+        duration_s: float,
+        window_s: float,
+        stuck_s: float,
+        observe: Callable[[WindowCut], str | None],
+        workers: int,
+        log_dir: Path,
+    ):
         self.path, self.classes, self.seed = contract_path, classes, seed
         self.duration, self.window_s, self.stuck_s = duration_s, window_s, stuck_s
         self.observe, self.workers, self.log_dir = observe, workers, log_dir
@@ -72,7 +83,11 @@ class LocustEngine:
 
     def _launch(self, spool: Path) -> None:
         plan = self.plan()
-        env = {**_base_env(), "TOOLKIT_SOAK_PLAN": json.dumps(plan), "TOOLKIT_SOAK_SPOOL": str(spool)}
+        env = {
+            **_base_env(),
+            "TOOLKIT_SOAK_PLAN": json.dumps(plan),
+            "TOOLKIT_SOAK_SPOOL": str(spool),
+        }
         port, users = _free_port(), sum(plan["users"].values())
         base = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--loglevel", "WARNING"]
         master = [*base, "--master", "--headless", "--expect-workers", str(self.workers),
@@ -111,8 +126,10 @@ class LocustEngine:
             if self.procs[0].poll() is not None:
                 break
             time.sleep(0.1)
-        raise ToolkitError(f"locust did not start {self.workers} worker(s) within {START_TIMEOUT_S:g} s "
-                           f"(exit {self.procs[0].poll()}); see {self.log_dir}/locust-*.log")
+        raise ToolkitError(
+            f"locust did not start {self.workers} worker(s) within {START_TIMEOUT_S:g} s "
+            f"(exit {self.procs[0].poll()}); see {self.log_dir}/locust-*.log"
+        )
 
     def _read(self, spool: Path) -> list[dict[str, Any]]:
         with spool.open("rb") as fh:

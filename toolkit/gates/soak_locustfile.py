@@ -81,8 +81,9 @@ class SoakUser(HttpUser):
         STATE["in_flight"][id(sample)] = intended
         body_bytes = b""
         try:
-            method, target, headers, body = cls.build(STATE["seq"], {"id": session} if session else None,
-                                                      destroy=session is not None)
+            method, target, headers, body = cls.build(
+                STATE["seq"], {"id": session} if session else None, destroy=session is not None
+            )
             with self.client.request(method, target, data=body, headers=dict(headers), stream=True,
                                      timeout=float(PLAN.get("stuck_s", 30.0)), name=sample.cls,
                                      catch_response=True) as resp:

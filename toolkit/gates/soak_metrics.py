@@ -1,4 +1,6 @@
-"""What one soak window holds: per traffic class and overall, per service, and the generator itself."""
+"""What one soak window holds: per traffic class and overall, per service, and the generator
+itself.
+"""
 
 from __future__ import annotations
 
@@ -164,7 +166,9 @@ def _resources(procs: list[psutil.Process]) -> dict[str, Any]:
 
 
 class GeneratorMeter:
-    """The load generator's own fidelity: schedule lag and CPU, so its limits are never the target's."""
+    """The load generator's own fidelity: schedule lag and CPU, so its limits are never the
+    target's.
+    """
 
     LAG_LIMIT_MS = 5.0
     CPU_LIMIT = 80.0
