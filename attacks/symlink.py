@@ -13,6 +13,19 @@ from toolkit.core.model import Finding, Severity
 from toolkit.core.transport import Reply
 
 
+def untrusted_links(transport: str, writes: bool, declared: object) -> bool:
+    """Whether links inside the sandbox can come from someone the sandbox guards against.
+
+    The contract says so with ``links``; by default yes for MCP tool servers (the agent
+    they serve is the party the sandbox confines, and its other tools, archives and clones
+    bring links) and for surfaces that write, no for a read-only HTTP surface, where a link
+    in the served folder was put there by its owner.
+    """
+    if isinstance(declared, bool):
+        return declared
+    return transport == "mcp-stdio" or writes
+
+
 @register
 class SymlinkEscape:
     """Symlink escape (CWE-59).
@@ -35,6 +48,13 @@ class SymlinkEscape:
             target.notes.append("symlink: no local sandbox folder to plant links in")
             return
         writes = bool(target.surface.get("writes", False))
+        if not untrusted_links(target.surface.transport, writes, target.surface.get("links")):
+            target.notes.append(
+                "symlink: skipped: on a read-only HTTP surface only the sandbox's owner can "
+                "place links, and serving them is by design; set links = true on the surface "
+                "when untrusted parties can create links there (a shell or upload tool, "
+                "extracted archives, cloned repositories)")
+            return
         for name, tokens, why in self._plant(ctx, box):
             reply = target.send(name)
             ctx.seen(self.spec.id, target, name, reply)

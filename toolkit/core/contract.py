@@ -66,6 +66,7 @@ SURFACE = s.Table(
         "auth": s.Bool(),
         "blind": s.Bool(),
         "writes": s.Bool(),
+        "links": s.Bool(),
         "repository": s.Bool(),
         "command": s.List(s.Str(), min_items=1),
         "env": s.Map(s.Str()),
