@@ -23,7 +23,7 @@ from urllib.parse import quote
 from toolkit.core.contract import Contract, Surface
 from toolkit.core.errors import TargetError, ToolkitError
 from toolkit.core.model import Finding, Severity
-from toolkit.core.transport import HttpDeliverer, Reply
+from toolkit.core.transport import Deliverer, Reply
 
 ID_RE = re.compile(r"^T-[A-Z]{2,8}-\d{3}$")
 ENTRY_POINT_GROUP = "release_gate_toolkit.attacks"
@@ -59,21 +59,26 @@ class Attack(Protocol):
     def run(self, ctx: AttackContext, target: Target) -> Iterable[Finding]: ...
 
 
-REGISTRY: dict[str, type[Any]] = {}
+AttackClass = type[Attack]
+REGISTRY: dict[str, AttackClass] = {}
 
 
-def register(cls: type[Any]) -> type[Any]:
-    """Class decorator: add an attack to the registry (its docstring becomes its documentation)."""
+def register(cls: type[Any]) -> AttackClass:
+    """Class decorator: add an attack to the registry (its docstring becomes its documentation).
+
+    An id registered by another class is a load error naming both, even when the two classes
+    share a name: a plugin never silently replaces a built-in.
+    """
     spec = getattr(cls, "spec", None)
     if not isinstance(spec, AttackSpec):
         raise ToolkitError(f"attack {cls.__name__}: missing `spec = AttackSpec(...)`")
     if not ID_RE.match(spec.id):
         raise ToolkitError(f"attack {cls.__name__}: id {spec.id!r} must look like T-TRAV-001")
     existing = REGISTRY.get(spec.id)
-    if existing is not None and existing is not cls and existing.__qualname__ != cls.__qualname__:
+    if existing is not None and existing is not cls:
         raise ToolkitError(
-            f"attack id {spec.id!r} registered twice ({existing.__module__}.{existing.__name__} "
-            f"and {cls.__module__}.{cls.__name__}); ids must be unique"
+            f"attack id {spec.id!r} registered twice ({existing.__module__}."
+            f"{existing.__qualname__} and {cls.__module__}.{cls.__qualname__}); ids must be unique"
         )
     if not (cls.__doc__ or "").strip():
         raise ToolkitError(
@@ -83,33 +88,25 @@ def register(cls: type[Any]) -> type[Any]:
     return cls
 
 
-def load_attacks() -> dict[str, type[Any]]:
-    """Built-in attacks plus everything registered under the entry-point group."""
-    for name in (
-        "traversal",
-        "symlink",
-        "command",
-        "options",
-        "writes",
-        "envinject",
-        "envleak",
-        "auth",
-        "policy",
-        "leaks",
-        "robust",
-    ):
-        importlib.import_module(f"attacks.{name}")
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if ep.value == "attacks":
-            continue
+def load_attacks() -> dict[str, AttackClass]:
+    """Every attack registered under the entry-point group, the built-ins included."""
+    points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    for ep in points:
         try:
             obj = ep.load()
+        except ToolkitError as exc:  # a duplicate or bad id: already one clear message
+            raise ToolkitError(f"attack plugin {ep.name!r} ({ep.value}): {exc}") from None
         except Exception as exc:  # noqa: BLE001 - any plugin failure becomes one clear error
             raise ToolkitError(
                 f"attack plugin {ep.name!r} ({ep.value}) failed to load: {exc}"
             ) from None
         if callable(obj) and not isinstance(obj, type):
             obj()
+    if not REGISTRY:
+        raise ToolkitError(
+            f"no attack registered: the entry-point group {ENTRY_POINT_GROUP!r} is empty; "
+            "install the toolkit (pip install -e .) so its built-in attacks load"
+        )
     return dict(sorted(REGISTRY.items()))
 
 
@@ -322,7 +319,7 @@ class Target:
     """One surface (or endpoint) under attack, with its baseline reply."""
 
     surface: Surface
-    deliver: HttpDeliverer | Any
+    deliver: Deliverer
     baseline: Reply | None = None
     benign: Any = None
     sent: int = 0

@@ -466,3 +466,25 @@ def test_auth_bypass_through_another_spelling_of_the_path(tmp_path: Path, naive:
         )
     else:
         assert oracles == set() and result.exit_code == 0, result.body
+
+
+def test_a_plugin_reusing_a_builtin_id_and_qualname_is_a_load_error() -> None:
+    load_attacks()
+    builtin = REGISTRY["T-TRAV-001"]
+    shadow = type(builtin.__name__, (), {"__doc__": "Shadow.", "spec": builtin.spec,
+                                          "__qualname__": builtin.__qualname__,
+                                          "__module__": "evil_plugin"})
+    with pytest.raises(ToolkitError, match="registered twice") as err:
+        register(shadow)
+    assert builtin.__module__ in str(err.value) and "evil_plugin" in str(err.value)
+    assert REGISTRY["T-TRAV-001"] is builtin
+
+
+def test_builtins_load_through_the_entry_point_group() -> None:
+    import importlib.metadata
+
+    from attacks.base import ENTRY_POINT_GROUP
+
+    points = {ep.name: ep.value for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    assert points.get("builtin") == "attacks"
+    assert {"T-TRAV-001", "T-CMD-001", "T-LEAK-001"} <= set(load_attacks())

@@ -12,7 +12,7 @@ import ipaddress
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import httpx
@@ -97,6 +97,35 @@ def same_origin_target(base: str, current: str, location: str) -> str | None:
 
 def wire_path(raw: str) -> str:
     return quote(raw.encode("utf-8", "surrogatepass"), safe=_WIRE_SAFE)
+
+
+class Deliverer(Protocol):
+    """How an attack reaches a surface: HTTP (`HttpDeliverer`) or an MCP tool call (`McpDeliverer`).
+
+    A new transport implements these members; attacks see nothing else of it.
+    """
+
+    surface: Surface
+    sent: int
+
+    @property
+    def auth(self) -> bool:
+        """Does this surface take the contract's credentials?"""
+        ...
+
+    @property
+    def endpoint(self) -> tuple[str, str, str]:
+        """(base, method, path): what one crash or wedge is counted against."""
+        ...
+
+    def prepare(self, payload: Any) -> Prepared:
+        """The request with ``payload`` in place, not yet sent."""
+        ...
+
+    def send(self, payload: Any, *, token: Any = True, prepared: Prepared | None = None,
+             timeout: float | None = None) -> Reply:
+        """Send it; a target that does not answer is a `Reply` with an error, not an exception."""
+        ...
 
 
 class HttpDeliverer:

@@ -31,7 +31,7 @@ from toolkit.core.model import Finding
 from toolkit.core.pacing import Pacer, paced, run_lanes
 from toolkit.core.runner import GateResult, GateRun, gate_run, load_locked
 from toolkit.core.supervisor import Supervisor, listeners_on
-from toolkit.core.transport import HttpDeliverer, Reply, check_host
+from toolkit.core.transport import Deliverer, HttpDeliverer, Reply, check_host
 from toolkit.gates.base import Profile
 
 FORMATS = ("json", "sarif", "junit", "md", "html")
@@ -221,12 +221,14 @@ class Engine:
         if surf.transport == "mcp-stdio":
             from toolkit.core.mcp_transport import McpDeliverer
 
-            deliver: Any = McpDeliverer(self.c, surf, variables, {ENV_CANARY: self.canaries.secret})
-            self.closers.append(deliver.close)
-            self.listings[surf.name] = deliver.listing
+            mcp = McpDeliverer(self.c, surf, variables, {ENV_CANARY: self.canaries.secret})
+            self.closers.append(mcp.close)
+            self.listings[surf.name] = mcp.listing
+            deliver: Deliverer = mcp
         else:
-            deliver = HttpDeliverer(self.c, surf, Signer(self.c.auth), self.client, variables)
-            check_host(deliver.base, self.cfg.allow_remote)
+            http = HttpDeliverer(self.c, surf, Signer(self.c.auth), self.client, variables)
+            check_host(http.base, self.cfg.allow_remote)
+            deliver = http
         target = Target(surf, paced(deliver, self.pacer), planted=planted)
         missing = self._no_credentials(deliver)
         absolute = surf.classes[0] in ("command", "argv", "option")
