@@ -166,3 +166,25 @@ def test_one_registry_of_gates_in_seed_order() -> None:
     assert all(isinstance(g, Gate) for g in GATES)
     assert len({g.label for g in GATES}) == len(GATES)
     assert release.GATES == tuple((g.name, g.title, g.label) for g in GATES)
+
+
+def test_every_cli_command_returns_its_exit_code() -> None:
+    """Commands return an int (main passes it on); only pure groups return nothing."""
+    import click
+
+    from toolkit.cli import cli
+
+    def commands(group: click.Group) -> list[click.Command]:
+        out: list[click.Command] = []
+        for cmd in group.commands.values():
+            out.append(cmd)
+            if isinstance(cmd, click.Group):
+                out += commands(cmd)
+        return out
+
+    found = commands(cli)
+    leaves = [c for c in found if not isinstance(c, click.Group) or c.invoke_without_command]
+    assert len(leaves) > 15
+    wrong = [c.name for c in leaves
+             if c.callback is None or c.callback.__annotations__.get("return") != "int"]
+    assert wrong == []

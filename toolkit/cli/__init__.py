@@ -12,7 +12,7 @@ import click
 from rich.markup import escape
 
 from toolkit.cli import contract, gates, stack, verify  # noqa: F401  (registers the commands)
-from toolkit.cli.app import ExitCode, cli, console, err_console
+from toolkit.cli.app import cli, console, err_console
 from toolkit.core.errors import ToolkitError
 
 __all__ = ["cli", "console", "err_console", "main"]
@@ -21,9 +21,7 @@ __all__ = ["cli", "console", "err_console", "main"]
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code instead of exiting, so tests can call it in-process."""
     try:
-        cli.main(args=argv, prog_name="toolkit", standalone_mode=False)
-    except ExitCode as exc:
-        return exc.code
+        code = cli.main(args=argv, prog_name="toolkit", standalone_mode=False)
     except ToolkitError as exc:
         err_console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         return exc.exit_code
@@ -47,5 +45,5 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("TOOLKIT_DEBUG"):
             raise
         return 2
-    return 0
+    return code if isinstance(code, int) else 0  # every command returns its exit code
 

@@ -18,15 +18,6 @@ contract_option = click.option(
     help="Boot contract (TOML). Default: $TOOLKIT_CONTRACT or contracts/boot_contract.toml.")
 
 
-class ExitCode(Exception):
-    def __init__(self, code: int):
-        self.code = code
-
-
-def done(code: int) -> None:
-    raise ExitCode(code)
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="toolkit")
 @click.option("--runner-key", type=click.Path(path_type=Path), default=None,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from toolkit.cli.app import cli, console, contract_option, done, err_console
+from toolkit.cli.app import cli, console, contract_option, err_console
 from toolkit.core import contract as contract_mod
 from toolkit.core.runner import default_contract_path
 
@@ -18,17 +18,17 @@ def contract_group() -> None:
 
 @contract_group.command("check")
 @contract_option
-def contract_check(contract_path: Path | None) -> None:
+def contract_check(contract_path: Path | None) -> int:
     """Validate the contract and print what it declares."""
     c = contract_mod.load(contract_path or default_contract_path())
     console.print(f"{c.path}: valid ({c.name} {c.version}), {len(c.services)} services, "
                   f"{len(c.surfaces)} surfaces, sections: {', '.join(sorted(c.raw))}")
-    done(0)
+    return 0
 
 
 @contract_group.command("lock")
 @contract_option
-def contract_lock(contract_path: Path | None) -> None:
+def contract_lock(contract_path: Path | None) -> int:
     """Write <contract>.lock pinning name, version and SHA-256."""
     c = contract_mod.load(contract_path or default_contract_path())
     status = contract_mod.check_lock(c)
@@ -37,20 +37,20 @@ def contract_lock(contract_path: Path | None) -> None:
             f"{status.message}\nrefusing to re-lock a changed contract under the same version",
             markup=False,
         )
-        done(1)
+        return 1
     target = contract_mod.write_lock(c)
     console.print(f"locked {c.name} {c.version} sha256 {c.sha256} -> {target}")
-    done(0)
+    return 0
 
 
 @contract_group.command("verify")
 @contract_option
-def contract_verify(contract_path: Path | None) -> None:
+def contract_verify(contract_path: Path | None) -> int:
     """Exit 1 on drift: the contract changed but its version did not."""
     c = contract_mod.load(contract_path or default_contract_path())
     status = contract_mod.check_lock(c)
     (console if status.state == "ok" else err_console).print(status.message, markup=False)
-    done(0 if status.state == "ok" else 1)
+    return 0 if status.state == "ok" else 1
 
 
 @contract_group.command("init", context_settings={"ignore_unknown_options": True})
@@ -77,7 +77,7 @@ def contract_init(
     timeout: float,
     env_pairs: tuple[str, ...],
     command: tuple[str, ...],
-) -> None:
+) -> int:
     """Write a locked contract from an MCP server's own tool listing: one surface per attackable
     argument.
     """
@@ -94,4 +94,4 @@ def contract_init(
                       f"{' (writes)' if s.writes else ''}", markup=False)
     console.print(f"{out}: {len(plan.surfaces)} surfaces from {plan.server!r} "
                   f"({len(plan.skipped)} tools with nothing to attack), locked", markup=False)
-    done(0)
+    return 0

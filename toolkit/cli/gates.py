@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from toolkit.cli.app import cli, console, contract_option, done, err_console
+from toolkit.cli.app import cli, console, contract_option, err_console
 
 
 def _seconds(value: str | None, name: str) -> float | None:
@@ -35,7 +35,7 @@ def _seconds(value: str | None, name: str) -> float | None:
               "[defaults].health_interval_s).")
 @click.option("--startup-timeout", default=None, help="Override every service's startup timeout.")
 def cycle(contract_path: Path | None, count: int | None, health_duration: str | None,
-          interval: str | None, startup_timeout: str | None) -> None:
+          interval: str | None, startup_timeout: str | None) -> int:
     """Gate 1: N start/stop cycles, healthy throughout, zero zombies, orphans and leftover
     listeners.
     """
@@ -79,7 +79,7 @@ def cycle(contract_path: Path | None, count: int | None, health_duration: str | 
     if b["failure"]:
         err_console.print(f"[red]first failure:[/] {escape(b['failure'])}")
     console.print(f"evidence: {result.summary_path}", soft_wrap=True)
-    done(result.exit_code)
+    return result.exit_code
 
 
 STATUS_STYLE = {"vulnerable": "[red]VULNERABLE[/]", "clean": "[green]clean[/]",
@@ -142,7 +142,7 @@ def attack(
     concurrency: int = 1,
     jsonl: bool = False,
     as_json: bool = False,
-) -> None:
+) -> int:
     """Gate 3: attack every surface with the attack library (ids or families, or --all)."""
     from toolkit.core.errors import UsageError
     from toolkit.gates.attack import FORMATS, AttackConfig, run_attacks
@@ -150,7 +150,7 @@ def attack(
     chosen = _filtered(attacks, run_all or list_only, severities, ids, exclude_ids)
     if list_only:
         _list(chosen, as_json)
-        done(0)
+        return 0
     fmts = tuple(f.strip() for f in formats.split(",") if f.strip())
     bad = [f for f in fmts if f not in FORMATS]
     if bad:
@@ -178,7 +178,7 @@ def attack(
         _echo_json({"type": "summary", "verdict": result.verdict, "findings": len(body["findings"]),
                     "payloads_sent": body["payloads_sent"], "seed": body["attack_seed"],
                     "errors": body["errors"], "evidence": str(result.summary_path)})
-    done(result.exit_code)
+    return result.exit_code
 
 
 @cli.group("secrets")
@@ -242,7 +242,7 @@ def secrets_scan(
     output: Path | None,
     exclude_files: tuple[str, ...] = (),
     exclude_lines: tuple[str, ...] = (),
-) -> None:
+) -> int:
     """Scan PATHS (default: the contract's [secrets].scan). Exit 0 clean, 1 new secrets, 2 error."""
     from reports.secrets import SECRETS_FORMATS
     from toolkit.core.errors import UsageError
@@ -274,7 +274,7 @@ def secrets_scan(
         console.print(escape(note), soft_wrap=True)
     tail = f"; evidence: {escape(str(where))}" if where else ""
     console.print(f"verdict [bold]{result.verdict}[/]{tail}", soft_wrap=True)
-    done({"pass": 0, "fail": 1}.get(result.verdict, 2))
+    return {"pass": 0, "fail": 1}.get(result.verdict, 2)
 
 
 @cli.group("drill", invoke_without_command=True)
@@ -308,12 +308,12 @@ def drill(
     dry_run: bool,
     warmup: str,
     backup_interval: str,
-) -> None:
+) -> int:
     """Gate 4: back up, break (kill, corrupt SQLite, clear state), restore, and measure RPO and
     RTO.
     """
     if ctx.invoked_subcommand is not None:
-        return
+        return 0  # main returns the subcommand's code
     from toolkit.gates.drill import DrillConfig, check_faults, draw_seed, plan, run_drill
 
     check_faults(list(faults))
@@ -329,7 +329,7 @@ def drill(
     if dry_run:
         for step in plan(cfg):
             console.print(f"- {escape(step)}")
-        done(0)
+        return 0
     console.print(f"drill seed {seed} (rerun with --seed {seed})")
     result = run_drill(cfg)
     b = result.body
@@ -342,7 +342,7 @@ def drill(
         f"[bold]{result.verdict}[/]"
     )
     console.print(f"evidence: {result.summary_path}", soft_wrap=True)
-    done(result.exit_code)
+    return result.exit_code
 
 
 @drill.command("history")
@@ -350,7 +350,7 @@ def drill(
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of the table.")
 @click.option("--html", "html_path", type=click.Path(path_type=Path), default=None,
               help="Also write a self-contained HTML page with RPO/RTO plots here.")
-def drill_history(contract_path: Path | None, as_json: bool, html_path: Path | None) -> None:
+def drill_history(contract_path: Path | None, as_json: bool, html_path: Path | None) -> int:
     """Trend table of past drills: RPO, RTO, lost writes, verdict ("running": never sealed)."""
     import json
 
@@ -373,7 +373,7 @@ def drill_history(contract_path: Path | None, as_json: bool, html_path: Path | N
         click.echo(
             json.dumps({"drills": [dict(zip(cols, r, strict=True)) for r in rows]}, indent=2)
         )
-        done(0)
+        return 0
     table = Table(title="drill history")
     for col in ("run", "at", "faults", "RPO s", "RTO s", "lost", "verdict"):
         table.add_column(col, no_wrap=col in ("run", "at", "verdict"))  # run ids never truncated
@@ -386,7 +386,7 @@ def drill_history(contract_path: Path | None, as_json: bool, html_path: Path | N
                       "-" if lost is None else str(lost),
                       "[green]pass[/]" if verdict == "pass" else f"[red]{escape(str(verdict))}[/]")
     console.print(table if rows else "no drills recorded yet")
-    done(0)
+    return 0
 
 
 @cli.command("determinism")
@@ -398,7 +398,7 @@ def drill_history(contract_path: Path | None, as_json: bool, html_path: Path | N
     "--no-stack", is_flag=True, help="Do not start the contract's services around the runs."
 )
 @click.option("--timeout", default="30m", show_default=True, help="Limit for one run.")
-def determinism(contract_path: Path | None, runs: int | None, no_stack: bool, timeout: str) -> None:
+def determinism(contract_path: Path | None, runs: int | None, no_stack: bool, timeout: str) -> int:
     """Gate 5: run the contract's test command N times under a locked environment; same outcome per
     test.
     """
@@ -420,7 +420,7 @@ def determinism(contract_path: Path | None, runs: int | None, no_stack: bool, ti
             f"{' …' if len(names) > 10 else ''} (not in [determinism].expected_failures)"
         )
     console.print(f"evidence: {result.summary_path}", soft_wrap=True)
-    done(result.exit_code)
+    return result.exit_code
 
 
 @cli.command("soak")
@@ -464,7 +464,7 @@ def soak(
     seed: int | None,
     engine: str,
     workers: int,
-) -> None:
+) -> int:
     """Gate 2: open-model traffic, judged per window; aborts early on a breach, death or stuck
     request.
     """
@@ -479,7 +479,7 @@ def soak(
         result = run_soak(cfg)
     finally:
         progress.stop()
-    done(report_soak(console, err_console, result))
+    return report_soak(console, err_console, result)
 
 
 @cli.command("gates")
@@ -491,7 +491,7 @@ def soak(
 @click.option(
     "--dry-run", is_flag=True, help="Print what each gate would do; start and touch nothing."
 )
-def gates(contract_path: Path | None, profile: str, dry_run: bool) -> None:
+def gates(contract_path: Path | None, profile: str, dry_run: bool) -> int:
     """Run every gate in order (cycle, soak, attack, secrets, drill, determinism); stop at the
     first failure.
     """
@@ -505,7 +505,7 @@ def gates(contract_path: Path | None, profile: str, dry_run: bool) -> None:
             console.print(f"[bold]{gate}[/]")
             for line in planned:
                 console.print(f"  - {escape(line)}")
-        done(0)
+        return 0
 
     def progress(step: Step) -> None:
         style = "green" if step.verdict == "pass" else "red"
@@ -519,9 +519,9 @@ def gates(contract_path: Path | None, profile: str, dry_run: bool) -> None:
         err_console.print(f"blocker: gate {failed.gate} ({failed.verdict}); stopped there. Fix "
                           "its root cause and rerun from gate start; after two failures record it "
                           "with `toolkit blocker resolve`", markup=False)
-        done(failed.exit_code or 1)
+        return failed.exit_code or 1
     console.print("all gates passed; `toolkit release` can now bundle and sign the evidence")
-    done(0)
+    return 0
 
 
 trust_option = click.option("--trust", "trust", multiple=True, type=click.Path(path_type=Path),
@@ -547,10 +547,10 @@ trust_option = click.option("--trust", "trust", multiple=True, type=click.Path(p
 @trust_option
 @click.pass_context
 def release(ctx: click.Context, contract_path: Path | None, key: Path | None, signer: str | None,
-            out: Path | None, rehearsal: bool, trust: tuple[Path, ...]) -> None:
+            out: Path | None, rehearsal: bool, trust: tuple[Path, ...]) -> int:
     """Release ceremony: the acceptance policy, then a numbered, signed candidate or rehearsal."""
     if ctx.invoked_subcommand is not None:
-        return
+        return 0  # main returns the subcommand's code
     from toolkit.core import signing
     from toolkit.core.errors import UsageError
     from toolkit.core.runner import load_locked
@@ -572,12 +572,12 @@ def release(ctx: click.Context, contract_path: Path | None, key: Path | None, si
         hint = "" if rehearsal else "; `--rehearsal` bundles it marked NOT FOR GA"
         err_console.print(f"[red]release blocked[/]: {len(exc.blockers)} reason(s); "
                           f"no bundle was written{hint}")
-        done(1)
+        return 1
     rc = f"release candidate {result['candidate']}"
     kind = "REHEARSAL - NOT FOR GA" if result["rehearsal"] else rc
     console.print(f"{kind}: bundle sha256 {result['bundle_sha256']}; signed; "
                   f"written to {result['out']}")
-    done(0)
+    return 0
 
 
 def _release_table(c: Any, assessment: Any) -> None:
@@ -595,19 +595,19 @@ def _release_table(c: Any, assessment: Any) -> None:
 
 @release.command("keygen")
 @click.argument("path", type=click.Path(path_type=Path))
-def release_keygen(path: Path) -> None:
+def release_keygen(path: Path) -> int:
     """Create an Ed25519 release key (PATH) and its public key (PATH.pub, a trust-file line)."""
     from toolkit.gates.release import keygen
 
     console.print(f"private key {path} (keep it secret), public key {keygen(path)}")
-    done(0)
+    return 0
 
 
 @release.command("verify")
 @click.argument("folder", type=click.Path(path_type=Path))
 @click.option("--trust", "trust", multiple=True, type=click.Path(path_type=Path),
               help="Trusted release public key (.pub); required (or $TOOLKIT_RELEASE_TRUST).")
-def release_verify(folder: Path, trust: tuple[Path, ...]) -> None:
+def release_verify(folder: Path, trust: tuple[Path, ...]) -> int:
     """Check a candidate folder: every file signed and unchanged, signed by a trusted key."""
     from toolkit.gates.release import NOT_FOR_GA, verify_release
 
@@ -616,12 +616,12 @@ def release_verify(folder: Path, trust: tuple[Path, ...]) -> None:
         err_console.print(f"[red]{escape(p)}[/]")
     if problems:
         console.print("release NOT verified")
-        done(1)
+        return 1
     rc = f"release candidate {pred.get('candidate')} approved"
     what = NOT_FOR_GA if pred.get("rehearsal") else rc
     console.print(f"release verified: {what}, {pred.get('signer')} ({pred.get('role')}), "
                   f"{pred.get('timestamp')}, bundle sha256 {pred.get('bundle_sha256')}")
-    done(0)
+    return 0
 
 
 @cli.group("blocker")
@@ -636,7 +636,7 @@ def blocker_group() -> None:
 @click.option("--root-cause", "root_cause", required=True, type=click.Path(path_type=Path),
               help="File describing the root cause (stored in the ledger, shipped in the bundle).")
 @click.option("--fix", required=True, help="What was changed to fix it.")
-def blocker_resolve(contract_path: Path | None, gate: str, root_cause: Path, fix: str) -> None:
+def blocker_resolve(contract_path: Path | None, gate: str, root_cause: Path, fix: str) -> int:
     """Record a signed remediation in the ledger; the gate may then be attempted again."""
     from toolkit.core.ledger import Ledger, resolve_blocker
     from toolkit.core.runner import contract_info, load_locked
@@ -645,20 +645,20 @@ def blocker_resolve(contract_path: Path | None, gate: str, root_cause: Path, fix
     entry = resolve_blocker(Ledger(c.evidence_dir), gate, contract_info(c), root_cause, fix)
     console.print(f"remediation for {gate} recorded (ledger entry {entry['seq']}); "
                   "the gate may run again")
-    done(0)
+    return 0
 
 
 @cli.command("quarantine")
 @click.argument("run", type=click.Path(path_type=Path))
 @click.option("--why", required=True, help="Why the run is invalid (recorded in the ledger).")
-def quarantine_cmd(run: Path, why: str) -> None:
+def quarantine_cmd(run: Path, why: str) -> int:
     """Move a run to <evidence>/invalidated/ with its reason in the ledger."""
     from toolkit.core.ledger import quarantine
 
     ledger = _ledger_of(run)
     target = quarantine(ledger, run, why)
     console.print(f"quarantined: {run} -> {target}")
-    done(0)
+    return 0
 
 
 def _ledger_of(path: Path) -> Any:

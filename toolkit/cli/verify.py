@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from toolkit.cli.app import cli, console, contract_option, done, err_console
+from toolkit.cli.app import cli, console, contract_option, err_console
 from toolkit.core import contract as contract_mod
 from toolkit.core.errors import ToolkitError
 from toolkit.core.runner import default_contract_path
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 @cli.command("preflight")
 @contract_option
-def preflight(contract_path: Path | None) -> None:
+def preflight(contract_path: Path | None) -> int:
     """Check Python, dependencies, free ports, writable folders and the deterministic env."""
     from toolkit.gates.preflight import run_checks
 
@@ -36,7 +36,7 @@ def preflight(contract_path: Path | None) -> None:
         "contract lock", "[green]ok[/]" if lock.state == "ok" else "[red]FAIL[/]", lock.message
     )
     console.print(table)
-    done(0 if all(x.ok for x in checks) and lock.state == "ok" else 1)
+    return 0 if all(x.ok for x in checks) and lock.state == "ok" else 1
 
 
 @cli.command("verify")
@@ -46,7 +46,7 @@ def preflight(contract_path: Path | None) -> None:
                    "the trust file beside the runner key, plus the runner key itself.")
 @click.option("--quarantine", "do_quarantine", is_flag=True,
               help="Move runs that fail to <evidence>/invalidated/, with the reason in the ledger.")
-def verify(path: Path, trust: tuple[Path, ...], do_quarantine: bool) -> None:
+def verify(path: Path, trust: tuple[Path, ...], do_quarantine: bool) -> int:
     """Check signatures, manifests, journal chains and the gate ledger; exit 1 on any problem."""
     from toolkit.core import signing
     from toolkit.core.evidence import verify_run
@@ -73,7 +73,7 @@ def verify(path: Path, trust: tuple[Path, ...], do_quarantine: bool) -> None:
             target = quarantine(ledger, run, f"fails verify: {problems[0]}")
             err_console.print(f"  quarantined -> {target}")
     bad += _verify_ledger(ledger, runs, keys)
-    done(1 if bad else 0)
+    return 1 if bad else 0
 
 
 def _verify_scope(path: Path) -> tuple[Ledger | None, list[Path]]:
