@@ -116,8 +116,8 @@ def test_output_fits_80_columns_and_never_breaks_a_path(tmp_path: Path,
     deep = tmp_path / ("a-rather-long-folder-name-" * 4) / "leak"
     deep.mkdir(parents=True)
     (deep / "token.txt").write_text(
-        "token: ghp_" + "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6\n"
-    )  # pragma: allowlist secret
+        "token: ghp_" + "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6\n"  # pragma: allowlist secret
+    )
     assert run_cli("secrets", "scan", str(deep), "--no-bandit") == 1
     out = capsys.readouterr().out
     hit = [line for line in out.splitlines() if line.startswith("NEW SECRET")]
