@@ -10,6 +10,7 @@ from typing import Any
 
 import psutil
 import pytest
+from toolkit.gates.registry.cycle import CycleConfig, run_cycle
 
 from tests.conftest import (
     contract_ports,
@@ -23,7 +24,6 @@ from tests.conftest import (
     write_contract,
 )
 from toolkit.core.supervisor import Supervisor
-from toolkit.gates.cycle import CycleConfig, run_cycle
 
 Sups = list[Supervisor]
 
@@ -37,7 +37,7 @@ def _gate(tmp_path: Path, services: str, count: int = 2, duration: float = 0.6) 
 
 
 def test_seed_figures_health_duration_is_the_total_over_the_gate() -> None:
-    from toolkit.gates.cycle import checks_per_service, per_cycle_s
+    from toolkit.gates.registry.cycle import checks_per_service, per_cycle_s
 
     seed = CycleConfig(None, 10, 1800.0, 5.0)
     assert checks_per_service(per_cycle_s(seed), 5.0) * seed.count * 6 == 2160
@@ -172,3 +172,37 @@ def test_reference_stack_passes_three_cycles(tmp_path: Path) -> None:
         and result.body["health_checks_failed"] == 0
     )
     assert listening(contract_ports(path)) == []
+
+
+def test_cycle_writes_an_html_report_with_two_plots_in_its_evidence(tmp_path: Path) -> None:
+    import shutil
+    import subprocess  # nosec B404
+
+    a, b = free_ports(2)
+    path = write_contract(tmp_path, HEAD + fixture_service("a", a) + fixture_service("b", b))
+    result = run_cycle(CycleConfig(path, 2, 0.6, 0.2))
+    assert result.verdict == "pass"
+    page = Path(result.summary_path).parent / "gate1-report.html"  # type: ignore[arg-type]
+    html = page.read_text()
+    assert html.count("<svg") == 2 and html.count("<polyline") >= 4  # a line per service, twice
+    assert "2/2 cycles" in html and "pass" in html
+    manifest = (page.parent / "manifest.sha256").read_text()
+    assert "gate1-report.html" in manifest  # sealed with the run, not written after it
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        return  # the page itself is checked above; rendering needs Debian's chromium
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'chromium-profile'}"]
+    dom = subprocess.run([browser, *flags, "--dump-dom", page.as_uri()], capture_output=True,
+                         text=True, timeout=120, check=False)  # nosec B603
+    assert dom.stdout.count("<svg") == 2, dom.stderr[-2000:]
+
+
+def test_cycle_report_escapes_hostile_text() -> None:
+    from reports.cycle_html import render
+
+    html = render({"verdict": "fail", "failure": "<script>alert(1)</script>",
+                   "cycles": [{"cycle": 1, "startup_s": {"<b>x": 0.1}, "shutdown_s": {}}],
+                   "orphans": [{"cmdline": ["<img src=x>"]}]})
+    assert "<script>" not in html and "<img" not in html and "&lt;script&gt;" in html

@@ -19,7 +19,7 @@ from toolkit.core.errors import TargetError
 from toolkit.core.runner import GateResult, GateRun, gate_run, load_locked
 from toolkit.core.stack import state_file
 from toolkit.core.supervisor import Supervisor, describe, listeners_on, probe, processes_with_marker
-from toolkit.gates.base import Profile
+from toolkit.gates.registry.base import Profile
 
 Progress = Callable[[str, dict[str, Any]], None]
 
@@ -271,6 +271,9 @@ def run_cycle(cfg: CycleConfig, progress: Progress | None = None) -> GateResult:
         )
     c = load_locked(cfg.contract_path)
     with gate_run(c, CycleGate.name, CycleGate.label) as run:
+        from reports.cycle_html import CycleHtmlWriter
+
+        run.bus.subscribe(CycleHtmlWriter(run).handle)
         gate = CycleRun(cfg, c, run, progress or (lambda kind, data: None))
         try:
             gate.execute()
@@ -304,6 +307,8 @@ def _seal(run: GateRun, gate: CycleRun, cfg: CycleConfig) -> GateResult:
         "failure": t.failure,
         "measurements": [asdict(m) for m in _measurements(t, cfg)],
     }
+    run.emit("cycle.done", verdict=verdict, run_id=run.evidence.run_id, contract=gate.c.name,
+             **body)
     return run.seal(verdict, body)
 
 
