@@ -9,7 +9,6 @@ import re
 from pathlib import Path
 
 import pytest
-from toolkit.gates.registry.attack import AttackConfig, run_attacks
 
 from attacks.base import MAX_SILENT, REGISTRY, AttackSpec, load_attacks, register
 from attacks.command import linear_fit
@@ -18,6 +17,7 @@ from tests.conftest import REFERENCE, reference_copy, run_cli
 from toolkit.core import contract as contract_mod
 from toolkit.core.errors import ToolkitError
 from toolkit.core.model import Severity
+from toolkit.gates.attack import AttackConfig, run_attacks
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import psutil
 import pytest
-from toolkit.gates.registry.cycle import CycleConfig, run_cycle
 
 from tests.conftest import (
     contract_ports,
@@ -24,6 +23,7 @@ from tests.conftest import (
     write_contract,
 )
 from toolkit.core.supervisor import Supervisor
+from toolkit.gates.cycle import CycleConfig, run_cycle
 
 Sups = list[Supervisor]
 
@@ -37,7 +37,7 @@ def _gate(tmp_path: Path, services: str, count: int = 2, duration: float = 0.6) 
 
 
 def test_seed_figures_health_duration_is_the_total_over_the_gate() -> None:
-    from toolkit.gates.registry.cycle import checks_per_service, per_cycle_s
+    from toolkit.gates.cycle import checks_per_service, per_cycle_s
 
     seed = CycleConfig(None, 10, 1800.0, 5.0)
     assert checks_per_service(per_cycle_s(seed), 5.0) * seed.count * 6 == 2160

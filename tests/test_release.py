@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import reference_copy, run_cli, write_contract
-from toolkit.gates.registry import registry as gates_mod
+from toolkit.gates import registry as gates_mod
 
 pytestmark = pytest.mark.slow
 

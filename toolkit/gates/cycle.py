@@ -19,7 +19,7 @@ from toolkit.core.errors import TargetError
 from toolkit.core.runner import GateResult, GateRun, gate_run, load_locked
 from toolkit.core.stack import state_file
 from toolkit.core.supervisor import Supervisor, describe, listeners_on, probe, processes_with_marker
-from toolkit.gates.registry.base import Profile
+from toolkit.gates.base import Profile
 
 Progress = Callable[[str, dict[str, Any]], None]
 
