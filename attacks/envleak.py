@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from attacks.base import AttackContext, AttackSpec, Target, encodings, excerpt, register, take
-from toolkit.model import Finding, Severity
+from toolkit.core.model import Finding, Severity
 
 ENV_CANARY = "TOOLKIT_ENV_CANARY"
 
@@ -45,8 +45,14 @@ class EnvironmentInheritance:
     encoded) in a reply; it never appears in a payload, so it cannot be an echo.
     """
 
-    spec = AttackSpec("T-ENVLEAK-001", "envleak", "Server environment disclosed through a tool", 526,
-                      Severity.HIGH, ("argv", "command", "path", "option"))
+    spec = AttackSpec(
+        "T-ENVLEAK-001",
+        "envleak",
+        "Server environment disclosed through a tool",
+        526,
+        Severity.HIGH,
+        ("argv", "command", "path", "option"),
+    )
 
     def run(self, ctx: AttackContext, target: Target) -> Iterable[Finding]:
         cls = next(c for c in ("argv", "command", "path", "option") if c in target.surface.classes)
@@ -58,6 +64,12 @@ class EnvironmentInheritance:
             text = reply.text
             form = next((f for f in forms if f in text), None)
             if form and not (target.baseline and form in target.baseline.text):
-                yield ctx.finding(self.spec, target, cls, payload, reply,
-                                  f"{why}: the environment canary came back: {excerpt(text, form, 40)}",
-                                  f"envleak:{why}")
+                yield ctx.finding(
+                    self.spec,
+                    target,
+                    cls,
+                    payload,
+                    reply,
+                    f"{why}: the environment canary came back: {excerpt(text, form, 40)}",
+                    f"envleak:{why}",
+                )

@@ -1,4 +1,6 @@
-"""T-LEAK-001: secrets and internals leaking through responses and logs (CWE-200, CWE-209, CWE-532)."""
+"""T-LEAK-001: secrets and internals leaking through responses and logs (CWE-200, CWE-209,
+CWE-532).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +9,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from attacks.base import AttackContext, AttackSpec, Target, encodings, excerpt, register
-from toolkit.model import Finding, Severity
-from toolkit.transport import Prepared, Reply
+from toolkit.core.model import Finding, Severity
+from toolkit.core.transport import Prepared, Reply
 
 INTERNALS = [
     (re.compile(r"Traceback \(most recent call last\)|^\s+File \"[^\"]+\", line \d+",
@@ -44,8 +46,14 @@ class SecretAndInternalsLeak:
     reply of every other attack is checked for the canary too.
     """
 
-    spec = AttackSpec("T-LEAK-001", "leaks", "Secret or internals disclosed in a reply or a log", 209,
-                      Severity.HIGH, ("path", "argv", "command", "env", "tool", "option"))
+    spec = AttackSpec(
+        "T-LEAK-001",
+        "leaks",
+        "Secret or internals disclosed in a reply or a log",
+        209,
+        Severity.HIGH,
+        ("path", "argv", "command", "env", "tool", "option"),
+    )
 
     def run(self, ctx: AttackContext, target: Target) -> Iterable[Finding]:
         p = target.deliver.prepare(target.benign)
@@ -60,22 +68,36 @@ class SecretAndInternalsLeak:
             yield from _once(self.judge(ctx, target, why, reply), said)
 
     def _requests(self, p: Prepared, secret: str) -> Iterator[tuple[str, Prepared, bool | str]]:
-        def variant(body: bytes, path: str | None = None, headers: dict[str, str] | None = None) -> Prepared:
+        def variant(
+            body: bytes, path: str | None = None, headers: dict[str, str] | None = None
+        ) -> Prepared:
             sp = path or p.sign_path
-            return Prepared(p.method, p.url, sp.encode("latin-1"), {**p.headers, **(headers or {})}, body, sp)
+            return Prepared(
+                p.method, p.url, sp.encode("latin-1"), {**p.headers, **(headers or {})}, body, sp
+            )
 
         yield "malformed JSON", variant(b'{"tool": "file.read", "args": {'), True
         yield "wrong types", variant(b'{"tool": 12, "args": [1, 2], "path": {"x": null}}'), True
         yield "JSON array body", variant(b"[[[[[]]]]]"), True
         yield "oversized body", variant(b'{"pad": "' + b"A" * (2 << 20) + b'"}'), True
         yield "unknown route", variant(p.body, path="/toolkit-no-such-route"), True
-        yield "canary in header and body", variant(
-            p.body[:-1] + f', "password": "{secret}"}}'.encode() if p.body.endswith(b"}") else p.body,
-            headers={"Authorization": f"Bearer {secret}", "X-Api-Key": secret}), True
+        yield (
+            "canary in header and body",
+            variant(
+                p.body[:-1] + f', "password": "{secret}"}}'.encode()
+                if p.body.endswith(b"}")
+                else p.body,
+                headers={"Authorization": f"Bearer {secret}", "X-Api-Key": secret},
+            ),
+            True,
+        )
         yield "bad token", variant(p.body), "v1:nokey:0:00:" + "0" * 64
 
-    def judge(self, ctx: AttackContext, target: Target, why: str, reply: Reply) -> Iterator[Finding]:
-        """The canary is looked for in the body and headers; internals only in the body of an error reply.
+    def judge(
+        self, ctx: AttackContext, target: Target, why: str, reply: Reply
+    ) -> Iterator[Finding]:
+        """The canary is looked for in the body and headers; internals only in the body of an error
+        reply.
 
         A ``Server:`` banner or a version on a successful reply is not an error-reply leak
         (every stock static server sends one); the transcript shows the headers judged.
@@ -83,9 +105,16 @@ class SecretAndInternalsLeak:
         headers = "\n".join(f"{k}: {v}" for k, v in reply.headers.items())
         form = leaked_secret(reply.text + "\n" + headers, ctx.canaries.secret)
         if form:
-            yield ctx.finding(self.spec, target, "leak", why, reply,
-                              f"canary secret in the reply ({'raw' if form == ctx.canaries.secret else 'encoded'})",
-                              f"leak:secret:{why}")
+            yield ctx.finding(
+                self.spec,
+                target,
+                "leak",
+                why,
+                reply,
+                "canary secret in the reply "
+                f"({'raw' if form == ctx.canaries.secret else 'encoded'})",
+                f"leak:secret:{why}",
+            )
         if reply.status is None or reply.status < 400:
             return
         base = target.baseline.text if target.baseline else ""
@@ -112,18 +141,29 @@ def passive_scan(ctx: AttackContext, spec: AttackSpec, targets: dict[str, Target
         if attack_id == spec.id or surface not in targets:
             continue
         if leaked_secret(reply.text, ctx.canaries.secret):
-            f = ctx.finding(spec, targets[surface], "leak", payload, reply,
-                            f"canary secret planted in the service environment came back in a reply to {attack_id}",
-                            f"leak:secret-passive:{attack_id}")
+            f = ctx.finding(
+                spec,
+                targets[surface],
+                "leak",
+                payload,
+                reply,
+                "canary secret planted in the service environment came back in a reply to "
+                f"{attack_id}",
+                f"leak:secret-passive:{attack_id}",
+            )
             found.setdefault(f.fingerprint, f)
     return list(found.values())
 
 
-def scan_logs(ctx: AttackContext, spec: AttackSpec, target: Target, logs: list[Path]) -> list[Finding]:
+def scan_logs(
+    ctx: AttackContext, spec: AttackSpec, target: Target, logs: list[Path]
+) -> list[Finding]:
     return scan_at_rest(ctx, spec, target, logs, "log")
 
 
-def scan_at_rest(ctx: AttackContext, spec: AttackSpec, target: Target, paths: list[Path], what: str) -> list[Finding]:
+def scan_at_rest(
+    ctx: AttackContext, spec: AttackSpec, target: Target, paths: list[Path], what: str
+) -> list[Finding]:
     """Logs, config and state files (SQLite databases and their WAL included, read as bytes)."""
     findings = []
     forms = [f.encode() for f in encodings(ctx.canaries.secret)]
@@ -133,9 +173,17 @@ def scan_at_rest(ctx: AttackContext, spec: AttackSpec, target: Target, paths: li
         except OSError:
             continue
         if any(form in data for form in forms):
-            findings.append(ctx.finding(spec, target, "leak", str(path.name), None,
-                                        f"canary secret found in {what} file {path.name} (plaintext at rest)",
-                                        f"leak:{what}:{path.name}"))
+            findings.append(
+                ctx.finding(
+                    spec,
+                    target,
+                    "leak",
+                    str(path.name),
+                    None,
+                    f"canary secret found in {what} file {path.name} (plaintext at rest)",
+                    f"leak:{what}:{path.name}",
+                )
+            )
     return findings
 
 

@@ -11,7 +11,10 @@ from urllib.parse import quote
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-_LOOKALIKE = {".": ["\uff0e", "\u2024", "%2e", "%252e"], "/": ["\\", "%2f", "%252f", "\u2215", "%c0%af"]}
+_LOOKALIKE = {
+    ".": ["\uff0e", "\u2024", "%2e", "%252e"],
+    "/": ["\\", "%2f", "%252f", "\u2215", "%c0%af"],
+}
 _OPS = ("lookalike", "encode_one", "double_slash", "case_flip", "upper")
 
 

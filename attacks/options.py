@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from attacks.base import AttackContext, AttackSpec, Target, excerpt, new_evidence, register, take
-from toolkit.model import Finding, Severity
+from toolkit.core.model import Finding, Severity
 
 
 @dataclass(frozen=True)
@@ -30,11 +30,19 @@ def corpus(side_dir: Path, tag: str, outside: Path, outside_content: str) -> Ite
     yield Probe(f"--receive-pack=touch {side('rp')}", "--receive-pack=", side("rp"))
     yield Probe(f"--exec=touch {side('exec')}", "--exec=", side("exec"))
     yield Probe(f"--to-command=touch {side('tc')}", "tar --to-command=", side("tc"))
-    yield Probe(f"--checkpoint-action=exec=touch {side('cp')}", "tar --checkpoint-action=", side("cp"))
+    yield Probe(
+        f"--checkpoint-action=exec=touch {side('cp')}", "tar --checkpoint-action=", side("cp")
+    )
     yield Probe(f"-c core.fsmonitor=touch {side('fsm')}", "git -c core.fsmonitor=", side("fsm"))
     yield Probe(f"--config=core.fsmonitor=touch {side('cfg')}", "git --config=", side("cfg"))
-    yield Probe(f"--open-files-in-pager=touch {side('pager')}", "git grep --open-files-in-pager=", side("pager"))
-    yield Probe(f"--no-index={outside}", "--no-index with an outside file", tokens=(outside_content,))
+    yield Probe(
+        f"--open-files-in-pager=touch {side('pager')}",
+        "git grep --open-files-in-pager=",
+        side("pager"),
+    )
+    yield Probe(
+        f"--no-index={outside}", "--no-index with an outside file", tokens=(outside_content,)
+    )
     yield Probe(f"--file={outside}", "--file= an outside file", tokens=(outside_content,))
     yield Probe(f"--contents={outside}", "git blame --contents=", tokens=(outside_content,))
     yield Probe(f"-fprintf {side('fp')} x", "find -fprintf", side("fp"))
@@ -54,7 +62,9 @@ class OptionInjection:
     ran something), or an outside canary's content in the reply.
     """
 
-    spec = AttackSpec("T-OPT-001", "options", "Option injection into a command", 88, Severity.HIGH, ("option",))
+    spec = AttackSpec(
+        "T-OPT-001", "options", "Option injection into a command", 88, Severity.HIGH, ("option",)
+    )
 
     def run(self, ctx: AttackContext, target: Target) -> Iterable[Finding]:
         side_dir = ctx.canaries.work / "opt-side"
@@ -71,6 +81,12 @@ class OptionInjection:
                 continue
             tok = new_evidence(reply, probe.tokens, target.baseline, probe.payload)
             if tok:
-                yield ctx.finding(self.spec, target, "option", probe.payload, reply,
-                                  f"{probe.why}: outside canary content in the reply: {excerpt(reply.text, tok)}",
-                                  f"option:read:{probe.why}")
+                yield ctx.finding(
+                    self.spec,
+                    target,
+                    "option",
+                    probe.payload,
+                    reply,
+                    f"{probe.why}: outside canary content in the reply: {excerpt(reply.text, tok)}",
+                    f"option:read:{probe.why}",
+                )

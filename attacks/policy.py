@@ -14,10 +14,17 @@ from typing import Any
 from attacks.base import AttackContext, AttackSpec, Target, excerpt, new_evidence, register, take
 from attacks.command import _exists
 from attacks.mutate import mutations
-from toolkit.model import Finding, Severity
-from toolkit.transport import Prepared, Reply
+from toolkit.core.model import Finding, Severity
+from toolkit.core.transport import Prepared, Reply
 
-KNOWN_TOOLS = ("browser.fetch", "file.delete", "shell.exec", "file.write", "process.kill", "net.request")
+KNOWN_TOOLS = (
+    "browser.fetch",
+    "file.delete",
+    "shell.exec",
+    "file.write",
+    "process.kill",
+    "net.request",
+)
 
 
 def denied_tools(ctx: AttackContext) -> list[str]:
@@ -41,7 +48,10 @@ def name_variants(tool: str) -> Iterator[tuple[str, str]]:
     yield tool.replace(".", "/"), "path-like with slash"
     yield "./" + tool, "path-like with ./"
     yield tool.replace(".", "_"), "underscore separator"
-    yield tool.replace("i", "\u0131") if "i" in tool else tool.replace("o", "\u043e"), "dotless i / Cyrillic o"
+    yield (
+        tool.replace("i", "\u0131") if "i" in tool else tool.replace("o", "\u043e"),
+        "dotless i / Cyrillic o",
+    )
 
 
 class _PolicyBase:
@@ -55,8 +65,10 @@ class _PolicyBase:
         deny = target.send(None, prepared=prepared)
         unknown = target.send("toolkit-no-such-tool-" + ctx.canaries.token())
         if deny.ok or unknown.ok:
-            target.notes.append(f"policy: denied tool {denied[0]!r} was not refused (HTTP {deny.status}); "
-                                "is it really denied?")
+            target.notes.append(
+                f"policy: denied tool {denied[0]!r} was not refused (HTTP {deny.status}); "
+                "is it really denied?"
+            )
         return prepared, deny, unknown
 
 
@@ -76,8 +88,14 @@ class ToolPolicyBypass:
     pollution. The oracle: the canonical denied name is refused, the variant succeeds.
     """
 
-    spec = AttackSpec("T-POL-001", "policy", "Denied tool reachable through another spelling or shape", 863,
-                      Severity.HIGH, ("tool",))
+    spec = AttackSpec(
+        "T-POL-001",
+        "policy",
+        "Denied tool reachable through another spelling or shape",
+        863,
+        Severity.HIGH,
+        ("tool",),
+    )
 
     def run(self, ctx: AttackContext, target: Target) -> Iterable[Finding]:
         base = _PolicyBase().judge(ctx, target)
@@ -92,12 +110,21 @@ class ToolPolicyBypass:
                 reply = target.send(variant)
                 ctx.seen(self.spec.id, target, variant, reply)
                 if _bypassed(reply, deny):
-                    yield ctx.finding(self.spec, target, "tool", variant, reply,
-                                      f"{why}: denied tool {tool!r} ran as {variant!r}: HTTP {reply.status} "
-                                      f"{excerpt(reply.text, '')[:120]}", f"policy:{why}")
+                    yield ctx.finding(
+                        self.spec,
+                        target,
+                        "tool",
+                        variant,
+                        reply,
+                        f"{why}: denied tool {tool!r} ran as {variant!r}: HTTP {reply.status} "
+                        f"{excerpt(reply.text, '')[:120]}",
+                        f"policy:{why}",
+                    )
         yield from self._structural(ctx, target, prepared, deny)
 
-    def _structural(self, ctx: AttackContext, target: Target, p: Prepared, deny: Reply) -> Iterator[Finding]:
+    def _structural(
+        self, ctx: AttackContext, target: Target, p: Prepared, deny: Reply
+    ) -> Iterator[Finding]:
         denied = denied_tools(ctx)[0]
         allowed = (ctx.contract.raw.get("policy", {}).get("allowed_tools") or ["file.read"])[0]
         body = _json_body(p)
@@ -107,8 +134,12 @@ class ToolPolicyBypass:
         tricks: list[tuple[str, bytes, dict[str, str], str]] = []
         if key is not None:
             raw = json.dumps(body)
-            dup = raw.replace(json.dumps(key) + ": " + json.dumps(denied),
-                              f"{json.dumps(key)}: {json.dumps(allowed)}, {json.dumps(key)}: {json.dumps(denied)}", 1)
+            dup = raw.replace(
+                json.dumps(key) + ": " + json.dumps(denied),
+                f"{json.dumps(key)}: {json.dumps(allowed)}, {json.dumps(key)}: "
+                f"{json.dumps(denied)}",
+                1,
+            )
             tricks.append(("duplicate JSON key, denied value last", dup.encode(), {}, p.sign_path))
             tricks.append(("array where a string is expected",
                            json.dumps({**body, key: [denied]}).encode(), {}, p.sign_path))
@@ -116,16 +147,34 @@ class ToolPolicyBypass:
                                   ("override", True), ("bypass_policy", True)):
             tricks.append((f"client-supplied {field_name!r} field",
                            json.dumps({**body, field_name: value}).encode(), {}, p.sign_path))
-        tricks.append(("X-HTTP-Method-Override header", p.body, {"X-HTTP-Method-Override": "GET"}, p.sign_path))
+        tricks.append(
+            (
+                "X-HTTP-Method-Override header",
+                p.body,
+                {"X-HTTP-Method-Override": "GET"},
+                p.sign_path,
+            )
+        )
         sep = "&" if "?" in p.sign_path else "?"
-        tricks.append(("parameter pollution", p.body, {}, f"{p.sign_path}{sep}tool={allowed}&tool={denied}"))
+        tricks.append(
+            ("parameter pollution", p.body, {}, f"{p.sign_path}{sep}tool={allowed}&tool={denied}")
+        )
         for why, data, extra, path in tricks:
-            prepared = Prepared(p.method, p.url, path.encode("latin-1"), {**p.headers, **extra}, data, path)
+            prepared = Prepared(
+                p.method, p.url, path.encode("latin-1"), {**p.headers, **extra}, data, path
+            )
             reply = target.send(None, prepared=prepared)
             ctx.seen(self.spec.id, target, why, reply)
             if _bypassed(reply, deny):
-                yield ctx.finding(self.spec, target, "tool", data.decode("utf-8", "replace"), reply,
-                                  f"{why}: denied tool {denied!r} ran: HTTP {reply.status}", f"policy:{why}")
+                yield ctx.finding(
+                    self.spec,
+                    target,
+                    "tool",
+                    data.decode("utf-8", "replace"),
+                    reply,
+                    f"{why}: denied tool {denied!r} ran: HTTP {reply.status}",
+                    f"policy:{why}",
+                )
 
 
 def _json_body(p: Prepared) -> dict[str, Any] | None:
@@ -146,8 +195,14 @@ class CommandSmuggling:
     private folder.
     """
 
-    spec = AttackSpec("T-POL-002", "smuggle", "Disallowed command smuggled through an allowed one", 184,
-                      Severity.CRITICAL, ("argv", "command"))
+    spec = AttackSpec(
+        "T-POL-002",
+        "smuggle",
+        "Disallowed command smuggled through an allowed one",
+        184,
+        Severity.CRITICAL,
+        ("argv", "command"),
+    )
 
     def run(self, ctx: AttackContext, target: Target) -> Iterable[Finding]:
         cls = "argv" if "argv" in target.surface.classes else "command"
@@ -164,9 +219,13 @@ class CommandSmuggling:
             tok = new_evidence(reply, [str(a * b)], target.baseline, payload)
             if tok or (side_path and _exists(side_path)):
                 what = f"product {tok} computed" if tok else "side-effect file created"
-                yield ctx.finding(self.spec, target, cls, payload, reply, f"{why}: {what}", f"smuggle:{why}")
+                yield ctx.finding(
+                    self.spec, target, cls, payload, reply, f"{why}: {what}", f"smuggle:{why}"
+                )
 
-    def _corpus(self, ctx: AttackContext, a: int, b: int, side_dir: Path) -> Iterator[tuple[list[str], str]]:
+    def _corpus(
+        self, ctx: AttackContext, a: int, b: int, side_dir: Path
+    ) -> Iterator[tuple[list[str], str]]:
         m = f"echo $(({a}*{b}))"
 
         def t() -> str:
@@ -201,8 +260,14 @@ class PolicyHotReload:
     paths): no surface may change it.
     """
 
-    spec = AttackSpec("T-POL-003", "policy-reload", "Policy change not enforced in time, or policy writable",
-                      863, Severity.MEDIUM, ("tool", "path"))
+    spec = AttackSpec(
+        "T-POL-003",
+        "policy-reload",
+        "Policy change not enforced in time, or policy writable",
+        863,
+        Severity.MEDIUM,
+        ("tool", "path"),
+    )
 
     def run(self, ctx: AttackContext, target: Target) -> Iterable[Finding]:
         pol = ctx.contract.raw.get("policy", {})
@@ -218,7 +283,9 @@ class PolicyHotReload:
         if target.surface.get("writes", False):
             yield from self._write_policy(ctx, target, path)
 
-    def _reload(self, ctx: AttackContext, target: Target, path: Path, limit: float) -> Iterator[Finding]:
+    def _reload(
+        self, ctx: AttackContext, target: Target, path: Path, limit: float
+    ) -> Iterator[Finding]:
         original = path.read_bytes()
         try:
             allowed = list(tomllib.loads(original.decode()).get("allowed_tools", []))
@@ -232,7 +299,9 @@ class PolicyHotReload:
         remaining = [t for t in allowed if t != probe_tool]
         try:
             text = original.decode()
-            new = re.sub(r"(?m)^allowed_tools\s*=.*$", "allowed_tools = " + json.dumps(remaining), text)
+            new = re.sub(
+                r"(?m)^allowed_tools\s*=.*$", "allowed_tools = " + json.dumps(remaining), text
+            )
             path.write_text(new)
             t0 = time.monotonic()
             while True:
@@ -241,9 +310,15 @@ class PolicyHotReload:
                     ctx.seen(self.spec.id, target, probe_tool, reply)
                     break
                 if time.monotonic() - t0 > limit:
-                    yield ctx.finding(self.spec, target, "tool", probe_tool, reply,
-                                      f"tool {probe_tool!r} removed from {path.name} still ran after {limit:g} s",
-                                      "policy:reload")
+                    yield ctx.finding(
+                        self.spec,
+                        target,
+                        "tool",
+                        probe_tool,
+                        reply,
+                        f"tool {probe_tool!r} removed from {path.name} still ran after {limit:g} s",
+                        "policy:reload",
+                    )
                     break
                 time.sleep(0.25)
         finally:
@@ -261,9 +336,15 @@ class PolicyHotReload:
                 reply = target.send(cand)
                 ctx.seen(self.spec.id, target, cand, reply)
                 if path.read_bytes() != original:
-                    yield ctx.finding(self.spec, target, "path", cand, reply,
-                                      f"the policy file {path.name} was overwritten through this surface",
-                                      "policy:file-writable")
+                    yield ctx.finding(
+                        self.spec,
+                        target,
+                        "path",
+                        cand,
+                        reply,
+                        f"the policy file {path.name} was overwritten through this surface",
+                        "policy:file-writable",
+                    )
                     break
         finally:
             if path.read_bytes() != original:
@@ -271,14 +352,43 @@ class PolicyHotReload:
 
 
 
-READ_VERBS = ("get", "describe", "logs", "list", "read", "show", "view", "explain", "status", "context", "search")
-WRITE_VERBS = ("delete", "apply", "create", "exec", "patch", "scale", "write", "run", "remove", "update", "edit")
-REFUSAL = re.compile(r"not\s+allowed|denied|forbidden|refus|read[\s_-]?only|not\s+permitted|disabled|unknown|"
-                     r"not\s+found|no\s+such|unauthori[sz]ed|policy|blocked|not\s+available|invalid\s+tool", re.IGNORECASE)
+READ_VERBS = (
+    "get",
+    "describe",
+    "logs",
+    "list",
+    "read",
+    "show",
+    "view",
+    "explain",
+    "status",
+    "context",
+    "search",
+)
+WRITE_VERBS = (
+    "delete",
+    "apply",
+    "create",
+    "exec",
+    "patch",
+    "scale",
+    "write",
+    "run",
+    "remove",
+    "update",
+    "edit",
+)
+REFUSAL = re.compile(
+    r"not\s+allowed|denied|forbidden|refus|read[\s_-]?only|not\s+permitted|disabled|unknown|"
+    r"not\s+found|no\s+such|unauthori[sz]ed|policy|blocked|not\s+available|invalid\s+tool",
+    re.IGNORECASE,
+)
 
 
 def dispatch_candidates(ctx: AttackContext, target: Target) -> list[str]:
-    """Denied tool names to call directly: named, listed-but-not-allowed, and write verbs of allowed names."""
+    """Denied tool names to call directly: named, listed-but-not-allowed, and write verbs of
+    allowed names.
+    """
     pol = ctx.contract.raw.get("policy", {})
     allowed = [str(t) for t in pol.get("allowed_tools", [])]
     out = [str(t) for t in pol.get("denied_tools", [])]
@@ -320,7 +430,9 @@ class DeniedToolDispatched:
         unknown = target.send(unknown_name)
         ctx.seen(self.spec.id, target, unknown_name, unknown)
         if unknown.ok:
-            target.notes.append("policy: an unknown tool name was accepted; denied calls cannot be judged")
+            target.notes.append(
+                "policy: an unknown tool name was accepted; denied calls cannot be judged"
+            )
             return
         refused_shape = shape(unknown, unknown_name)
         for name in take(dispatch_candidates(ctx, target), ctx.limit):
@@ -330,6 +442,13 @@ class DeniedToolDispatched:
                 continue
             if shape(reply, name) == refused_shape or REFUSAL.search(reply.text.replace(name, "")):
                 continue
-            yield ctx.finding(self.spec, target, "tool", name, reply,
-                              f"denied tool {name!r} was dispatched (HTTP {reply.status}), not refused like an "
-                              f"unknown tool: {excerpt(reply.text, '')[:160]}", f"dispatch:{name}")
+            yield ctx.finding(
+                self.spec,
+                target,
+                "tool",
+                name,
+                reply,
+                f"denied tool {name!r} was dispatched (HTTP {reply.status}), not refused like an "
+                f"unknown tool: {excerpt(reply.text, '')[:160]}",
+                f"dispatch:{name}",
+            )

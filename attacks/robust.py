@@ -6,9 +6,11 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from attacks.base import CRASH_SPEC, AttackContext, Target, register, take
-from toolkit.model import Finding
+from toolkit.core.model import Finding
 
-PER_REQUEST_S = 2.0  # an unanswered malformed request is not a crash unless the target stops answering
+PER_REQUEST_S = (
+    2.0  # an unanswered malformed request is not a crash unless the target stops answering
+)
 
 
 def corpus(cls: str, transport: str = "http") -> Iterator[tuple[Any, str]]:

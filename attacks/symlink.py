@@ -9,8 +9,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from attacks.base import AttackContext, AttackSpec, Target, excerpt, new_evidence, register
-from toolkit.model import Finding, Severity
-from toolkit.transport import Reply
+from toolkit.core.model import Finding, Severity
+from toolkit.core.transport import Reply
 
 
 def untrusted_links(transport: str, writes: bool, declared: object) -> bool:
@@ -94,9 +94,15 @@ class SymlinkEscape:
         reply = target.send(f"wl-{tag}")
         ctx.seen(self.spec.id, target, f"wl-{tag}", reply)
         if _changed(victim, original):
-            yield ctx.finding(self.spec, target, "path", f"wl-{tag}", reply,
-                              f"write through a planted link changed {victim.name} outside the sandbox",
-                              "link:write-through")
+            yield ctx.finding(
+                self.spec,
+                target,
+                "path",
+                f"wl-{tag}",
+                reply,
+                f"write through a planted link changed {victim.name} outside the sandbox",
+                "link:write-through",
+            )
             return
         victim2, original2 = can.file(ctx.canaries.work / "victims")
         race = box / f"race-{tag}"

@@ -10,7 +10,7 @@ from typing import Any
 
 from attacks.base import AttackContext, AttackSpec, Target, register, take
 from attacks.mutate import mutations
-from toolkit.model import Finding, Severity
+from toolkit.core.model import Finding, Severity
 
 PASSWD_MARK = "root:x:0:0:"  # pragma: allowlist secret
 UP = "../"
@@ -27,7 +27,9 @@ class Probe:
 
 @dataclass
 class Plant:
-    """Canaries outside the sandbox: its parent, a sibling sharing its name as prefix, a far folder."""
+    """Canaries outside the sandbox: its parent, a sibling sharing its name as prefix, a far
+    folder.
+    """
 
     near_name: str
     near_content: str
@@ -41,10 +43,19 @@ class Plant:
 
 
 def plant(ctx: AttackContext, sandbox: Path | None, writes: bool = False) -> Plant:
-    """Readable canaries, or for a surface that writes, fresh outside names that must stay absent."""
+    """Readable canaries, or for a surface that writes, fresh outside names that must stay
+    absent.
+    """
     make = _absent if writes else ctx.canaries.file
     far, far_content = make(ctx.canaries.work / "far")
-    near_name, near_content, sibling, sibling_content, near, sib = far.name, far_content, None, "", None, None
+    near_name, near_content, sibling, sibling_content, near, sib = (
+        far.name,
+        far_content,
+        None,
+        "",
+        None,
+        None,
+    )
     if sandbox is not None and sandbox.parent.is_dir():
         near, near_content = make(sandbox.parent)
         near_name = near.name
@@ -57,7 +68,9 @@ def plant(ctx: AttackContext, sandbox: Path | None, writes: bool = False) -> Pla
             if path is not None:
                 ctx.canaries.claim(path)
                 ctx.canaries.names.add(path.name.split(".")[0])
-    return Plant(near_name, near_content, sibling, sibling_content, far, far_content, sandbox, near, sib)
+    return Plant(
+        near_name, near_content, sibling, sibling_content, far, far_content, sandbox, near, sib
+    )
 
 
 def _absent(folder: Path) -> tuple[Path, str]:
@@ -74,13 +87,19 @@ def corpus(p: Plant) -> Iterator[Probe]:
     yield Probe("./" + UP + n, c, "dot-prefixed", near)
     yield Probe("a/" + UP * 2 + n, c, "descend then climb", near)
     if p.sibling:
-        yield Probe(UP + p.sibling, (p.sibling_content,), "sibling folder sharing the sandbox prefix",
-                    p.sibling_path)
+        yield Probe(
+            UP + p.sibling,
+            (p.sibling_content,),
+            "sibling folder sharing the sandbox prefix",
+            p.sibling_path,
+        )
         if p.sandbox is not None:
             yield Probe(str(p.sandbox) + "_x/" + p.sibling.split("/", 1)[1], (p.sibling_content,),
                         "absolute path into the prefix-sharing sibling", p.sibling_path)
     yield Probe(str(p.far), (p.far_content,), "absolute path", p.far)
-    yield Probe(UP * 12 + str(p.far).lstrip("/"), (p.far_content,), "climb to / then down, depth 12", p.far)
+    yield Probe(
+        UP * 12 + str(p.far).lstrip("/"), (p.far_content,), "climb to / then down, depth 12", p.far
+    )
     yield Probe("/etc/passwd", (PASSWD_MARK,), "absolute system file", system=True)
     yield Probe(UP * 10 + "etc/passwd", (PASSWD_MARK,), "relative system file", system=True)
     yield Probe("..\\" + n, c, "backslash separator", near)
@@ -101,7 +120,9 @@ def corpus(p: Plant) -> Iterator[Probe]:
 
 
 def in_form(probes: list[Probe], form: str, sandbox: Path | None) -> list[Probe]:
-    """The relative probes rewritten in the form the target accepted (sandbox-prefixed, ./-prefixed)."""
+    """The relative probes rewritten in the form the target accepted (sandbox-prefixed,
+    ./-prefixed).
+    """
     if sandbox is None or not form:
         return []
     if "absolute" in form:
@@ -110,13 +131,22 @@ def in_form(probes: list[Probe], form: str, sandbox: Path | None) -> list[Probe]
         prefix = "./"
     else:
         return []
-    return [Probe(prefix + pr.path, pr.tokens, f"{pr.why}, in the accepted form ({form})", pr.real, pr.system)
-            for pr in probes if not pr.path.startswith("/") and not pr.path.startswith("./")]
+    return [
+        Probe(
+            prefix + pr.path,
+            pr.tokens,
+            f"{pr.why}, in the accepted form ({form})",
+            pr.real,
+            pr.system,
+        )
+        for pr in probes
+        if not pr.path.startswith("/") and not pr.path.startswith("./")
+    ]
 
 
 def repo_probes(ctx: AttackContext, sandbox: Path | None) -> list[Probe]:
     """For a tool that wants a repository: the canary outside is a repository too."""
-    from toolkit.baseline import git
+    from toolkit.core.baseline import git
 
     if sandbox is None or not sandbox.parent.is_dir():
         return []
@@ -130,10 +160,16 @@ def repo_probes(ctx: AttackContext, sandbox: Path | None) -> list[Probe]:
     if not ok or not git(["commit", "-q", "--allow-empty", "-m", f"canary commit {tag}"], repo):
         return []
     tokens = (f"canary-{tag}", f"canary commit {tag}", f"toolkit-canary-untracked-{tag}")
-    return [Probe(UP + repo.name, tokens, "another repository, relative"),
-            Probe(str(repo), tokens, "another repository, absolute path"),
-            Probe(str(sandbox) + "/" + UP + repo.name, tokens, "another repository, sandbox-prefixed climb"),
-            Probe(str(sandbox) + "_x", (), "sibling sharing the sandbox prefix")]
+    return [
+        Probe(UP + repo.name, tokens, "another repository, relative"),
+        Probe(str(repo), tokens, "another repository, absolute path"),
+        Probe(
+            str(sandbox) + "/" + UP + repo.name,
+            tokens,
+            "another repository, sandbox-prefixed climb",
+        ),
+        Probe(str(sandbox) + "_x", (), "sibling sharing the sandbox prefix"),
+    ]
 
 
 @register
@@ -161,7 +197,7 @@ class PathTraversal:
         cls = _class_for(target)
         if cls is None:
             return
-        from toolkit.baseline import repository_typed
+        from toolkit.core.baseline import repository_typed
 
         writes = bool(target.surface.get("writes", False)) and cls == "path"
         p = plant(ctx, target.surface.sandbox, writes)
@@ -177,13 +213,21 @@ class PathTraversal:
         reader = _reader(ctx)
         for probe in take(probes, ctx.limit):
             payload = _wrap(cls, probe.path, reader)
-            reply, found = ctx.probe(self.spec, target, cls, payload, probe.tokens, probe.why, "canary")
+            reply, found = ctx.probe(
+                self.spec, target, cls, payload, probe.tokens, probe.why, "canary"
+            )
             if found:
                 yield found
             elif writes and probe.real is not None and os.path.lexists(probe.real):
-                yield ctx.finding(self.spec, target, cls, payload, reply,
-                                  f"{probe.why}: a write created {probe.real.name} outside the sandbox",
-                                  f"write:{probe.why}")
+                yield ctx.finding(
+                    self.spec,
+                    target,
+                    cls,
+                    payload,
+                    reply,
+                    f"{probe.why}: a write created {probe.real.name} outside the sandbox",
+                    f"write:{probe.why}",
+                )
 
 
 def _class_for(target: Target) -> str | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from attacks.base import AttackContext, AttackSpec, Target, register, take
-from toolkit.model import Finding, Severity
+from toolkit.core.model import Finding, Severity
 
 WRITERS = ("tee", "touch", "cp", "find", "sort", "git", "echo", "printf", "cat", "ls")
 
@@ -35,8 +35,14 @@ def destinations(ctx: AttackContext, box: Path | None, tag: str) -> list[Dest]:
         out.insert(0, Dest(f"../{rel.name}", rel, "relative path climbing out", 22))
         ctx.canaries.claim(rel)
         link = ctx.canaries.link(box / f"toolkit-lw-{tag}", far)
-        out.append(Dest(f"{link.name}/toolkit-canary-w{tag}l.txt", far / f"toolkit-canary-w{tag}l.txt",
-                        "planted link to an outside folder", 59))
+        out.append(
+            Dest(
+                f"{link.name}/toolkit-canary-w{tag}l.txt",
+                far / f"toolkit-canary-w{tag}l.txt",
+                "planted link to an outside folder",
+                59,
+            )
+        )
     for d in out:
         ctx.canaries.claim(d.real)
     return out
@@ -85,8 +91,14 @@ class WriteOutside:
     the outside file exists afterwards. Every file that appears is removed.
     """
 
-    spec = AttackSpec("T-WRITE-001", "writes", "Write outside the sandbox through an allowed command", 22,
-                      Severity.HIGH, ("argv", "command"))
+    spec = AttackSpec(
+        "T-WRITE-001",
+        "writes",
+        "Write outside the sandbox through an allowed command",
+        22,
+        Severity.HIGH,
+        ("argv", "command"),
+    )
 
     def run(self, ctx: AttackContext, target: Target) -> Iterable[Finding]:
         cls = next(c for c in ("argv", "command") if c in target.surface.classes)

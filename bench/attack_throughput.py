@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.conftest import reference_copy
-from toolkit.attack import AttackConfig, run_attacks
+from toolkit.gates.attack import AttackConfig, run_attacks
 
 
 def main() -> None:

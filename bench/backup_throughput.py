@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from recovery import sqlite as rsql
 from tests.conftest import reference_copy
-from toolkit.drill import DrillConfig, run_drill
+from toolkit.gates.drill import DrillConfig, run_drill
 
 
 def make_db(path: Path, mb: int) -> None:
@@ -59,7 +59,11 @@ def main() -> None:
         ours = timed(lambda: rsql.backup(src, Path(tmp) / "ours.db"))
         cli = None
         if shutil.which("sqlite3"):
-            cli = timed(lambda: subprocess.run(["sqlite3", str(src), f".backup {Path(tmp) / 'cli.db'}"], check=True))
+            cli = timed(
+                lambda: subprocess.run(
+                    ["sqlite3", str(src), f".backup {Path(tmp) / 'cli.db'}"], check=True
+                )
+            )
         copy = timed(lambda: shutil.copyfile(src, Path(tmp) / "copy.db"))
         assert rsql.verify(Path(tmp) / "ours.db").logical_hash == rsql.verify(src).logical_hash
     print(f"database {size:.0f} MB")
@@ -73,13 +77,23 @@ def main() -> None:
     for i in range(args.drills):
         with tempfile.TemporaryDirectory() as tmp:
             path = reference_copy(Path(tmp))
-            result = run_drill(DrillConfig(path, ["kill", "corrupt-page"], seed=100 + i, warmup_s=3.0,
-                                           backup_interval_s=0.5))
+            result = run_drill(
+                DrillConfig(
+                    path,
+                    ["kill", "corrupt-page"],
+                    seed=100 + i,
+                    warmup_s=3.0,
+                    backup_interval_s=0.5,
+                )
+            )
             rtos.append(result.body["rto_s"])
             rpos.append(result.body["rpo_s"])
             print(f"drill {i + 1}: verdict {result.verdict}, RTO {result.body['rto_s']:.3f} s, "
                   f"RPO {result.body['rpo_s']:.3f} s, lost {result.body['lost_writes']}")
-    print(f"reference stack RTO: median {statistics.median(rtos):.3f} s, max {max(rtos):.3f} s (target <= 5 s)")
+    print(
+        f"reference stack RTO: median {statistics.median(rtos):.3f} s, max {max(rtos):.3f} s "
+        "(target <= 5 s)"
+    )
     print(f"continuous-mode RPO (backup every 0.5 s): median {statistics.median(rpos):.3f} s, "
           f"max {max(rpos):.3f} s (target <= 1 s)")
 

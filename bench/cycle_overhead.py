@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.conftest import fixture_service, write_contract
-from toolkit.cycle import CycleConfig, run_cycle
+from toolkit.gates.cycle import CycleConfig, run_cycle
 
 
 def main() -> None:
@@ -36,12 +36,20 @@ def main() -> None:
         wall = time.monotonic() - t0
     if result.verdict != "pass":
         sys.exit(f"cycle gate did not pass: {result.body['failure']}")
-    services = sum(max(c["startup_s"].values()) + max(c["shutdown_s"].values()) for c in result.body["cycles"])
+    services = sum(
+        max(c["startup_s"].values()) + max(c["shutdown_s"].values()) for c in result.body["cycles"]
+    )
     overhead = (wall - services) / args.cycles
     per = [max(c["startup_s"].values()) for c in result.body["cycles"]]
-    print(f"{args.cycles} cycles of six services: wall {wall:.3f} s, services' own start+stop {services:.3f} s")
-    print(f"toolkit overhead per cycle: {overhead * 1000:.1f} ms (target <= 100 ms); "
-          f"slowest startup per cycle median {statistics.median(per) * 1000:.0f} ms (200 ms delay + interpreter)")
+    print(
+        f"{args.cycles} cycles of six services: wall {wall:.3f} s, services' own start+stop "
+        f"{services:.3f} s"
+    )
+    print(
+        f"toolkit overhead per cycle: {overhead * 1000:.1f} ms (target <= 100 ms); "
+        f"slowest startup per cycle median {statistics.median(per) * 1000:.0f} ms (200 ms delay + "
+        "interpreter)"
+    )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,8 @@ def _fill(run: Any, files: int) -> None:
 
 def seal_cost(root: Path, samples: int, files: int) -> tuple[list[float], list[float], list[float]]:
     """(signed overhead ms per run, its CPU part in ms, verification ms per run)."""
-    from toolkit import evidence, signing
-    from toolkit.ledger import Ledger
+    from toolkit.core import evidence, signing
+    from toolkit.core.ledger import Ledger
 
     ledger = Ledger(root)
     keys = signing.trusted_keys()
@@ -75,7 +75,7 @@ def _unsigned_seal(root: Path, files: int) -> tuple[float, float]:
     """The same seal with the manifest only (what the toolkit did before signing)."""
     import hashlib
 
-    from toolkit import evidence
+    from toolkit.core import evidence
 
     run = evidence.EvidenceRun(root / "unsigned", "cycle", "gate1", INFO)
     _fill(run, files)
@@ -95,9 +95,9 @@ def _unsigned_seal(root: Path, files: int) -> tuple[float, float]:
 
 
 def verify_many(root: Path, n: int, files: int) -> float:
-    from toolkit import evidence
     from toolkit.cli import main
-    from toolkit.ledger import Ledger
+    from toolkit.core import evidence
+    from toolkit.core.ledger import Ledger
 
     ledger = Ledger(root)
     for _ in range(n):
@@ -138,7 +138,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="toolkit-bench-") as tmp:
         os.environ["XDG_CONFIG_HOME"] = str(Path(tmp) / "home")
         os.environ["TOOLKIT_RUNNER_KEY"] = str(Path(tmp) / "home" / "runner-key.pem")
-        from toolkit import signing
+        from toolkit.core import signing
 
         t0 = time.perf_counter()
         signing.runner_signer()

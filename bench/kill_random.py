@@ -23,7 +23,8 @@ reference contract in a temp folder (free ports):
 
 Run it inside a private network and pid namespace:
 
-    unshare -n -p -f --mount-proc sh -c 'ip link set lo up && python bench/kill_random.py --kills 20'
+    unshare -n -p -f --mount-proc sh -c \
+      'ip link set lo up && python bench/kill_random.py --kills 20'
 
 ``--kills 3 --gates drill,secrets`` makes a quick run. Prints one line of counts per gate and
 exits 1 if any count that must be zero is not.
@@ -48,20 +49,39 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psutil
 
 from tests.ports import reference_on_free_ports
-from toolkit.evidence import verify_run
-from toolkit.supervisor import MARKER_ENV
+from toolkit.core.evidence import verify_run
+from toolkit.core.supervisor import MARKER_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 GATES = {
     "cycle": ["cycle", "--count", "1", "--health-duration", "2s", "--interval", "1s"],
-    "soak": ["soak", "--duration", "8s", "--warmup", "1s", "--sample-interval", "2s", "--seed", "1"],
+    "soak": [
+        "soak",
+        "--duration",
+        "8s",
+        "--warmup",
+        "1s",
+        "--sample-interval",
+        "2s",
+        "--seed",
+        "1",
+    ],
     "attack": ["attack", "--all", "--budget", "quick", "--seed", "1"],
     "secrets": ["secrets", "scan", "--no-bandit"],
     "drill": ["drill", "--warmup", "1s"],
     "determinism": ["determinism", "--runs", "2"],
 }
-IGNORED = {".git", ".venv", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", "artifacts", "state",
-           "release_gate_toolkit.egg-info"}
+IGNORED = {
+    ".git",
+    ".venv",
+    "__pycache__",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    "artifacts",
+    "state",
+    "release_gate_toolkit.egg-info",
+}
 
 
 @dataclass
@@ -108,7 +128,9 @@ def tree_state(root: Path, skip: set[str]) -> dict[str, tuple[int, int]]:
 
 def outside_state(work: Path) -> dict[str, tuple[int, int]]:
     """Files outside the declared paths: the work folder's own files and the repository."""
-    state = tree_state(work, {"state", "artifacts", "state-home", "tmp", ".toolkit"})  # .toolkit: run files
+    state = tree_state(
+        work, {"state", "artifacts", "state-home", "tmp", ".toolkit"}
+    )  # .toolkit: run files
     state.update(tree_state(REPO, IGNORED))
     return state
 
@@ -145,8 +167,13 @@ def false_passes(work: Path) -> int:
 
 
 def launch(argv: list[str], contract: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "toolkit", *argv, "--contract", str(contract)], cwd=REPO,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "toolkit", *argv, "--contract", str(contract)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def diff(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
@@ -173,8 +200,12 @@ def one_gate(gate: str, kills: int, rng: random.Random, root: Path) -> Tally:
     contract, _ = reference_on_free_ports(work)
     for folder in ("tmp", "state/config", "state/logs"):  # what a first stack start would create
         (work / folder).mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "TOOLKIT_STATE_HOME": str(work / "state-home"), "TMPDIR": str(work / "tmp"),
-           "COLUMNS": "120"}
+    env = {
+        **os.environ,
+        "TOOLKIT_STATE_HOME": str(work / "state-home"),
+        "TMPDIR": str(work / "tmp"),
+        "COLUMNS": "120",
+    }
     argv = GATES[gate]
     start = time.monotonic()
     t.calibration_verdict = launch(argv, contract, env).wait(timeout=900)
@@ -220,7 +251,9 @@ def next_run_clean(t: Tally, argv: list[str], contract: Path, env: dict[str, str
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kills", type=int, default=20, help="kill -9 moments per gate (default 20)")
-    ap.add_argument("--gates", default=",".join(GATES), help="comma-separated subset of " + ",".join(GATES))
+    ap.add_argument(
+        "--gates", default=",".join(GATES), help="comma-separated subset of " + ",".join(GATES)
+    )
     ap.add_argument("--seed", type=int, default=None, help="seed for the kill moments (printed)")
     ap.add_argument("--json", action="store_true", help="print the tallies as JSON")
     args = ap.parse_args()
@@ -235,16 +268,22 @@ def main() -> int:
             return 2
         t = one_gate(gate, args.kills, rng, root)
         tallies.append(t)
-        print(f"{gate:12} calib {t.calibration_s:6.1f}s exit {t.calibration_verdict} | kills {t.kills} "
-              f"(done first {t.finished_before_kill}) | running {t.running} outside {t.outside} "
-              f"(until next run {t.outside_until_next}) "
-              f"litter {t.litter} false_pass {t.false_pass} not_clean {t.not_clean}", flush=True)
+        print(
+            f"{gate:12} calib {t.calibration_s:6.1f}s exit {t.calibration_verdict} | kills "
+            f"{t.kills} "
+            f"(done first {t.finished_before_kill}) | running {t.running} outside {t.outside} "
+            f"(until next run {t.outside_until_next}) "
+            f"litter {t.litter} false_pass {t.false_pass} not_clean {t.not_clean}",
+            flush=True,
+        )
         for note in t.notes[:3]:
             print(f"    {note}")
     if args.json:
         print(json.dumps([asdict(t) for t in tallies], indent=1))
-    bad = any(t.running or t.outside or t.litter or t.false_pass or t.not_clean or t.calibration_verdict
-              for t in tallies)
+    bad = any(
+        t.running or t.outside or t.litter or t.false_pass or t.not_clean or t.calibration_verdict
+        for t in tallies
+    )
     return 1 if bad else 0
 
 

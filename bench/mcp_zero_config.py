@@ -39,24 +39,53 @@ def run(name: str, exe: Path, toolkit: list[str]) -> dict[str, object]:
     box = work / "box"
     args = [str(box)] if name == "filesystem" else ["--repository", str(box)]
     t0 = time.monotonic()
-    init = subprocess.run([*toolkit, "contract", "init", "--mcp-stdio", "--sandbox", str(box),  # nosec B603
-                           "--out", str(work / "c.toml"), "--", str(exe), *args], capture_output=True, text=True,
-                          check=False)
+    init = subprocess.run(
+        [
+            *toolkit,
+            "contract",
+            "init",
+            "--mcp-stdio",
+            "--sandbox",
+            str(box),  # nosec B603
+            "--out",
+            str(work / "c.toml"),
+            "--",
+            str(exe),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if init.returncode != 0:
         return {"server": name, "init_exit": init.returncode, "error": init.stderr.strip()[:300]}
-    attack = subprocess.run([*toolkit, "attack", "--all", "-c", str(work / "c.toml"), "--format", "json"],  # nosec
-                            capture_output=True, text=True, cwd=work, check=False)
+    attack = subprocess.run(
+        [*toolkit, "attack", "--all", "-c", str(work / "c.toml"), "--format", "json"],  # nosec
+        capture_output=True,
+        text=True,
+        cwd=work,
+        check=False,
+    )
     summary = next(iter(sorted((work / "artifacts").rglob("gate3-attack.json"))), None)
     body = json.loads(summary.read_text()) if summary else {}
-    return {"server": name, "surfaces": init.stdout.count(": "), "exit": attack.returncode,
-            "payloads": body.get("payloads_sent"), "findings": len(body.get("findings", [])),
-            "errors": body.get("errors", []), "seconds": round(time.monotonic() - t0, 1), "folder": str(work)}
+    return {
+        "server": name,
+        "surfaces": init.stdout.count(": "),
+        "exit": attack.returncode,
+        "payloads": body.get("payloads_sent"),
+        "findings": len(body.get("findings", [])),
+        "errors": body.get("errors", []),
+        "seconds": round(time.monotonic() - t0, 1),
+        "folder": str(work),
+    }
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "toolkit-zero-config")
-    ap.add_argument("--toolkit", default=None, help="toolkit command (default: this interpreter's -m toolkit)")
+    ap.add_argument(
+        "--toolkit", default=None, help="toolkit command (default: this interpreter's -m toolkit)"
+    )
     args = ap.parse_args()
     servers = install(args.cache)
     toolkit = args.toolkit.split() if args.toolkit else [sys.executable, "-m", "toolkit"]

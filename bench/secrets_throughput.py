@@ -1,7 +1,8 @@
 """Benchmark (issues #5, #13): `toolkit secrets scan` against `detect-secrets scan --all-files`.
 
 For each tree (default: reports/, a pre-commit-sized handful of files; this repository, a
-small tree; this Python's standard library without site-packages, a large one) it scans with both, reports MB/s and the speed-up, and
+small tree; this Python's standard library without site-packages, a large one) it scans with
+both, reports MB/s and the speed-up, and
 checks the findings are identical (file, type, hashed secret, line). It also times the
 toolkit's scan of the tree forced through a worker pool and forced serial, to show what
 the pool's start-up costs a small scan. Target: at least 5x the detect-secrets CLI.
@@ -21,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from toolkit.fastscan import scan_files, uses_pool
-from toolkit.secrets_scan import classify, detect, listing
+from toolkit.gates.fastscan import scan_files, uses_pool
+from toolkit.gates.secrets_scan import classify, detect, listing
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = REPO / "reports"  # a handful of files: what a pre-commit hook usually scans
@@ -64,7 +65,9 @@ def bench(tree: Path) -> bool:
         f"{len(mine)} findings"
     )
     mode = "pool" if uses_pool(rels, os.cpu_count() or 1) else "serial"
-    print(f"    forced pool / forced serial:   {t_pool:6.2f} s / {t_serial:.2f} s (default: {mode})")
+    print(
+        f"    forced pool / forced serial:   {t_pool:6.2f} s / {t_serial:.2f} s (default: {mode})"
+    )
     print(
         f"  detect-secrets scan --all-files: {t_cli:6.2f} s  {mb / t_cli:7.2f} MB/s  "
         f"{len(theirs)} findings"

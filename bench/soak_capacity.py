@@ -30,8 +30,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from toolkit import contract as contract_mod
-from toolkit.soak import SoakConfig, run_soak
+from toolkit.core import contract as contract_mod
+from toolkit.gates.soak import SoakConfig, run_soak
 
 NGINX = """worker_processes 1;
 pid {d}/nginx.pid;
@@ -115,8 +115,16 @@ def toolkit_row(d: Path, port: int, rate: int, duration: float) -> Row:
     r = run_soak(SoakConfig(contract(d, port, rate, duration), None, 1.0, 1.0, seed=rate))
     b, o, g = r.body, r.body["overall"], r.body["generator"]
     achieved = b["requests_planned"] / b["duration_s"]  # dispatched, warmup included
-    return (f"toolkit soak {rate}/s", f"{rate}", f"{achieved:.0f}", _f(o["p50_ms"]), _f(o["p95_ms"]),
-            _f(o["p99_ms"]), _f(g["lag"]["p99_ms"]), _f(g["cpu_percent_max"]))
+    return (
+        f"toolkit soak {rate}/s",
+        f"{rate}",
+        f"{achieved:.0f}",
+        _f(o["p50_ms"]),
+        _f(o["p95_ms"]),
+        _f(o["p99_ms"]),
+        _f(g["lag"]["p99_ms"]),
+        _f(g["cpu_percent_max"]),
+    )
 
 
 def wrk_row(port: int, duration: float) -> Row:
@@ -163,7 +171,16 @@ def main() -> None:
         finally:
             nginx.terminate()
             nginx.wait(10)
-    head = ("generator", "asked/s", "achieved/s", "p50 ms", "p95 ms", "p99 ms", "lag p99 ms", "CPU %")
+    head = (
+        "generator",
+        "asked/s",
+        "achieved/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "lag p99 ms",
+        "CPU %",
+    )
     print(f"machine noise floor (0.5 ms sleep, p99 overshoot): {floor:.2f} ms")
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for row in rows:

@@ -20,8 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.conftest import fixture_service, reference_copy, write_contract
-from toolkit import contract as contract_mod
-from toolkit.supervisor import Supervisor
+from toolkit.core import contract as contract_mod
+from toolkit.core.supervisor import Supervisor
 
 
 def stack_once(path: Path) -> tuple[float, float]:
@@ -36,7 +36,9 @@ def stack_once(path: Path) -> tuple[float, float]:
 
 
 def notice_latency(folder: Path, delay: float = 0.3) -> float:
-    """Wall time from the service's socket listening (its first possible 200) to the supervisor noticing."""
+    """Wall time from the service's socket listening (its first possible 200) to the supervisor
+    noticing.
+    """
     ready = folder / f"ready-{secrets.token_hex(3)}"
     text = '[contract]\nname = "lat"\nversion = "1.0.0"\n' + fixture_service(
         "lat", 7391, "--delay", str(delay), "--ready-file", str(ready))
@@ -56,10 +58,19 @@ def main() -> None:
         path = reference_copy(Path(tmp))
         ups, downs = zip(*(stack_once(path) for _ in range(args.runs)))
         lat = [notice_latency(Path(tmp)) for _ in range(args.runs)]
-    print(f"stack up, all six healthy: median {statistics.median(ups):.3f} s  max {max(ups):.3f} s  (target <= 3 s)")
-    print(f"stack stop, all six:       median {statistics.median(downs):.3f} s  max {max(downs):.3f} s  (target <= 2 s)")
-    print(f"readiness noticed after the service started listening: median {statistics.median(lat) * 1000:.1f} ms"
-          f"  max {max(lat) * 1000:.1f} ms  (target <= 50 ms, poll interval 20 ms)")
+    print(
+        f"stack up, all six healthy: median {statistics.median(ups):.3f} s  max {max(ups):.3f} s  "
+        "(target <= 3 s)"
+    )
+    print(
+        f"stack stop, all six:       median {statistics.median(downs):.3f} s  max "
+        f"{max(downs):.3f} s  (target <= 2 s)"
+    )
+    print(
+        "readiness noticed after the service started listening: "
+        f"median {statistics.median(lat) * 1000:.1f} ms"
+        f"  max {max(lat) * 1000:.1f} ms  (target <= 50 ms, poll interval 20 ms)"
+    )
 
 
 if __name__ == "__main__":

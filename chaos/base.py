@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from toolkit.errors import SafetyError
+from toolkit.core.errors import SafetyError
 
 
 @dataclass
@@ -23,7 +23,9 @@ class FaultContext:
     notes: list[str] = field(default_factory=list)
 
     def declared(self, path: Path) -> Path:
-        """``path`` if the contract declares it (or it lies inside a declared folder), else SafetyError."""
+        """``path`` if the contract declares it (or it lies inside a declared folder), else
+        SafetyError.
+        """
         real = Path(path).absolute()
         for root in self.state_dirs + self.databases:
             r = Path(root).absolute()

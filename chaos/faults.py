@@ -19,8 +19,8 @@ from typing import Any
 import psutil
 
 from chaos.base import FaultContext
-from toolkit import platform
-from toolkit.errors import SafetyError
+from toolkit.core import platform
+from toolkit.core.errors import SafetyError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 WAL_HEADER = 32
@@ -56,7 +56,9 @@ class Kill:
         return {k: v for k, v in pids.items() if self.service in (None, k)}
 
     def describe(self, ctx: FaultContext) -> str:
-        return f"SIGKILL the process trees of {', '.join(self._targets(ctx)) or 'no running service'}"
+        return (
+            f"SIGKILL the process trees of {', '.join(self._targets(ctx)) or 'no running service'}"
+        )
 
     def inject(self, ctx: FaultContext) -> dict[str, Any]:
         killed: dict[str, list[int]] = {}
@@ -135,7 +137,9 @@ class FileFault(abc.ABC):
     def verify(self, ctx: FaultContext) -> bool: ...
 
     def rollback(self, ctx: FaultContext) -> dict[str, Any]:
-        return {"note": "file faults are not undone here; restoring is the recovery the drill measures"}
+        return {
+            "note": "file faults are not undone here; restoring is the recovery the drill measures"
+        }
 
     def _before(self, path: Path) -> bytes:
         self._orig = path.read_bytes() if path.exists() else b""
@@ -185,7 +189,9 @@ class Truncate(FileFault):
     def inject(self, ctx: FaultContext) -> dict[str, Any]:
         ctx.declared(self.db)
         data = self._before(self.db)
-        keep = int(len(data) * _rng(ctx, "truncate").uniform(0.3, 0.7)) | 1  # never on a page boundary
+        keep = (
+            int(len(data) * _rng(ctx, "truncate").uniform(0.3, 0.7)) | 1
+        )  # never on a page boundary
         with open(self.db, "r+b") as fh:
             fh.truncate(keep)
         return {"from": len(data), "to": keep}
@@ -300,6 +306,12 @@ def clear_tree(root: Path) -> int:
     return removed
 
 
-FILE_FAULTS: dict[str, Callable[[Path, str], FileFault]] = {"corrupt-header": CorruptHeader, "corrupt-page": CorruptPage, "truncate": Truncate,
-               "bitflip": BitFlip, "torn-wal": TornWal, "delete-wal": DeleteWal}
+FILE_FAULTS: dict[str, Callable[[Path, str], FileFault]] = {
+    "corrupt-header": CorruptHeader,
+    "corrupt-page": CorruptPage,
+    "truncate": Truncate,
+    "bitflip": BitFlip,
+    "torn-wal": TornWal,
+    "delete-wal": DeleteWal,
+}
 ALL_FAULTS = ("kill", "hang", *FILE_FAULTS, "clear-state")

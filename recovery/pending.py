@@ -20,7 +20,7 @@ import psutil
 
 from recovery import sqlite as rsql
 from recovery.state import restore_snapshot
-from toolkit.evidence import atomic_write
+from toolkit.core.evidence import atomic_write
 
 RECORD = "recovery-pending.json"
 

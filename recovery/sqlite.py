@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from toolkit.evidence import atomic_write, sha256_file
+from toolkit.core.evidence import atomic_write, sha256_file
 
 
 @dataclass
@@ -33,12 +33,22 @@ class DbCheck:
 
     @property
     def ok(self) -> bool:
-        return self.opened and self.integrity == "ok" and self.foreign_keys == 0 and self.error is None
+        return (
+            self.opened and self.integrity == "ok" and self.foreign_keys == 0 and self.error is None
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "opened": self.opened, "integrity": self.integrity,
-                "foreign_key_violations": self.foreign_keys, "logical_hash": self.logical_hash,
-                "wal_frames": self.wal_frames, "sentinels": len(self.sentinels), "error": self.error, "ok": self.ok}
+        return {
+            "path": self.path,
+            "opened": self.opened,
+            "integrity": self.integrity,
+            "foreign_key_violations": self.foreign_keys,
+            "logical_hash": self.logical_hash,
+            "wal_frames": self.wal_frames,
+            "sentinels": len(self.sentinels),
+            "error": self.error,
+            "ok": self.ok,
+        }
 
 
 def connect_ro(path: Path) -> sqlite3.Connection:
@@ -86,7 +96,9 @@ def quote_ident(name: str) -> str:
 
 def text_cells(conn: sqlite3.Connection) -> list[str]:
     cells: list[str] = []
-    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"):
+    for (name,) in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    ):
         for row in conn.execute(f"SELECT * FROM {quote_ident(name)}"):  # nosec B608 - quoted name
             cells.extend(v for v in row if isinstance(v, str))
     return cells

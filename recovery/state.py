@@ -14,8 +14,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from toolkit.evidence import atomic_write, sha256_file
-from toolkit.signing import KEY_FILE_PATTERNS
+from toolkit.core.evidence import atomic_write, sha256_file
+from toolkit.core.signing import KEY_FILE_PATTERNS
 
 MODES = "folder-modes.json"
 
@@ -65,7 +65,9 @@ def _copy_one(src: Path, root: Path, base: Path, exclude: set[Path]) -> dict[str
     return None
 
 
-def restore_snapshot(dirs: list[Path], src: Path, exclude: set[Path], only_missing: bool = False) -> int:
+def restore_snapshot(
+    dirs: list[Path], src: Path, exclude: set[Path], only_missing: bool = False
+) -> int:
     """Put snapshot files back and folder modes with them; files the snapshot does not know stay.
 
     ``only_missing`` puts back only what is gone (the next run's recovery of an interrupted

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from toolkit.runner import GateRun
+from toolkit.core.runner import GateRun
 
 
 def attach(run: GateRun, formats: tuple[str, ...]) -> None:
     from reports.writers import HtmlWriter, JsonWriter, JunitWriter, MarkdownWriter, SarifWriter
 
-    for fmt, cls in (("json", JsonWriter), ("sarif", SarifWriter), ("junit", JunitWriter), ("md", MarkdownWriter),
-                     ("html", HtmlWriter)):
+    for fmt, cls in (
+        ("json", JsonWriter),
+        ("sarif", SarifWriter),
+        ("junit", JunitWriter),
+        ("md", MarkdownWriter),
+        ("html", HtmlWriter),
+    ):
         if fmt in formats:
             run.bus.subscribe(cls(run).handle)

@@ -11,8 +11,8 @@ from html import escape
 from typing import Any
 
 from reports.soak_html import CSS, svg_plot
-from toolkit.events import Event
-from toolkit.runner import GateRun
+from toolkit.core.events import Event
+from toolkit.core.runner import GateRun
 
 NAME = "gate1-report.html"
 
@@ -58,16 +58,19 @@ def render(body: dict[str, Any]) -> str:
     failure = body.get("failure")
     note = f"<p class=\"fail\">First failure: {escape(str(failure))}</p>" if failure else ""
     title = f"Gate 1 cycle {body.get('run_id')}"
-    return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
-            f"<h1>Gate 1 cycle: <span class=\"{escape(verdict)}\">{escape(verdict)}</span></h1>"
-            f"<p>Contract {escape(str(body.get('contract')))}; run {escape(str(body.get('run_id')))};"
-            f" {escape(str(body.get('cycles_completed')))}/{escape(str(body.get('cycles_requested')))}"
-            f" cycles; {escape(str(body.get('health_checks_passed')))}/"
-            f"{escape(str(body.get('checks_expected')))} health checks passed.</p>" + note
-            + "<table><tr><th>metric</th><th>value</th><th>threshold</th><th>unit</th>"
-            f"<th>verdict</th><th>detail</th></tr>{rows}</table>"
-            + svg_plot("Startup to healthy per cycle", "s", _per_service(cycles, "startup_s"),
-                       "cycle")
-            + svg_plot("Shutdown per cycle", "s", _per_service(cycles, "shutdown_s"), "cycle")
-            + _problems(body) + "</body></html>")
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
+        f'<h1>Gate 1 cycle: <span class="{escape(verdict)}">{escape(verdict)}</span></h1>'
+        f"<p>Contract {escape(str(body.get('contract')))}; run {escape(str(body.get('run_id')))};"
+        f" {escape(str(body.get('cycles_completed')))}/{escape(str(body.get('cycles_requested')))}"
+        f" cycles; {escape(str(body.get('health_checks_passed')))}/"
+        f"{escape(str(body.get('checks_expected')))} health checks passed.</p>"
+        + note
+        + "<table><tr><th>metric</th><th>value</th><th>threshold</th><th>unit</th>"
+        f"<th>verdict</th><th>detail</th></tr>{rows}</table>"
+        + svg_plot("Startup to healthy per cycle", "s", _per_service(cycles, "startup_s"), "cycle")
+        + svg_plot("Shutdown per cycle", "s", _per_service(cycles, "shutdown_s"), "cycle")
+        + _problems(body)
+        + "</body></html>"
+    )

@@ -13,7 +13,7 @@ from xml.etree import ElementTree as ET  # nosec B405 - we only build XML, never
 from reports.common import SECURITY_SEVERITY, header, md, page, row, suite_attrs
 from reports.remediation import cwe_url, solution
 from toolkit import __version__
-from toolkit.events import Event
+from toolkit.core.events import Event
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SECRET_SEVERITY = "8.0"  # a live credential: high

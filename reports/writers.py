@@ -29,8 +29,8 @@ from reports.common import (
 )
 from reports.remediation import cwe_url, solution
 from toolkit import __version__
-from toolkit.events import Event
-from toolkit.runner import GateRun
+from toolkit.core.events import Event
+from toolkit.core.runner import GateRun
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 HELP_URI = "https://cwe.mitre.org/data/definitions/{}.html"

@@ -22,9 +22,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from toolkit import contract as contract_mod
 from toolkit.cli import main
-from toolkit.supervisor import Supervisor, processes_with_marker
+from toolkit.core import contract as contract_mod
+from toolkit.core.supervisor import Supervisor, processes_with_marker
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = REPO / "contracts" / "boot_contract.toml"
@@ -119,7 +119,9 @@ def reference_copy(folder: Path) -> Path:
     text = text.replace('cwd = ".."', f'cwd = "{REPO}"')
     text = text.replace("{{contract_dir}}/../state", "{{contract_dir}}/state")
     text = re.sub(r'"\.\./(state|artifacts)', r'"\1', text)
-    text = text.replace('"../targets/', f'"{REPO}/targets/').replace('"../.secrets.baseline"', '".secrets.baseline"')
+    text = text.replace('"../targets/', f'"{REPO}/targets/').replace(
+        '"../.secrets.baseline"', '".secrets.baseline"'
+    )
     return write_contract(folder, text)
 
 
@@ -228,7 +230,9 @@ def _default_contract(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _evidence_outside_the_repo(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+def _evidence_outside_the_repo(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A command run without --contract uses a reference copy in a temporary folder, so its
     evidence never lands in the repository (two suites in one clone stay apart too).
     Inside a determinism gate run, the gate's own TOOLKIT_CONTRACT (the running stack) stays."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from toolkit.pacing import Pacer, paced, run_lanes
+from toolkit.core.pacing import Pacer, paced, run_lanes
 
 
 def test_list_filters_and_json(capsys: pytest.CaptureFixture[str]) -> None:
@@ -115,7 +115,9 @@ def test_output_fits_80_columns_and_never_breaks_a_path(tmp_path: Path,
     assert ids and all(re.fullmatch(r"T-[A-Z]+-\d{3}", i) for i in ids)  # ids never cut
     deep = tmp_path / ("a-rather-long-folder-name-" * 4) / "leak"
     deep.mkdir(parents=True)
-    (deep / "token.txt").write_text("token: ghp_" + "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6\n")  # pragma: allowlist secret
+    (deep / "token.txt").write_text(
+        "token: ghp_" + "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6\n"  # pragma: allowlist secret
+    )
     assert run_cli("secrets", "scan", str(deep), "--no-bandit") == 1
     out = capsys.readouterr().out
     hit = [line for line in out.splitlines() if line.startswith("NEW SECRET")]

@@ -1,4 +1,6 @@
-"""Gate 3: positive controls (each weakness found by its attack) and the hardened negative control."""
+"""Gate 3: positive controls (each weakness found by its attack) and the hardened negative
+control.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +14,10 @@ from attacks.base import MAX_SILENT, REGISTRY, AttackSpec, load_attacks, registe
 from attacks.command import linear_fit
 from attacks.mutate import mutations
 from tests.conftest import REFERENCE, reference_copy, run_cli
-from toolkit import contract as contract_mod
-from toolkit.attack import AttackConfig, run_attacks
-from toolkit.errors import ToolkitError
-from toolkit.model import Severity
+from toolkit.core import contract as contract_mod
+from toolkit.core.errors import ToolkitError
+from toolkit.core.model import Severity
+from toolkit.gates.attack import AttackConfig, run_attacks
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +49,9 @@ def test_hardened_stack_has_zero_findings(tmp_path: Path, monkeypatch: pytest.Mo
     assert not list((tmp_path / "state").glob("toolkit-canary-*"))
     assert not (tmp_path / "state" / "sandbox_x").exists()
     # nor anything a writing surface made of a payload (``..%2ftoolkit-canary-*.txt`` and the like)
-    assert [p.name for p in (tmp_path / "state" / "sandbox").rglob("*") if "toolkit-" in p.name] == []
+    assert [
+        p.name for p in (tmp_path / "state" / "sandbox").rglob("*") if "toolkit-" in p.name
+    ] == []
     assert not (tmp_path / "artifacts" / "phase3" / ".attack-litter.jsonl").exists()
 
 
@@ -72,8 +76,9 @@ POSITIVE = [
 
 
 @pytest.mark.parametrize("weaken,family,expected", POSITIVE, ids=[p[0] for p in POSITIVE])
-def test_each_weakness_is_found_by_its_attack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, weaken: str,
-                                              family: str, expected: set[str]) -> None:
+def test_each_weakness_is_found_by_its_attack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, weaken: str, family: str, expected: set[str]
+) -> None:
     selection = [family, "leaks"] if family in ("env", "smuggle", "command") else [family]
     code, body = _run(tmp_path, monkeypatch, weaken, *selection)
     found = {f["attack_id"] for f in body["findings"]}
@@ -86,7 +91,9 @@ def test_each_weakness_is_found_by_its_attack(tmp_path: Path, monkeypatch: pytes
 
 def test_rotation_without_reload_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = reference_copy(tmp_path)
-    text = path.read_text().replace("reload_within_s = 30\n\n[[surfaces]]", "reload_within_s = 2\n\n[[surfaces]]", 1)
+    text = path.read_text().replace(
+        "reload_within_s = 30\n\n[[surfaces]]", "reload_within_s = 2\n\n[[surfaces]]", 1
+    )
     text = re.sub(r'version = "[^"]+"', 'version = "9.0.1"', text, count=1)
     path.write_text(text)
     assert run_cli("contract", "lock", "--contract", str(path)) == 0
@@ -104,18 +111,28 @@ def test_rotation_without_reload_is_found(tmp_path: Path, monkeypatch: pytest.Mo
 def _one_surface(tmp_path: Path, base_url: str, extra: str = "") -> Path:
     """A locked two-table contract with one path surface at ``base_url``."""
     path = tmp_path / "c.toml"
-    path.write_text('[contract]\nname = "x"\nversion = "1.0.0"\n[[surfaces]]\nname = "s"\nclasses = ["path"]\n'
-                    f'base_url = "{base_url}"\npath = "/f/{{{{payload}}}}"\n{extra}')
+    path.write_text(
+        '[contract]\nname = "x"\nversion = "1.0.0"\n[[surfaces]]\nname = "s"\nclasses = ["path"]\n'
+        f'base_url = "{base_url}"\npath = "/f/{{{{payload}}}}"\n{extra}'
+    )
     assert run_cli("contract", "lock", "--contract", str(path)) == 0
     return path
 
 
 def test_unreachable_surface_is_an_error_not_a_pass(tmp_path: Path) -> None:
-    assert run_cli("attack", "--all", "--contract", str(_one_surface(tmp_path, "http://127.0.0.1:9"))) == 2
+    assert (
+        run_cli("attack", "--all", "--contract", str(_one_surface(tmp_path, "http://127.0.0.1:9")))
+        == 2
+    )
 
 
 def test_remote_target_refused(tmp_path: Path) -> None:
-    assert run_cli("attack", "traversal", "--contract", str(_one_surface(tmp_path, "http://192.0.2.10:80"))) == 2
+    assert (
+        run_cli(
+            "attack", "traversal", "--contract", str(_one_surface(tmp_path, "http://192.0.2.10:80"))
+        )
+        == 2
+    )
 
 
 def test_list_and_usage(capsys: pytest.CaptureFixture[str]) -> None:
@@ -161,18 +178,24 @@ def test_mutations_are_reproducible_from_the_seed() -> None:
     assert len(a) == 5 and "../secret.txt" not in a
 
 
-def test_blind_timing_oracle_fires_on_a_real_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_blind_timing_oracle_fires_on_a_real_shell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = reference_copy(tmp_path)
     text = path.read_text().replace('name = "openclaw-shell"\nclasses = ["argv"]',
                                     'name = "openclaw-shell"\nclasses = ["argv"]\nblind = true')
     path.write_text(re.sub(r'version = "[^"]+"', 'version = "9.0.2"', text, count=1))
     assert run_cli("contract", "lock", "--contract", str(path)) == 0
     monkeypatch.setenv("SONIA_WEAKEN", "shell")
-    result, _ = run_attacks(AttackConfig(path, ["command"], surfaces=["openclaw-shell"], budget="quick"))
+    result, _ = run_attacks(
+        AttackConfig(path, ["command"], surfaces=["openclaw-shell"], budget="quick")
+    )
     timing = [f for f in result.body["findings"] if f["oracle"] == "timing:linear-fit"]
     assert timing and "slope" in timing[0]["evidence"]
     monkeypatch.delenv("SONIA_WEAKEN")
-    result, _ = run_attacks(AttackConfig(path, ["command"], surfaces=["openclaw-shell"], budget="quick"))
+    result, _ = run_attacks(
+        AttackConfig(path, ["command"], surfaces=["openclaw-shell"], budget="quick")
+    )
     assert result.body["findings"] == []
 
 
@@ -217,13 +240,27 @@ def test_html_and_markdown_reports_escape_hostile_payloads() -> None:
     from types import SimpleNamespace
 
     from reports.writers import HtmlWriter, MarkdownWriter
-    from toolkit.events import Event
+    from toolkit.core.events import Event
 
-    run = SimpleNamespace(evidence=SimpleNamespace(run_id="r1"), contract=SimpleNamespace(name="c", version="1"))
-    finding = {"attack_id": "T-TRAV-001", "surface": "s<b>", "cwe": 22, "severity": "high",
-               "evidence": "<script>alert(1)</script> | row", "payload": "<img src=x onerror=alert(1)>",
-               "transcript": "t.txt"}
-    case = {"attack_id": "T-TRAV-001", "surface": "s<b>", "sent": 3, "status": "vulnerable", "findings": 1}
+    run = SimpleNamespace(
+        evidence=SimpleNamespace(run_id="r1"), contract=SimpleNamespace(name="c", version="1")
+    )
+    finding = {
+        "attack_id": "T-TRAV-001",
+        "surface": "s<b>",
+        "cwe": 22,
+        "severity": "high",
+        "evidence": "<script>alert(1)</script> | row",
+        "payload": "<img src=x onerror=alert(1)>",
+        "transcript": "t.txt",
+    }
+    case = {
+        "attack_id": "T-TRAV-001",
+        "surface": "s<b>",
+        "sent": 3,
+        "status": "vulnerable",
+        "findings": 1,
+    }
     done = {"verdict": "fail", "budget": "quick", "seed": 1}
     for cls in (HtmlWriter, MarkdownWriter):
         writer = cls(run)  # type: ignore[arg-type]
@@ -236,7 +273,9 @@ def test_html_and_markdown_reports_escape_hostile_payloads() -> None:
             assert "\\| row" in text and text.count("\n| T-TRAV-001 |") == 1
 
 
-# ---------------------------------------------------------------- real servers the toolkit never saw
+# ---------------------------------------------------------------- real servers the toolkit never
+# saw
+
 
 def _free_port() -> int:
     import socket
@@ -246,7 +285,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _static_contract(tmp_path: Path, command: str, extra: str = "", surface_extra: str = "") -> Path:
+def _static_contract(
+    tmp_path: Path, command: str, extra: str = "", surface_extra: str = ""
+) -> Path:
     """A service started from its command, addressed by base_url (not by service name)."""
     from tests.conftest import REPO, write_contract
 
@@ -277,7 +318,9 @@ path = "/{{{{payload}}}}"
 
 
 def test_stdlib_http_server_is_started_by_base_url_and_passes(tmp_path: Path) -> None:
-    """python -m http.server: started though only base_url names it; no traversal, no banner 'leak'."""
+    """python -m http.server: started though only base_url names it; no traversal, no banner
+    'leak'.
+    """
     path = _static_contract(tmp_path, '["{{python}}", "-m", "http.server", "--bind", "127.0.0.1", '
                                       '"--directory", "{{contract_dir}}/site", "{{port}}"]')
     result, _ = run_attacks(AttackConfig(path, ["traversal", "leaks"]))
@@ -290,8 +333,11 @@ def test_stdlib_http_server_is_started_by_base_url_and_passes(tmp_path: Path) ->
 
 
 def test_a_crashing_http_service_is_restarted_and_the_crash_is_a_finding(tmp_path: Path) -> None:
-    path = _static_contract(tmp_path, '["{{python}}", "-m", "tests.targets.http_files", "--port", "{{port}}", '
-                                      '"--root", "{{contract_dir}}/site", "--crash-on-nul"]')
+    path = _static_contract(
+        tmp_path,
+        '["{{python}}", "-m", "tests.targets.http_files", "--port", "{{port}}", '
+        '"--root", "{{contract_dir}}/site", "--crash-on-nul"]',
+    )
     result, cases = run_attacks(AttackConfig(path, ["traversal"]))
     crash = [f for f in result.body["findings"] if f["attack_id"] == "T-DOS-001"]
     assert crash and crash[0]["cwe"] == 248
@@ -304,13 +350,17 @@ def test_a_crashing_http_service_is_restarted_and_the_crash_is_a_finding(tmp_pat
     assert result.exit_code == 1 and result.body["errors"] == []
 
 
-def test_bearer_token_from_an_unset_variable_sends_no_header(tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bearer_token_from_an_unset_variable_sends_no_header(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("TOOLKIT_TEST_UNSET_TOKEN", raising=False)
-    path = _static_contract(tmp_path, '["{{python}}", "-m", "tests.targets.http_files", "--port", "{{port}}", '
-                                      '"--root", "{{contract_dir}}/site"]',
-                            extra='[auth]\nscheme = "bearer"\nheader = "Authorization"\n'
-                                  'token_env = "TOOLKIT_TEST_UNSET_TOKEN"\n')
+    path = _static_contract(
+        tmp_path,
+        '["{{python}}", "-m", "tests.targets.http_files", "--port", "{{port}}", '
+        '"--root", "{{contract_dir}}/site"]',
+        extra='[auth]\nscheme = "bearer"\nheader = "Authorization"\n'
+        'token_env = "TOOLKIT_TEST_UNSET_TOKEN"\n',
+    )
     result, _ = run_attacks(AttackConfig(path, ["auth", "traversal"]))
     assert result.exit_code != 2, result.body["errors"]
     # the server takes no token at all: the missing-token probe is accepted, which is the finding
@@ -320,7 +370,7 @@ def test_bearer_token_from_an_unset_variable_sends_no_header(tmp_path: Path,
 
 
 def test_same_origin_redirects_are_followed(tmp_path: Path) -> None:
-    from toolkit.transport import same_origin_target
+    from toolkit.core.transport import same_origin_target
 
     assert same_origin_target("http://127.0.0.1:1", "/a", "/a/") == "/a/"
     assert same_origin_target("http://127.0.0.1:1", "/a/b", "c") == "/a/c"
@@ -353,18 +403,28 @@ def test_a_killed_runs_litter_is_removed_by_the_next_run(tmp_path: Path) -> None
 
 
 def test_a_run_killed_mid_attack_leaves_nothing_after_the_next_run(tmp_path: Path) -> None:
-    """kill -9 during the traversal case; the next run removes the canaries the first one recorded."""
+    """kill -9 during the traversal case; the next run removes the canaries the first one
+    recorded.
+    """
     import subprocess
     import sys
     import time
 
     from tests.conftest import REPO
 
-    path = _static_contract(tmp_path, '["{{python}}", "-m", "tests.targets.http_files", "--port", "{{port}}", '
-                                      '"--root", "{{contract_dir}}/site"]', surface_extra="timeout_s = 5")
+    path = _static_contract(
+        tmp_path,
+        '["{{python}}", "-m", "tests.targets.http_files", "--port", "{{port}}", '
+        '"--root", "{{contract_dir}}/site"]',
+        surface_extra="timeout_s = 5",
+    )
     journal = tmp_path / "artifacts" / "evidence" / ".attack-litter.jsonl"
-    proc = subprocess.Popen([sys.executable, "-m", "toolkit", "attack", "traversal", "symlink", "-c", str(path)],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "toolkit", "attack", "traversal", "symlink", "-c", str(path)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         if journal.exists() and journal.read_text().count("toolkit-canary") >= 3:
@@ -387,16 +447,47 @@ def test_auth_bypass_through_another_spelling_of_the_path(tmp_path: Path, naive:
     """A guard that checks the raw path while the router normalises it (//admin/...) is found."""
     token = "test-admin-token-1"  # pragma: allowlist secret
     flags = f', "--token", "{token}"' + (', "--naive-guard"' if naive else "")
-    path = _static_contract(tmp_path, '["{{python}}", "-m", "tests.targets.http_files", "--port", "{{port}}", '
-                                      f'"--root", "{{{{contract_dir}}}}/site"{flags}]',
-                            extra=f'[auth]\nscheme = "bearer"\nheader = "Authorization"\ntoken = "{token}"\n')
-    text = path.read_text().replace('sandbox = "site"', 'sandbox = "site/admin"').replace(
-        'path = "/{{payload}}"', 'path = "/admin/{{payload}}"').replace('version = "1.0.0"', 'version = "1.0.1"')
+    path = _static_contract(
+        tmp_path,
+        '["{{python}}", "-m", "tests.targets.http_files", "--port", "{{port}}", '
+        f'"--root", "{{{{contract_dir}}}}/site"{flags}]',
+        extra=f'[auth]\nscheme = "bearer"\nheader = "Authorization"\ntoken = "{token}"\n',
+    )
+    text = (
+        path.read_text()
+        .replace('sandbox = "site"', 'sandbox = "site/admin"')
+        .replace('path = "/{{payload}}"', 'path = "/admin/{{payload}}"')
+        .replace('version = "1.0.0"', 'version = "1.0.1"')
+    )
     path.write_text(text)
     assert run_cli("contract", "lock", "--contract", str(path)) == 0
     result, _ = run_attacks(AttackConfig(path, ["auth"]))
     oracles = {f["oracle"] for f in result.body["findings"]}
     if naive:
-        assert any(o.startswith("auth:path:") for o in oracles) and result.exit_code == 1, result.body
+        assert any(o.startswith("auth:path:") for o in oracles) and result.exit_code == 1, (
+            result.body
+        )
     else:
         assert oracles == set() and result.exit_code == 0, result.body
+
+
+def test_a_plugin_reusing_a_builtin_id_and_qualname_is_a_load_error() -> None:
+    load_attacks()
+    builtin = REGISTRY["T-TRAV-001"]
+    shadow = type(builtin.__name__, (), {"__doc__": "Shadow.", "spec": builtin.spec,
+                                          "__qualname__": builtin.__qualname__,
+                                          "__module__": "evil_plugin"})
+    with pytest.raises(ToolkitError, match="registered twice") as err:
+        register(shadow)
+    assert builtin.__module__ in str(err.value) and "evil_plugin" in str(err.value)
+    assert REGISTRY["T-TRAV-001"] is builtin
+
+
+def test_builtins_load_through_the_entry_point_group() -> None:
+    import importlib.metadata
+
+    from attacks.base import ENTRY_POINT_GROUP
+
+    points = {ep.name: ep.value for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    assert points.get("builtin") == "attacks"
+    assert {"T-TRAV-001", "T-CMD-001", "T-LEAK-001"} <= set(load_attacks())

@@ -20,10 +20,10 @@ import psutil
 import pytest
 
 from tests.conftest import fixture_service, free_ports, run_cli, toolkit_process, write_contract
-from toolkit import contract as contract_mod
-from toolkit import platform
-from toolkit.cycle import CycleConfig, run_cycle
-from toolkit.supervisor import Supervisor, run_file
+from toolkit.core import contract as contract_mod
+from toolkit.core import platform
+from toolkit.core.supervisor import Supervisor, run_file
+from toolkit.gates.cycle import CycleConfig, run_cycle
 
 HEAD = '[contract]\nname = "cg"\nversion = "1.0.0"\n[defaults]\nhealth_interval_s = 0.2\n'
 
@@ -111,7 +111,7 @@ def test_escaped_daemon_of_a_kill9d_toolkit_is_killed_and_cgroup_removed(
         assert daemon in platform.cgroup_members(cgroup)
         assert platform.environ_of(daemon) in ({}, None), "the daemon must carry no marker"
         watchdog = [p for p in psutil.Process(up.pid).children()
-                    if "toolkit.reclaimer" in " ".join(p.cmdline())]
+                    if "toolkit.core.reclaimer" in " ".join(p.cmdline())]
         assert len(watchdog) == 1
         watchdog[0].kill()  # the adversary kills the watchdog too: the cgroup must still tell
         assert wait_for(lambda: not alive(watchdog[0].pid), 5)

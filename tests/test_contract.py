@@ -10,8 +10,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import REFERENCE, run_cli, write_contract
-from toolkit import contract as contract_mod
-from toolkit.errors import ContractError
+from toolkit.core import contract as contract_mod
+from toolkit.core.errors import ContractError
 
 MINIMAL = """
 [contract]
@@ -44,27 +44,50 @@ BAD = [
     ("[contract]\nname='x'\nversion='1.0.0'\nnmae='y'\n", ["contract.nmae", "did you mean 'name'"]),
     ("[contract]\nname='x'\n", ["contract.version", "required"]),
     ("[contract]\nname='x'\nversion='one'\n", ["contract.version", "'one'", "semantic version"]),
-    ("[contract]\nname='x'\nversion='1.0.0'\n[defaults]\nstartup_timeout_s='soon'\n",
-     ["defaults.startup_timeout_s", "'soon'", "expected a number"]),
-    ("[contract]\nname='x'\nversion='1.0.0'\n[[services]]\nname='a'\ncommand=['{{pyton}}']\n",
-     ["services[0].command[0]", "{{pyton}}", "did you mean {{python}}"]),
-    ("[contract]\nname='x'\nversion='1.0.0'\n[[services]]\nname='a'\ncommand=['x']\ndepends_on=['b']\n",
-     ["depends_on", "'b'"]),
-    (("[contract]\nname='x'\nversion='1.0.0'\n[[services]]\nname='a'\ncommand=['x']\n"
-      "depends_on=['b']\n[[services]]\nname='b'\ncommand=['x']\ndepends_on=['a']\n"), ["cycle"]),
-    ("[contract]\nname='x'\nversion='1.0.0'\n[[surfaces]]\nname='s'\nclasses=['paht']\nbase_url='http://127.0.0.1'\n",
-     ["surfaces[0].classes[0]", "'paht'"]),
-    ("[contract]\nname='x'\nversion='1.0.0'\n[[surfaces]]\nname='s'\nclasses=['path']\nbase_url='http://127.0.0.1'\n",
-     ["no {{payload}}"]),
+    (
+        "[contract]\nname='x'\nversion='1.0.0'\n[defaults]\nstartup_timeout_s='soon'\n",
+        ["defaults.startup_timeout_s", "'soon'", "expected a number"],
+    ),
+    (
+        "[contract]\nname='x'\nversion='1.0.0'\n[[services]]\nname='a'\ncommand=['{{pyton}}']\n",
+        ["services[0].command[0]", "{{pyton}}", "did you mean {{python}}"],
+    ),
+    (
+        "[contract]\nname='x'\nversion='1.0.0'\n[[services]]\nname='a'\ncommand=['x']\ndepends_on=['b']\n",
+        ["depends_on", "'b'"],
+    ),
+    (
+        (
+            "[contract]\nname='x'\nversion='1.0.0'\n[[services]]\nname='a'\ncommand=['x']\n"
+            "depends_on=['b']\n[[services]]\nname='b'\ncommand=['x']\ndepends_on=['a']\n"
+        ),
+        ["cycle"],
+    ),
+    (
+        "[contract]\nname='x'\nversion='1.0.0'\n[[surfaces]]\nname='s'\nclasses=['paht']\nbase_url='http://127.0.0.1'\n",
+        ["surfaces[0].classes[0]", "'paht'"],
+    ),
+    (
+        "[contract]\nname='x'\nversion='1.0.0'\n[[surfaces]]\nname='s'\nclasses=['path']\nbase_url='http://127.0.0.1'\n",
+        ["no {{payload}}"],
+    ),
     ("[contract]\nname='x'\nversion='1.0.0'\n[auth]\nscheme='hmac-sha256'\n", ["auth.key_file"]),
-    ("[contract]\nname='x'\nversion='1.0.0'\n[soak]\nduration='forever'\n", ["soak.duration", "duration"]),
+    (
+        "[contract]\nname='x'\nversion='1.0.0'\n[soak]\nduration='forever'\n",
+        ["soak.duration", "duration"],
+    ),
     ("[contract\n", ["not valid TOML"]),
-    ("[contract]\nname='x'\nversion='1.0.0'\n[[services]]\nname='A B'\ncommand=['x']\n", ["services[0].name"]),
+    (
+        "[contract]\nname='x'\nversion='1.0.0'\n[[services]]\nname='A B'\ncommand=['x']\n",
+        ["services[0].name"],
+    ),
 ]
 
 
 @pytest.mark.parametrize("text,fragments", BAD)
-def test_bad_contracts_name_file_key_and_value(tmp_path: Path, text: str, fragments: list[str]) -> None:
+def test_bad_contracts_name_file_key_and_value(
+    tmp_path: Path, text: str, fragments: list[str]
+) -> None:
     path = tmp_path / "c.toml"
     path.write_text(text)
     with pytest.raises(ContractError) as info:
@@ -75,7 +98,9 @@ def test_bad_contracts_name_file_key_and_value(tmp_path: Path, text: str, fragme
         assert fragment in message
 
 
-def test_cli_bad_contract_exits_2_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_bad_contract_exits_2_without_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "c.toml"
     path.write_text("[contract]\nname='x'\nversion='1.0.0'\nnmae='y'\n")
     assert run_cli("contract", "check", "--contract", str(path)) == 2
@@ -99,7 +124,9 @@ def test_lock_then_drift_then_bump(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "drift" in err and "1.0.0" in err
     # every gate refuses a drifted contract
     assert run_cli("attack", "--all", "--contract", str(path)) == 2
-    assert run_cli("contract", "lock", "--contract", str(path)) == 1  # no silent re-lock under the same version
+    assert (
+        run_cli("contract", "lock", "--contract", str(path)) == 1
+    )  # no silent re-lock under the same version
     path.write_text(path.read_text().replace('version = "1.0.0"', 'version = "1.1.0"'))
     assert run_cli("contract", "verify", "--contract", str(path)) == 1  # stale lock
     assert run_cli("contract", "lock", "--contract", str(path)) == 0
@@ -112,7 +139,9 @@ def test_payload_replaces_whole_value() -> None:
     assert out == {"a": ["ls", "-l"], "b": "x-['ls', '-l']", "c": [["ls", "-l"]]}
 
 
-toml_scalars = st.one_of(st.integers(), st.text(max_size=20), st.booleans(), st.floats(allow_nan=True))
+toml_scalars = st.one_of(
+    st.integers(), st.text(max_size=20), st.booleans(), st.floats(allow_nan=True)
+)
 keys = st.sampled_from(["contract", "name", "version", "services", "surfaces", "command", "port",
                         "classes", "auth", "scheme", "nmae", "env", "{{x}}", "depends_on", "soak"])
 trees = st.recursive(toml_scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
@@ -122,10 +151,18 @@ trees = st.recursive(toml_scalars, lambda inner: st.one_of(st.lists(inner, max_s
 
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(keys, trees, max_size=6))
-@example({"contract": {"name": "x", "version": "1.0.0"}, "services": [{"name": "a", "command": []}]})
-@example({"contract": {"name": "x", "version": "1.0.0"}, "surfaces": [{"name": "s", "classes": ["path"],
-                                                                        "base_url": 1}]})
-def test_parser_never_crashes_on_structures(tmp_path_factory: pytest.TempPathFactory, tree: dict) -> None:
+@example(
+    {"contract": {"name": "x", "version": "1.0.0"}, "services": [{"name": "a", "command": []}]}
+)
+@example(
+    {
+        "contract": {"name": "x", "version": "1.0.0"},
+        "surfaces": [{"name": "s", "classes": ["path"], "base_url": 1}],
+    }
+)
+def test_parser_never_crashes_on_structures(
+    tmp_path_factory: pytest.TempPathFactory, tree: dict
+) -> None:
     import tomllib  # noqa: F401 - the structures go through the validator directly
 
     try:

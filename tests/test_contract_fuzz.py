@@ -1,4 +1,6 @@
-"""Generated contracts through load and every gate's plan: a clear error or a plan, never a crash."""
+"""Generated contracts through load and every gate's plan: a clear error or a plan, never a
+crash.
+"""
 
 from __future__ import annotations
 
@@ -13,21 +15,60 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import run_cli, write_contract
-from toolkit import contract as contract_mod
-from toolkit.drill import DrillConfig, plan
-from toolkit.dryrun import plan_gates
-from toolkit.errors import ContractError, ToolkitError
+from toolkit.core import contract as contract_mod
+from toolkit.core.errors import ContractError, ToolkitError
+from toolkit.gates.drill import DrillConfig, plan
+from toolkit.gates.registry import plan_gates
 
-HOSTILE_STR = ["/dev/null", "..", ".", "/", "", "../..", "/etc", "~", "a\x00b", "x" * 300, "{{payload}}",
-               "{{python}}", "{{contract_dir}}/..", "state", "state/db.sqlite", "http://10.0.0.1/",
-               "/healthz", "memory-engine", "ghost", " ", "é", "../../../../../../.."]
-HOSTILE_NUM: list[Any] = [0, -1, 0.0, -0.5, math.inf, -math.inf, math.nan, 1e300, 2**62, 1, 2, 0.001,
-                          65536, 5, True]
+HOSTILE_STR = [
+    "/dev/null",
+    "..",
+    ".",
+    "/",
+    "",
+    "../..",
+    "/etc",
+    "~",
+    "a\x00b",
+    "x" * 300,
+    "{{payload}}",
+    "{{python}}",
+    "{{contract_dir}}/..",
+    "state",
+    "state/db.sqlite",
+    "http://10.0.0.1/",
+    "/healthz",
+    "memory-engine",
+    "ghost",
+    " ",
+    "é",
+    "../../../../../../..",
+]
+HOSTILE_NUM: list[Any] = [
+    0,
+    -1,
+    0.0,
+    -0.5,
+    math.inf,
+    -math.inf,
+    math.nan,
+    1e300,
+    2**62,
+    1,
+    2,
+    0.001,
+    65536,
+    5,
+    True,
+]
 
 scalar = st.one_of(st.sampled_from(HOSTILE_STR), st.sampled_from(HOSTILE_NUM), st.text(max_size=12),
                    st.integers(-10, 70000), st.floats(allow_nan=True, allow_infinity=True))
-value = st.one_of(scalar, st.lists(scalar, max_size=3),
-                  st.dictionaries(st.sampled_from(["a", "b", "service", "path"]), scalar, max_size=2))
+value = st.one_of(
+    scalar,
+    st.lists(scalar, max_size=3),
+    st.dictionaries(st.sampled_from(["a", "b", "service", "path"]), scalar, max_size=2),
+)
 
 BASE: dict[str, Any] = {
     "contract": {"name": "fuzz", "version": "1.0.0"},
@@ -46,19 +87,47 @@ BASE: dict[str, Any] = {
     "secrets": {"scan": ["state"], "code": ["src"]},
     "evidence": {"dir": "evidence"},
 }
-KEYS = [("defaults", "health_interval_s"), ("defaults", "startup_timeout_s"), ("defaults", "stop_timeout_s"),
-        ("defaults", "host"), ("services.0", "port"), ("services.0", "cwd"), ("services.0", "logs"),
-        ("services.0", "state"), ("services.0", "health"), ("services.0", "startup_timeout_s"),
-        ("services.0", "command"), ("services.0", "depends_on"), ("services.0", "env"),
-        ("surfaces.0", "sandbox"), ("surfaces.0", "service"), ("surfaces.0", "timeout_s"),
-        ("surfaces.0", "classes"), ("surfaces.0", "transport"), ("durability", "rpo_s"),
-        ("durability", "rto_s"), ("durability", "state_dirs"), ("durability", "backup_dir"),
-        ("durability.databases.0", "path"), ("durability.writer", "rate_per_s"),
-        ("durability.writer", "service"), ("durability.writer", "base_url"), ("determinism", "runs"),
-        ("determinism", "cwd"), ("determinism", "command"), ("determinism", "expected_failures"),
-        ("soak", "duration"), ("soak", "warmup"), ("soak.traffic.0", "rate_per_s"),
-        ("soak.traffic.0", "service"), ("secrets", "scan"), ("evidence", "dir"), ("auth", "scheme"),
-        ("auth", "key_file"), ("auth", "window_s")]
+KEYS = [
+    ("defaults", "health_interval_s"),
+    ("defaults", "startup_timeout_s"),
+    ("defaults", "stop_timeout_s"),
+    ("defaults", "host"),
+    ("services.0", "port"),
+    ("services.0", "cwd"),
+    ("services.0", "logs"),
+    ("services.0", "state"),
+    ("services.0", "health"),
+    ("services.0", "startup_timeout_s"),
+    ("services.0", "command"),
+    ("services.0", "depends_on"),
+    ("services.0", "env"),
+    ("surfaces.0", "sandbox"),
+    ("surfaces.0", "service"),
+    ("surfaces.0", "timeout_s"),
+    ("surfaces.0", "classes"),
+    ("surfaces.0", "transport"),
+    ("durability", "rpo_s"),
+    ("durability", "rto_s"),
+    ("durability", "state_dirs"),
+    ("durability", "backup_dir"),
+    ("durability.databases.0", "path"),
+    ("durability.writer", "rate_per_s"),
+    ("durability.writer", "service"),
+    ("durability.writer", "base_url"),
+    ("determinism", "runs"),
+    ("determinism", "cwd"),
+    ("determinism", "command"),
+    ("determinism", "expected_failures"),
+    ("soak", "duration"),
+    ("soak", "warmup"),
+    ("soak.traffic.0", "rate_per_s"),
+    ("soak.traffic.0", "service"),
+    ("secrets", "scan"),
+    ("evidence", "dir"),
+    ("auth", "scheme"),
+    ("auth", "key_file"),
+    ("auth", "window_s"),
+]
 
 
 def _toml_value(v: Any) -> str:
@@ -115,8 +184,12 @@ def _check(doc: dict[str, Any]) -> None:
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.lists(st.tuples(st.sampled_from(KEYS), st.one_of(st.none(), value)), min_size=1, max_size=4))
-@example([(("services.0", "cwd"), "a\x00b")])  # found by this test: os.path.realpath raised ValueError
+@given(
+    st.lists(st.tuples(st.sampled_from(KEYS), st.one_of(st.none(), value)), min_size=1, max_size=4)
+)
+@example(
+    [(("services.0", "cwd"), "a\x00b")]
+)  # found by this test: os.path.realpath raised ValueError
 @example([(("soak.traffic.0", "rate_per_s"), 1e300)])
 @example([(("defaults", "health_interval_s"), 0)])
 @example([(("evidence", "dir"), "x" * 300)])  # found by this fuzz: OSError ENAMETOOLONG
@@ -147,8 +220,9 @@ BAD = [
 
 
 @pytest.mark.parametrize(("where", "key", "bad", "says"), BAD)
-def test_known_bad_inputs_are_validation_errors(tmp_path: Path, where: str, key: str, bad: Any,
-                                                says: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_known_bad_inputs_are_validation_errors(
+    tmp_path: Path, where: str, key: str, bad: Any, says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     doc = json.loads(json.dumps(BASE))
     _set(doc, where, key, bad)
     path = write_contract(tmp_path, to_toml(doc), lock=False)

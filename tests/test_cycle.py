@@ -22,8 +22,8 @@ from tests.conftest import (
     toolkit_process,
     write_contract,
 )
-from toolkit.cycle import CycleConfig, run_cycle
-from toolkit.supervisor import Supervisor
+from toolkit.core.supervisor import Supervisor
+from toolkit.gates.cycle import CycleConfig, run_cycle
 
 Sups = list[Supervisor]
 
@@ -37,7 +37,7 @@ def _gate(tmp_path: Path, services: str, count: int = 2, duration: float = 0.6) 
 
 
 def test_seed_figures_health_duration_is_the_total_over_the_gate() -> None:
-    from toolkit.cycle import checks_per_service, per_cycle_s
+    from toolkit.gates.cycle import checks_per_service, per_cycle_s
 
     seed = CycleConfig(None, 10, 1800.0, 5.0)
     assert checks_per_service(per_cycle_s(seed), 5.0) * seed.count * 6 == 2160
@@ -83,7 +83,9 @@ def test_double_forked_daemon_is_named_and_removed(tmp_path: Path, supervisors: 
     assert orphan["pid"] > 0 and "fixture_service" in " ".join(orphan["cmdline"])
     assert orphan["check"] in ("run-marker-in-environ", "recorded-process-alive",
                                "descendant-alive-after-stop", "escaped-descendant")
-    assert not psutil.pid_exists(orphan["pid"]) or psutil.Process(orphan["pid"]).status() == "zombie"
+    assert (
+        not psutil.pid_exists(orphan["pid"]) or psutil.Process(orphan["pid"]).status() == "zombie"
+    )
     assert supervisors and own_survivors(supervisors) == []
 
 
@@ -109,7 +111,10 @@ def test_unhealthy_mid_cycle_is_counted(tmp_path: Path) -> None:
     body = _gate(tmp_path, fixture_service("flaky", free_ports(1)[0], "--unhealthy-after", "0.5"),
                  duration=3.0)
     assert body["verdict"] == "fail" and body["health_checks_failed"] >= 1
-    assert body["health_failures"][0]["service"] == "flaky" and body["health_failures"][0]["status"] == "503"
+    assert (
+        body["health_failures"][0]["service"] == "flaky"
+        and body["health_failures"][0]["status"] == "503"
+    )
 
 
 @pytest.mark.slow
@@ -117,8 +122,18 @@ def test_ctrl_c_stops_everything_and_says_interrupted(tmp_path: Path) -> None:
     ports = sorted(free_ports(2))
     services = fixture_service("a", ports[0]) + fixture_service("b", ports[1])
     path = write_contract(tmp_path, HEAD + services)
-    proc = toolkit_process("cycle", "--contract", str(path), "--count", "5", "--health-duration", "30s",
-                           "--interval", "0.2s", output=True)
+    proc = toolkit_process(
+        "cycle",
+        "--contract",
+        str(path),
+        "--count",
+        "5",
+        "--health-duration",
+        "30s",
+        "--interval",
+        "0.2s",
+        output=True,
+    )
     deadline = time.monotonic() + 120  # bounds against hangs, not speed requirements
     while listening(ports) != ports and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.1)
@@ -132,7 +147,9 @@ def test_ctrl_c_stops_everything_and_says_interrupted(tmp_path: Path) -> None:
     assert json.loads(summary.read_text())["verdict"] == "interrupted"
     run_id, pids = _spawned(tmp_path / "artifacts" / "evidence" / "cycle")
     assert len(pids) >= 2
-    stopped = _events(tmp_path, "service.stopped")  # the shutdown was measured, however long it took
+    stopped = _events(
+        tmp_path, "service.stopped"
+    )  # the shutdown was measured, however long it took
     assert {e["service"] for e in stopped} == {"a", "b"} and all(e["seconds"] >= 0 for e in stopped)
     markers = [f"cycle-{run_id}-{i}" for i in range(1, 6)]
     assert survivors(markers) == [] and not [p for p in pids if _alive(p)]
@@ -150,7 +167,10 @@ def test_reference_stack_passes_three_cycles(tmp_path: Path) -> None:
     path = reference_copy(tmp_path)
     result = run_cycle(CycleConfig(path, 3, 3.0, 0.5))
     assert result.verdict == "pass", result.body["failure"]
-    assert result.body["health_checks_passed"] == 3 * 2 * 6 == result.body["checks_expected"] and result.body["health_checks_failed"] == 0
+    assert (
+        result.body["health_checks_passed"] == 3 * 2 * 6 == result.body["checks_expected"]
+        and result.body["health_checks_failed"] == 0
+    )
     assert listening(contract_ports(path)) == []
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, reference_copy, run_cli, write_contract
-from toolkit import contract as contract_mod
-from toolkit.determinism import DeterminismConfig, run_determinism
+from toolkit.core import contract as contract_mod
+from toolkit.gates.determinism import DeterminismConfig, run_determinism
 
 FLAKY = """
 from pathlib import Path
@@ -51,12 +51,15 @@ def test_a_flaky_test_fails_the_gate_by_name(tmp_path: Path) -> None:
     assert list(diverging) == ["suite.test_suite::test_flaky"]
     assert diverging["suite.test_suite::test_flaky"] == ["passed", "failed"]
     assert result.body["pass_counts"] == [2, 1]
-    comparison = json.loads((result.summary_path.parent / "gate5-determinism-comparison.json").read_text())
+    comparison = json.loads(
+        (result.summary_path.parent / "gate5-determinism-comparison.json").read_text()
+    )
     assert comparison["identical"] is False
 
 
 def test_a_stable_suite_passes_three_times(tmp_path: Path) -> None:
-    stable = "def test_a():\n    assert len('ab') == 2\n\ndef test_b():\n    assert sorted({3, 1, 2}) == [1, 2, 3]\n"
+    stable = ("def test_a():\n    assert len('ab') == 2\n\n"
+              "def test_b():\n    assert sorted({3, 1, 2}) == [1, 2, 3]\n")
     result = run_determinism(DeterminismConfig(_suite(tmp_path, stable), runs=3))
     assert result.verdict == "pass" and result.body["pass_counts"] == [2, 2, 2]
 
@@ -96,7 +99,9 @@ def test_one_failing_test_fails_the_gate_unless_declared_expected(tmp_path: Path
     assert result.verdict == "fail"
     (tmp_path / "b").mkdir()
     path = _suite(tmp_path / "b", ONE_FAILS)
-    text = path.read_text().replace("runs = 2", 'runs = 2\nexpected_failures = ["suite.test_suite::test_known_bug"]')
+    text = path.read_text().replace(
+        "runs = 2", 'runs = 2\nexpected_failures = ["suite.test_suite::test_known_bug"]'
+    )
     path.write_text(text.replace('version = "1.0.0"', 'version = "1.0.1"'))  # a changed contract
     contract_mod.write_lock(contract_mod.load(path))
     result = run_determinism(DeterminismConfig(path))

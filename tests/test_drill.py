@@ -24,7 +24,9 @@ from recovery import sqlite as rsql
 from recovery.state import restore_snapshot, snapshot
 from tests.conftest import REPO, contract_ports, listening, reference_copy, run_cli, write_contract
 from tests.ports import reference_on_free_ports
-from toolkit.drill import (
+from toolkit.core.errors import SafetyError
+from toolkit.core.runner import gate_run, load_locked
+from toolkit.gates.drill import (
     KEEP_BACKUPS,
     Drill,
     DrillConfig,
@@ -35,8 +37,6 @@ from toolkit.drill import (
     sentinel_pattern,
     start_history,
 )
-from toolkit.errors import SafetyError
-from toolkit.runner import gate_run, load_locked
 
 PATTERN = re.compile(r"sentinel-(\d+)")
 
@@ -82,7 +82,9 @@ def _db(path: Path, rows: int = 2000) -> Path:
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("CREATE TABLE memory (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    conn.executemany("INSERT INTO memory VALUES (?, ?)", [(f"sentinel-{i}", "v" * 40) for i in range(rows)])
+    conn.executemany(
+        "INSERT INTO memory VALUES (?, ?)", [(f"sentinel-{i}", "v" * 40) for i in range(rows)]
+    )
     conn.commit()
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
@@ -98,7 +100,11 @@ def test_each_corruption_recipe_is_detected(tmp_path: Path, recipe: str, seed: i
     out = run_injector(FILE_FAULTS[recipe](db, recipe), _ctx([db], [tmp_path], seed))
     assert out["took_effect"]
     after = rsql.verify(db, PATTERN, 0, 10**6)
-    detected = not after.ok or after.logical_hash != before.logical_hash or after.sentinels != before.sentinels
+    detected = (
+        not after.ok
+        or after.logical_hash != before.logical_hash
+        or after.sentinels != before.sentinels
+    )
     assert detected, (recipe, after.to_dict())
 
 
@@ -149,19 +155,27 @@ def test_sentinel_pattern_comes_from_the_writer_template() -> None:
     assert pat is not None and pat.findall("x sentinel-42 y") == ["42"]
 
 
-# ---------------------------------------------------------------- full drills on the reference stack
+# ---------------------------------------------------------------- full drills on the reference
+# stack
+
 
 @pytest.mark.slow
 def test_reference_drill_passes_with_measured_rpo_and_rto(tmp_path: Path) -> None:
     path = reference_copy(tmp_path)
-    result = run_drill(DrillConfig(path, ["kill", "corrupt-page"], seed=11, warmup_s=2.0, backup_interval_s=0.5))
+    result = run_drill(
+        DrillConfig(path, ["kill", "corrupt-page"], seed=11, warmup_s=2.0, backup_interval_s=0.5)
+    )
     b = result.body
     assert result.verdict == "pass", b
     assert b["integrity_ok"] and b["healthy"] and b["acknowledged_writes"] >= 1
     # measured, not raced: how fast a loaded machine writes or recovers is evidence, not a verdict
     folder = result.summary_path.parent
     _assert_measurements_consistent(b, folder)
-    for name in ("gate4-backup-manifest.json", "gate4-recovery-results.json", "gate4-rpo-rto-measurements.txt"):
+    for name in (
+        "gate4-backup-manifest.json",
+        "gate4-recovery-results.json",
+        "gate4-rpo-rto-measurements.txt",
+    ):
         assert (folder / name).is_file()
     assert run_cli("verify", str(folder)) == 0
     assert run_cli("drill", "history", "--contract", str(path)) == 0
@@ -172,21 +186,29 @@ def _assert_measurements_consistent(b: dict[str, Any], folder: Path) -> None:
     """RPO, RTO and lost writes are present, sane, and the same in the body, the measurement
     list and the text file; lost writes are the acknowledged ones that did not survive."""
     ms = {m["metric"]: m for m in b["measurements"]}
-    assert b["rpo_s"] is not None and b["rpo_s"] >= 0 and ms["rpo_s"]["value"] == round(b["rpo_s"], 3)
-    assert b["rto_s"] is not None and b["rto_s"] > 0 and ms["rto_s"]["value"] == round(b["rto_s"], 3)
+    assert (
+        b["rpo_s"] is not None and b["rpo_s"] >= 0 and ms["rpo_s"]["value"] == round(b["rpo_s"], 3)
+    )
+    assert (
+        b["rto_s"] is not None and b["rto_s"] > 0 and ms["rto_s"]["value"] == round(b["rto_s"], 3)
+    )
     assert ms["acknowledged_writes_lost"]["value"] == b["lost_writes"]
     text = dict(line.split("=", 1) for line in
                 (folder / "gate4-rpo-rto-measurements.txt").read_text().splitlines())
     acked, surviving, lost = (int(text[k]) for k in ("acknowledged", "surviving", "lost"))
     assert acked == b["acknowledged_writes"] and lost == b["lost_writes"] == acked - surviving
     assert 0 <= lost <= acked and float(text["rpo_s"]) == pytest.approx(b["rpo_s"], abs=1e-3)
-    assert float(text["recovered_at"]) - float(text["disaster_at"]) == pytest.approx(b["rto_s"], abs=2e-3)
+    assert float(text["recovered_at"]) - float(text["disaster_at"]) == pytest.approx(
+        b["rto_s"], abs=2e-3
+    )
 
 
 @pytest.mark.slow
 def test_a_corrupt_backup_fails_loudly(tmp_path: Path) -> None:
     path = reference_copy(tmp_path)
-    result = run_drill(DrillConfig(path, ["corrupt-backup", "corrupt-header"], seed=3, warmup_s=1.5))
+    result = run_drill(
+        DrillConfig(path, ["corrupt-backup", "corrupt-header"], seed=3, warmup_s=1.5)
+    )
     assert result.verdict == "fail" and not result.body["integrity_ok"]
     rec = json.loads((result.summary_path.parent / "gate4-recovery-results.json").read_text())
     assert "no restorable backup" in json.dumps(rec["recovery"])
@@ -195,9 +217,24 @@ def test_a_corrupt_backup_fails_loudly(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_kill_9_of_the_toolkit_mid_drill_then_rerun(tmp_path: Path) -> None:
     path = reference_copy(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "toolkit", "drill", "--contract", str(path), "--fault", "kill",
-                             "--warmup", "30s"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "COLUMNS": "120"})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "toolkit",
+            "drill",
+            "--contract",
+            str(path),
+            "--fault",
+            "kill",
+            "--warmup",
+            "30s",
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "COLUMNS": "120"},
+    )
     backups = tmp_path / "artifacts" / "backups"
     deadline = time.monotonic() + 120  # a bound against hangs, not a speed requirement
     while len(list(backups.rglob("*.sqlite"))) < 3 and time.monotonic() < deadline:
@@ -205,7 +242,9 @@ def test_kill_9_of_the_toolkit_mid_drill_then_rerun(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     files = list(backups.rglob("*.sqlite"))
-    assert files and all(rsql.verify(f).ok for f in files)  # every backup on disk is complete and sound
+    assert files and all(
+        rsql.verify(f).ok for f in files
+    )  # every backup on disk is complete and sound
     result = run_drill(DrillConfig(path, ["kill"], seed=5, warmup_s=1.5))
     assert result.verdict == "pass", result.body
     assert listening(contract_ports(path)) == []
@@ -214,7 +253,19 @@ def test_kill_9_of_the_toolkit_mid_drill_then_rerun(tmp_path: Path) -> None:
 def test_dry_run_touches_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = reference_copy(tmp_path)  # locking records the lock in the evidence ledger: that is all
     before = sorted((p, p.stat().st_mtime_ns) for p in tmp_path.rglob("*"))
-    assert run_cli("drill", "--dry-run", "--contract", str(path), "--fault", "torn-wal", "--fault", "clear-state") == 0
+    assert (
+        run_cli(
+            "drill",
+            "--dry-run",
+            "--contract",
+            str(path),
+            "--fault",
+            "torn-wal",
+            "--fault",
+            "clear-state",
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "torn-wal" in out and "clear-state" in out
     assert sorted((p, p.stat().st_mtime_ns) for p in tmp_path.rglob("*")) == before
@@ -225,7 +276,9 @@ def test_unknown_fault_is_a_usage_error(tmp_path: Path) -> None:
     assert run_cli("drill", "--contract", str(path), "--fault", "meteor") == 2
 
 
-# ---------------------------------------------------------------- issue 11: backups, clear-state, seeds, history
+# ---------------------------------------------------------------- issue 11: backups, clear-state,
+# seeds, history
+
 
 def _drill_contract(tmp_path: Path, state: str = "state") -> Path:
     """A drill contract without services: enough for the backup loop, plans and path rules."""
@@ -290,7 +343,9 @@ def test_symlinked_state_dir_is_refused_before_resolving(tmp_path: Path) -> None
     (tmp_path / "data").mkdir()
     _db(tmp_path / "data" / "m.db", rows=5)
     assert run_cli("drill", "--dry-run", "--contract", str(path), "--fault", "clear-state") == 2
-    assert run_cli("drill", "--contract", str(path), "--fault", "clear-state", "--warmup", "0.2s") == 2
+    assert (
+        run_cli("drill", "--contract", str(path), "--fault", "clear-state", "--warmup", "0.2s") == 2
+    )
     assert (outside / "precious.txt").read_text() == "keep me"
 
 
@@ -315,8 +370,9 @@ def test_snapshot_restores_contents_links_and_folder_modes(tmp_path: Path) -> No
     assert stat.S_IMODE((root / "secret").stat().st_mode) == 0o600
 
 
-def test_unknown_fault_in_a_dry_run_is_a_clear_usage_error(tmp_path: Path,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_fault_in_a_dry_run_is_a_clear_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = _drill_contract(tmp_path)
     assert run_cli("drill", "--dry-run", "--contract", str(path), "--fault", "nosuch") == 2
     err = capsys.readouterr().err
@@ -337,7 +393,9 @@ def test_dry_run_prints_its_seed_and_a_given_seed_reproduces_the_plan(
     assert plan(DrillConfig(path, seed=seed))[1] == f"faults {faults}"
 
 
-def test_history_row_without_rto_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_history_row_without_rto_and_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = _drill_contract(tmp_path)
     c = load_locked(path)
     history_path(c).parent.mkdir(parents=True, exist_ok=True)  # the lock's ledger may be there
@@ -356,7 +414,8 @@ def test_history_row_without_rto_and_json(tmp_path: Path, capsys: pytest.Capture
 
 KILL_AT = """
 import os, sys
-from toolkit import drill, evidence
+from toolkit.gates import drill
+from toolkit.core import evidence
 where = sys.argv[1]
 if where == "inject":
     original = drill.Drill.inject
@@ -374,8 +433,13 @@ sys.exit(main(sys.argv[2:]))
 
 
 def _kill_at(where: str, *argv: str) -> int:
-    proc = subprocess.run([sys.executable, "-c", KILL_AT, where, *argv], cwd=REPO, capture_output=True,
-                          timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_AT, where, *argv],
+        cwd=REPO,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
     return proc.returncode
 
 
@@ -387,8 +451,18 @@ def test_kill_9_right_after_clear_state_is_undone_by_the_next_drill(tmp_path: Pa
     (notes / "a.txt").write_text("operator notes")
     os.chmod(notes / "a.txt", 0o600)
     os.chmod(notes, 0o750)
-    code = _kill_at("inject", "drill", "--contract", str(path), "--fault", "clear-state", "--warmup", "1s",
-                    "--seed", "3")
+    code = _kill_at(
+        "inject",
+        "drill",
+        "--contract",
+        str(path),
+        "--fault",
+        "clear-state",
+        "--warmup",
+        "1s",
+        "--seed",
+        "3",
+    )
     assert code == -9 and not notes.exists()  # killed with the state cleared, before any recovery
     result = run_drill(DrillConfig(path, ["kill"], seed=5, warmup_s=1.0))
     assert (notes / "a.txt").read_text() == "operator notes"
@@ -447,12 +521,21 @@ def test_an_interrupted_drills_record_is_finished_by_the_next_one(tmp_path: Path
     (state / "newer.txt").write_text("written after the drill")  # ... and a file that came later
     db.write_bytes(b"not a database" * 100)
     folder = tmp_path / "backups" / "run1"
-    rec = pending.write(folder, {"run_id": "run1", "state_dirs": [str(state)], "exclude": [],
-                                 "snapshot": str(tmp_path / "snap"),
-                                 "databases": {str(db): {"file": str(tmp_path / "b.sqlite"), "logical_hash": good}}})
+    rec = pending.write(
+        folder,
+        {
+            "run_id": "run1",
+            "state_dirs": [str(state)],
+            "exclude": [],
+            "snapshot": str(tmp_path / "snap"),
+            "databases": {str(db): {"file": str(tmp_path / "b.sqlite"), "logical_hash": good}},
+        },
+    )
     assert pending.interrupted(tmp_path / "backups") == []  # its owner (this process) is alive
     doc = json.loads(rec.read_text())
-    rec.write_text(json.dumps({**doc, "owner_started": 0.0}))  # the owner as a dead process would be
+    rec.write_text(
+        json.dumps({**doc, "owner_started": 0.0})
+    )  # the owner as a dead process would be
     assert pending.interrupted(tmp_path / "backups") == [rec]
     out = pending.resume(rec, lambda *a, **k: None)
     assert (state / "sub" / "f.txt").read_text() == "x"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from toolkit.evidence import EvidenceRun, verify_run
+from toolkit.core.evidence import EvidenceRun, verify_run
 
 INFO = {"name": "demo", "version": "1.0.0", "sha256": "0" * 64}
 
@@ -77,7 +77,7 @@ def test_verify_missing_path_exits_2(tmp_path: Path) -> None:
 WRITER = """
 import sys, time
 from pathlib import Path
-from toolkit.evidence import EvidenceRun
+from toolkit.core.evidence import EvidenceRun
 run = EvidenceRun(Path(sys.argv[1]), "cycle", "gate1", {"name": "d", "version": "1", "sha256": "0"})
 print(run.dir, flush=True)
 i = 0
@@ -86,7 +86,8 @@ while True:
     i += 1
     if i % 50 == 0:
         run.finalize("pass", {})
-        run = EvidenceRun(Path(sys.argv[1]), "cycle", "gate1", {"name": "d", "version": "1", "sha256": "0"})
+        run = EvidenceRun(Path(sys.argv[1]), "cycle", "gate1",
+                          {"name": "d", "version": "1", "sha256": "0"})
 """
 
 
@@ -117,7 +118,7 @@ def test_kill_9_never_leaves_a_pass_without_a_valid_seal(tmp_path: Path, delay: 
 def test_a_file_name_that_is_not_utf8_is_signed_verified_and_bundled(tmp_path: Path) -> None:
     import os
 
-    from toolkit.release import deterministic_tar, scan_bundle
+    from toolkit.gates.release import deterministic_tar, scan_bundle
 
     run = EvidenceRun(tmp_path, "drill", "gate4", INFO)
     odd = os.fsdecode(b"state-snapshot/canary-\x80\xff.txt")  # what a hostile target may leave

@@ -17,13 +17,13 @@ from typing import Any
 import pytest
 
 from tests.conftest import run_cli, write_contract
-from toolkit import contract as contract_mod
-from toolkit import signing
-from toolkit.attack import select
-from toolkit.evidence import MANIFEST, SIGNATURE, run_files, verify_run
-from toolkit.ledger import GateBlocked, Ledger, check_runs
-from toolkit.release import GATES, ReleaseBlocked, assess, ceremony
-from toolkit.runner import gate_run
+from toolkit.core import contract as contract_mod
+from toolkit.core import signing
+from toolkit.core.evidence import MANIFEST, SIGNATURE, run_files, verify_run
+from toolkit.core.ledger import GateBlocked, Ledger, check_runs
+from toolkit.core.runner import gate_run
+from toolkit.gates.attack import select
+from toolkit.gates.release import GATES, ReleaseBlocked, assess, ceremony
 
 CONTRACT = """
 [contract]
@@ -445,8 +445,8 @@ def test_out_of_order_gates_are_named(contract: Path) -> None:
 
 
 def test_partial_and_interrupted_runs_never_count(contract: Path) -> None:
-    from toolkit.errors import Interrupted
-    from toolkit.runner import GateRun
+    from toolkit.core.errors import Interrupted
+    from toolkit.core.runner import GateRun
 
     all_gates(contract)
     c = contract_mod.load(contract)
@@ -563,7 +563,7 @@ def test_verify_quarantines_runs_that_fail(contract: Path) -> None:
 def test_runner_key_inside_the_evidence_folder_is_refused(
     contract: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from toolkit.errors import EvidenceError
+    from toolkit.core.errors import EvidenceError
 
     monkeypatch.setenv("TOOLKIT_RUNNER_KEY", str(contract.parent / "evidence" / "k.pem"))
     with pytest.raises(EvidenceError, match="inside the evidence folder"):

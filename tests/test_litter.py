@@ -1,4 +1,6 @@
-"""Files the toolkit creates are recorded first; a killed run's are removed by the next run, only they."""
+"""Files the toolkit creates are recorded first; a killed run's are removed by the next run, only
+they.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, run_cli, write_contract
-from toolkit import litter
+from toolkit.core import litter
 
 KILLED = """
 import os, sys
 from pathlib import Path
-from toolkit import litter
+from toolkit.core import litter
 work = litter.temp_dir("toolkit-test-")
 (work / "inside.txt").write_text("x")
 f = litter.track(Path(sys.argv[1]) / ".toolkit-canary-recorded.env")
@@ -38,8 +40,14 @@ def test_a_killed_runs_files_are_swept_and_nothing_else(tmp_path: Path, state_ho
     folder.mkdir()
     mine = folder / ".toolkit-canary-not-recorded.env"  # same pattern, never recorded: not ours
     mine.write_text("user file")
-    proc = subprocess.run([sys.executable, "-c", KILLED, str(folder)], cwd=REPO, capture_output=True,
-                          text=True, check=False, env={**os.environ, "TOOLKIT_STATE_HOME": str(state_home)})
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED, str(folder)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "TOOLKIT_STATE_HOME": str(state_home)},
+    )
     assert proc.returncode == -9
     work = Path(proc.stdout.strip())
     assert work.is_dir() and (folder / ".toolkit-canary-recorded.env").exists()
@@ -62,7 +70,7 @@ def test_a_live_runs_files_are_left_alone(tmp_path: Path, state_home: Path) -> N
 
 KILL_SECRETS = """
 import os, sys
-from toolkit import secrets_scan
+from toolkit.gates import secrets_scan
 def detect(files, *args, **kwargs):
     os.kill(os.getpid(), 9)  # killed while the canaries are planted
 secrets_scan.detect = detect
@@ -87,9 +95,22 @@ def test_canaries_and_temp_folders_of_a_killed_secrets_scan_are_gone_after_the_n
         code = []
         """)
     before = set(Path(tempfile.gettempdir()).glob("toolkit-secrets-*"))
-    proc = subprocess.run([sys.executable, "-c", KILL_SECRETS, "secrets", "scan", "--contract", str(path),
-                           "--no-bandit"], cwd=REPO, capture_output=True, check=False,
-                          env={**os.environ, "TOOLKIT_STATE_HOME": str(state_home)})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            KILL_SECRETS,
+            "secrets",
+            "scan",
+            "--contract",
+            str(path),
+            "--no-bandit",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        check=False,
+        env={**os.environ, "TOOLKIT_STATE_HOME": str(state_home)},
+    )
     assert proc.returncode == -9, proc.stderr
     # canaries are planted in the run's own temp folder, never in the user's tree ...
     assert [p for p in scanned.rglob("*") if p.name != "app.toml"] == []

@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from attacks.base import REGISTRY, load_attacks
 from reports.secrets import render_sarif
 from reports.writers import SarifWriter
-from toolkit import contract as contract_mod
-from toolkit.evidence import (
+from toolkit.core import contract as contract_mod
+from toolkit.core.evidence import (
     JOURNAL,
     MANIFEST,
     SIGNATURE,
@@ -34,8 +34,8 @@ from toolkit.evidence import (
     verify_journal,
     verify_run,
 )
-from toolkit.secrets_scan import detect, load_baseline, save_baseline
-from toolkit.signing import subject_name
+from toolkit.core.signing import subject_name
+from toolkit.gates.secrets_scan import detect, load_baseline, save_baseline
 
 DATA = Path(__file__).resolve().parent / "data"
 INFO = {"name": "prop", "version": "1.0.0", "sha256": "0" * 64}
@@ -43,8 +43,13 @@ FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChe
 
 json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**53), 2**53),
                          st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=30))
-json_values = st.recursive(json_scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)), max_leaves=12)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
 
 
 @contextmanager
@@ -101,16 +106,23 @@ def test_a_sealed_run_round_trips_its_journal_and_manifest(
         assert all(hashlib.sha256((run.dir / rel).read_bytes()).hexdigest() == digest
                    for rel, digest in listed.items())
         assert json.loads(summary.read_text())["verdict"] == verdict
-        if shutil.which("sha256sum"):  # the manifest is what GNU sha256sum -c accepts, odd names too
+        if shutil.which(
+            "sha256sum"
+        ):  # the manifest is what GNU sha256sum -c accepts, odd names too
             check = subprocess.run(["sha256sum", "-c", "--quiet", MANIFEST], cwd=run.dir,
                                    capture_output=True, check=False)
             assert check.returncode == 0, check.stdout + check.stderr
 
 
 @FAST
-@given(files=st.dictionaries(file_names, st.binary(min_size=1, max_size=100), min_size=1, max_size=4),
-       pick=st.integers(min_value=0), bit=st.integers(min_value=0, max_value=7))
-def test_any_flipped_bit_is_reported_as_changed(files: dict[str, bytes], pick: int, bit: int) -> None:
+@given(
+    files=st.dictionaries(file_names, st.binary(min_size=1, max_size=100), min_size=1, max_size=4),
+    pick=st.integers(min_value=0),
+    bit=st.integers(min_value=0, max_value=7),
+)
+def test_any_flipped_bit_is_reported_as_changed(
+    files: dict[str, bytes], pick: int, bit: int
+) -> None:
     with _folder() as root:
         run = EvidenceRun(root, "cycle", "gate1", INFO)
         for rel, blob in files.items():
@@ -154,12 +166,19 @@ def _attack_ids() -> list[str]:
     return sorted(REGISTRY)
 
 
-findings = st.fixed_dictionaries({
-    "attack_id": st.sampled_from(_attack_ids()),
-    "severity": st.sampled_from(["info", "low", "medium", "high", "critical"]),
-    "title": st.text(max_size=40), "surface": st.text(max_size=20), "evidence": st.text(max_size=600),
-    "fingerprint": st.text(alphabet="0123456789abcdef", min_size=1, max_size=64),
-    "payload": json_values, "cwe": st.integers(1, 2000), "transcript": st.text(max_size=100)})
+findings = st.fixed_dictionaries(
+    {
+        "attack_id": st.sampled_from(_attack_ids()),
+        "severity": st.sampled_from(["info", "low", "medium", "high", "critical"]),
+        "title": st.text(max_size=40),
+        "surface": st.text(max_size=20),
+        "evidence": st.text(max_size=600),
+        "fingerprint": st.text(alphabet="0123456789abcdef", min_size=1, max_size=64),
+        "payload": json_values,
+        "cwe": st.integers(1, 2000),
+        "transcript": st.text(max_size=100),
+    }
+)
 
 
 def _attack_sarif(found: list[dict[str, Any]]) -> dict[str, Any]:
@@ -176,7 +195,9 @@ def _rule_indexes_point_at_their_rules(doc: dict[str, Any]) -> bool:
     return all(rules[r["ruleIndex"]]["id"] == r["ruleId"] for r in run["results"])
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(findings, max_size=5))
 def test_attack_sarif_is_valid_2_1_0(sarif_schema: jsonschema.Draft4Validator,
                                      found: list[dict[str, Any]]) -> None:
@@ -185,21 +206,38 @@ def test_attack_sarif_is_valid_2_1_0(sarif_schema: jsonschema.Draft4Validator,
     assert len(doc["runs"][0]["results"]) == len(found) and _rule_indexes_point_at_their_rules(doc)
 
 
-secret_items = st.fixed_dictionaries({
-    "type": st.sampled_from(["GitHub Token", "AWS Access Key", "Secret Keyword", "Base64 High Entropy String"]),
-    "hashed_secret": st.text(alphabet="0123456789abcdef", min_size=40, max_size=40),
-    "filename": st.text(min_size=1, max_size=30), "line_number": st.integers(0, 10**6)})
-bandit_items = st.fixed_dictionaries({
-    "test_id": st.from_regex(r"B[0-9]{3}", fullmatch=True), "test_name": st.text(min_size=1, max_size=20),
-    "severity": st.sampled_from(["low", "medium", "high"]), "confidence": st.sampled_from(["low", "high"]),
-    "text": st.text(max_size=80), "filename": st.text(min_size=1, max_size=30),
-    "line_number": st.integers(0, 10**6)})
+secret_items = st.fixed_dictionaries(
+    {
+        "type": st.sampled_from(
+            ["GitHub Token", "AWS Access Key", "Secret Keyword", "Base64 High Entropy String"]
+        ),
+        "hashed_secret": st.text(alphabet="0123456789abcdef", min_size=40, max_size=40),
+        "filename": st.text(min_size=1, max_size=30),
+        "line_number": st.integers(0, 10**6),
+    }
+)
+bandit_items = st.fixed_dictionaries(
+    {
+        "test_id": st.from_regex(r"B[0-9]{3}", fullmatch=True),
+        "test_name": st.text(min_size=1, max_size=20),
+        "severity": st.sampled_from(["low", "medium", "high"]),
+        "confidence": st.sampled_from(["low", "high"]),
+        "text": st.text(max_size=80),
+        "filename": st.text(min_size=1, max_size=30),
+        "line_number": st.integers(0, 10**6),
+    }
+)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(secret_items, max_size=5), st.lists(bandit_items, max_size=5))
-def test_secrets_sarif_is_valid_2_1_0(sarif_schema: jsonschema.Draft4Validator,
-                                      secrets: list[dict[str, Any]], issues: list[dict[str, Any]]) -> None:
+def test_secrets_sarif_is_valid_2_1_0(
+    sarif_schema: jsonschema.Draft4Validator,
+    secrets: list[dict[str, Any]],
+    issues: list[dict[str, Any]],
+) -> None:
     doc = json.loads(render_sarif({"new_secrets": secrets, "bandit_issues": issues}))
     sarif_schema.validate(doc)
     assert len(doc["runs"][0]["results"]) == len(secrets) + len(issues)
@@ -207,15 +245,32 @@ def test_secrets_sarif_is_valid_2_1_0(sarif_schema: jsonschema.Draft4Validator,
 
 
 def test_the_schema_rejects_what_it_should(sarif_schema: jsonschema.Draft4Validator) -> None:
-    """Negative control: the validator really checks (a wrong level, a line 0, a missing version)."""
-    good = _attack_sarif([{"attack_id": _attack_ids()[0], "severity": "high", "title": "t", "surface": "s",
-                           "evidence": "e", "fingerprint": "ab", "payload": "p", "cwe": 22,
-                           "transcript": ""}])
+    """Negative control: the validator really checks (a wrong level, a line 0, a missing
+    version).
+    """
+    good = _attack_sarif(
+        [
+            {
+                "attack_id": _attack_ids()[0],
+                "severity": "high",
+                "title": "t",
+                "surface": "s",
+                "evidence": "e",
+                "fingerprint": "ab",
+                "payload": "p",
+                "cwe": 22,
+                "transcript": "",
+            }
+        ]
+    )
     sarif_schema.validate(good)
-    for mutate in (lambda d: d["runs"][0]["results"][0].update(level="fatal"),
-                   lambda d: d["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]
-                   .update(startLine=0),
-                   lambda d: d.pop("version")):
+    for mutate in (
+        lambda d: d["runs"][0]["results"][0].update(level="fatal"),
+        lambda d: d["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"].update(
+            startLine=0
+        ),
+        lambda d: d.pop("version"),
+    ):
         bad = json.loads(json.dumps(good))
         mutate(bad)
         assert not sarif_schema.is_valid(bad)
@@ -251,7 +306,9 @@ def _inside(folder: Path) -> Iterator[None]:
 @given(tree=trees, labels=st.lists(st.booleans(), max_size=12))
 @example(tree={"a.txt": ["token: ghp_" + "A1b2" * 9, "x"], "b.txt": ["key AKIA" + "Q7" * 8]},
          labels=[False, True])  # built at run time, so the source holds no token
-def test_baseline_round_trips_and_keeps_audit_labels(tree: dict[str, list[str]], labels: list[bool]) -> None:
+def test_baseline_round_trips_and_keeps_audit_labels(
+    tree: dict[str, list[str]], labels: list[bool]
+) -> None:
     with _folder() as root, _inside(root):
         for name, lines in tree.items():
             Path(name).write_text("\n".join(lines) + "\n")
@@ -269,7 +326,9 @@ def test_baseline_round_trips_and_keeps_audit_labels(tree: dict[str, list[str]],
         for secret, label in zip(flat, labels, strict=False):
             secret["is_secret"] = label
         baseline.write_text(json.dumps(doc))
-        expected = {(s["filename"], s["hashed_secret"], s["line_number"]): s.get("is_secret") for s in flat}
+        expected = {
+            (s["filename"], s["hashed_secret"], s["line_number"]): s.get("is_secret") for s in flat
+        }
         save_baseline(baseline, detect(sorted(tree)), load_baseline(baseline)[0])
         again = json.loads(baseline.read_text())["results"]
         kept = {(s["filename"], s["hashed_secret"], s["line_number"]): s.get("is_secret")
@@ -306,11 +365,16 @@ def test_expansion_substitutes_known_names_and_keeps_the_rest(
 
 
 @settings(max_examples=200, deadline=None)
-@given(tree=st.recursive(st.sampled_from(["{{payload}}", "x-{{payload}}", "{{other}}", "plain", 1, None]),
-                         lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                 st.dictionaries(names, inner, max_size=3)),
-                         max_leaves=10),
-       payload=json_values)
+@given(
+    tree=st.recursive(
+        st.sampled_from(["{{payload}}", "x-{{payload}}", "{{other}}", "plain", 1, None]),
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3), st.dictionaries(names, inner, max_size=3)
+        ),
+        max_leaves=10,
+    ),
+    payload=json_values,
+)
 def test_whole_value_payload_is_the_payload_itself_at_any_depth(tree: Any, payload: Any) -> None:
     out = contract_mod.expand(tree, {"payload": payload})
 

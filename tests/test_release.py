@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import reference_copy, run_cli, write_contract
-from toolkit import gates as gates_mod
+from toolkit.gates import registry as gates_mod
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,9 @@ def small_full_strength(tmp_path: Path) -> Path:
     text = text.replace('interval = "5s"', 'interval = "0.5s"')
     text = text.replace('duration = "48h"\nwarmup = "10m"', 'duration = "6s"\nwarmup = "2s"')
     # a changed contract is a new version, whatever the reference's own version is
-    text = re.sub(r'^version = "([^"]+)"', r'version = "\1-small"', text, count=1, flags=re.MULTILINE)
+    text = re.sub(
+        r'^version = "([^"]+)"', r'version = "\1-small"', text, count=1, flags=re.MULTILINE
+    )
     assert '-small"' in text
     assert 'duration = "6s"' in text and "count = 2" in text
     return write_contract(tmp_path, text)

@@ -14,8 +14,8 @@ from xml.etree import ElementTree as ET  # nosec B405 - parsing our own output i
 import pytest
 
 from tests.conftest import reference_copy, run_cli
-from toolkit.events import Event
-from toolkit.model import Finding, Severity, group
+from toolkit.core.events import Event
+from toolkit.core.model import Finding, Severity, group
 
 SCHEMA = Path(__file__).resolve().parent / "data" / "sarif-schema-2.1.0.json"  # vendored by main
 
@@ -232,7 +232,7 @@ def test_attack_writers_locate_escape_and_explain(tmp_path: Path) -> None:
 def test_same_seed_gives_the_same_fingerprints(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from toolkit.attack import AttackConfig, run_attacks
+    from toolkit.gates.attack import AttackConfig, run_attacks
 
     monkeypatch.setenv("SONIA_WEAKEN", "traversal,logs")
     sets, sarifs = [], []

@@ -1,4 +1,6 @@
-"""Gate 3d: detect-secrets with baselines, positive-control canaries, bad files, git modes, bandit."""
+"""Gate 3d: detect-secrets with baselines, positive-control canaries, bad files, git modes,
+bandit.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from toolkit.secrets_scan import ScanConfig, run_scan
+from toolkit.gates.secrets_scan import ScanConfig, run_scan
 
 
 def _rand(n: int, alphabet: str = string.ascii_letters + string.digits) -> str:
@@ -23,17 +25,23 @@ def _rand(n: int, alphabet: str = string.ascii_letters + string.digits) -> str:
 
 def _jwt() -> str:
     enc = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).decode().rstrip("=")
-    return f"{enc({'alg': 'HS256', 'typ': 'JWT'})}.{enc({'sub': _rand(8), 'iat': 1700000000})}.{_rand(43)}"
+    head, claims = enc({'alg': 'HS256', 'typ': 'JWT'}), enc({'sub': _rand(8), 'iat': 1700000000})
+    return f"{head}.{claims}.{_rand(43)}"
 
 
 def fake_secrets(root: Path) -> dict[str, str]:
     """Realistic fake secrets, generated at run time so this source file holds none."""
     items = {
         "aws.py": f'aws_access_key_id = "AKIA{_rand(16, string.ascii_uppercase + "234567")}"\n'
-                  f'aws_secret_access_key = "{_rand(40)}"\n',
+        f'aws_secret_access_key = "{_rand(40)}"\n',
         "github.txt": f"token: ghp_{_rand(36)}\n",
-        "slack.txt": f"hook = xoxb-{_rand(12, string.digits)}-{_rand(12, string.digits)}-{_rand(24).lower()}\n",
-        "id_rsa": "-----BEGIN " + "RSA PRIVATE KEY-----\n" + _rand(64) + "\n-----END " + "RSA PRIVATE KEY-----\n",
+        "slack.txt": f"hook = xoxb-{_rand(12, string.digits)}-{_rand(12, string.digits)}-"
+                     f"{_rand(24).lower()}\n",
+        "id_rsa": "-----BEGIN "
+        + "RSA PRIVATE KEY-----\n"
+        + _rand(64)
+        + "\n-----END "
+        + "RSA PRIVATE KEY-----\n",
         "jwt.txt": f"auth = {_jwt()}\n",
         "entropy.py": f'blob = "{secrets.token_hex(24)}"\n',
         "url.cfg": f"db = https://admin:{_rand(14)}@db.internal.example/main\n",
@@ -44,9 +52,16 @@ def fake_secrets(root: Path) -> dict[str, str]:
     return items
 
 
-EXPECTED = {"aws.py": "AWS Access Key", "github.txt": "GitHub Token", "slack.txt": "Slack Token",
-            "id_rsa": "Private Key", "jwt.txt": "JSON Web Token", "entropy.py": "Hex High Entropy String",
-            "url.cfg": "Basic Auth Credentials", ".env": "Secret Keyword"}
+EXPECTED = {
+    "aws.py": "AWS Access Key",
+    "github.txt": "GitHub Token",
+    "slack.txt": "Slack Token",
+    "id_rsa": "Private Key",
+    "jwt.txt": "JSON Web Token",
+    "entropy.py": "Hex High Entropy String",
+    "url.cfg": "Basic Auth Credentials",
+    ".env": "Secret Keyword",
+}
 
 
 def _scan(tmp_path: Path, *paths: Path, **kw: object) -> dict:
@@ -66,7 +81,9 @@ def test_every_fake_secret_is_found(tmp_path: Path) -> None:
     assert not list(tree.glob(".toolkit-canary-*"))  # the canary was removed
 
 
-def test_clean_tree_passes_and_reports_hold_no_secret(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_clean_tree_passes_and_reports_hold_no_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     tree = tmp_path / "clean"
     tree.mkdir()
     (tree / "app.py").write_text("def add(a, b):\n    return a + b\n")
@@ -83,7 +100,10 @@ def test_reports_never_hold_the_secret(tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert run_cli("secrets", "scan", str(tree), "--no-bandit", "--output", str(out)) == 1
     sarif = json.loads((out / "gate3-secrets-scan.sarif").read_text())
-    assert {r["ruleId"] for r in sarif["runs"][0]["results"]} >= {"secret/AWSAccessKey", "secret/GitHubToken"}
+    assert {r["ruleId"] for r in sarif["runs"][0]["results"]} >= {
+        "secret/AWSAccessKey",
+        "secret/GitHubToken",
+    }
     blob = "".join(p.read_text() for p in out.iterdir())
     aws_secret = items["aws.py"].split('"')[3]
     assert aws_secret not in blob and items[".env"].split("=")[1].strip() not in blob
@@ -100,19 +120,58 @@ def test_baseline_round_trip_with_detect_secrets_cli(tmp_path: Path) -> None:
         import os
 
         os.chdir(tmp_path)
-        assert run_cli("secrets", "scan", rel, "--no-bandit", "--baseline", str(baseline), "--update-baseline") == 0
+        assert (
+            run_cli(
+                "secrets",
+                "scan",
+                rel,
+                "--no-bandit",
+                "--baseline",
+                str(baseline),
+                "--update-baseline",
+            )
+            == 0
+        )
         assert run_cli("secrets", "scan", rel, "--no-bandit", "--baseline", str(baseline)) == 0
         doc = json.loads(baseline.read_text())
         first = next(iter(doc["results"]))
         doc["results"][first][0]["is_secret"] = False  # an auditor's label
         baseline.write_text(json.dumps(doc, indent=2))
-        cli = subprocess.run([sys.executable, "-m", "detect_secrets", "scan", rel, "--all-files", "--baseline", str(baseline)],
-                             capture_output=True, text=True, check=False)
+        cli = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "detect_secrets",
+                "scan",
+                rel,
+                "--all-files",
+                "--baseline",
+                str(baseline),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert cli.returncode == 0, cli.stderr
-        assert run_cli("secrets", "scan", rel, "--no-bandit", "--baseline", str(baseline), "--update-baseline") == 0
-        assert json.loads(baseline.read_text())["results"][first][0]["is_secret"] is False  # label kept
+        assert (
+            run_cli(
+                "secrets",
+                "scan",
+                rel,
+                "--no-bandit",
+                "--baseline",
+                str(baseline),
+                "--update-baseline",
+            )
+            == 0
+        )
+        assert (
+            json.loads(baseline.read_text())["results"][first][0]["is_secret"] is False
+        )  # label kept
         (tree / "new.txt").write_text(f"token: ghp_{_rand(36)}\n")
-        assert run_cli("secrets", "scan", rel, "--no-bandit", "--baseline", str(baseline)) == 1  # only the new one
+        assert (
+            run_cli("secrets", "scan", rel, "--no-bandit", "--baseline", str(baseline)) == 1
+        )  # only the new one
         made = subprocess.run([sys.executable, "-m", "detect_secrets", "scan", rel, "--all-files"],
                               capture_output=True, text=True, check=False)
         (tmp_path / "ds.baseline").write_text(made.stdout)
@@ -142,7 +201,7 @@ def test_a_blind_scanner_fails_the_gate(tmp_path: Path, monkeypatch: pytest.Monk
                                         capsys: pytest.CaptureFixture[str]) -> None:
     from detect_secrets import SecretsCollection
 
-    import toolkit.secrets_scan as mod
+    import toolkit.gates.secrets_scan as mod
 
     monkeypatch.setattr(mod, "detect", lambda files, exclude=None: SecretsCollection())
     tree = tmp_path / "t"
@@ -168,7 +227,9 @@ def test_staged_files_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 def test_bandit_findings_join_the_report(tmp_path: Path) -> None:
     code = tmp_path / "code"
     code.mkdir()
-    (code / "bad.py").write_text("import subprocess\n\ndef run(cmd):\n    return subprocess.call(cmd, shell=True)\n")
+    (code / "bad.py").write_text(
+        "import subprocess\n\ndef run(cmd):\n    return subprocess.call(cmd, shell=True)\n"
+    )
     (code / "ok.py").write_text("import subprocess\n\ndef run(cmd):\n"
                                 "    return subprocess.call(cmd, shell=True)  # nosec B602\n")
     out = tmp_path / "out"
@@ -182,18 +243,25 @@ def test_bandit_findings_join_the_report(tmp_path: Path) -> None:
 def test_own_tree_passes_its_own_gate() -> None:
     """The toolkit is held to its own gates: no secret in its tree, no high bandit finding."""
     repo = Path(__file__).resolve().parent.parent
-    dirs = [repo / d for d in ("toolkit", "attacks", "reports", "targets", "contracts", "tests", "bench")]
-    res = run_scan(ScanConfig(dirs, code=[repo / d for d in ("toolkit", "attacks", "reports", "targets")]),
-                   repo / "artifacts")
+    dirs = [
+        repo / d
+        for d in ("toolkit", "attacks", "reports", "targets", "contracts", "tests", "bench")
+    ]
+    res = run_scan(
+        ScanConfig(dirs, code=[repo / d for d in ("toolkit", "attacks", "reports", "targets")]),
+        repo / "artifacts",
+    )
     assert res.new == [] and res.bandit == [] and res.verdict == "pass", (res.new, res.bandit)
 
 
 def test_prefiltered_scan_finds_exactly_what_detect_secrets_finds(tmp_path: Path) -> None:
-    """The fast front end may skip work, never findings: compared on fake secrets, config files and real code."""
+    """The fast front end may skip work, never findings: compared on fake secrets, config files and
+    real code.
+    """
     import os
     import sysconfig
 
-    from toolkit.secrets_scan import classify, detect, detect_plain, walk
+    from toolkit.gates.secrets_scan import classify, detect, detect_plain, walk
 
     tree = tmp_path / "tree"
     tree.mkdir()
@@ -220,10 +288,14 @@ def test_credentials_at_rest_in_sqlite_are_found(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     body = _scan(tmp_path, empty, databases=[db])
-    assert [(Path(s["filename"]).name, s["type"]) for s in body["new_secrets"]] == [("app.db#cells", "GitHub Token")]
+    assert [(Path(s["filename"]).name, s["type"]) for s in body["new_secrets"]] == [
+        ("app.db#cells", "GitHub Token")
+    ]
 
 
-def test_changed_since_scans_only_changed_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_changed_since_scans_only_changed_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
     git = lambda *a: subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *a],
@@ -244,10 +316,12 @@ def test_changed_since_scans_only_changed_files(tmp_path: Path, monkeypatch: pyt
 
 @pytest.mark.slow
 def test_reference_stack_logs_config_and_database_stay_clean(tmp_path: Path) -> None:
-    """After a full hardened attack run, the contract's own secrets gate passes on what the stack left."""
+    """After a full hardened attack run, the contract's own secrets gate passes on what the stack
+    left.
+    """
     from tests.conftest import reference_copy
-    from toolkit.attack import AttackConfig, run_attacks
-    from toolkit.secrets_gate import run_secrets_gate
+    from toolkit.gates.attack import AttackConfig, run_attacks
+    from toolkit.gates.secrets_gate import run_secrets_gate
 
     path = reference_copy(tmp_path)
     result, _ = run_attacks(AttackConfig(path, ["leaks", "traversal", "auth"], budget="quick"))
@@ -368,7 +442,7 @@ def test_pre_commit_hook_on_three_commits(tmp_path: Path) -> None:
 
 
 def test_own_artifacts_gitignore_and_exclusions(tmp_path: Path) -> None:
-    from toolkit.secrets_scan import ScanConfig
+    from toolkit.gates.secrets_scan import ScanConfig
 
     tree = tmp_path / "plain"  # not a git repository: the .gitignore matcher
     (tree / "build").mkdir(parents=True)
@@ -411,7 +485,7 @@ def test_own_artifacts_gitignore_and_exclusions(tmp_path: Path) -> None:
 
 
 def test_stale_canary_is_removed_and_new_ones_never_enter_the_tree(tmp_path: Path) -> None:
-    from toolkit.secrets_scan import canary_text
+    from toolkit.gates.secrets_scan import canary_text
 
     tree = tmp_path / "t"
     tree.mkdir()
@@ -422,7 +496,7 @@ def test_stale_canary_is_removed_and_new_ones_never_enter_the_tree(tmp_path: Pat
     )  # not our name pattern: left alone, and scanned
     lookalike.write_text("hello\n")
     seen: list[list[str]] = []
-    import toolkit.secrets_scan as mod
+    import toolkit.gates.secrets_scan as mod
 
     real = mod.detect
 
@@ -481,7 +555,9 @@ def test_fresh_clone_passes_its_own_scan(tmp_path: Path) -> None:
         pytest.skip("not a git checkout: nothing to clone")
     clone = tmp_path / "clone"
     assert _git(tmp_path, "clone", "-q", str(repo), str(clone)).returncode == 0
-    env = {k: v for k, v in os.environ.items() if k != "TOOLKIT_CONTRACT"}  # the clone's own contract
+    env = {
+        k: v for k, v in os.environ.items() if k != "TOOLKIT_CONTRACT"
+    }  # the clone's own contract
     for _ in range(2):
         out = subprocess.run(
             [sys.executable, "-m", "toolkit", "secrets", "scan", "."],

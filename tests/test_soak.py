@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import fixture_service, free_ports, reference_copy, write_contract
-from toolkit.soak import SoakConfig, percentile, run_soak
-from toolkit.soak_hist import Hist
-from toolkit.soak_judge import Thresholds, rolling_breaches, spikes
-from toolkit.soak_metrics import ClassStats, Sample, merge_classes
+from toolkit.gates.soak import SoakConfig, percentile, run_soak
+from toolkit.gates.soak_hist import Hist
+from toolkit.gates.soak_judge import Thresholds, rolling_breaches, spikes
+from toolkit.gates.soak_metrics import ClassStats, Sample, merge_classes
 
 
 def _fixture(tmp_path: Path, *flags: str, rate: float = 20.0, extra: str = "",
@@ -68,7 +68,10 @@ def test_reference_stack_soak_passes_with_measurements(tmp_path: Path) -> None:
     destroyed = sum(w["classes"].get("session-destroy", {}).get("count", 0) for w in windows)
     assert created == destroyed > 0 and windows[-1]["open_sessions"] == 0  # churn, none leaked
     chat = result.body["per_class"]["chat"]
-    assert chat["first_event"]["count"] > 0 and chat["headers"]["p95_ms"] <= chat["first_event"]["p95_ms"]
+    assert (
+        chat["first_event"]["count"] > 0
+        and chat["headers"]["p95_ms"] <= chat["first_event"]["p95_ms"]
+    )
 
 
 @pytest.mark.slow
@@ -82,7 +85,9 @@ def test_killing_a_reference_service_mid_run_ends_it_within_one_window(tmp_path:
             psutil.Process(doc["services"]["openclaw"]["pid"]).kill()  # our own child
             killed["at"] = doc["end_s"]
 
-    cfg = SoakConfig(reference_copy(tmp_path), 60.0, 1.0, 1.0, seed=13, observers=[kill_at_window_3])
+    cfg = SoakConfig(
+        reference_copy(tmp_path), 60.0, 1.0, 1.0, seed=13, observers=[kill_at_window_3]
+    )
     result = run_soak(cfg)
     assert result.verdict == "fail" and result.exit_code == 1
     assert "service openclaw is dead" in result.body["abort_reason"]
@@ -102,7 +107,12 @@ def test_a_steady_service_passes_and_every_window_holds_the_figures(tmp_path: Pa
     assert len(windows) >= 8 and [w["window"] for w in windows] == list(range(1, len(windows) + 1))
     w = windows[len(windows) // 2]
     assert w["classes"]["get"]["count"] == w["overall"]["count"] > 0
-    assert w["overall"]["p50_ms"] <= w["overall"]["p95_ms"] <= w["overall"]["p99_ms"] <= w["overall"]["max_ms"]
+    assert (
+        w["overall"]["p50_ms"]
+        <= w["overall"]["p95_ms"]
+        <= w["overall"]["p99_ms"]
+        <= w["overall"]["max_ms"]
+    )
     svc = w["services"]["svc"]
     assert svc["alive"] and svc["healthy"] and svc["rss_bytes"] > 0 and svc["threads"] >= 1
     assert svc["open_files"] >= 1 and svc["cpu_percent"] is not None and "connections" in svc
@@ -118,11 +128,15 @@ def test_errors_abort_the_soak_within_a_window(tmp_path: Path) -> None:
     assert result.verdict == "fail" and result.exit_code == 1
     assert "error rate 100.00%" in result.body["abort_reason"]
     assert time.monotonic() - t0 < 12 and _metric(result, "aborted")["verdict"] == "fail"
-    assert result.body["per_class"]["get"]["errors_by_kind"] == {"http_503": result.body["per_class"]["get"]["count"]}
+    assert result.body["per_class"]["get"]["errors_by_kind"] == {
+        "http_503": result.body["per_class"]["get"]["count"]
+    }
 
 
 def test_a_memory_leak_fails_the_soak(tmp_path: Path) -> None:
-    result = run_soak(SoakConfig(_fixture(tmp_path, "--leak-mb-per-s", "20"), 4.0, 1.0, 0.5, seed=3))
+    result = run_soak(
+        SoakConfig(_fixture(tmp_path, "--leak-mb-per-s", "20"), 4.0, 1.0, 0.5, seed=3)
+    )
     growth = _metric(result, "memory_growth")
     assert result.verdict == "fail" and growth["verdict"] == "fail" and growth["value"] > 0.05
 
@@ -132,8 +146,12 @@ def test_a_service_that_dies_ends_the_run_within_one_window_naming_it(tmp_path: 
     assert result.verdict == "fail" and result.exit_code == 1
     assert "service svc is dead" in result.body["abort_reason"]
     last = _windows(result)[-1]
-    assert last["end_s"] < 3 + 2 * 1.0 + 1.0  # death at ~3 s (+ start-up), caught by the next window
-    assert _metric(result, "restarts")["value"] == 1 and "svc" in _metric(result, "restarts")["detail"]
+    assert (
+        last["end_s"] < 3 + 2 * 1.0 + 1.0
+    )  # death at ~3 s (+ start-up), caught by the next window
+    assert (
+        _metric(result, "restarts")["value"] == 1 and "svc" in _metric(result, "restarts")["detail"]
+    )
 
 
 def test_stuck_requests_abort_the_soak(tmp_path: Path) -> None:
@@ -195,12 +213,17 @@ def test_p95_spikes_are_windows_above_k_times_the_median() -> None:
     assert spikes(jitter, th)[0] == []  # 5 x a 0.3 ms median is jitter, under the 20 ms floor
 
 
-def test_soak_traffic_to_a_remote_host_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_soak_traffic_to_a_remote_host_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from tests.conftest import run_cli
 
-    path = write_contract(tmp_path, '[contract]\nname = "r"\nversion = "1.0.0"\n[soak]\nduration = "5s"\n'
-                          '[[soak.traffic]]\nname = "x"\nrate_per_s = 1.0\nbase_url = "http://192.0.2.7:80"\n'
-                          'method = "GET"\npath = "/"\n')
+    path = write_contract(
+        tmp_path,
+        '[contract]\nname = "r"\nversion = "1.0.0"\n[soak]\nduration = "5s"\n'
+        '[[soak.traffic]]\nname = "x"\nrate_per_s = 1.0\nbase_url = "http://192.0.2.7:80"\n'
+        'method = "GET"\npath = "/"\n',
+    )
     assert run_cli("soak", "--contract", str(path)) == 2
     assert "only loopback targets are allowed" in " ".join(capsys.readouterr().err.split())
 
@@ -233,7 +256,7 @@ def _report(result: Any) -> Path:
 
 
 def test_the_html_report_has_four_plots_and_is_in_the_manifest(tmp_path: Path) -> None:
-    from toolkit.evidence import verify_run
+    from toolkit.core.evidence import verify_run
 
     result = run_soak(SoakConfig(_fixture(tmp_path), 3.0, 0.5, 0.5, seed=8))
     html = _report(result).read_text()
@@ -289,7 +312,9 @@ def test_the_locust_engine_runs_one_master_and_two_workers_into_the_same_evidenc
     assert len(workers) == 2  # both workers reported
     total = sum(d["overall"]["count"] for d in windows)
     assert 20.0 * 8 * 0.6 <= total <= 20.0 * 8 * 1.4  # the contract's rate, within Poisson noise
-    assert windows[-1]["services"]["svc"]["alive"] and merge_classes(windows)["get"].latency.count > 0
+    assert (
+        windows[-1]["services"]["svc"]["alive"] and merge_classes(windows)["get"].latency.count > 0
+    )
     logs = result.summary_path.parent / "service-logs"
     assert (logs / "locust-master.log").is_file() and (logs / "locust-worker-2.log").is_file()
 
@@ -339,7 +364,9 @@ method = "GET"\npath = "/"\n[soak.thresholds]\nabort = false\n""")
     assert set(result.body["per_class"]["x"]["errors_by_kind"]) == {"ProtocolFailed"}
 
 
-def test_bad_soak_options_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_soak_options_are_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from tests.conftest import run_cli
 
     path = str(_fixture(tmp_path))
@@ -352,16 +379,23 @@ def test_bad_soak_options_are_usage_errors(tmp_path: Path, capsys: pytest.Captur
 
 def test_drill_history_html_plots_rpo_and_rto(tmp_path: Path) -> None:
     from tests.conftest import run_cli
-    from toolkit import contract as contract_mod
-    from toolkit.drill import finish_history, start_history
-    from toolkit.runner import GateResult
+    from toolkit.core import contract as contract_mod
+    from toolkit.core.runner import GateResult
+    from toolkit.gates.drill import finish_history, start_history
 
     path = write_contract(tmp_path, '[contract]\nname = "d"\nversion = "1.0.0"\n')
     c = contract_mod.load(path)
-    for i, (rpo, rto, verdict) in enumerate([(0.4, 0.9, "pass"), (None, None, "fail"), (0.5, 1.1, "pass")]):
+    for i, (rpo, rto, verdict) in enumerate(
+        [(0.4, 0.9, "pass"), (None, None, "fail"), (0.5, 1.1, "pass")]
+    ):
         start_history(c, f"run-{i}", ["kill", "<b>"], i)
-        finish_history(c, f"run-{i}", GateResult(verdict, {"rpo_s": rpo, "rto_s": rto, "lost_writes": i},
-                                                 tmp_path / "summary.json"))
+        finish_history(
+            c,
+            f"run-{i}",
+            GateResult(
+                verdict, {"rpo_s": rpo, "rto_s": rto, "lost_writes": i}, tmp_path / "summary.json"
+            ),
+        )
     out = tmp_path / "history.html"
     assert run_cli("drill", "history", "--contract", str(path), "--html", str(out)) == 0
     html = out.read_text()

@@ -22,9 +22,9 @@ from tests.conftest import (
     toolkit_process,
     write_contract,
 )
-from toolkit import contract as contract_mod
-from toolkit.errors import TargetError
-from toolkit.supervisor import Supervisor, processes_with_marker, run_file
+from toolkit.core import contract as contract_mod
+from toolkit.core.errors import TargetError
+from toolkit.core.supervisor import Supervisor, processes_with_marker, run_file
 
 HEAD = '[contract]\nname = "fx"\nversion = "1.0.0"\n'
 

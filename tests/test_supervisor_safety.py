@@ -21,12 +21,12 @@ import psutil
 import pytest
 
 from tests.conftest import REPO, fixture_service, free_ports, listening, run_cli, write_contract
-from toolkit import contract as contract_mod
-from toolkit import platform
-from toolkit.cycle import CycleConfig, run_cycle
-from toolkit.errors import TargetError
-from toolkit.preflight import run_checks
-from toolkit.supervisor import MARKER_ENV, Supervisor, run_file
+from toolkit.core import contract as contract_mod
+from toolkit.core import platform
+from toolkit.core.errors import TargetError
+from toolkit.core.supervisor import MARKER_ENV, Supervisor, run_file
+from toolkit.gates.cycle import CycleConfig, run_cycle
+from toolkit.gates.preflight import run_checks
 
 HEAD = '[contract]\nname = "safe"\nversion = "1.0.0"\n[defaults]\nhealth_interval_s = 0.2\n'
 ENV = {**os.environ, "COLUMNS": "200"}
@@ -212,7 +212,7 @@ def test_kill9_during_startup_orphans_nothing(tmp_path: Path, then: str) -> None
         assert wait_for(lambda: len(_children_of(up.pid, "fixture_service")) == 2), \
             "b was never spawned"
         services = [p.pid for p in psutil.Process(up.pid).children(recursive=True)]
-        watchdogs = _children_of(up.pid, "toolkit.reclaimer")
+        watchdogs = _children_of(up.pid, "toolkit.core.reclaimer")
         assert len(watchdogs) == 1, "no watchdog beside the services"
         if then != "watchdog":
             watchdogs[0].kill()  # the adversary takes the watchdog out first
@@ -346,7 +346,7 @@ def test_endless_or_huge_healthz_neither_hangs_nor_bloats(tmp_path: Path) -> Non
 def test_probe_has_a_total_deadline_and_a_body_cap(tmp_path: Path) -> None:
     import httpx
 
-    from toolkit.supervisor import probe
+    from toolkit.core.supervisor import probe
 
     ports = free_ports(2)
     text = (
@@ -422,7 +422,7 @@ def test_preflight_names_the_holder_of_a_busy_port(
 def test_capped_log_keeps_at_most_backups_plus_one_files(
     tmp_path: Path, backups: int, files: list[str]
 ) -> None:
-    from toolkit.logcap import CappedLog
+    from toolkit.core.logcap import CappedLog
 
     log = CappedLog(tmp_path / "svc.log", 1024, backups)
     reader, writer = os.pipe()

@@ -19,7 +19,9 @@ async def _relay(message: str) -> AsyncIterator[bytes]:
     body = json.dumps({"prompt": message, "max_tokens": 16}).encode()
     headers = {"content-type": "application/json",
                "x-service-token": sign(svc.keys, "POST", "/v1/generate", body)}
-    async with svc.client.stream("POST", ROUTER + "/v1/generate", content=body, headers=headers) as resp:
+    async with svc.client.stream(
+        "POST", ROUTER + "/v1/generate", content=body, headers=headers
+    ) as resp:
         if resp.status_code != 200:
             yield b"event: error\ndata: {\"error\": \"upstream unavailable\"}\n\n"
             return

@@ -27,10 +27,27 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-WEAKNESSES = frozenset({
-    "traversal", "prefix", "symlink", "shell", "smuggle", "env", "policy", "policy-client",
-    "policy-reload", "auth", "replay", "skew", "rotation", "logs", "errors", "disclosure", "plaintext",
-})
+WEAKNESSES = frozenset(
+    {
+        "traversal",
+        "prefix",
+        "symlink",
+        "shell",
+        "smuggle",
+        "env",
+        "policy",
+        "policy-client",
+        "policy-reload",
+        "auth",
+        "replay",
+        "skew",
+        "rotation",
+        "logs",
+        "errors",
+        "disclosure",
+        "plaintext",
+    }
+)
 
 
 def weakened(name: str) -> bool:
@@ -66,8 +83,10 @@ class Log:
         return text
 
     def __call__(self, event: str, **fields: Any) -> None:
-        line = json.dumps({"ts": round(time.time(), 3), "svc": self.service, "event": event, **fields},
-                          default=str)
+        line = json.dumps(
+            {"ts": round(time.time(), 3), "svc": self.service, "event": event, **fields},
+            default=str,
+        )
         sys.stderr.write(self.redact(line) + "\n")
         sys.stderr.flush()
 
@@ -75,7 +94,9 @@ class Log:
 # ------------------------------------------------------------------ auth
 
 class KeyRing:
-    """Key file lines ``kid:hexsecret``; re-read when its mtime changes (rotation without restart)."""
+    """Key file lines ``kid:hexsecret``; re-read when its mtime changes (rotation without
+    restart).
+    """
 
     def __init__(self, path: Path):
         self.path = path
@@ -203,7 +224,9 @@ class Service:
         path_qs = raw_path.decode("latin-1")
         if request.url.query:
             path_qs += "?" + request.scope["query_string"].decode("latin-1")
-        reason = self.verifier.check(request.headers.get("x-service-token"), request.method, path_qs, body)
+        reason = self.verifier.check(
+            request.headers.get("x-service-token"), request.method, path_qs, body
+        )
         if weakened("logs"):  # verbose logging: full headers and body, unredacted
             self.log("request", method=request.method, path=path_qs, headers=dict(request.headers),
                      body=body[:2000].decode("utf-8", "replace"))
@@ -222,7 +245,8 @@ class Service:
             return self.internal_error(exc)
 
     def internal_error(self, exc: BaseException) -> Response:
-        ref = f"err-{int.from_bytes(os.urandom(5), 'big'):013d}"  # not secret-shaped: scanners stay quiet
+        # not secret-shaped: scanners stay quiet
+        ref = f"err-{int.from_bytes(os.urandom(5), 'big'):013d}"
         self.log("error", ref=ref, kind=type(exc).__name__, detail=str(exc))
         if weakened("errors"):
             return self.debug_error(500)
@@ -254,9 +278,19 @@ class Service:
         parser.add_argument("--port", type=int, required=True)
         parser.add_argument("--host", default="127.0.0.1")
         args = parser.parse_args(argv)
-        self.log("start", port=args.port, pid=os.getpid(), weaken=os.environ.get("SONIA_WEAKEN", ""))
-        uvicorn.run(self.app(), host=args.host, port=args.port, log_level="warning", access_log=False,
-                    lifespan="off", server_header=False, date_header=False)
+        self.log(
+            "start", port=args.port, pid=os.getpid(), weaken=os.environ.get("SONIA_WEAKEN", "")
+        )
+        uvicorn.run(
+            self.app(),
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            server_header=False,
+            date_header=False,
+        )
 
 
 class ClientError(Exception):

@@ -35,8 +35,11 @@ def conn() -> sqlite3.Connection:
 
 def _put(key: str, value: str) -> None:
     with _write_lock:
-        conn().execute("INSERT INTO memory(key, value, updated) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE "
-                       "SET value = excluded.value, updated = excluded.updated", (key, value, time.time()))
+        conn().execute(
+            "INSERT INTO memory(key, value, updated) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE "
+            "SET value = excluded.value, updated = excluded.updated",
+            (key, value, time.time()),
+        )
 
 
 def _get(key: str) -> str | None:

@@ -15,7 +15,18 @@ from starlette.responses import Response, StreamingResponse
 from targets.sonia.common import ClientError, Service, json_body
 
 svc = Service("model-router")
-WORDS = ("the", "gate", "holds", "evidence", "service", "stream", "token", "quiet", "proof", "signal")
+WORDS = (
+    "the",
+    "gate",
+    "holds",
+    "evidence",
+    "service",
+    "stream",
+    "token",
+    "quiet",
+    "proof",
+    "signal",
+)
 SEED = int(os.environ.get("SONIA_MODEL_SEED", "1337"))
 
 

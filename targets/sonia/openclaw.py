@@ -9,7 +9,8 @@ Hardened behaviour (each line names the SONIA_WEAKEN switch that turns it off):
   only known options, path arguments confined (``shell``: joins argv into a shell line;
   ``smuggle``: honours ``|`` and ``>`` inside argv, checking only the first command);
 * child processes get an allowlisted environment (``env``: inherits everything and takes
-  any client variable); responses never echo it (``disclosure``: replies echo the server's environment);
+  any client variable); responses never echo it (``disclosure``: replies echo the server's
+  environment);
 * the policy is read server-side from a file, hot-reloaded on change, with exact tool
   names and no client overrides (``policy``, ``policy-client``, ``policy-reload``).
 """
@@ -166,7 +167,15 @@ def _child_env(client_env: Any) -> dict[str, str]:
         return {**os.environ, **{str(k): str(v) for k, v in client_env.items()}}
     env = {"PATH": SAFE_PATH, "HOME": str(SANDBOX), "LANG": "C.UTF-8"}
     for key, value in client_env.items():
-        if key not in CLIENT_ENV_ALLOWED or not isinstance(value, str) or not value.replace("_", "").replace(".", "").replace("-", "").replace("/", "").isalnum():
+        if (
+            key not in CLIENT_ENV_ALLOWED
+            or not isinstance(value, str)
+            or not value.replace("_", "")
+            .replace(".", "")
+            .replace("-", "")
+            .replace("/", "")
+            .isalnum()
+        ):
             raise ClientError(f"environment variable not allowed: {str(key)[:40]}", 403)
         env[key] = value
     return env
@@ -200,8 +209,11 @@ def _run(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
             raise ClientError("command not found", 404)
         proc = subprocess.run([exe, *argv[1:]], cwd=SANDBOX, env=env, capture_output=True,  # nosec B603
                               timeout=10, check=False)
-    return {"exit_code": proc.returncode, "stdout": proc.stdout[:MAX_OUT].decode("utf-8", "replace"),
-            "stderr": proc.stderr[:MAX_OUT].decode("utf-8", "replace")}
+    return {
+        "exit_code": proc.returncode,
+        "stdout": proc.stdout[:MAX_OUT].decode("utf-8", "replace"),
+        "stderr": proc.stderr[:MAX_OUT].decode("utf-8", "replace"),
+    }
 
 
 def _run_pipeline(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
@@ -256,7 +268,9 @@ def browser_fetch(args: dict[str, Any]) -> dict[str, Any]:
         raise ClientError("url must be a string")
     parts = urlsplit(url)
     try:
-        loopback = parts.hostname == "localhost" or ipaddress.ip_address(parts.hostname or "").is_loopback
+        loopback = (
+            parts.hostname == "localhost" or ipaddress.ip_address(parts.hostname or "").is_loopback
+        )
     except ValueError:
         loopback = False
     if parts.scheme not in ("http", "https") or not loopback:
@@ -327,13 +341,17 @@ async def action(request: Request) -> Response:
 
 async def _audit(tool: str) -> None:
     try:
-        await svc.call(peer("audit-ledger", 7050), "POST", "/v1/audit", {"event": "tool", "tool": tool})
+        await svc.call(
+            peer("audit-ledger", 7050), "POST", "/v1/audit", {"event": "tool", "tool": tool}
+        )
     except Exception as exc:  # noqa: BLE001 - best-effort audit; the failure is logged
         svc.log("audit.unreachable", error=type(exc).__name__)
 
 
 def cache_credentials() -> None:
-    """Hardened: the upstream token lives only in memory. Weakened (``plaintext``): cached on disk."""
+    """Hardened: the upstream token lives only in memory. Weakened (``plaintext``): cached on
+    disk.
+    """
     if weakened("plaintext"):
         cache = POLICY_FILE.parent / "credentials.cache"
         cache.write_text(json.dumps({"openclaw_token": os.environ.get("OPENCLAW_TOKEN", "")}))

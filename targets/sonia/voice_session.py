@@ -14,7 +14,9 @@ from targets.sonia.common import ClientError, Service
 svc = Service("voice-session")
 SESSIONS: dict[str, float] = {}
 MAX_SESSIONS = 1000
-TTL_S = float(os.environ.get("SONIA_SESSION_TTL_S", "300"))  # sessions churn: they expire after 5 minutes
+TTL_S = float(
+    os.environ.get("SONIA_SESSION_TTL_S", "300")
+)  # sessions churn: they expire after 5 minutes
 
 
 def _expire(now: float) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit import contract as contract_mod
+from toolkit.core import contract as contract_mod
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -25,6 +25,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def contract() -> contract_mod.Contract:
-    path = Path(os.environ.get("TOOLKIT_CONTRACT", Path(__file__).resolve().parents[2] / "contracts" /
-                               "boot_contract.toml"))
+    path = Path(
+        os.environ.get(
+            "TOOLKIT_CONTRACT",
+            Path(__file__).resolve().parents[2] / "contracts" / "boot_contract.toml",
+        )
+    )
     return contract_mod.load(path)

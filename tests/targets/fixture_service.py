@@ -26,11 +26,19 @@ def main() -> None:
     ap.add_argument("--double-fork", action="store_true")
     ap.add_argument("--unhealthy-after", type=float, default=None)
     ap.add_argument("--leak-listener", action="store_true")
-    ap.add_argument("--ready-file", default=None, help="write the wall time the socket started listening")
-    ap.add_argument("--leak-mb-per-s", type=float, default=0.0, help="grow resident memory steadily")
-    ap.add_argument("--exit-after", type=float, default=None, help="die this many seconds after start")
+    ap.add_argument(
+        "--ready-file", default=None, help="write the wall time the socket started listening"
+    )
+    ap.add_argument(
+        "--leak-mb-per-s", type=float, default=0.0, help="grow resident memory steadily"
+    )
+    ap.add_argument(
+        "--exit-after", type=float, default=None, help="die this many seconds after start"
+    )
     ap.add_argument("--slow-ms", type=float, default=0.0, help="answer every request this late")
-    ap.add_argument("--fail-requests", action="store_true", help="answer 500 to everything but /healthz")
+    ap.add_argument(
+        "--fail-requests", action="store_true", help="answer 500 to everything but /healthz"
+    )
     ap.add_argument("--escape-on-term", default=None, metavar="TOKEN",
                     help="on SIGTERM: double fork, setsid, exec a sleeper, empty environment")
     ap.add_argument("--exit-code-on-term", type=int, default=None,
@@ -61,8 +69,14 @@ def main() -> None:
                 return
             if args.slow_ms and self.path != "/healthz":
                 time.sleep(args.slow_ms / 1000)
-            sick = (args.fail_requests and self.path != "/healthz") or args.never_healthy or (
-                args.unhealthy_after is not None and time.monotonic() - started > args.unhealthy_after)
+            sick = (
+                (args.fail_requests and self.path != "/healthz")
+                or args.never_healthy
+                or (
+                    args.unhealthy_after is not None
+                    and time.monotonic() - started > args.unhealthy_after
+                )
+            )
             self.send_response(503 if sick else 200)
             self.end_headers()
             self.wfile.write(b"sick" if sick else b"ok")

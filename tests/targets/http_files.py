@@ -1,6 +1,7 @@
 """A static file server (stdlib) that dies on a malformed request target, for restart tests.
 
-    python -m tests.targets.http_files --port N --root DIR [--crash-on-nul] [--token T [--naive-guard]]
+    python -m tests.targets.http_files --port N --root DIR [--crash-on-nul] \
+        [--token T [--naive-guard]]
 
 Serves files below ROOT with realpath containment; redirects a folder without a trailing
 slash (like every static server). With --crash-on-nul the whole process exits when a
@@ -23,7 +24,9 @@ def main() -> None:
     ap.add_argument("--root", required=True)
     ap.add_argument("--crash-on-nul", action="store_true")
     ap.add_argument("--token", default=None, help="/admin/ needs 'Authorization: Bearer TOKEN'")
-    ap.add_argument("--naive-guard", action="store_true", help="guard the raw path, route the normalised one")
+    ap.add_argument(
+        "--naive-guard", action="store_true", help="guard the raw path, route the normalised one"
+    )
     args = ap.parse_args()
     root = os.path.realpath(args.root)
 

@@ -50,9 +50,21 @@ def main() -> None:
             name = msg["params"].get("name")
             if name == "read_file" or (MODE == "readonly-weak" and name == "delete_file"):
                 text = f"{name} done for {msg['params'].get('arguments')}"
-                send({"jsonrpc": "2.0", "id": msg["id"], "result": {"content": [{"type": "text", "text": text}]}})
+                send(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": msg["id"],
+                        "result": {"content": [{"type": "text", "text": text}]},
+                    }
+                )
             else:  # hidden tools are refused exactly like unknown ones
-                send({"jsonrpc": "2.0", "id": msg["id"], "error": {"code": -32602, "message": f"Unknown tool: {name}"}})
+                send(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": msg["id"],
+                        "error": {"code": -32602, "message": f"Unknown tool: {name}"},
+                    }
+                )
         elif method == "tools/call":
             if MODE == "exit" or (MODE == "crashy" and ".." in json.dumps(msg["params"])):
                 sys.exit(3)
@@ -60,12 +72,32 @@ def main() -> None:
             try:
                 with open(path, encoding="utf-8", errors="replace") as fh:
                     text = fh.read(65536)
-                send({"jsonrpc": "2.0", "id": msg["id"], "result": {"content": [{"type": "text", "text": text}]}})
+                send(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": msg["id"],
+                        "result": {"content": [{"type": "text", "text": text}]},
+                    }
+                )
             except OSError as exc:
-                send({"jsonrpc": "2.0", "id": msg["id"],
-                      "result": {"isError": True, "content": [{"type": "text", "text": str(exc.strerror)}]}})
+                send(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": msg["id"],
+                        "result": {
+                            "isError": True,
+                            "content": [{"type": "text", "text": str(exc.strerror)}],
+                        },
+                    }
+                )
         else:
-            send({"jsonrpc": "2.0", "id": msg["id"], "error": {"code": -32601, "message": "no such method"}})
+            send(
+                {
+                    "jsonrpc": "2.0",
+                    "id": msg["id"],
+                    "error": {"code": -32601, "message": "no such method"},
+                }
+            )
 
 
 if __name__ == "__main__":

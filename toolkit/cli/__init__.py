@@ -1,0 +1,49 @@
+"""The `toolkit` command: a thin shell that parses, calls the core and returns an exit code.
+
+Exit codes: 0 pass, 1 a gate failed or findings were made, 2 tool, contract or usage error.
+Each command group is its own module; importing it adds its commands to the click group.
+"""
+
+from __future__ import annotations
+
+import os
+
+import click
+from rich.markup import escape
+
+from toolkit.cli import contract, gates, stack, verify  # noqa: F401  (registers the commands)
+from toolkit.cli.app import cli, console, err_console
+from toolkit.core.errors import ToolkitError
+
+__all__ = ["cli", "console", "err_console", "main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code instead of exiting, so tests can call it in-process."""
+    try:
+        code = cli.main(args=argv, prog_name="toolkit", standalone_mode=False)
+    except ToolkitError as exc:
+        err_console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except click.exceptions.Abort:
+        err_console.print("interrupted")
+        return 130
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+    except Exception as exc:  # a bug in the toolkit: still one paragraph and exit 2, no traceback
+        err_console.print(
+            f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}. This is a toolkit "
+            "bug; "
+            "rerun with TOOLKIT_DEBUG=1 for the traceback and report it."
+        )
+        if os.environ.get("TOOLKIT_DEBUG"):
+            raise
+        return 2
+    return code if isinstance(code, int) else 0  # every command returns its exit code
+

@@ -1,0 +1,1 @@
+"""The core: contract, supervisor, runner, evidence, transports, platform, model."""

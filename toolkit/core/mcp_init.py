@@ -1,0 +1,314 @@
+"""`toolkit contract init --mcp-stdio`: a locked contract written from a server's own tool listing.
+
+The server is started, its tools are listed, and every (tool, argument) pair whose name,
+title, description or JSON schema says path, file, directory, repository, command,
+arguments, ref or environment becomes one surface, with the payload class that fits and
+benign values for the tool's other required arguments. `toolkit attack --all` then runs
+on the result unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from toolkit.core.errors import ContractError, TargetError
+
+PATHISH = re.compile(
+    r"path|file|dir|folder|directory|root|cwd|source|destination|dest\b|location", re.IGNORECASE
+)
+REPO = re.compile(r"repo", re.IGNORECASE)
+COMMANDISH = re.compile(
+    r"^(command|cmd|shell|script|commandline|command_line|exec)$", re.IGNORECASE
+)
+ARGSISH = re.compile(r"^(args|arguments|argv|flags|options|extra_args)$", re.IGNORECASE)
+REFISH = re.compile(r"^(ref|revision|rev|branch|branch_name|commit|target|tag|base|base_branch|sha|"
+                    r"since|until|range|refspec|start_point|treeish|tree_ish)$", re.IGNORECASE)
+ENVISH = re.compile(r"^(env|environment|env_vars|envs)$", re.IGNORECASE)
+URLISH = re.compile(r"url|uri|endpoint|href", re.IGNORECASE)
+WRITE_VERBS = re.compile(
+    r"write|edit|create|move|rename|delete|remove|mkdir|append|save|upload|put|set|"
+    r"commit|add|reset|checkout|init|copy",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class Surface:
+    name: str
+    cls: str
+    tool: str
+    arguments: dict[str, Any]
+    writes: bool
+    repository: bool
+    note: str = ""
+
+
+@dataclass
+class Plan:
+    server: str
+    argv: list[str]
+    sandbox: Path
+    surfaces: list[Surface] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def schema_type(prop: dict[str, Any]) -> str:
+    t = prop.get("type")
+    if isinstance(t, list):
+        t = next((x for x in t if x != "null"), None)
+    if t is None:
+        for key in ("anyOf", "oneOf"):
+            for alt in prop.get(key, []) or []:
+                if isinstance(alt, dict) and alt.get("type") not in (None, "null"):
+                    return schema_type(alt)
+    return str(t) if t else "string"
+
+
+def classify(arg: str, prop: dict[str, Any]) -> tuple[str, bool] | None:
+    """(payload class, repository?) for one argument, or None when no attack class fits."""
+    words = f"{prop.get('title', '')} {prop.get('description', '')}"
+    kind = schema_type(prop)
+    items = prop.get("items") if isinstance(prop.get("items"), dict) else {}
+    if kind == "array" and schema_type(items or {}) != "string":
+        return None
+    if ENVISH.match(arg) and kind == "object":
+        return "env", False
+    if kind not in ("string", "array"):
+        return None
+    if COMMANDISH.match(arg):
+        return ("argv" if kind == "array" else "command"), False
+    if ARGSISH.match(arg):
+        return "option", False
+    if REFISH.match(arg):
+        return "option", False
+    if URLISH.search(arg):
+        return None
+    if REPO.search(arg) or (PATHISH.search(arg) and REPO.search(words)):
+        return "path", True
+    if PATHISH.search(arg) or (
+        re.search(r"\b(path|file|directory|folder)\b", words, re.IGNORECASE) and kind == "string"
+    ):
+        return "path", False
+    return None
+
+
+def benign(arg: str, prop: dict[str, Any], repository: bool) -> Any:
+    """A harmless value the baseline step can accept for an argument that is not under attack."""
+    if "default" in prop and prop["default"] is not None:
+        return prop["default"]
+    if isinstance(prop.get("enum"), list) and prop["enum"]:
+        return prop["enum"][0]
+    kind = schema_type(prop)
+    if COMMANDISH.match(arg):  # a harmless command, in the shape the schema wants
+        return ["ls"] if kind == "array" else "ls"
+    quoted = re.findall(r"'([A-Za-z0-9_-]+)'", str(prop.get("description", "")))
+    if kind == "string" and quoted:
+        return quoted[0]  # "Whether to list local branches ('local'), ..." names its own values
+    if kind in ("integer", "number"):
+        return prop.get("minimum", 1)
+    if kind == "boolean":
+        return False
+    if kind == "object":
+        return {}
+    if kind == "array":
+        item = prop.get("items") if isinstance(prop.get("items"), dict) else {}
+        n = int(prop.get("minItems", 0) or 0)
+        return [benign(arg, item or {}, repository) for _ in range(n)]
+    if REPO.search(arg) or re.search(r"dir|folder|root|cwd", arg, re.IGNORECASE):
+        return "{{sandbox}}"
+    if REFISH.match(arg) and "name" in arg.lower():
+        return "toolkit-probe-" + re.sub(r"\W", "-", arg)  # a name to create: never an existing ref
+    if REFISH.match(arg):
+        return "HEAD"
+    if re.search(r"dest|target|output|new|^to$", arg, re.IGNORECASE) and PATHISH.search(
+        arg + " path"
+    ):
+        return (
+            "{{fresh}}"  # a destination: a new name each request, so "already exists" never answers
+        )
+    if PATHISH.search(arg):
+        return "{{probe}}"  # the benign file the toolkit plants in the sandbox for each surface
+    if re.search(r"pattern|glob|query|search", arg, re.IGNORECASE):
+        return "*"
+    return "toolkit-probe"
+
+
+def writes(tool: dict[str, Any]) -> bool:
+    ann = tool.get("annotations") if isinstance(tool.get("annotations"), dict) else {}
+    if isinstance(ann, dict) and "readOnlyHint" in ann:
+        return not bool(ann["readOnlyHint"])
+    return bool(WRITE_VERBS.search(str(tool.get("name", ""))))
+
+
+def validate(tools: list[Any]) -> list[dict[str, Any]]:
+    if not tools:
+        raise TargetError(
+            "the server lists no tools (tools/list returned an empty list): nothing to attack"
+        )
+    out = []
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str) or not tool["name"]:
+            raise TargetError(
+                f"tools/list entry {i} is not a tool (no string name): {json.dumps(tool)[:160]}"
+            )
+        schema = tool.get("inputSchema")
+        if not isinstance(schema, dict) or not isinstance(schema.get("properties", {}), dict):
+            raise TargetError(f"tool {tool['name']!r}: inputSchema is not a JSON schema object: "
+                              f"{json.dumps(schema)[:160]}")
+        out.append(tool)
+    return out
+
+
+def plan(server: str, argv: list[str], sandbox: Path, tools: list[dict[str, Any]]) -> Plan:
+    p = Plan(server, argv, sandbox)
+    used: set[str] = set()
+    for tool in tools:
+        schema = tool["inputSchema"]
+        props = {k: v for k, v in (schema.get("properties") or {}).items() if isinstance(v, dict)}
+        required = [r for r in schema.get("required", []) or [] if r in props]
+        for arg, prop in props.items():
+            hit = classify(arg, prop)
+            if hit is None:
+                continue
+            cls, repo = hit
+            args = {r: benign(r, props[r], repo) for r in required if r != arg}
+            args[arg] = (
+                ["{{payload}}"] if schema_type(prop) == "array" and cls != "argv" else "{{payload}}"
+            )
+            name = _unique(re.sub(r"[^A-Za-z0-9_.-]", "-", f"{tool['name']}-{arg}"), used)
+            p.surfaces.append(Surface(name, cls, tool["name"], args, writes(tool), repo))
+        if not any(s.tool == tool["name"] for s in p.surfaces):
+            p.skipped.append(tool["name"])
+    return p
+
+
+def _unique(name: str, used: set[str]) -> str:
+    out, n = name, 2
+    while out in used:
+        out, n = f"{name}-{n}", n + 1
+    used.add(out)
+    return out
+
+
+# ------------------------------------------------------------------ TOML
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return json.dumps(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_key(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(str(value))
+
+
+def _key(k: str) -> str:
+    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k)
+
+
+def render(p: Plan, sandbox_value: str, env: dict[str, str] | None = None) -> str:
+    name = re.sub(r"[^A-Za-z0-9_.-]", "-", p.server) or "mcp-server"
+    lines = ["# Written by `toolkit contract init --mcp-stdio` from the server's own tool listing.",
+             f"# Tools with no argument an attack class fits: {', '.join(p.skipped) or 'none'}.",
+             "[contract]", f"name = {toml_value(name)}", 'version = "1.0.0"', ""]
+    for s in p.surfaces:
+        lines += [
+            "[[surfaces]]",
+            f"name = {toml_value(s.name)}",
+            f"classes = [{toml_value(s.cls)}]",
+            'transport = "mcp-stdio"',
+            f"sandbox = {toml_value(sandbox_value)}",
+            f"command = {toml_value(p.argv)}",
+            f"tool = {toml_value(s.tool)}",
+            f"arguments = {toml_value(s.arguments)}",
+            "timeout_s = 20",
+        ]
+        if env:
+            lines.append(f"env = {toml_value(env)}")
+        if s.writes:
+            lines.append("writes = true")
+        if s.repository:
+            lines.append("repository = true")
+        lines.append("")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ the command
+
+class _Maker:
+    """make_repository's file-maker for init: creates, records nothing (the sandbox is the
+    user's).
+    """
+
+    def tree(self, path: Path) -> Path | None:
+        try:
+            path.mkdir()
+        except FileExistsError:
+            return None
+        return path
+
+    def file(self, folder: Path, name: str, content: str) -> tuple[Path, str]:
+        (folder / name).write_text(content + "\n", encoding="utf-8")
+        return folder / name, content
+
+
+def init(argv: list[str], sandbox: Path, out: Path, timeout: float = 60.0,
+         env: dict[str, str] | None = None) -> Plan:
+    """Start the server, list its tools, write and lock the contract; every failure is a
+    ToolkitError.
+    """
+    from toolkit.core import contract as contract_mod
+    from toolkit.core.baseline import make_repository
+    from toolkit.core.mcp_transport import StdioSession
+
+    if not argv:
+        raise ContractError(
+            "contract init: give the server's command after --, e.g. -- npx -y SERVER {{sandbox}}"
+        )
+    box = sandbox.resolve()
+    box.mkdir(parents=True, exist_ok=True)
+    templated = ["{{sandbox}}" if _same(a, box) else a for a in argv]
+    if any(REPO.search(a) or a.endswith("git") for a in argv):
+        make_repository(box, _Maker(), f"toolkit init {secrets.token_hex(3)}")
+    live = [
+        str(box) if a == "{{sandbox}}" else a.replace("{{sandbox}}", str(box)) for a in templated
+    ]
+    session = StdioSession(live, {**os.environ, **(env or {})}, str(box), timeout)
+    try:
+        info = session.initialize()
+        tools = validate(session.raw_tools())
+    finally:
+        session.close()
+    server = str((info.get("serverInfo") or {}).get("name") or Path(argv[0]).name)
+    p = plan(server, templated, box, tools)
+    if not p.surfaces:
+        raise TargetError(
+            f"none of the {len(tools)} tools of {server!r} takes an argument an attack class fits "
+            f"(path, file, directory, repository, command, args, ref, env): "
+            f"{', '.join(t['name'] for t in tools)}"
+        )
+    try:
+        rel = os.path.relpath(box, out.resolve().parent)
+    except ValueError:
+        rel = str(box)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(p, rel, env or {}), encoding="utf-8")
+    contract_mod.write_lock(contract_mod.load(out))
+    return p
+
+
+def _same(arg: str, box: Path) -> bool:
+    try:
+        return Path(arg).exists() and Path(arg).resolve() == box
+    except OSError:
+        return False

@@ -1,0 +1,581 @@
+"""Gate 3 (a-c): run the attack library against a contract's surfaces."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from attacks.base import CRASH_SPEC, REGISTRY, AttackContext, Canaries, Target, load_attacks
+from toolkit.core.auth import Signer
+from toolkit.core.baseline import (
+    accepted,
+    discover,
+    forms,
+    make_repository,
+    plant,
+    repository_typed,
+)
+from toolkit.core.contract import Contract, Surface
+from toolkit.core.errors import TargetError, ToolkitError, UsageError
+from toolkit.core.model import Finding
+from toolkit.core.pacing import Pacer, paced, run_lanes
+from toolkit.core.runner import GateResult, GateRun, gate_run, load_locked
+from toolkit.core.supervisor import Supervisor, listeners_on
+from toolkit.core.transport import Deliverer, HttpDeliverer, Reply, check_host
+from toolkit.gates.base import Profile
+
+FORMATS = ("json", "sarif", "junit", "md", "html")
+LITTER_JOURNAL = ".attack-litter.jsonl"
+ENV_CANARY = "TOOLKIT_ENV_CANARY"  # planted in every target's environment (CWE-526 oracle)
+MAX_CRASHES = 3
+
+
+@dataclass
+class AttackConfig:
+    contract_path: Path | None = None
+    selection: list[str] = field(default_factory=list)  # families or ids; empty = all
+    surfaces: list[str] = field(default_factory=list)
+    seed: int | None = None
+    budget: str = "standard"
+    formats: tuple[str, ...] = ("json", "sarif", "junit", "md")
+    allow_remote: set[str] = field(default_factory=set)
+    start_stack: bool = True
+    rate_limit: float | None = None  # payloads per second over the whole run (None: unpaced)
+    concurrency: int = 1  # surfaces attacked at the same time
+
+
+@dataclass
+class Case:
+    attack_id: str
+    title: str
+    surface: str
+    status: str  # vulnerable | clean | skipped | error
+    sent: int
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"attack_id": self.attack_id, "title": self.title, "surface": self.surface,
+                "status": self.status, "sent": self.sent, "findings": len(self.findings),
+                "notes": self.notes}
+
+
+def select(selection: list[str]) -> list[type[Any]]:
+    attacks = load_attacks()
+    if not selection:
+        return list(attacks.values())
+    chosen: list[type[Any]] = []
+    for name in selection:
+        hits = [a for i, a in attacks.items() if name in (i, a.spec.family)]
+        if not hits:
+            known = sorted({a.spec.family for a in attacks.values()} | set(attacks))
+            raise UsageError(
+                f"unknown attack {name!r}; known: {', '.join(known)} (see toolkit attack --list)"
+            )
+        chosen += [a for a in hits if a not in chosen]
+    return chosen
+
+
+class Fresh:
+    """``{{fresh}}``: a new, not yet existing file name in the sandbox each time it is expanded.
+
+    For tools that refuse to overwrite (a move or copy destination). The names share the
+    planted probe's stem, so cleanup sweeps whatever the target created under them.
+    """
+
+    def __init__(self, folder: Path, stem: str):
+        self.folder, self.stem, self.n = folder, stem, 0
+
+    def __str__(self) -> str:
+        self.n += 1
+        return str(self.folder / f"{self.stem}-{self.n}.txt")
+
+
+class Engine:
+    def __init__(self, cfg: AttackConfig, c: Contract, run: GateRun):
+        self.cfg, self.c, self.run = cfg, c, run
+        journal = c.evidence_dir / LITTER_JOURNAL
+        recovered = Canaries.recover(journal)
+        if recovered:
+            run.emit("canaries.recovered", removed=recovered)
+        self.work = Path(tempfile.mkdtemp(prefix="toolkit-canaries-"))
+        self.canaries = Canaries(self.work, journal)
+        self.crash_streak: dict[str, int] = {}
+        self.sup: Supervisor | None = None
+        self.client = httpx.Client(trust_env=False, follow_redirects=False)
+        self.ctx = AttackContext(c, cfg.seed if cfg.seed is not None else run.seed, cfg.budget,
+                                 self.canaries, self.service_pids, self.transcript)
+        self.cases: list[Case] = []
+        self.errors: list[str] = []
+        self.closers: list[Callable[[], None]] = []
+        self.listings: dict[str, list[dict[str, Any]]] = {}
+        self.pacer = Pacer(cfg.rate_limit)
+
+    # ---------------------------------------------------------- plumbing
+    def transcript(self, finding: Finding, text: str) -> str:
+        rel = f"transcripts/{finding.attack_id}-{finding.fingerprint[:16]}-{finding.variant_id}.txt"
+        self.run.evidence.write_bytes(rel, self.ctx.redact(text).encode("utf-8", "replace"))
+        return rel
+
+    def service_pids(self) -> dict[str, tuple[int, float]]:
+        if self.sup is not None:
+            out = {}
+            for name, r in self.sup.running.items():
+                try:
+                    out[name] = (r.pid, psutil.Process(r.pid).create_time())
+                except psutil.NoSuchProcess:
+                    out[name] = (r.pid, 0.0)
+            return out
+        ports = {s.port: s.name for s in self.c.services if s.port}
+        found = {}
+        for item in listeners_on(list(ports)):
+            if item["pid"]:
+                found[ports[item["port"]]] = (
+                    item["pid"],
+                    psutil.Process(item["pid"]).create_time(),
+                )
+        return found
+
+    def start(self) -> None:
+        """Start every service with a command, however the surfaces address it (base_url or
+        service).
+        """
+        if self.cfg.start_stack and any(s.command for s in self.c.services) and self.c.surfaces:
+            self.sup = Supervisor(
+                self.c,
+                marker=f"attack-{self.run.evidence.run_id}",
+                canary=self.canaries.secret,
+                log_dir=self.run.evidence.dir / "service-logs",
+                on_event=self.run.emit,
+            )
+            self.sup.extra_env = {
+                **getattr(self.sup, "extra_env", {}),
+                ENV_CANARY: self.canaries.secret,
+            }
+            self.run.log("starting the stack")
+            self.sup.start_all()
+
+    def stop(self) -> None:
+        for close in (
+            self.closers
+        ):  # stdio servers first: the supervisor's sweep must not take them for escapees
+            close()
+        self.closers.clear()
+        if self.sup is not None:
+            self.sup.stop_all()
+            self.sup.close()
+            self.sup = None
+
+    def cleanup(self) -> None:
+        for close in self.closers:
+            close()
+        problems = self.canaries.cleanup()
+        shutil.rmtree(self.work, ignore_errors=True)
+        self.client.close()
+        self.run.emit("canaries.removed", problems=problems)
+
+    # ---------------------------------------------------------- targets
+    def targets(self) -> dict[str, Target]:
+        wanted = set(self.cfg.surfaces)
+        unknown = wanted - {s.name for s in self.c.surfaces}
+        if unknown:
+            raise UsageError(f"no surface named {', '.join(sorted(unknown))}; surfaces: "
+                             f"{', '.join(s.name for s in self.c.surfaces)}")
+        out = {}
+        for surf in self.c.surfaces:
+            if wanted and surf.name not in wanted:
+                continue
+            try:
+                out[surf.name] = self._target(surf)
+            except TargetError as exc:
+                self.errors.append(f"surface {surf.name!r} could not be attacked: {exc}")
+                self.run.emit("surface.unreachable", surface=surf.name, notes=[str(exc)])
+        if not out and not self.errors:
+            raise ToolkitError(f"{self.c.path}: no [[surfaces]] to attack; add at least one")
+        return out
+
+    def _target(self, surf: Surface) -> Target:
+        variables: dict[str, Any] = {
+            **self.c.base_vars(),
+            "sandbox": str(surf.sandbox or ""),
+            "canary_secret": self.canaries.secret,
+            "port": self._port(surf),
+        }
+        self.canaries.watch(surf.sandbox)
+        if surf.sandbox is not None and repository_typed(surf):
+            make_repository(surf.sandbox, self.canaries)
+        planted = plant(self.canaries.file, self.canaries.folder, surf.sandbox)
+        if planted is not None and surf.sandbox is not None:
+            variables["probe"] = str(surf.sandbox / planted.file_name)
+            variables["fresh"] = Fresh(surf.sandbox, planted.file_name.rsplit(".", 1)[0] + "-fresh")
+        if surf.transport == "mcp-stdio":
+            from toolkit.core.mcp_transport import McpDeliverer
+
+            mcp = McpDeliverer(self.c, surf, variables, {ENV_CANARY: self.canaries.secret})
+            self.closers.append(mcp.close)
+            self.listings[surf.name] = mcp.listing
+            deliver: Deliverer = mcp
+        else:
+            http = HttpDeliverer(self.c, surf, Signer(self.c.auth), self.client, variables)
+            check_host(http.base, self.cfg.allow_remote)
+            deliver = http
+        target = Target(surf, paced(deliver, self.pacer), planted=planted)
+        missing = self._no_credentials(deliver)
+        absolute = surf.classes[0] in ("command", "argv", "option")
+        form, reply, tried = discover(
+            forms(self.c, surf, planted), self._trial(target), missing, absolute
+        )
+        if not accepted(reply, missing):
+            target.notes.append(
+                f"no harmless form was accepted; attacked from the refused {form.label!r}"
+            )
+        target.benign, target.baseline, target.form = form.payload, reply, form.label
+        self.run.emit(
+            "surface.baseline",
+            surface=surf.name,
+            form=form.label,
+            payload=repr(form.payload),
+            status=reply.status,
+            tried=tried,
+        )
+        if missing:
+            target.notes.append(
+                "no credentials available (token variable unset): unauthenticated probes only"
+            )
+        target.revive = self._revive
+        return target
+
+    @staticmethod
+    def _trial(target: Target) -> Callable[[Any], Reply]:
+        """Send for baseline discovery: a stdio server that dies on a form is restarted for the
+        next.
+        """
+
+        def send(payload: Any) -> Reply:
+            target.sent += 1
+            reply: Reply = target.deliver.send(payload)
+            deliver: Any = target.deliver
+            if reply.status is None and hasattr(deliver, "restart") and not deliver.alive:
+                deliver.restart()
+            return reply
+
+        return send
+
+    def _no_credentials(self, deliver: Any) -> bool:
+        auth = self.c.auth
+        if auth is None or auth.scheme != "bearer" or not getattr(deliver, "auth", False):
+            return False
+        return not (auth.token or os.environ.get(auth.token_env or "", "")).strip()
+
+    # ---------------------------------------------------------- crashes
+    def _revive(self, target: Target, payload: Any, reply: Reply) -> bool:
+        """A target that died or wedged on a payload: a finding, a restart, and the attack goes
+        on.
+        """
+        what = self._dead(target, reply)
+        if what is None:
+            return False
+        streak = self.crash_streak.get(target.name, 0) + 1
+        self.crash_streak[target.name] = streak
+        cwe, why = (248, "exited") if what == "exited" else (400, "stopped answering (wedged)")
+        spec = dataclasses.replace(CRASH_SPEC, cwe=cwe)
+        cls = target.surface.classes[0]
+        target.crashes.append(self.ctx.finding(
+            spec, target, cls, payload, reply, f"the target {why} on this payload: {reply.error}",
+            f"crash:{what}"))
+        self.run.emit("target.crashed", surface=target.name, how=what, streak=streak)
+        if streak >= MAX_CRASHES:
+            raise TargetError(
+                f"surface {target.name!r}: the target crashed {streak} times in a row on "
+                f"{cls} payloads; the rest of this attack was not run (findings kept)"
+            )
+        try:
+            self._restart(target)
+        except ToolkitError as exc:
+            raise TargetError(
+                f"surface {target.name!r}: the target died and could not be restarted: {exc}"
+            ) from None
+        return True
+
+    def _dead(self, target: Target, reply: Reply) -> str | None:
+        deliver: Any = target.deliver
+        if hasattr(
+            deliver, "restart"
+        ):  # a stdio server: dead if exited, wedged if it no longer answers a ping
+            if not deliver.alive:
+                return "exited"
+            return None if deliver.responsive() else "wedged"
+        name = target.surface.get("service") or self._service_at(getattr(deliver, "base", ""))
+        if self.sup is None or name not in self.sup.running:
+            return None
+        return self._http_dead(self.sup.running[name], self.c.service(name), reply)
+
+    @staticmethod
+    def _http_dead(run: Any, svc: Any, reply: Reply) -> str | None:
+        """Exited, or alive but no longer listening on its port (a dying process may take a
+        moment).
+        """
+        from toolkit.core.supervisor import port_in_use
+
+        refused = "ConnectError" in (reply.error or "")
+        for _ in range(20):
+            if run.popen.poll() is not None:
+                return "exited"
+            if not refused:
+                return None  # a slow or silent answer is the stopped-answering rule's business
+            if svc.port is not None and port_in_use(svc.host, svc.port):
+                return None
+            time.sleep(0.1)
+        return "wedged"
+
+    def _service_at(self, base: str) -> str | None:
+        from urllib.parse import urlsplit
+
+        port = urlsplit(base).port
+        return next(
+            (s.name for s in self.c.services if s.port is not None and s.port == port), None
+        )
+
+    def _restart(self, target: Target) -> None:
+        deliver = target.deliver
+        if hasattr(deliver, "restart"):
+            deliver.restart()
+            return
+        name = target.surface.get("service") or self._service_at(getattr(deliver, "base", ""))
+        assert self.sup is not None and name is not None  # nosec B101 - _dead checked both
+        self.sup._stop_one(name)
+        svc = self.c.service(name)
+        self.sup._spawn(svc)
+        self.sup._await_health(svc)
+
+    def _port(self, surf: Surface) -> Any:
+        name = surf.get("service")
+        return self.c.service(name).port if name else ""
+
+    # ---------------------------------------------------------- running
+    def execute(self, attacks: list[type[Any]], targets: dict[str, Target]) -> None:
+        usable = {n: t for n, t in targets.items() if t.baseline and t.baseline.status is not None}
+        for name, t in targets.items():
+            if name not in usable:
+                self.errors.append(f"surface {name!r} could not be attacked: {'; '.join(t.notes)}")
+                self.run.emit("surface.unreachable", surface=name, notes=t.notes)
+        jobs = [(t.name, (cls, t)) for cls in attacks for t in self._scope(cls, usable)]
+        run_lanes(jobs, lambda job: self._case(*job), self.cfg.concurrency)
+        order = {(cls.spec.id, t.name): i for i, (_, (cls, t)) in enumerate(jobs)}
+        self.cases.sort(key=lambda c: order.get((c.attack_id, c.surface), len(order)))
+        if not self.cfg.selection:
+            self._listing_checks(usable)
+        leak = REGISTRY.get("T-LEAK-001")
+        if leak is not None and leak in attacks and usable:
+            self._passive(leak, usable)
+
+    def _listing_checks(self, targets: dict[str, Target]) -> None:
+        """Static checks on each MCP server's tool listing, once per server command line."""
+        from attacks.base import AttackSpec
+        from toolkit.gates import mcp_static
+
+        servers: dict[str, Target] = {}
+        for t in targets.values():
+            if t.surface.name in self.listings:
+                servers.setdefault(str(t.deliver.endpoint[1]), t)
+        kept: dict[str, dict[str, str]] = {}
+        for server, t in servers.items():
+            tools = self.listings[t.surface.name]
+            prints, changed = mcp_static.compare(
+                self.c.evidence_dir / mcp_static.STATE_FILE, server, tools
+            )
+            kept[server] = prints
+            issues = mcp_static.inspect(tools) + changed
+            for check in mcp_static.CHECKS:
+                spec = AttackSpec(
+                    check.id, "mcp-listing", check.title, check.cwe, check.severity, ("tool",)
+                )
+                found = [
+                    self.ctx.finding(
+                        spec,
+                        t,
+                        "listing",
+                        f"{i.tool}:{i.where}",
+                        None,
+                        f"tool {i.tool!r}, {i.where}: {i.evidence}",
+                        f"listing:{i.where}",
+                    )
+                    for i in issues
+                    if i.check is check
+                ]
+                self._record(Case(check.id, check.title, f"{t.name} (tool listing)",
+                                  "vulnerable" if found else "clean", len(tools), _dedupe(found),
+                                  [f"checked {len(tools)} tools of {server[:80]}"]))
+        if kept:
+            import json
+
+            self.run.evidence.write_bytes("mcp-tool-fingerprints.json",
+                                          json.dumps(kept, indent=2, sort_keys=True).encode())
+
+    def _scope(self, cls: type[Any], targets: dict[str, Target]) -> list[Target]:
+        matching = [t for t in targets.values() if set(cls.spec.classes) & set(t.surface.classes)]
+        if cls.spec.scope == "surface":
+            return matching
+        seen: dict[Any, Target] = {}
+        for t in matching:
+            key = getattr(t.deliver, "endpoint", t.name)
+            if cls.spec.scope == "service":
+                key = key[0] if isinstance(key, tuple) else key
+            seen.setdefault(key, t)
+        return list(seen.values())
+
+    def _case(self, cls: type[Any], target: Target) -> None:
+        spec = cls.spec
+        before, notes_before, crashes_before = target.sent, len(target.notes), len(target.crashes)
+        self.crash_streak[target.name] = 0
+        findings: list[Finding] = []
+        status = "clean"
+        self.run.emit("attack.start", attack_id=spec.id, surface=target.name)
+        try:
+            for finding in cls().run(self.ctx, target):
+                findings.append(finding)  # noqa: PERF402 - kept if the target dies later
+        except ToolkitError as exc:
+            status, notes = "error", [str(exc)]
+            self.errors.append(f"{spec.id} on {target.name}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - tool broke: an errored case
+            status, notes = "error", [f"{type(exc).__name__}: {exc}"]
+            self.errors.append(
+                f"{spec.id} on {target.name}: tool error {type(exc).__name__}: {exc}"
+            )
+        findings += target.crashes[crashes_before:]
+        sent = target.sent - before
+        notes = target.notes[notes_before:] if status != "error" else notes
+        if status != "error":
+            status = "vulnerable" if findings else ("clean" if sent else "skipped")
+        self._record(Case(spec.id, spec.title, target.name, status, sent, _dedupe(findings), notes))
+
+    def _record(self, case: Case) -> None:
+        self.cases.append(case)
+        for f in case.findings:
+            self.run.emit("finding", **f.to_dict())
+        self.run.emit("attack.case", **case.to_dict())
+
+    def _passive(self, leak: type[Any], targets: dict[str, Target]) -> None:
+        from attacks.leaks import passive_scan, scan_at_rest, scan_logs
+
+        first = next(iter(targets.values()))
+        logs = [p for s in self.c.services for p in s.logs]
+        if self.sup is None:
+            logs = [p for p in logs if p.exists()]
+        else:
+            logs += sorted((self.run.evidence.dir / "service-logs").glob("*.log"))
+        at_rest = [p for s in self.c.services for p in s.state]
+        at_rest += [self.c.resolve(p) for p in self.c.raw.get("secrets", {}).get("scan", [])]
+        at_rest += [
+            self.c.resolve(d["path"]) for d in self.c.raw.get("durability", {}).get("databases", [])
+        ]
+        findings = (
+            passive_scan(self.ctx, leak.spec, targets)
+            + scan_logs(self.ctx, leak.spec, first, logs)
+            + scan_at_rest(self.ctx, leak.spec, first, at_rest, "state")
+        )
+        self._record(Case(leak.spec.id, leak.spec.title, "(all replies and logs)",
+                          "vulnerable" if findings else "clean", len(self.ctx.replies) + len(logs),
+                          _dedupe(findings),
+                          [(f"checked {len(self.ctx.replies)} replies, {len(logs)} logs "
+                            f"and {len(at_rest)} state/config paths")]))
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    """One finding per (attack, surface, weakness class, oracle), its payloads as variants."""
+    from toolkit.core.model import group
+
+    return group(findings)
+
+
+def run_attacks(
+    cfg: AttackConfig, subscribe: Callable[[GateRun], None] | None = None
+) -> tuple[GateResult, list[Case]]:
+    if cfg.budget not in ("quick", "standard", "deep"):
+        raise UsageError(f"--budget {cfg.budget!r}: use quick, standard or deep")
+    attacks = select(cfg.selection)
+    c = load_locked(cfg.contract_path)
+    with gate_run(c, AttackGate.name, AttackGate.label) as run:
+        from reports import attach
+
+        attach(run, cfg.formats)
+        if subscribe:
+            subscribe(run)
+        engine = Engine(cfg, c, run)
+        try:
+            engine.start()
+            targets = engine.targets()
+            engine.execute(attacks, targets)
+        finally:
+            engine.stop()
+            engine.cleanup()
+        result = _verdict(run, engine, cfg)
+    return result, engine.cases
+
+
+def _verdict(run: GateRun, engine: Engine, cfg: AttackConfig) -> GateResult:
+    cases = engine.cases
+    findings = [f for case in cases for f in case.findings]
+    sent = sum(case.sent for case in cases)
+    errors = list(engine.errors)
+    if sent == 0:
+        errors.append("no payload was sent: nothing was tested")
+    verdict = "error" if errors else ("fail" if findings else "pass")
+    run.emit("attack.done", verdict=verdict, budget=cfg.budget, seed=engine.ctx.seed)
+    body = {
+        "budget": cfg.budget,
+        "attack_seed": engine.ctx.seed,
+        "payloads_sent": sent,
+        "findings": [f.to_dict() for f in findings],
+        "cases": [c.to_dict() for c in cases],
+        "errors": errors,
+        "measurements": [
+            {
+                "metric": "findings",
+                "value": len(findings),
+                "threshold": 0,
+                "unit": "count",
+                "verdict": "pass" if not findings else "fail",
+                "samples": len(cases),
+            },
+            {
+                "metric": "payloads_sent",
+                "value": sent,
+                "threshold": 1,
+                "unit": "requests",
+                "verdict": "pass" if sent else "error",
+                "samples": sent,
+            },
+        ],
+    }
+    return run.seal(verdict, body)
+
+
+class AttackGate:
+    """Gate 3 (a-c): every registered attack against every surface of its payload classes."""
+
+    name, title, label = "attack", "Gate 3a-c", "gate3-attack"
+    needs = ("services", "surfaces", "auth")
+
+    def plan(self, contract_path: Path | None, profile: Profile) -> AttackConfig:
+        return AttackConfig(contract_path)
+
+    def describe(self, c: Contract) -> list[str]:
+        attacks = select([])
+        pairs = [(a.spec.id, s.name) for a in attacks for s in c.surfaces
+                 if set(a.spec.classes) & set(s.classes)]
+        return [(f"{len(c.surfaces)} surfaces, {len(attacks)} attacks, "
+                f"{len(pairs)} attack/surface cases")]
+
+    def run(self, plan: AttackConfig) -> GateResult:
+        return run_attacks(plan)[0]
