@@ -65,28 +65,34 @@ def runner_signer(option: Path | None = None) -> Any:
     return _signers[path]
 
 
-def _load_or_create(path: Path) -> Any:
+def load_ed25519_signer(path: Path, error: type[Exception], hint: str) -> Any:
+    """A signer for an unencrypted Ed25519 PEM key; anything else is ``error`` with ``hint``."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from securesystemslib.signer import CryptoSigner  # type: ignore[attr-defined]
 
-    if not path.exists():
-        _create(path)
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (OSError, ValueError, TypeError) as exc:
-        raise EvidenceError(
-            f"{path}: not a readable unencrypted Ed25519 PEM key ({exc}); point "
-            f"${KEY_ENV} at a good key or move this file away to create a new one"
-        ) from None
+        raise error(f"{path}: not a readable unencrypted Ed25519 PEM key ({exc}); {hint}") \
+            from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise EvidenceError(f"{path}: runner keys must be Ed25519")
+        raise error(f"{path}: not an Ed25519 key; {hint}")
+    return CryptoSigner(key)
+
+
+def _load_or_create(path: Path) -> Any:
+    if not path.exists():
+        _create(path)
+    signer = load_ed25519_signer(
+        path, EvidenceError,
+        f"point ${KEY_ENV} at a good key or move this file away to create a new one")
     if os.name == "posix" and path.stat().st_mode & 0o077:
         raise EvidenceError(
             f"{path}: runner key is readable by others (mode "
             f"{path.stat().st_mode & 0o777:o}); run `chmod 600 {path}`"
         )
-    return CryptoSigner(key)
+    return signer
 
 
 def _create(path: Path) -> None:

@@ -261,17 +261,8 @@ class Supervisor:
         if path is None or home is None:
             return []
         platform.join_cgroup(home)
-        found: list[dict[str, Any]] = []
-        for _ in range(5):  # a member may fork once more while we look
-            fresh = cgroup_processes(path, keep={os.getpid()})
-            if not fresh:
-                break
-            for proc in fresh:
-                found.append({"pid": proc.pid, "cmdline": _safe_cmdline(proc),
-                              "check": "cgroup-member-after-stop"})
-                platform.kill_process(proc.pid, _create_time(proc))
-            psutil.wait_procs(fresh, timeout=2)
-            platform.reap_children()
+        found = _sweep(lambda: cgroup_processes(path, keep={os.getpid()}),
+                       "cgroup-member-after-stop")
         if platform.remove_cgroup(path):
             self.cgroup = None
         return found
@@ -426,18 +417,8 @@ class Supervisor:
         """
         if not self.subreaper:
             return []
-        found: list[dict[str, Any]] = []
-        for _ in range(5):  # a daemon may fork once more while we look
-            fresh = [p for p in _descendants() if self._escaped(p)]
-            if not fresh:
-                break
-            for proc in fresh:
-                found.append({"pid": proc.pid, "cmdline": _safe_cmdline(proc),
-                              "check": "escaped-descendant"})
-                platform.kill_process(proc.pid, _create_time(proc))
-            psutil.wait_procs(fresh, timeout=2)
-            platform.reap_children()
-        return found
+        return _sweep(lambda: [p for p in _descendants() if self._escaped(p)],
+                      "escaped-descendant")
 
     def _escaped(self, proc: psutil.Process) -> bool:
         if (proc.pid, _create_time(proc)) in self._baseline:
@@ -506,6 +487,22 @@ class Supervisor:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _sweep(find: Callable[[], list[psutil.Process]], check: str) -> list[dict[str, Any]]:
+    """Name and kill what ``find`` proves is ours, looking again while more appear (a daemon
+    may fork once more while we look)."""
+    found: list[dict[str, Any]] = []
+    for _ in range(5):
+        fresh = find()
+        if not fresh:
+            break
+        for proc in fresh:
+            found.append({"pid": proc.pid, "cmdline": _safe_cmdline(proc), "check": check})
+            platform.kill_process(proc.pid, _create_time(proc))
+        psutil.wait_procs(fresh, timeout=2)
+        platform.reap_children()
+    return found
 
 
 def _safe_cmdline(proc: psutil.Process) -> list[str]:

@@ -568,20 +568,8 @@ def keygen(path: Path) -> Path:
 
 
 def load_release_key(path: Path) -> Any:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from securesystemslib.signer import CryptoSigner  # type: ignore[attr-defined]
-
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as exc:
-        raise ToolkitError(
-            f"{path}: not a readable Ed25519 private key ({exc}); create one with "
-            f"`toolkit release keygen {path}`"
-        ) from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ToolkitError(f"{path}: not an Ed25519 key")
-    return CryptoSigner(key)
+    return signing.load_ed25519_signer(
+        path, ToolkitError, f"create one with `toolkit release keygen {path}`")
 
 
 def release_trust(trust: list[Path]) -> list[Any]:
