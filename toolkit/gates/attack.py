@@ -327,16 +327,22 @@ class Engine:
         """
         from toolkit.core.supervisor import port_in_use
 
-        refused = "ConnectError" in (reply.error or "")
-        for _ in range(20):
+        error = reply.error or ""
+        refused = "ConnectError" in error
+        # a connection dropped without a reply may be the process dying right now: give it a
+        # moment to finish, so the crash is pinned on this payload and not on the next one
+        dropped = "RemoteProtocolError" in error or "ReadError" in error
+        deadline = time.monotonic() + (2.0 if refused else 0.5)
+        while True:
             if run.popen.poll() is not None:
                 return "exited"
-            if not refused:
+            if not (refused or dropped):
                 return None  # a slow or silent answer is the stopped-answering rule's business
-            if svc.port is not None and port_in_use(svc.host, svc.port):
+            if refused and svc.port is not None and port_in_use(svc.host, svc.port):
                 return None
-            time.sleep(0.1)
-        return "wedged"
+            if time.monotonic() > deadline:
+                return "wedged" if refused else None  # dropped, but alive: it just hung up
+            time.sleep(0.02)
 
     def _service_at(self, base: str) -> str | None:
         from urllib.parse import urlsplit
