@@ -12,7 +12,6 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import psutil
 import pytest
 
 from tests.conftest import fixture_service, free_ports, run_cli, toolkit_process, write_contract
+from tests.test_supervisor_safety import alive, kill_all, wait_for
 from toolkit.core import contract as contract_mod
 from toolkit.core import platform
 from toolkit.core.supervisor import Supervisor, run_file
@@ -42,20 +42,8 @@ def _writable_cgroup() -> str:
 pytestmark = pytest.mark.skipif(bool(_writable_cgroup()), reason=_writable_cgroup() or "-")
 
 
-def alive(pid: int) -> bool:
-    try:
-        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
-    except psutil.NoSuchProcess:
-        return False
 
 
-def wait_for(cond: object, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():  # type: ignore[operator]
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def with_token(token: str) -> list[int]:
@@ -63,10 +51,6 @@ def with_token(token: str) -> list[int]:
             if token in (p.info["cmdline"] or []) and p.pid != os.getpid()]
 
 
-def kill_all(pids: list[int]) -> None:
-    for pid in pids:
-        platform.kill_process(pid)
-    platform.reap_children()
 
 
 @pytest.fixture

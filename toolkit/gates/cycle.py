@@ -186,7 +186,7 @@ class CycleRun:
                 "orphans",
                 {"pid": proc.pid, "cmdline": _cmd(proc), "check": "run-marker-in-environ"},
             )
-            platform.kill_process(proc.pid)
+            platform.kill_process(proc.pid, _create_time(proc))
         for child in psutil.Process().children():
             if _status(child) == psutil.STATUS_ZOMBIE:
                 self._found(
@@ -196,8 +196,9 @@ class CycleRun:
         ports = [s.port for s in self.c.services if s.port]
         for item in listeners_on(ports):
             if item["pid"] and sup.owns(item["pid"]):
+                created = _create_time_of(item["pid"])  # the process owns() just judged
                 self._found("listeners", {**item, "check": "listener-on-contract-port"})
-                platform.kill_process(item["pid"])
+                platform.kill_process(item["pid"], created)
             else:  # never signalled: the toolkit did not start it
                 self._found("listeners", {**item, "check": "foreign-listener-on-contract-port",
                                           "signalled": False})
@@ -253,6 +254,20 @@ def _cmd(proc: psutil.Process) -> list[str]:
         return list(proc.cmdline())
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return []
+
+
+def _create_time(proc: psutil.Process) -> float | None:
+    try:
+        return float(proc.create_time())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
+def _create_time_of(pid: int) -> float | None:
+    try:
+        return _create_time(psutil.Process(pid))
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
 
 
 def _status(proc: psutil.Process) -> str:
