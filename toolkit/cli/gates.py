@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from toolkit.cli.app import cli, console, contract_option, err_console
+from toolkit.core.events import Bus
 
 
 def _seconds(value: str | None, name: str) -> float | None:
@@ -41,6 +42,7 @@ def cycle(contract_path: Path | None, count: int | None, health_duration: str | 
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from toolkit.core.events import ChecksCounted, CyclePhase, CycleStarted
     from toolkit.gates.cycle import CycleConfig, cycle_strength, run_cycle
 
     full = cycle_strength(contract_path)
@@ -55,17 +57,14 @@ def cycle(contract_path: Path | None, count: int | None, health_duration: str | 
                   transient=False) as bar:
         task = bar.add_task("cycles", total=count, checks="")
 
-        def progress(kind: str, data: dict[str, Any]) -> None:
-            if kind == "cycle":
-                bar.update(
-                    task, completed=data["cycle"] - 1, description=f"cycle {data['cycle']}/{count}"
-                )
-            elif kind == "checks":
-                bar.update(task, checks=f"checks ok {data['passed']} failed {data['failed']}")
-            elif kind == "phase":
-                bar.update(task, description=data["phase"])
+        def progress(bus: Bus) -> None:  # the bar subscribes to the run's progress events
+            bus.on(CycleStarted, lambda e: bar.update(task, completed=e.cycle - 1,
+                                                      description=f"cycle {e.cycle}/{count}"))
+            bus.on(ChecksCounted, lambda e: bar.update(
+                task, checks=f"checks ok {e.passed} failed {e.failed}"))
+            bus.on(CyclePhase, lambda e: bar.update(task, description=e.phase))
 
-        result = run_cycle(cfg, progress)
+        result = run_cycle(cfg, [progress])
         bar.update(task, completed=result.body["cycles_completed"])
     b = result.body
     console.print(
@@ -165,7 +164,7 @@ def attack(
     cfg = AttackConfig(contract_path, selection, list(surfaces), seed, budget, fmts,
                        set(allow_remote), not no_start, rate_limit=rate_limit,
                        concurrency=concurrency)
-    result, cases = run_attacks(cfg, _jsonl_subscriber if jsonl else None)
+    result, cases = run_attacks(cfg, [_jsonl_subscriber] if jsonl else [])
     out = err_console if jsonl else console
     _table(cases, out)
     body = result.body
@@ -354,9 +353,9 @@ def drill_history(contract_path: Path | None, as_json: bool, html_path: Path | N
     """Trend table of past drills: RPO, RTO, lost writes, verdict ("running": never sealed)."""
     import json
 
+    from reports.drill_history import read_history
     from toolkit.core import contract as contract_mod
     from toolkit.core.runner import default_contract_path
-    from toolkit.gates.drill import read_history
 
     c = contract_mod.load(contract_path or default_contract_path())
     rows = read_history(c)
@@ -476,7 +475,7 @@ def soak(
                      engine=engine, workers=workers)
     progress = start_progress(console, cfg)
     try:
-        result = run_soak(cfg)
+        result = run_soak(cfg, [progress.attach])
     finally:
         progress.stop()
     return report_soak(console, err_console, result)
@@ -683,15 +682,12 @@ def _echo_json(doc: Any) -> None:
     click.echo(json.dumps(doc, sort_keys=True, default=str))
 
 
-def _jsonl_subscriber(run: Any) -> None:
+def _jsonl_subscriber(bus: Bus) -> None:
     """``--jsonl``: each grouped finding and each finished case as one JSON line on stdout."""
-    def handle(event: Any) -> None:
-        if event.kind == "finding":
-            _echo_json({"type": "finding", **event.data})
-        elif event.kind == "attack.case":
-            _echo_json({"type": "case", **event.data})
+    from toolkit.core.events import CaseFinished, FindingMade
 
-    run.bus.subscribe(handle)
+    bus.on(FindingMade, lambda event: _echo_json({"type": "finding", **event.payload()}))
+    bus.on(CaseFinished, lambda event: _echo_json({"type": "case", **event.payload()}))
 
 
 def _filtered(names: tuple[str, ...], everything: bool, severities: str | None,

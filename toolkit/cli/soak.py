@@ -11,8 +11,8 @@ from toolkit.gates.soak import SoakConfig
 
 
 def start_progress(console: Console, cfg: SoakConfig) -> Progress:
+    """A started display; pass ``progress.attach`` to ``run_soak`` as a subscriber."""
     progress = Progress(console, cfg.duration_s, cfg.sample_s)
-    cfg.observers.append(progress.on_window)
     progress.start()
     return progress
 
