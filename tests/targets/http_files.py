@@ -1,11 +1,13 @@
 """A static file server (stdlib) that dies on a malformed request target, for restart tests.
 
     python -m tests.targets.http_files --port N --root DIR [--crash-on-nul] \
-        [--token T [--naive-guard]]
+        [--token T [--naive-guard]] [--traverse]
 
 Serves files below ROOT with realpath containment; redirects a folder without a trailing
 slash (like every static server). With --crash-on-nul the whole process exits when a
 request target holds ``%00`` (a crash the toolkit must report, restart and get past).
+With --traverse it joins the decoded request path to ROOT as it comes, dot segments and
+all, with no containment check (a real traversal, unlike the default normalising router).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ def main() -> None:
     ap.add_argument(
         "--naive-guard", action="store_true", help="guard the raw path, route the normalised one"
     )
+    ap.add_argument("--traverse", action="store_true", help="no normalisation, no containment")
     args = ap.parse_args()
     root = os.path.realpath(args.root)
 
@@ -45,8 +48,10 @@ def main() -> None:
             if args.token and guarded.startswith("/admin") and \
                     self.headers.get("Authorization") != f"Bearer {args.token}":
                 return self._send(401, b"token required")
+            if args.traverse:
+                clean = unquote(self.path.split("?")[0])
             real = os.path.realpath(os.path.join(root, clean.lstrip("/")))
-            if os.path.commonpath([real, root]) != root:
+            if not args.traverse and os.path.commonpath([real, root]) != root:
                 return self._send(404, b"not found")
             if os.path.isdir(real):
                 if not self.path.endswith("/"):
