@@ -4,6 +4,7 @@ showing the behaviour, a positive and a negative control.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,40 @@ def test_dot_segments_resolved_by_the_router_are_not_traversal(
     else:
         assert found == [] and result.exit_code == 0, [(f["payload"], f["evidence"]) for f in found]
         assert any("dot segments normalized before routing" in n for n in trav.notes)
+
+
+# ------------------------------------------------------------ run controls in the evidence
+
+def test_rate_limit_holds_for_every_request_and_is_recorded(tmp_path: Path) -> None:
+    """Every request the server sees (auth probes and redirect hops included) keeps the
+    limit's spacing, and the evidence records the limit, concurrency and what was achieved.
+    """
+    token = "test-admin-token-2"  # pragma: allowlist secret
+    log = tmp_path / "arrivals.log"
+    path = _contract(
+        tmp_path, _http_files("--token", token, "--log", str(log)), sandbox="site/admin",
+        prefix="/admin", extra=f'[auth]\nscheme = "bearer"\nheader = "Authorization"\n'
+        f'token = "{token}"\n')
+    text = path.read_text().replace('health = "/"', 'health = "/healthz"')
+    path.write_text(text.replace('version = "1.0.0"', 'version = "1.0.1"'))
+    from toolkit.core import contract as contract_mod
+
+    contract_mod.write_lock(contract_mod.load(path))
+    rate = 25.0
+    result, _ = run_attacks(
+        AttackConfig(path, ["auth", "traversal"], rate_limit=rate, concurrency=2))
+    assert result.body["errors"] == [], result.body["errors"]
+    times = sorted(float(line.split()[0]) for line in log.read_text().splitlines())
+    hops = [line for line in log.read_text().splitlines() if line.rstrip().endswith("/")]
+    assert len(times) > 10 and hops  # redirects were followed: they count as requests too
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 0.5 / rate, min(gaps)
+    assert (len(times) - 1) / (times[-1] - times[0]) <= rate * 1.05
+    pacing = result.body["pacing"]
+    assert pacing["rate_limit_per_s"] == rate and pacing["concurrency"] == 2
+    assert pacing["requests"] == len(times)
+    assert 0 < pacing["achieved_rate_per_s"] <= rate * 1.01
+    assert pacing["max_in_flight"] == 1  # one surface: its lane runs one request at a time
+    folder = Path(result.summary_path).parent
+    assert f"Rate limit {rate:g}/s" in (folder / "gate3-attack.md").read_text()
+    assert 'name="pacing.rate_limit_per_s"' in (folder / "gate3-attack.junit.xml").read_text()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urljoin, urlsplit
@@ -216,6 +217,7 @@ class HttpDeliverer:
         self.auth = bool(raw.get("auth", signer.header is not None))
         self.timeout = float(raw.get("timeout_s", DEADLINE_S))
         self.sent = 0
+        self.pace: Callable[[], None] = _unpaced  # called before every request, hops included
 
     @property
     def endpoint(self) -> tuple[str, str, str]:
@@ -259,6 +261,7 @@ class HttpDeliverer:
             if isinstance(value, str):
                 headers[self.signer.header] = value
         self.sent += 1
+        self.pace()
         reply = send_raw(
             self.client, p.method, p.url, p.target, headers, p.body, timeout or self.timeout
         )
@@ -280,12 +283,17 @@ class HttpDeliverer:
                 value = self.signer.token(method, nxt, body) if token is True else token
                 if isinstance(value, str):
                     headers[self.signer.header] = value
+            self.pace()
             reply = send_raw(
                 self.client, method, p.url, nxt.encode("latin-1"), headers, body, timeout
             )
             current = nxt
         reply.redirects = hops + reply.redirects
         return reply
+
+
+def _unpaced() -> None:
+    return None
 
 
 def send_raw(client: httpx.Client, method: str, url: str, target: bytes, headers: dict[str, str],
