@@ -68,7 +68,9 @@ class DrillEvidenceWriter(_Writer):
                 f"rpo_s={'none survived' if e.rpo_s is None else f'{e.rpo_s:.3f}'}\n"
                 f"rto_s={'not recovered' if e.rto_s is None else f'{e.rto_s:.3f}'}\n"
                 f"acknowledged={e.acknowledged}\nsurviving={e.surviving}\nlost={e.lost}\n"
-                f"writer_failures={e.writer_failures}\n")
+                f"writer_failures={e.writer_failures}\n"
+                f"writer_errors_before_disaster={e.writer_errors_before_disaster}\n"
+                f"writer_first_error={e.writer_first_error or 'none'}\n")
         self.evidence.write_bytes("gate4-rpo-rto-measurements.txt", text.encode())
 
 

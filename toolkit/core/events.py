@@ -340,6 +340,7 @@ class AttackDone(Event):
     verdict: str
     budget: str
     seed: int
+    pacing: dict[str, Any] | None = None  # rate limit and concurrency, asked and really used
 
 
 # ------------------------------------------------------------------ Gate 3d: secrets
@@ -458,6 +459,16 @@ class DrillDisaster(Event):
 
 
 @dataclass(frozen=True)
+class WriterFailed(Event):
+    """The sentinel writer could not make a write (e.g. it could not sign it): the first
+    reason, and how many such writes came before the disaster."""
+
+    kind = "drill.writer_error"
+    reason: str
+    before_disaster: int
+
+
+@dataclass(frozen=True)
 class RpoRto(Event):
     """The drill's measured figures, before the seal."""
 
@@ -471,6 +482,8 @@ class RpoRto(Event):
     surviving: int
     lost: int
     writer_failures: int
+    writer_errors_before_disaster: int
+    writer_first_error: str | None
 
 
 @dataclass(frozen=True)

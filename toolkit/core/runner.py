@@ -2,8 +2,8 @@
 
 Cycling, attack, recovery and determinism gates all run inside :class:`GateRun`, so
 each gets the same guarantees: no gate runs on a drifted contract, every journaled event
-(see ``toolkit.core.events``) lands in the chained journal, an exception or Ctrl-C seals the run as "error"/"interrupted" and
-never as a pass.
+(see ``toolkit.core.events``) lands in the chained journal, an exception or Ctrl-C seals
+the run as "error"/"interrupted" and never as a pass.
 """
 
 from __future__ import annotations
