@@ -62,6 +62,19 @@ class Bus:
 # ------------------------------------------------------------------ every gate run
 
 @dataclass(frozen=True)
+class GateStarted(Event):
+    """The run is open (evidence folder, journal, ledger attempt); its subscribers attached.
+
+    Not journaled: the journal's own ``run.start`` entry says the same."""
+
+    kind = "gate.started"
+    journaled = False
+    gate: str
+    run_id: str
+    evidence_dir: str
+
+
+@dataclass(frozen=True)
 class LitterSwept(Event):
     """What killed runs created and never removed, swept before this run."""
 

@@ -19,7 +19,7 @@ from typing import Any
 from toolkit.core import contract as contract_mod
 from toolkit.core import platform
 from toolkit.core.errors import ContractError, Interrupted, ToolkitError
-from toolkit.core.events import Bus, Event, GateFinished, LitterSwept
+from toolkit.core.events import Bus, Event, GateFinished, GateStarted, LitterSwept
 from toolkit.core.evidence import EvidenceRun
 from toolkit.core.model import Measurement
 from toolkit.core.predicate import Verdict
@@ -143,6 +143,7 @@ def gate_run(c: contract_mod.Contract, gate: str, label: str, scope: str = "cont
     run.log(
         f"gate {gate} run {run.evidence.run_id} contract {c.name} {c.version} sha256 {c.sha256}"
     )
+    run.emit(GateStarted(gate, run.evidence.run_id, str(run.evidence.dir)))
     if swept:
         run.emit(LitterSwept(swept))
     try:
