@@ -30,7 +30,9 @@ from toolkit.gates.drill import (
     KEEP_BACKUPS,
     Drill,
     DrillConfig,
+    drill_plan,
     history_path,
+    make_plan,
     plan,
     read_history,
     run_drill,
@@ -182,6 +184,29 @@ def test_reference_drill_passes_with_measured_rpo_and_rto(tmp_path: Path) -> Non
     assert listening(contract_ports(path)) == []
 
 
+@pytest.mark.slow
+def test_the_dry_run_plan_is_the_plan_the_run_records(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = reference_copy(tmp_path)
+    seed = 17  # no --fault: the faults are drawn from the seed, so the seed alone fixes them
+    assert run_cli("drill", "--dry-run", "--contract", str(path), "--seed", str(seed),
+                   "--warmup", "1.5s") == 0
+    printed = "".join(capsys.readouterr().out.split())  # rich wraps long paths anywhere
+    planned = drill_plan(DrillConfig(path, seed=seed, warmup_s=1.5))
+    for step in planned.steps():  # what --dry-run printed is this plan, step by step
+        assert "".join(step.split()) in printed
+    assert run_cli("drill", "--contract", str(path), "--seed", str(seed), "--warmup", "1.5s") == 0
+    runs = tmp_path / "artifacts" / "phase3" / "drill"
+    summary = max(runs.glob("*/gate4-summary-*.json"))
+    recorded = json.loads(summary.read_text())["plan"]  # the summary holds the run's body
+    journal = [json.loads(line) for line in (summary.parent / "journal.jsonl").open()]
+    event = next(e for e in journal if e["event"] == "drill.plan")
+    assert recorded == json.loads(json.dumps(planned.to_dict())) == event["data"]
+    assert recorded["steps"] == planned.steps() and recorded["order"][0] == "kill"
+    other = drill_plan(DrillConfig(path, seed=seed + 1, warmup_s=1.5)).to_dict()
+    assert other["seed"] != recorded["seed"] and other["sentinel_base"] != recorded["sentinel_base"]
+
+
 def _assert_measurements_consistent(b: dict[str, Any], folder: Path) -> None:
     """RPO, RTO and lost writes are present, sane, and the same in the body, the measurement
     list and the text file; lost writes are the acknowledged ones that did not survive."""
@@ -310,7 +335,7 @@ def test_200_backups_are_named_uniquely_and_pruning_keeps_the_newest(tmp_path: P
     db = _db(tmp_path / "data" / "m.db", rows=10)
     c = load_locked(path)
     with gate_run(c, "drill", "gate4") as run:
-        d = Drill(DrillConfig(path, backup_interval_s=0.001), c, run)
+        d = Drill(make_plan(DrillConfig(path, backup_interval_s=0.001), c), c, run)
         stop = threading.Event()
         loop = d.continuous(stop)
         conn = sqlite3.connect(db)
