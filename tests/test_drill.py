@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -327,6 +328,34 @@ def _drill_contract(tmp_path: Path, state: str = "state") -> Path:
         [evidence]
         dir = "evidence"
         """)
+
+
+def test_the_gate_plans_once_and_a_plan_runs_only_on_its_contract(tmp_path: Path) -> None:
+    from toolkit.core.errors import ContractError, DriftError
+    from toolkit.gates.base import PROFILES
+    from toolkit.gates.drill import DrillGate, run_plan
+
+    path = _drill_contract(tmp_path)
+    planned = DrillGate().plan(path, PROFILES["full"])
+    assert planned.order[0] == "kill" and planned.faults == planned.order[-len(planned.faults):]
+    assert planned.backup_dir == tmp_path / "backups"
+    assert planned.databases == (tmp_path / "data" / "m.db",)
+    again = drill_plan(DrillConfig(path, seed=planned.seed))
+    assert again.to_dict() == planned.to_dict()  # the seed alone fixes the plan
+    stale = dataclasses.replace(planned, contract_sha256="0" * 64)
+    with pytest.raises(DriftError, match="changed after the drill was planned"):
+        run_plan(stale)
+    assert not (tmp_path / "evidence" / "drill").exists()  # refused before any run began
+    (tmp_path / "nw").mkdir()
+    no_writer = write_contract(tmp_path / "nw", """
+        [contract]
+        name = "nw"
+        version = "1.0.0"
+        [durability]
+        rpo_s = 5
+        """)
+    with pytest.raises(ContractError, match=r"needs \[durability.writer\]"):
+        drill_plan(DrillConfig(no_writer, seed=1))
 
 
 def test_200_backups_are_named_uniquely_and_pruning_keeps_the_newest(tmp_path: Path) -> None:

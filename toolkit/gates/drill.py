@@ -152,7 +152,6 @@ def _strings(value: Any) -> list[str]:
 
 class Drill:
     def __init__(self, plan: DrillPlan, c: Contract, run: GateRun):
-        check_unchanged(plan, c)
         self.plan, self.c, self.run = plan, c, run
         dur = c.need(c.durability, "durability", "drill")
         assert dur.writer is not None  # nosec B101 - make_plan refused a plan without one
@@ -397,6 +396,7 @@ def run_drill(cfg: DrillConfig) -> GateResult:
 def run_plan(plan: DrillPlan) -> GateResult:
     """Run a planned drill; the plan is recorded in the journal and the summary."""
     c = load_locked(plan.contract_path)
+    check_unchanged(plan, c)  # a plan runs only against the contract it was made from
     run_id = None
     try:
         with gate_run(c, DrillGate.name, DrillGate.label) as run:

@@ -30,8 +30,6 @@ from toolkit.gates.soak_judge import final, window_verdict
 from toolkit.gates.soak_locust import LocustEngine
 from toolkit.gates.soak_metrics import ClassStats, ServiceSampler, merge_classes, saturated
 
-STUCK_S = 30.0
-WINDOW_S = 60.0
 Observer = Callable[[dict[str, Any]], None]
 
 
