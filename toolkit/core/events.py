@@ -373,10 +373,21 @@ class SecretsDone(Event):
 
 @dataclass(frozen=True)
 class DrillPlanned(Event):
+    """The drill's plan as the evidence records it (seed, faults, order, steps...)."""
+
     kind = "drill.plan"
-    faults: list[str]
-    seed: int
-    sentinel_base: int
+    plan: dict[str, Any]
+
+    @property
+    def faults(self) -> list[str]:
+        return list(self.plan["faults"])
+
+    @property
+    def seed(self) -> int:
+        return int(self.plan["seed"])
+
+    def payload(self) -> dict[str, Any]:
+        return dict(self.plan)
 
 
 @dataclass(frozen=True)
