@@ -240,32 +240,20 @@ def test_html_and_markdown_reports_escape_hostile_payloads() -> None:
     from types import SimpleNamespace
 
     from reports.writers import HtmlWriter, MarkdownWriter
-    from toolkit.core.events import Event
+    from toolkit.core.events import CaseFinished, FindingMade
+    from toolkit.core.model import Finding, Severity
 
     run = SimpleNamespace(
         evidence=SimpleNamespace(run_id="r1"), contract=SimpleNamespace(name="c", version="1")
     )
-    finding = {
-        "attack_id": "T-TRAV-001",
-        "surface": "s<b>",
-        "cwe": 22,
-        "severity": "high",
-        "evidence": "<script>alert(1)</script> | row",
-        "payload": "<img src=x onerror=alert(1)>",
-        "transcript": "t.txt",
-    }
-    case = {
-        "attack_id": "T-TRAV-001",
-        "surface": "s<b>",
-        "sent": 3,
-        "status": "vulnerable",
-        "findings": 1,
-    }
+    finding = Finding("T-TRAV-001", "Path traversal", "s<b>", "path", 22, Severity.HIGH,
+                      "<img src=x onerror=alert(1)>", "<script>alert(1)</script> | row", "t.txt")
+    case = CaseFinished("T-TRAV-001", "t", "s<b>", "vulnerable", 3, 1, [])
     done = {"verdict": "fail", "budget": "quick", "seed": 1}
     for cls in (HtmlWriter, MarkdownWriter):
         writer = cls(run)  # type: ignore[arg-type]
-        writer.handle(Event("finding", finding))
-        writer.handle(Event("attack.case", case))
+        writer.handle(FindingMade(finding))
+        writer.handle(case)
         text = writer.render(done).decode()
         if cls is HtmlWriter:
             assert "<script>" not in text and "<img" not in text and "&lt;script&gt;" in text

@@ -23,6 +23,14 @@ from toolkit.core import platform
 from toolkit.core.auth import ensure_key_file
 from toolkit.core.contract import Contract, Service, expand, start_levels
 from toolkit.core.errors import TargetError
+from toolkit.core.events import (
+    Event,
+    ServiceHealthy,
+    ServiceLogCut,
+    ServiceSpawned,
+    ServiceStopped,
+    SupervisorReclaimed,
+)
 from toolkit.core.logcap import CappedLog
 from toolkit.core.watchdog import Watchdog
 
@@ -152,7 +160,7 @@ class Supervisor:
         canary: str = "",
         log_dir: Path | None = None,
         extra_env: dict[str, str] | None = None,
-        on_event: Callable[..., None] | None = None,
+        on_event: Callable[[Event], None] | None = None,
     ):
         self.contract = contract
         self.marker = marker
@@ -161,7 +169,7 @@ class Supervisor:
         self.extra_env = extra_env or {}
         self.running: dict[str, Running] = {}
         self.records: dict[tuple[int, float], ProcRecord] = {}
-        self._emit = on_event or (lambda *a, **k: None)
+        self._emit: Callable[[Event], None] = on_event or (lambda event: None)
         self._client = httpx.Client(trust_env=False)
         self._lock = threading.Lock()
         self.subreaper = False
@@ -197,8 +205,7 @@ class Supervisor:
         owned, refused = owned_processes(doc)
         kill_owned(owned)
         in_cgroup = reclaim_cgroup(doc, keep={os.getpid()})
-        self._emit("supervisor.reclaimed", killed=[p.pid for p in owned], file=str(path),
-                   not_signalled=refused, cgroup_killed=in_cgroup)
+        self._emit(SupervisorReclaimed([p.pid for p in owned], str(path), refused, in_cgroup))
         path.unlink(missing_ok=True)
 
     def _write_run_file(self) -> None:
@@ -319,7 +326,7 @@ class Supervisor:
         run = Running(svc, popen, time.monotonic(), log=log)
         self.running[svc.name] = run
         self._record(svc.name, popen.pid)
-        self._emit("service.spawned", service=svc.name, pid=popen.pid, argv=argv)
+        self._emit(ServiceSpawned(svc.name, popen.pid, argv))
 
     def _open_log(self, svc: Service) -> CappedLog | None:
         target = (
@@ -349,9 +356,7 @@ class Supervisor:
             if url is None or probe(self._client, url, timeout=1.0)[0]:
                 run.healthy_at = time.monotonic()
                 self.snapshot()
-                self._emit(
-                    "service.healthy", service=svc.name, seconds=run.healthy_at - run.started_at
-                )
+                self._emit(ServiceHealthy(svc.name, run.healthy_at - run.started_at))
                 return svc.name, run.healthy_at - run.started_at
             if time.monotonic() > deadline:
                 raise TargetError(f"service {svc.name!r} did not become healthy at {url} within "
@@ -442,12 +447,12 @@ class Supervisor:
         leftovers = self._leftovers(name)
         log = run.log.finish().as_dict() if run.log else None
         if log and log["cut"]:
-            self._emit("service.log_cut", service=name, **log)
+            self._emit(ServiceLogCut(name, log))
         shell_code = exit_code_as_shell(code)
         exit_ok = escalated or shell_code in run.service.stop_exit_codes
         result = StopResult(name, time.monotonic() - t0, escalated, shell_code, leftovers,
                             exit_ok, log)
-        self._emit("service.stopped", **asdict(result))
+        self._emit(ServiceStopped(**asdict(result)))
         return result
 
     def _kill_tree(self, name: str, run: Running) -> None:
