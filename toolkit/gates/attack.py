@@ -132,6 +132,8 @@ class Engine:
         self.errors: list[str] = []
         self.closers: list[Callable[[], None]] = []
         self.listings: dict[str, list[dict[str, Any]]] = {}
+        # one stdio server process per command line when surfaces go one at a time
+        self.mcp_servers: dict[Any, Any] | None = {} if cfg.concurrency <= 1 else None
         self.pacer = Pacer(cfg.rate_limit)
 
     # ---------------------------------------------------------- plumbing
@@ -234,7 +236,8 @@ class Engine:
         if surf.transport == "mcp-stdio":
             from toolkit.core.mcp_transport import McpDeliverer
 
-            mcp = McpDeliverer(self.c, surf, variables, {ENV_CANARY: self.canaries.secret})
+            mcp = McpDeliverer(self.c, surf, variables, {ENV_CANARY: self.canaries.secret},
+                               self.mcp_servers)
             self.closers.append(mcp.close)
             self.listings[surf.name] = mcp.listing
             deliver: Deliverer = mcp
