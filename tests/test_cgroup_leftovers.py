@@ -22,6 +22,7 @@ from tests.test_supervisor_safety import alive, wait_for
 from toolkit.core import contract as contract_mod
 from toolkit.core import platform
 from toolkit.core.supervisor import Supervisor, run_file
+
 EMPTY_CGROUP_GRACE_S = 10.0
 
 pytestmark = pytest.mark.skipif(bool(_writable_cgroup()), reason=_writable_cgroup() or "-")
