@@ -101,6 +101,10 @@ def attack(
     out.print(f"{len(body['findings'])} finding(s), {body['payloads_sent']} payloads, "
               f"seed {body['attack_seed']}, verdict [bold]{result.verdict}[/]; "
               f"evidence: {escape(str(result.summary_path))}", soft_wrap=True)
+    if body.get("pacing"):
+        from reports.writers import pacing_line
+
+        out.print(escape(pacing_line({"pacing": body["pacing"]})), soft_wrap=True)
     for err in body["errors"]:
         err_console.print(f"[red]error:[/] {escape(err)}", soft_wrap=True)
     if jsonl:
