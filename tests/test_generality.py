@@ -132,3 +132,43 @@ def test_rate_limit_holds_for_every_request_and_is_recorded(tmp_path: Path) -> N
     folder = Path(result.summary_path).parent
     assert f"Rate limit {rate:g}/s" in (folder / "gate3-attack.md").read_text()
     assert 'name="pacing.rate_limit_per_s"' in (folder / "gate3-attack.junit.xml").read_text()
+
+
+# ------------------------------------------------------------ habits of real HTTP servers
+
+def _quirks(*flags: str) -> str:
+    args = "".join(f', "{f}"' for f in flags)
+    return ('["{{python}}", "-m", "tests.targets.http_quirks", "--port", "{{port}}", '
+            f'"--root", "{{{{contract_dir}}}}/site"{args}]')
+
+
+QUIRKS = {
+    "gzip": ["--gzip"],
+    "deflate": ["--deflate"],
+    "chunked": ["--chunked"],
+    "chunked-gzip": ["--chunked", "--gzip"],
+    "soft-404": ["--soft-404"],
+    "spa-fallback": ["--spa"],
+    "slow": ["--slow", "0.05"],
+}
+
+
+@pytest.mark.parametrize("traverse", [True, False], ids=["traversing", "contained"])
+@pytest.mark.parametrize("quirk", list(QUIRKS), ids=list(QUIRKS))
+def test_traversal_oracle_through_server_habits(tmp_path: Path, quirk: str,
+                                                traverse: bool) -> None:
+    """Compressed, chunked, soft-404, SPA-fallback and slow servers: the traversing one is
+    found, the contained one passes, none ends in exit 2.
+    """
+    flags = QUIRKS[quirk] + (["--traverse"] if traverse else [])
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("<html>the app</html>\n")
+    path = _contract(tmp_path, _quirks(*flags),
+                     surface_extra="" if quirk != "slow" else "timeout_s = 5")
+    result, _ = run_attacks(AttackConfig(path, ["traversal", "leaks"]))
+    assert result.body["errors"] == [], result.body["errors"]
+    ids = {f["attack_id"] for f in result.body["findings"]}
+    if traverse:
+        assert result.exit_code == 1 and "T-TRAV-001" in ids, result.body["findings"]
+    else:
+        assert result.exit_code == 0 and ids == set(), result.body["findings"]

@@ -306,6 +306,8 @@ def send_raw(client: httpx.Client, method: str, url: str, target: bytes, headers
         resp = client.send(req, stream=True)
         try:
             data = _read_capped(resp, t0 + timeout)
+        except httpx.DecodingError as exc:  # a reply, if a broken one: the server did answer
+            data = f"[body not decodable as {resp.headers.get('content-encoding')}: {exc}]".encode()
         finally:
             resp.close()
     except httpx.HTTPError as exc:
@@ -323,9 +325,12 @@ def _timeouts(total: float) -> dict[str, float]:
 
 
 def _read_capped(resp: httpx.Response, deadline: float) -> bytes:
+    """The body as the server meant it: chunked framing removed and any Content-Encoding
+    (gzip, deflate, br) decoded, so oracles see text; at most MAX_BODY decoded bytes.
+    """
     chunks: list[bytes] = []
     size = 0
-    for chunk in resp.iter_raw():
+    for chunk in resp.iter_bytes():
         chunks.append(chunk)
         size += len(chunk)
         if size >= MAX_BODY:
