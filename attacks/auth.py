@@ -16,13 +16,24 @@ from toolkit.core.transport import Prepared, Reply
 
 
 def _accepted(reply: Reply, baseline: Reply | None) -> bool:
+    """Was ``reply`` served like the correctly signed ``baseline``: same status (not 401/403)
+    and the same content? A refusal answered 200 with an error document is still a refusal.
+    """
     if baseline is None:  # nothing signed to compare with: no claim either way
         return False
-    return (
-        reply.status is not None
-        and reply.status == baseline.status
-        and reply.status not in (401, 403)
-    )
+    if reply.status is None or reply.status != baseline.status or reply.status in (401, 403):
+        return False
+    return same_content(reply.text, baseline.text)
+
+
+def same_content(text: str, base: str) -> bool:
+    """Equal, or alike enough that only per-request details (ids, times, nonces) differ."""
+    if text == base:
+        return True
+    import difflib
+
+    a, b = text[:2000], base[:2000]
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= 0.8
 
 
 def _signed_ok(ctx: AttackContext, target: Target) -> tuple[Prepared, Reply]:

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 
 def _contract(tmp_path: Path, command: str, sandbox: str = "site", prefix: str = "",
-              extra: str = "", surface_extra: str = "") -> Path:
+              extra: str = "", surface_extra: str = "", health: str = "/") -> Path:
     """One GET path surface on a service started from ``command`` (module args after -m)."""
     port = free_ports(1)[0]
     (tmp_path / sandbox).mkdir(parents=True, exist_ok=True)
@@ -30,7 +30,7 @@ version = "1.0.0"
 name = "web"
 command = {command}
 port = {port}
-health = "/"
+health = "{health}"
 cwd = "{REPO}"
 startup_timeout_s = 20
 
@@ -172,3 +172,63 @@ def test_traversal_oracle_through_server_habits(tmp_path: Path, quirk: str,
         assert result.exit_code == 1 and "T-TRAV-001" in ids, result.body["findings"]
     else:
         assert result.exit_code == 0 and ids == set(), result.body["findings"]
+
+
+AUTH_CASES = {
+    # (server flags beyond --token, expect a finding)
+    "refuses-401": (["--token", "T0K"], False),
+    "refuses-200-error-document": (["--token", "T0K", "--soft-auth"], False),
+    "refuses-401-spa": (["--token", "T0K", "--spa"], False),
+    "no-auth-at-all": ([], True),
+    "no-auth-spa": (["--spa"], True),
+}
+
+
+@pytest.mark.parametrize("case", list(AUTH_CASES), ids=list(AUTH_CASES))
+def test_auth_oracle_judges_content_not_only_status(tmp_path: Path, case: str) -> None:
+    """A refusal answered 200 with an error document is a refusal; a server that takes no
+    token at all is found whatever its fallback page.
+    """
+    flags, vulnerable = AUTH_CASES[case]
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("<html>the app</html>\n")
+    path = _contract(tmp_path, _quirks(*flags),
+                     extra='[auth]\nscheme = "bearer"\nheader = "Authorization"\n'
+                     'token = "T0K"\n', health="/healthz")  # pragma: allowlist secret
+    result, _ = run_attacks(AttackConfig(path, ["auth"]))
+    assert result.body["errors"] == [], result.body["errors"]
+    ids = {f["attack_id"] for f in result.body["findings"]}
+    if vulnerable:
+        assert result.exit_code == 1 and ids == {"T-AUTH-001"}, result.body["findings"]
+    else:
+        assert result.exit_code == 0 and ids == set(), [
+            (f["payload"], f["evidence"]) for f in result.body["findings"]]
+
+
+# ------------------------------------------------------------ MCP servers
+
+@pytest.mark.parametrize("strict", [False, True], ids=["operator-filter", "strict-find"])
+def test_smuggling_without_operator_tokens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           strict: bool) -> None:
+    """A server that refuses argv elements equal to ';' or '|' still runs find -exec ... {} +
+    (corpus2 finding 1, mcp-shell-server 1.0.3); one that refuses find's exec options passes.
+    """
+    import sys
+
+    from tests.conftest import run_cli
+
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    out = tmp_path / "init.toml"
+    server = [sys.executable, "-m", "tests.targets.mcp_tools", str(tmp_path / "ws"),
+              "--operator-filter", *(["--strict-find"] if strict else [])]
+    assert run_cli("contract", "init", "--mcp-stdio", "--sandbox", str(tmp_path / "ws"),
+                   "--out", str(out), "--", *server) == 0
+    result, _ = run_attacks(AttackConfig(out, ["smuggle"], surfaces=["run_command-command"]))
+    assert result.body["errors"] == [], result.body["errors"]
+    found = {v["evidence"].split(":")[0] for f in result.body["findings"]
+             for v in f.get("variants") or [f]}
+    if strict:
+        assert found == set() and result.exit_code == 0, found
+    else:
+        assert {"find -exec +", "find -execdir +", "find -fprintf (writes)"} <= found, found
+        assert "find -exec" not in found  # its ';' token is refused
