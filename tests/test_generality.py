@@ -232,3 +232,33 @@ def test_smuggling_without_operator_tokens(tmp_path: Path, monkeypatch: pytest.M
     else:
         assert {"find -exec +", "find -execdir +", "find -fprintf (writes)"} <= found, found
         assert "find -exec" not in found  # its ';' token is refused
+
+
+SHAPES = ["text", "resource", "blob", "image", "structured", "error", "nested", "array-objects"]
+
+
+@pytest.mark.parametrize("weak", [True, False], ids=["traversing", "contained"])
+@pytest.mark.parametrize("shape", SHAPES, ids=SHAPES)
+def test_mcp_reply_and_argument_shapes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       shape: str, weak: bool) -> None:
+    """contract init + attack on a server whose file content comes back as an embedded
+    resource, a base64 blob or image, structured content or inside an isError result, or
+    whose paths sit in nested objects and arrays: found when it traverses, clean when not.
+    """
+    import sys
+
+    from tests.conftest import run_cli
+
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    out, box = tmp_path / "init.toml", tmp_path / "box"
+    server = [sys.executable, "-m", "tests.targets.mcp_shapes", str(box), shape,
+              *(["--weak"] if weak else [])]
+    assert run_cli("contract", "init", "--mcp-stdio", "--sandbox", str(box), "--out", str(out),
+                   "--", *server) == 0
+    result, _ = run_attacks(AttackConfig(out, ["traversal"]))
+    assert result.body["errors"] == [], result.body["errors"]
+    ids = {f["attack_id"] for f in result.body["findings"]}
+    if weak:
+        assert result.exit_code == 1 and "T-TRAV-001" in ids, out.read_text()
+    else:
+        assert result.exit_code == 0 and ids == set(), result.body["findings"]

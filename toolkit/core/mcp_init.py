@@ -114,8 +114,11 @@ def benign(arg: str, prop: dict[str, Any], repository: bool) -> Any:
         return prop.get("minimum", 1)
     if kind == "boolean":
         return False
-    if kind == "object":
-        return {}
+    if kind == "object":  # the object's own required fields, each benign in turn
+        found = prop.get("properties")
+        fields: dict[str, Any] = found if isinstance(found, dict) else {}
+        need = [r for r in prop.get("required") or [] if isinstance(fields.get(r), dict)]
+        return {r: benign(r, fields[r], repository) for r in need}
     if kind == "array":
         item = prop.get("items") if isinstance(prop.get("items"), dict) else {}
         n = int(prop.get("minItems", 0) or 0)
@@ -173,19 +176,57 @@ def plan(server: str, argv: list[str], sandbox: Path, tools: list[dict[str, Any]
         props = {k: v for k, v in (schema.get("properties") or {}).items() if isinstance(v, dict)}
         required = [r for r in schema.get("required", []) or [] if r in props]
         for arg, prop in props.items():
-            hit = classify(arg, prop)
-            if hit is None:
-                continue
-            cls, repo = hit
-            args = {r: benign(r, props[r], repo) for r in required if r != arg}
-            args[arg] = (
-                ["{{payload}}"] if schema_type(prop) == "array" and cls != "argv" else "{{payload}}"
-            )
-            name = _unique(re.sub(r"[^A-Za-z0-9_.-]", "-", f"{tool['name']}-{arg}"), used)
-            p.surfaces.append(Surface(name, cls, tool["name"], args, writes(tool), repo))
+            top: list[tuple[list[str], dict[str, Any]]] = [([], prop)]
+            for trail, leaf in top if classify(arg, prop) else _nested(prop, []):
+                hit = classify(trail[-1] if trail else arg, leaf)
+                if hit is None:
+                    continue
+                cls, repo = hit
+                args = {r: benign(r, props[r], repo) for r in required if r != arg}
+                slot = ["{{payload}}"] if schema_type(leaf) == "array" and cls != "argv" \
+                    else "{{payload}}"
+                args[arg] = _fill(prop, trail, slot, repo)
+                where = ".".join([arg, *(k for k in trail if k != "[]")])
+                name = _unique(re.sub(r"[^A-Za-z0-9_.-]", "-", f"{tool['name']}-{where}"), used)
+                p.surfaces.append(Surface(name, cls, tool["name"], args, writes(tool), repo))
         if not any(s.tool == tool["name"] for s in p.surfaces):
             p.skipped.append(tool["name"])
     return p
+
+
+def _nested(prop: dict[str, Any], trail: list[str],
+            depth: int = 0) -> list[tuple[list[str], dict[str, Any]]]:
+    """(trail of keys, schema) of every property inside an object or an array of objects
+    (``[]`` in a trail is "the array's item"), three levels deep at most.
+    """
+    if depth >= 3:
+        return []
+    kind = schema_type(prop)
+    items = prop.get("items")
+    if kind == "array" and isinstance(items, dict) and schema_type(items) == "object":
+        return _nested(items, [*trail, "[]"], depth + 1)
+    found = prop.get("properties")
+    if kind != "object" or not isinstance(found, dict):
+        return []
+    out: list[tuple[list[str], dict[str, Any]]] = []
+    for key, sub in found.items():
+        if isinstance(sub, dict):
+            out += [([*trail, key], sub), *_nested(sub, [*trail, key], depth + 1)]
+    return out
+
+
+def _fill(schema: dict[str, Any], trail: list[str], slot: Any, repo: bool) -> Any:
+    """A value of ``schema`` with ``slot`` at ``trail`` and benign required fields around it."""
+    if not trail:
+        return slot
+    head, rest = trail[0], trail[1:]
+    if head == "[]":
+        return [_fill(schema.get("items") or {}, rest, slot, repo)]
+    props = schema.get("properties") or {}
+    around = benign("", {**schema, "default": None}, repo)
+    out = dict(around) if isinstance(around, dict) else {}
+    out[head] = _fill(props.get(head) or {}, rest, slot, repo)
+    return out
 
 
 def _unique(name: str, used: set[str]) -> str:
