@@ -343,12 +343,29 @@ class Target:
             self.silent = 0
             return reply
         self.silent = self.silent + 1 if reply.status is None else 0
+        if self.silent >= MAX_SILENT and self._still_answers():
+            self.silent = 0
         if self.silent >= MAX_SILENT:
             raise TargetError(
                 f"surface {self.name!r} stopped answering: {self.silent} requests in a row got no "
                 f"reply (last: {reply.error}); the rest of this attack was not run"
             )
         return reply
+
+    def _still_answers(self) -> bool:
+        """A target that hangs up on a run of payloads but answers its benign request is
+        refusing by disconnecting, not gone: the attack goes on (and a note says so).
+        """
+        if self.benign is None or self.baseline is None or self.baseline.status is None:
+            return False
+        check = self.deliver.send(self.benign)
+        if check.status is None:
+            return False
+        note = (f"the target dropped {MAX_SILENT} requests in a row without a reply but "
+                "answers its benign request: taken as refusals")
+        if note not in self.notes:
+            self.notes.append(note)
+        return True
 
     @property
     def name(self) -> str:

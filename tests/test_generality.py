@@ -129,7 +129,7 @@ def test_rate_limit_holds_for_every_request_and_is_recorded(tmp_path: Path) -> N
     assert pacing["requests"] == len(times)
     assert 0 < pacing["achieved_rate_per_s"] <= rate * 1.01
     assert pacing["max_in_flight"] == 1  # one surface: its lane runs one request at a time
-    folder = Path(result.summary_path).parent
+    folder = Path(str(result.summary_path)).parent
     assert f"Rate limit {rate:g}/s" in (folder / "gate3-attack.md").read_text()
     assert 'name="pacing.rate_limit_per_s"' in (folder / "gate3-attack.junit.xml").read_text()
 
@@ -262,3 +262,26 @@ def test_mcp_reply_and_argument_shapes(tmp_path: Path, monkeypatch: pytest.Monke
         assert result.exit_code == 1 and "T-TRAV-001" in ids, out.read_text()
     else:
         assert result.exit_code == 0 and ids == set(), result.body["findings"]
+
+
+# ------------------------------------------------------------ header injection
+
+@pytest.mark.parametrize("safe", [False, True], ids=["splitting", "encoded"])
+def test_header_injection_through_a_redirect(tmp_path: Path, safe: bool) -> None:
+    """A server that writes the decoded path into Location is split by %0d%0a; one that
+    percent-encodes it is not. Either way the redirect is followed and judged.
+    """
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("<html>the app</html>\n")
+    flag = "--redirect-safe" if safe else "--redirect"
+    path = _contract(tmp_path, _quirks(flag), health="/healthz")
+    result, cases = run_attacks(AttackConfig(path, ["header", "traversal"]))
+    assert result.body["errors"] == [], result.body["errors"]
+    ids = {f["attack_id"] for f in result.body["findings"]}
+    if safe:
+        assert ids == set() and result.exit_code == 0, result.body["findings"]
+    else:
+        assert ids == {"T-HDR-001"} and result.exit_code == 1, result.body["findings"]
+        hdr = next(f for f in result.body["findings"] if f["attack_id"] == "T-HDR-001")
+        assert hdr["cwe"] == 113 and "x-toolkit-" in hdr["evidence"].lower()
+    assert next(c for c in cases if c.attack_id == "T-HDR-001").sent > 5

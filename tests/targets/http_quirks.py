@@ -13,6 +13,9 @@
               --soft-auth HTTP 200 with an error document.
 --host NAME   a request whose Host header is not NAME[:port] is refused (421).
 --slow S      every reply waits S seconds.
+--redirect    a missing file is a 302 to /index.html?from=<decoded path>, written into the
+              Location header as it is (CR and LF included: response splitting);
+--redirect-safe  the same with the path percent-encoded.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import os
 import posixpath
 import time
 import zlib
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 
 def main() -> None:
@@ -32,7 +35,7 @@ def main() -> None:
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--root", required=True)
     for flag in ("--traverse", "--gzip", "--deflate", "--chunked", "--soft-404", "--spa",
-                 "--soft-auth"):
+                 "--soft-auth", "--redirect", "--redirect-safe"):
         ap.add_argument(flag, action="store_true")
     ap.add_argument("--token", default=None)
     ap.add_argument("--host", default=None)
@@ -60,6 +63,14 @@ def main() -> None:
             body = self._file(unquote(self.path.split("?")[0]))
             if body is not None:
                 return self._send(200, body)
+            if args.redirect or args.redirect_safe:
+                where = unquote(self.path)
+                where = quote(where, safe="/") if args.redirect_safe else where
+                self.send_response(302)
+                self.send_header("Location", f"/index.html?from={where}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None
             if args.soft_404:
                 return self._send(200, b"<html><h1>Oops</h1><p>That page is gone.</p></html>")
             if args.spa:
