@@ -285,3 +285,46 @@ def test_header_injection_through_a_redirect(tmp_path: Path, safe: bool) -> None
         hdr = next(f for f in result.body["findings"] if f["attack_id"] == "T-HDR-001")
         assert hdr["cwe"] == 113 and "x-toolkit-" in hdr["evidence"].lower()
     assert next(c for c in cases if c.attack_id == "T-HDR-001").sent > 5
+
+
+@pytest.mark.parametrize("weak", [True, False], ids=["first-component-check", "contained"])
+def test_descend_through_a_real_folder_then_climb(tmp_path: Path, weak: bool) -> None:
+    """corpus2 finding 2 (gradio 4.10): a check on the string's first component, then open()
+    on the unresolved path, is passed by '<existing folder>/../../x' but not by 'a/../../x'.
+    """
+    flags = ["--first-component"] if weak else []
+    path = _contract(tmp_path, _quirks(*flags), health="/healthz")
+    result, _ = run_attacks(AttackConfig(path, ["traversal"]))
+    assert result.body["errors"] == [], result.body["errors"]
+    found = [v["evidence"] for f in result.body["findings"] for v in f.get("variants") or [f]]
+    if weak:
+        assert result.exit_code == 1, found
+        assert any(e.startswith("descend through a real folder") for e in found), found
+    else:
+        assert result.exit_code == 0 and found == [], found
+
+
+def test_contract_init_twice_after_an_upgrade_is_no_drift(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """corpus2 finding 3: two inits of one server name into one folder (its listing or command
+    line changed) get different versions, so neither attack ends in a contract drift.
+    """
+    import sys
+
+    from tests.conftest import run_cli
+
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    box = tmp_path / "box"
+    outs = []
+    for shape in ("text", "resource"):
+        out = tmp_path / f"init-{shape}.toml"
+        assert run_cli("contract", "init", "--mcp-stdio", "--sandbox", str(box), "--out",
+                       str(out), "--", sys.executable, "-m", "tests.targets.mcp_shapes",
+                       str(box), shape) == 0
+        outs.append(out)
+    versions = {o.read_text().split('version = "')[1].split('"')[0] for o in outs}
+    assert len(versions) == 2 and all(v.startswith("1.0.0+") for v in versions)
+    for out in outs:
+        result, _ = run_attacks(AttackConfig(out, ["traversal"]))
+        assert result.exit_code == 0 and result.body["errors"] == [], result.body["errors"]

@@ -5,6 +5,8 @@
 
 --traverse    joins the decoded request path to ROOT with no containment (a real traversal);
               without it, paths are normalized and contained in ROOT.
+--first-component  refuses a path whose first component is '..' (the string, unresolved),
+              then opens it as given (gradio 4.10's check): a real folder then '../..' escapes.
 --gzip        compresses every body (Content-Encoding: gzip), --deflate likewise.
 --chunked     sends bodies with Transfer-Encoding: chunked, in small chunks.
 --soft-404    a missing file is HTTP 200 with an error page.
@@ -35,7 +37,7 @@ def main() -> None:
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--root", required=True)
     for flag in ("--traverse", "--gzip", "--deflate", "--chunked", "--soft-404", "--spa",
-                 "--soft-auth", "--redirect", "--redirect-safe"):
+                 "--soft-auth", "--redirect", "--redirect-safe", "--first-component"):
         ap.add_argument(flag, action="store_true")
     ap.add_argument("--token", default=None)
     ap.add_argument("--host", default=None)
@@ -79,7 +81,12 @@ def main() -> None:
             return self._send(404, b"not found")
 
         def _file(self, path: str) -> bytes | None:
-            if args.traverse:
+            if args.first_component:
+                rel = path.lstrip("/")
+                if rel.split("/")[0] == ".." or os.path.isabs(rel):
+                    return None
+                real = os.path.join(root, rel)
+            elif args.traverse:
                 real = os.path.join(root, path.lstrip("/"))
             else:
                 clean = posixpath.normpath("/" + path.lstrip("/"))

@@ -56,6 +56,7 @@ class Plan:
     sandbox: Path
     surfaces: list[Surface] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    fingerprint: str = ""  # of the command line and tool listing: the contract's version build
 
 
 def schema_type(prop: dict[str, Any]) -> str:
@@ -257,11 +258,26 @@ def _key(k: str) -> str:
     return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k)
 
 
+def version(p: Plan) -> str:
+    """1.0.0, with the listing's fingerprint as build metadata: a re-init after the server
+    changed (an upgrade, other arguments) is a new contract version, not a drift of the old.
+    """
+    return f"1.0.0+{p.fingerprint}" if p.fingerprint else "1.0.0"
+
+
+def fingerprint(argv: list[str], tools: list[dict[str, Any]]) -> str:
+    import hashlib
+
+    doc = json.dumps({"argv": argv, "tools": tools}, sort_keys=True, default=str)
+    return hashlib.sha256(doc.encode("utf-8", "replace")).hexdigest()[:12]
+
+
 def render(p: Plan, sandbox_value: str, env: dict[str, str] | None = None) -> str:
     name = re.sub(r"[^A-Za-z0-9_.-]", "-", p.server) or "mcp-server"
     lines = ["# Written by `toolkit contract init --mcp-stdio` from the server's own tool listing.",
              f"# Tools with no argument an attack class fits: {', '.join(p.skipped) or 'none'}.",
-             "[contract]", f"name = {toml_value(name)}", 'version = "1.0.0"', ""]
+             "[contract]", f"name = {toml_value(name)}", f"version = {toml_value(version(p))}",
+             ""]
     for s in p.surfaces:
         lines += [
             "[[surfaces]]",
@@ -332,6 +348,7 @@ def init(argv: list[str], sandbox: Path, out: Path, timeout: float = 60.0,
         session.close()
     server = str((info.get("serverInfo") or {}).get("name") or Path(argv[0]).name)
     p = plan(server, templated, box, tools)
+    p.fingerprint = fingerprint(templated, tools)
     if not p.surfaces:
         raise TargetError(
             f"none of the {len(tools)} tools of {server!r} takes an argument an attack class fits "
