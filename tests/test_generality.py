@@ -328,3 +328,33 @@ def test_contract_init_twice_after_an_upgrade_is_no_drift(
     for out in outs:
         result, _ = run_attacks(AttackConfig(out, ["traversal"]))
         assert result.exit_code == 0 and result.body["errors"] == [], result.body["errors"]
+
+
+@pytest.mark.parametrize("weak", [True, False], ids=["operand-as-option", "refused"])
+def test_cli_operand_pointed_at_the_toolkits_listener(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, weak: bool
+) -> None:
+    """corpus2 finding 4 (mcp-server-kubernetes 2.9.6): a required free string of a tool that
+    wraps a CLI is an option surface, and '--server=<the toolkit's listener>' in it makes the
+    client call the listener; a server refusing values that start with '-' passes.
+    """
+    import sys
+
+    from tests.conftest import run_cli
+
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    out, box = tmp_path / "init.toml", tmp_path / "box"
+    server = [sys.executable, "-m", "tests.targets.mcp_shapes", str(box), "cli",
+              *(["--weak"] if weak else [])]
+    assert run_cli("contract", "init", "--mcp-stdio", "--sandbox", str(box), "--out", str(out),
+                   "--", *server) == 0
+    text = out.read_text()
+    assert 'name = "cluster_get-resourceType"' in text and 'classes = ["option"]' in text
+    result, _ = run_attacks(AttackConfig(out, ["options"]))
+    assert result.body["errors"] == [], result.body["errors"]
+    oracles = {f["oracle"] for f in result.body["findings"]}
+    if weak:
+        assert any(o.startswith("option:listener:--server=") for o in oracles), oracles
+        assert result.exit_code == 1
+    else:
+        assert oracles == set() and result.exit_code == 0, oracles

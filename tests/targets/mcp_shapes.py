@@ -13,6 +13,8 @@ file's content comes back, or where the path goes in:
   nested         read_files(request: {"paths": [str], "encoding": "utf-8"}) takes the paths
                  inside an object, in an array
   array-objects  read_many(items: [{"path": str, "max": int}]) takes objects in an array
+  cli            cluster_get(resourceType, name) runs a kubectl-like client (fake_cli) with
+                 both as operands; --weak lets a value starting with '-' through (an option)
 --weak joins paths to ROOT without containment (traversal); without it, they are contained.
 """
 
@@ -59,6 +61,12 @@ def tools() -> list[dict[str, Any]]:
         schema = {"type": "object", "required": ["items"], "properties": {
             "items": {"type": "array", "items": item, "minItems": 1}}}
         return [{"name": "read_many", "description": "Read files.", "inputSchema": schema}]
+    if SHAPE == "cli":
+        schema = {"type": "object", "required": ["resourceType", "name"], "properties": {
+            "resourceType": {"type": "string", "description": "kind of resource (pods, ...)"},
+            "name": {"type": "string"}}}
+        return [{"name": "cluster_get", "description": "Get resources with kubectl.",
+                 "inputSchema": schema}]
     schema = {"type": "object", "required": ["path"],
               "properties": {"path": {"type": "string", "description": "file to read"}}}
     return [{"name": "read_file", "description": "Read a file.", "inputSchema": schema}]
@@ -90,7 +98,21 @@ def result(text: str) -> dict[str, Any]:
     return {"content": [{"type": "text", "text": text}]}
 
 
+def cli(args: dict[str, Any]) -> dict[str, Any]:
+    import subprocess  # nosec B404
+
+    operands = [str(args.get("resourceType", "")), str(args.get("name", ""))]
+    if not WEAK and any(o.startswith("-") for o in operands):
+        return {"isError": True, "content": [{"type": "text", "text": "refusing an option"}]}
+    done = subprocess.run([sys.executable, "-m", "tests.targets.fake_cli", "get", *operands],  # nosec B603
+                          capture_output=True, text=True, timeout=10, check=False)
+    return {"isError": done.returncode != 0,
+            "content": [{"type": "text", "text": done.stdout + done.stderr}]}
+
+
 def call(msg: dict[str, Any]) -> dict[str, Any]:
+    if SHAPE == "cli":
+        return cli(msg["params"].get("arguments") or {})
     try:
         texts = [read(p) for p in paths(msg["params"].get("arguments") or {})]
     except (OSError, ValueError, KeyError, TypeError) as exc:

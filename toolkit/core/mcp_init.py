@@ -19,9 +19,15 @@ from typing import Any
 
 from toolkit.core.errors import ContractError, TargetError
 
-PATHISH = re.compile(
-    r"path|file|dir|folder|directory|root|cwd|source|destination|dest\b|location", re.IGNORECASE
+PATHISH = re.compile(  # "source", not the tail of "resource" (kubectl's resourceType)
+    r"path|file|dir|folder|directory|root|cwd|(?<!re)source|destination|dest\b|location",
+    re.IGNORECASE,
 )
+# a tool that wraps a command-line client: its free string operands reach that client's argv
+CLI_TOOL = re.compile(r"(?<![a-z])(kubectl|helm|git|docker|podman|terraform|npm|npx|pip|"
+                      r"ffmpeg|curl|wget|ssh|rsync|command[- ]line|cli)(?![a-z])", re.IGNORECASE)
+FREE_TEXT = re.compile(r"message|msg|description|title|content|text|body|comment|query|"
+                       r"pattern|search|prompt", re.IGNORECASE)
 REPO = re.compile(r"repo", re.IGNORECASE)
 COMMANDISH = re.compile(
     r"^(command|cmd|shell|script|commandline|command_line|exec)$", re.IGNORECASE
@@ -56,7 +62,7 @@ class Plan:
     sandbox: Path
     surfaces: list[Surface] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    fingerprint: str = ""  # of the command line and tool listing: the contract's version build
+    fingerprint: str = ""  # of the written contract: its version's build metadata
 
 
 def schema_type(prop: dict[str, Any]) -> str:
@@ -97,6 +103,24 @@ def classify(arg: str, prop: dict[str, Any]) -> tuple[str, bool] | None:
     ):
         return "path", False
     return None
+
+
+def operand(arg: str, prop: dict[str, Any]) -> tuple[str, bool] | None:
+    """A required free string of a tool wrapping a CLI (kubectl get <resourceType> <name>):
+    it lands in the client's argv, so it is an option-injection surface.
+    """
+    if schema_type(prop) != "string" or prop.get("enum") or FREE_TEXT.search(arg):
+        return None
+    if prop.get("default") is not None:
+        return None
+    return "option", False
+
+
+def operand_free(tool: str, p: Plan) -> bool:
+    """One operand surface per tool, and none for a tool that has an option surface already:
+    every surface costs the whole attack library's time.
+    """
+    return not any(s.tool == tool and s.cls == "option" for s in p.surfaces)
 
 
 def benign(arg: str, prop: dict[str, Any], repository: bool) -> Any:
@@ -176,10 +200,14 @@ def plan(server: str, argv: list[str], sandbox: Path, tools: list[dict[str, Any]
         schema = tool["inputSchema"]
         props = {k: v for k, v in (schema.get("properties") or {}).items() if isinstance(v, dict)}
         required = [r for r in schema.get("required", []) or [] if r in props]
+        cli = bool(CLI_TOOL.search(f"{tool['name']} {tool.get('description', '')}"))
         for arg, prop in props.items():
+            own = classify(arg, prop)
+            if own is None and cli and arg in required and operand_free(tool["name"], p):
+                own = operand(arg, prop)
             top: list[tuple[list[str], dict[str, Any]]] = [([], prop)]
-            for trail, leaf in top if classify(arg, prop) else _nested(prop, []):
-                hit = classify(trail[-1] if trail else arg, leaf)
+            for trail, leaf in top if own else _nested(prop, []):
+                hit = classify(trail[-1], leaf) if trail else own
                 if hit is None:
                     continue
                 cls, repo = hit
@@ -265,11 +293,11 @@ def version(p: Plan) -> str:
     return f"1.0.0+{p.fingerprint}" if p.fingerprint else "1.0.0"
 
 
-def fingerprint(argv: list[str], tools: list[dict[str, Any]]) -> str:
+def fingerprint(text: str) -> str:
+    """Of the contract as written (command line, surfaces, arguments), its version aside."""
     import hashlib
 
-    doc = json.dumps({"argv": argv, "tools": tools}, sort_keys=True, default=str)
-    return hashlib.sha256(doc.encode("utf-8", "replace")).hexdigest()[:12]
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:12]
 
 
 def render(p: Plan, sandbox_value: str, env: dict[str, str] | None = None) -> str:
@@ -348,7 +376,6 @@ def init(argv: list[str], sandbox: Path, out: Path, timeout: float = 60.0,
         session.close()
     server = str((info.get("serverInfo") or {}).get("name") or Path(argv[0]).name)
     p = plan(server, templated, box, tools)
-    p.fingerprint = fingerprint(templated, tools)
     if not p.surfaces:
         raise TargetError(
             f"none of the {len(tools)} tools of {server!r} takes an argument an attack class fits "
@@ -360,6 +387,7 @@ def init(argv: list[str], sandbox: Path, out: Path, timeout: float = 60.0,
     except ValueError:
         rel = str(box)
     out.parent.mkdir(parents=True, exist_ok=True)
+    p.fingerprint = fingerprint(render(p, rel, env or {}))
     out.write_text(render(p, rel, env or {}), encoding="utf-8")
     contract_mod.write_lock(contract_mod.load(out))
     return p
