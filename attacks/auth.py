@@ -92,6 +92,20 @@ def path_variants(path: str) -> Iterator[tuple[str, str]]:
         yield "trailing dot on the first segment", f"/{head}.{sep}{rest}"
 
 
+def _served_everywhere(ctx: AttackContext, target: Target, p: Prepared, base: Reply) -> bool:
+    """Control: does a made-up public path, without a token, get the protected reply's very
+    content (a single-page app's shell, a catch-all page)? Then that content proves nothing.
+    """
+    path = f"/toolkit-none-{ctx.canaries.token()}"
+    probe = Prepared(p.method, p.url, path.encode("latin-1"), p.headers, p.body, path)
+    reply = target.send(None, prepared=probe, token=None)
+    if reply.ok and same_content(reply.text, base.text):
+        target.notes.append("auth: a made-up path serves the protected reply's content too "
+                            "(a catch-all page): path spellings are judged by planted content")
+        return True
+    return False
+
+
 @register
 class TokenValidation:
     """Authentication token validation (CWE-287, CWE-306).
@@ -160,12 +174,14 @@ class TokenValidation:
             if target.planted and target.planted.content in base.text
             else None
         )
+        specific = marker is not None or not _served_everywhere(ctx, target, p, base)
         for why, path in path_variants(p.sign_path):
             variant = Prepared(p.method, p.url, path.encode("latin-1"), p.headers, p.body, path)
             reply = target.send(None, prepared=variant, token=None)
             ctx.seen(self.spec.id, target, why, reply)
             if reply.ok and (
-                reply.text == base.text or (marker is not None and marker in reply.text)
+                (specific and reply.text == base.text)
+                or (marker is not None and marker in reply.text)
             ):
                 yield ctx.finding(
                     self.spec,

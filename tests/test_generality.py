@@ -358,3 +358,33 @@ def test_cli_operand_pointed_at_the_toolkits_listener(
         assert result.exit_code == 1
     else:
         assert oracles == set() and result.exit_code == 0, oracles
+
+
+@pytest.mark.parametrize("spa", [False, True], ids=["file", "catch-all-page"])
+def test_path_spelling_bypass_needs_the_protected_content(tmp_path: Path, spa: bool) -> None:
+    """A guard on the raw path is bypassed by '//admin/...'. When what comes back is the
+    catch-all page every made-up path gets too, it proves nothing: no finding; when it is the
+    protected file, the bypass is found.
+    """
+    token = "test-admin-token-3"  # pragma: allowlist secret
+    flags = ["--token", token, "--naive-guard", *(["--spa"] if spa else [])]
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("<html>the app</html>\n")
+    path = _contract(tmp_path, _http_files(*flags), sandbox="site/admin", prefix="/admin",
+                     health="/healthz", extra=f'[auth]\nscheme = "bearer"\n'
+                     f'header = "Authorization"\ntoken = "{token}"\n')
+    if spa:  # the surface addresses a page of the app, not a file: the reply is the shell
+        text = path.read_text().replace('path = "/admin/{{payload}}"',
+                                        'path = "/admin/page"\nquery = { f = "{{payload}}" }')
+        path.write_text(text.replace('version = "1.0.0"', 'version = "1.0.1"'))
+        from toolkit.core import contract as contract_mod
+
+        contract_mod.write_lock(contract_mod.load(path))
+    result, cases = run_attacks(AttackConfig(path, ["auth"]))
+    assert result.body["errors"] == [], result.body["errors"]
+    oracles = {f["oracle"] for f in result.body["findings"]}
+    if spa:
+        assert oracles == set() and result.exit_code == 0, oracles
+        assert any("catch-all" in n for c in cases for n in c.notes)
+    else:
+        assert any(o.startswith("auth:path:") for o in oracles) and result.exit_code == 1
