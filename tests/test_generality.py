@@ -388,3 +388,32 @@ def test_path_spelling_bypass_needs_the_protected_content(tmp_path: Path, spa: b
         assert any("catch-all" in n for c in cases for n in c.notes)
     else:
         assert any(o.startswith("auth:path:") for o in oracles) and result.exit_code == 1
+
+
+@pytest.mark.parametrize("how", ["base_url", "header", "unnamed"])
+def test_a_server_that_checks_the_host_header(tmp_path: Path, how: str) -> None:
+    """A server answering only its own host name (421 otherwise) is attacked once the contract
+    names it, by a localhost base_url or by the surface's Host header; a traversal is found.
+    Unnamed, the error says every form got the same refusal and what to give the surface.
+    """
+    (tmp_path / "site").mkdir()
+    path = _contract(tmp_path, _quirks("--host", "localhost", "--traverse"), health="/healthz")
+    port = path.read_text().split("port = ")[1].split("\n")[0]
+    text = path.read_text().replace('version = "1.0.0"', 'version = "1.0.1"')
+    if how == "base_url":
+        text = text.replace('service = "web"\nmethod', f'base_url = "http://localhost:{port}"\n'
+                            'method')
+    elif how == "header":
+        text = text.replace('method = "GET"', 'method = "GET"\nheaders = { Host = "localhost" }')
+    path.write_text(text)
+    from toolkit.core import contract as contract_mod
+
+    contract_mod.write_lock(contract_mod.load(path))
+    result, _ = run_attacks(AttackConfig(path, ["traversal"]))
+    if how == "unnamed":
+        assert result.exit_code == 2
+        assert "every form got the same HTTP 421" in result.body["errors"][0]
+        return
+    assert result.body["errors"] == [], result.body["errors"]
+    assert result.exit_code == 1 and {f["attack_id"] for f in result.body["findings"]} == {
+        "T-TRAV-001"}
