@@ -234,7 +234,8 @@ def test_smuggling_without_operator_tokens(tmp_path: Path, monkeypatch: pytest.M
         assert "find -exec" not in found  # its ';' token is refused
 
 
-SHAPES = ["text", "resource", "blob", "image", "structured", "error", "nested", "array-objects"]
+SHAPES = ["text", "resource", "blob", "image", "structured", "error", "nested", "array-objects",
+          "noschema"]
 
 
 @pytest.mark.parametrize("weak", [True, False], ids=["traversing", "contained"])

@@ -13,6 +13,9 @@ file's content comes back, or where the path goes in:
   nested         read_files(request: {"paths": [str], "encoding": "utf-8"}) takes the paths
                  inside an object, in an array
   array-objects  read_many(items: [{"path": str, "max": int}]) takes objects in an array
+  noschema       read_file and read_multiple_files listed with a schema that lost its
+                 properties (zod 4 beside zod-to-json-schema 3); the server still validates
+                 and names the missing arguments in a zod-style error
   cli            cluster_get(resourceType, name) runs a kubectl-like client (fake_cli) with
                  both as operands; --weak lets a value starting with '-' through (an option)
 --weak joins paths to ROOT without containment (traversal); without it, they are contained.
@@ -61,6 +64,11 @@ def tools() -> list[dict[str, Any]]:
         schema = {"type": "object", "required": ["items"], "properties": {
             "items": {"type": "array", "items": item, "minItems": 1}}}
         return [{"name": "read_many", "description": "Read files.", "inputSchema": schema}]
+    if SHAPE == "noschema":
+        lost = {"$schema": "http://json-schema.org/draft-07/schema#"}
+        return [{"name": "read_file", "description": "Read a file.", "inputSchema": lost},
+                {"name": "read_multiple_files", "description": "Read files.",
+                 "inputSchema": dict(lost)}]
     if SHAPE == "cli":
         schema = {"type": "object", "required": ["resourceType", "name"], "properties": {
             "resourceType": {"type": "string", "description": "kind of resource (pods, ...)"},
@@ -72,7 +80,15 @@ def tools() -> list[dict[str, Any]]:
     return [{"name": "read_file", "description": "Read a file.", "inputSchema": schema}]
 
 
-def paths(args: dict[str, Any]) -> list[str]:
+def paths(args: dict[str, Any], tool: str = "") -> list[str]:
+    if SHAPE == "noschema":
+        key, kind = ("paths", "array") if tool == "read_multiple_files" else ("path", "string")
+        value = args.get(key)
+        if not isinstance(value, list if kind == "array" else str):
+            issue = {"expected": kind, "code": "invalid_type", "path": [key],
+                     "message": "Required"}
+            raise ValueError(f"Invalid arguments for {tool}: {json.dumps([issue])}")
+        return list(value) if isinstance(value, list) else [value]
     if SHAPE == "nested":
         return list(args["request"]["paths"])
     if SHAPE == "array-objects":
@@ -114,7 +130,8 @@ def call(msg: dict[str, Any]) -> dict[str, Any]:
     if SHAPE == "cli":
         return cli(msg["params"].get("arguments") or {})
     try:
-        texts = [read(p) for p in paths(msg["params"].get("arguments") or {})]
+        args = msg["params"].get("arguments") or {}
+        texts = [read(p) for p in paths(args, msg["params"].get("name", ""))]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return {"isError": True, "content": [{"type": "text", "text": f"error: {exc}"}]}
     return result("\n".join(texts))

@@ -63,6 +63,7 @@ class Plan:
     surfaces: list[Surface] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     fingerprint: str = ""  # of the written contract: its version's build metadata
+    told: list[str] = field(default_factory=list)  # tools whose arguments their own errors named
 
 
 def schema_type(prop: dict[str, Any]) -> str:
@@ -193,6 +194,60 @@ def validate(tools: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
+TYPES = {"string", "array", "object", "number", "integer", "boolean"}
+
+
+def asked_for(text: str) -> dict[str, str]:
+    """Argument names (and types, when said) that a validator's refusal of ``{}`` names:
+    zod issue lists (``"path": ["name"]``, ``"expected": "string"``), pydantic
+    (``"loc": [..., "name"]`` or ``name\n  Field required``), and plain "missing required
+    argument 'name'" messages.
+    """
+    found: dict[str, str] = {}
+    for m in re.finditer(r"\[\s*\{.*\}\s*\]", text, re.DOTALL):
+        try:
+            issues = json.loads(m.group(0))
+        except ValueError:
+            continue
+        for issue in issues if isinstance(issues, list) else []:
+            if not isinstance(issue, dict):
+                continue
+            where = issue.get("path") or issue.get("loc") or []
+            names = [w for w in where if isinstance(w, str) and w not in ("body", "arguments")]
+            if names:
+                kind = str(issue.get("expected") or issue.get("type") or "string")
+                found.setdefault(names[-1], kind if kind in TYPES else "string")
+    for m in re.finditer(r"^(\w+)\n\s+Field required", text, re.MULTILINE):
+        found.setdefault(m.group(1), "string")
+    for m in re.finditer(r"missing (?:required )?(?:argument|parameter|field|property)s?:?\s+"
+                         r"['\"`]?(\w+)", text, re.IGNORECASE):
+        found.setdefault(m.group(1), "string")
+    return found
+
+
+def fill_schemas(call: Any, tools: list[dict[str, Any]]) -> list[str]:
+    """Tools listed with no ``properties`` at all (a schema generator that lost them): ask
+    the tool itself by calling it with ``{}`` and reading its validator's refusal. Returns a
+    line per tool whose schema was written this way. ``call(name, args)`` returns the reply
+    text, or None.
+    """
+    told = []
+    for tool in tools:
+        schema = tool["inputSchema"]
+        if "properties" in schema:
+            continue
+        text = call(tool["name"], {}) or ""
+        names = asked_for(text)
+        if not names:
+            continue
+        props = {n: ({"type": "array", "items": {"type": "string"}} if k == "array"
+                     else {"type": k}) for n, k in names.items()}
+        tool["inputSchema"] = {**schema, "type": "object", "properties": props,
+                               "required": list(names)}
+        told.append(f"{tool['name']}({', '.join(names)})")
+    return told
+
+
 def plan(server: str, argv: list[str], sandbox: Path, tools: list[dict[str, Any]]) -> Plan:
     p = Plan(server, argv, sandbox)
     used: set[str] = set()
@@ -304,6 +359,8 @@ def render(p: Plan, sandbox_value: str, env: dict[str, str] | None = None) -> st
     name = re.sub(r"[^A-Za-z0-9_.-]", "-", p.server) or "mcp-server"
     lines = ["# Written by `toolkit contract init --mcp-stdio` from the server's own tool listing.",
              f"# Tools with no argument an attack class fits: {', '.join(p.skipped) or 'none'}.",
+             *([(f"# Listed without arguments; named by their own refusal of {{}}: "
+                f"{', '.join(p.told)}.")] if p.told else []),
              "[contract]", f"name = {toml_value(name)}", f"version = {toml_value(version(p))}",
              ""]
     for s in p.surfaces:
@@ -372,10 +429,12 @@ def init(argv: list[str], sandbox: Path, out: Path, timeout: float = 60.0,
     try:
         info = session.initialize()
         tools = validate(session.raw_tools())
+        told = fill_schemas(lambda name, args: _call(session, name, args), tools)
     finally:
         session.close()
     server = str((info.get("serverInfo") or {}).get("name") or Path(argv[0]).name)
     p = plan(server, templated, box, tools)
+    p.told = told
     if not p.surfaces:
         raise TargetError(
             f"none of the {len(tools)} tools of {server!r} takes an argument an attack class fits "
@@ -391,6 +450,19 @@ def init(argv: list[str], sandbox: Path, out: Path, timeout: float = 60.0,
     out.write_text(render(p, rel, env or {}), encoding="utf-8")
     contract_mod.write_lock(contract_mod.load(out))
     return p
+
+
+def _call(session: Any, name: str, args: dict[str, Any]) -> str | None:
+    from toolkit.core.mcp_transport import content_text
+
+    try:
+        msg = session.request("tools/call", {"name": name, "arguments": args}, deadline=10.0)
+    except TargetError:
+        return None
+    result = msg.get("result")
+    if isinstance(result, dict) and isinstance(result.get("content"), list):
+        return "\n".join(content_text(c) for c in result["content"] if isinstance(c, dict))
+    return json.dumps(msg.get("error") or msg)[:4000]
 
 
 def _same(arg: str, box: Path) -> bool:
