@@ -21,7 +21,7 @@ class Probe:
 
 
 def _first_allowed(ctx: AttackContext) -> str:
-    allowed = ctx.contract.raw.get("policy", {}).get("allowed_commands", [])
+    allowed = ctx.contract.policy.allowed_commands
     return "echo" if "echo" in allowed or not allowed else str(allowed[0])
 
 

@@ -39,7 +39,7 @@ def build_kit(ctx: AttackContext) -> Kit:
     (folder / "py").mkdir()
     side = folder / "side-effect"
     body = f"#!/bin/sh\necho toolkit-hijack $(({a}*{b}))\ntouch {side}\n"
-    commands = set(ctx.contract.raw.get("policy", {}).get("allowed_commands", [])) | {
+    commands = set(ctx.contract.policy.allowed_commands) | {
         "ls",
         "cat",
         "echo",
@@ -130,7 +130,7 @@ class EnvironmentInjection:
 
 
 def _command(ctx: AttackContext) -> str:
-    allowed = ctx.contract.raw.get("policy", {}).get("allowed_commands", [])
+    allowed = ctx.contract.policy.allowed_commands
     return "ls" if "ls" in allowed or not allowed else str(allowed[0])
 
 

@@ -56,7 +56,7 @@ class EnvironmentInheritance:
 
     def run(self, ctx: AttackContext, target: Target) -> Iterable[Finding]:
         cls = next(c for c in ("argv", "command", "path", "option") if c in target.surface.classes)
-        allowed = [str(x) for x in ctx.contract.raw.get("policy", {}).get("allowed_commands", [])]
+        allowed = [str(x) for x in ctx.contract.policy.allowed_commands]
         forms = encodings(ctx.canaries.secret)
         for payload, why in take(corpus(cls, allowed), ctx.limit):
             reply = target.send(payload)

@@ -28,9 +28,9 @@ KNOWN_TOOLS = (
 
 
 def denied_tools(ctx: AttackContext) -> list[str]:
-    pol = ctx.contract.raw.get("policy", {})
-    allowed = set(pol.get("allowed_tools", []))
-    named = list(pol.get("denied_tools", []))
+    pol = ctx.contract.policy
+    allowed = set(pol.allowed_tools)
+    named = list(pol.denied_tools)
     return named or [t for t in KNOWN_TOOLS if t not in allowed]
 
 
@@ -126,7 +126,7 @@ class ToolPolicyBypass:
         self, ctx: AttackContext, target: Target, p: Prepared, deny: Reply
     ) -> Iterator[Finding]:
         denied = denied_tools(ctx)[0]
-        allowed = (ctx.contract.raw.get("policy", {}).get("allowed_tools") or ["file.read"])[0]
+        allowed = (ctx.contract.policy.allowed_tools or ("file.read",))[0]
         body = _json_body(p)
         if body is None:
             return
@@ -231,7 +231,7 @@ class CommandSmuggling:
 
         def t() -> str:
             return str(side_dir / f"smuggle-{ctx.canaries.token()}")
-        allowed = ctx.contract.raw.get("policy", {}).get("allowed_commands", ["echo"])
+        allowed = ctx.contract.policy.allowed_commands or ("echo",)
         first = "echo" if "echo" in allowed else allowed[0]
         yield [first, "x", "|", "sh", "-c", m], "pipe inside argv"
         yield [first, "x", ">", t()], "redirection inside argv"
@@ -277,16 +277,16 @@ class PolicyHotReload:
     )
 
     def run(self, ctx: AttackContext, target: Target) -> Iterable[Finding]:
-        pol = ctx.contract.raw.get("policy", {})
-        if "file" not in pol:
+        pol = ctx.contract.policy
+        if pol.file is None:
             target.notes.append("policy-reload: no [policy].file in the contract")
             return
-        path = ctx.contract.resolve(pol["file"])
+        path = ctx.contract.resolve(pol.file)
         if not path.is_file():
             target.notes.append(f"policy-reload: policy file {path} not found")
             return
         if "tool" in target.surface.classes:
-            yield from self._reload(ctx, target, path, float(pol.get("reload_within_s", 30)))
+            yield from self._reload(ctx, target, path, float(pol.reload_within_s))
         if target.surface.get("writes", False):
             yield from self._write_policy(ctx, target, path)
 
@@ -396,9 +396,9 @@ def dispatch_candidates(ctx: AttackContext, target: Target) -> list[str]:
     """Denied tool names to call directly: named, listed-but-not-allowed, and write verbs of
     allowed names.
     """
-    pol = ctx.contract.raw.get("policy", {})
-    allowed = [str(t) for t in pol.get("allowed_tools", [])]
-    out = [str(t) for t in pol.get("denied_tools", [])]
+    pol = ctx.contract.policy
+    allowed = [str(t) for t in pol.allowed_tools]
+    out = [str(t) for t in pol.denied_tools]
     out += [str(t) for t in getattr(target.deliver, "tool_names", []) if t not in allowed]
     for name in allowed:
         parts = re.split(r"([_.-])", name)

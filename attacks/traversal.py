@@ -247,7 +247,7 @@ def _class_for(target: Target) -> str | None:
 
 
 def _reader(ctx: AttackContext) -> str:
-    allowed = ctx.contract.raw.get("policy", {}).get("allowed_commands", [])
+    allowed = ctx.contract.policy.allowed_commands
     for cmd in ("cat", "head", "tail", "less", "more", "type"):
         if cmd in allowed:
             return cmd

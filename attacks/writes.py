@@ -102,7 +102,7 @@ class WriteOutside:
 
     def run(self, ctx: AttackContext, target: Target) -> Iterable[Finding]:
         cls = next(c for c in ("argv", "command") if c in target.surface.classes)
-        allowed = [str(x) for x in ctx.contract.raw.get("policy", {}).get("allowed_commands", [])]
+        allowed = [str(x) for x in ctx.contract.policy.allowed_commands]
         commands = [c for c in allowed if c in WRITERS] or list(WRITERS[:6])
         probe = target.planted.file_name if target.planted else "toolkit-probe"
         dests = destinations(ctx, target.surface.sandbox, ctx.canaries.token())

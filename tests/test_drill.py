@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -30,7 +31,9 @@ from toolkit.gates.drill import (
     KEEP_BACKUPS,
     Drill,
     DrillConfig,
+    drill_plan,
     history_path,
+    make_plan,
     plan,
     read_history,
     run_drill,
@@ -182,6 +185,29 @@ def test_reference_drill_passes_with_measured_rpo_and_rto(tmp_path: Path) -> Non
     assert listening(contract_ports(path)) == []
 
 
+@pytest.mark.slow
+def test_the_dry_run_plan_is_the_plan_the_run_records(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = reference_copy(tmp_path)
+    seed = 17  # no --fault: the faults are drawn from the seed, so the seed alone fixes them
+    assert run_cli("drill", "--dry-run", "--contract", str(path), "--seed", str(seed),
+                   "--warmup", "1.5s") == 0
+    printed = "".join(capsys.readouterr().out.split())  # rich wraps long paths anywhere
+    planned = drill_plan(DrillConfig(path, seed=seed, warmup_s=1.5))
+    for step in planned.steps():  # what --dry-run printed is this plan, step by step
+        assert "".join(step.split()) in printed
+    assert run_cli("drill", "--contract", str(path), "--seed", str(seed), "--warmup", "1.5s") == 0
+    runs = tmp_path / "artifacts" / "phase3" / "drill"
+    summary = max(runs.glob("*/gate4-summary-*.json"))
+    recorded = json.loads(summary.read_text())["plan"]  # the summary holds the run's body
+    journal = [json.loads(line) for line in (summary.parent / "journal.jsonl").open()]
+    event = next(e for e in journal if e["event"] == "drill.plan")
+    assert recorded == json.loads(json.dumps(planned.to_dict())) == event["data"]
+    assert recorded["steps"] == planned.steps() and recorded["order"][0] == "kill"
+    other = drill_plan(DrillConfig(path, seed=seed + 1, warmup_s=1.5)).to_dict()
+    assert other["seed"] != recorded["seed"] and other["sentinel_base"] != recorded["sentinel_base"]
+
+
 def _assert_measurements_consistent(b: dict[str, Any], folder: Path) -> None:
     """RPO, RTO and lost writes are present, sane, and the same in the body, the measurement
     list and the text file; lost writes are the acknowledged ones that did not survive."""
@@ -304,13 +330,41 @@ def _drill_contract(tmp_path: Path, state: str = "state") -> Path:
         """)
 
 
+def test_the_gate_plans_once_and_a_plan_runs_only_on_its_contract(tmp_path: Path) -> None:
+    from toolkit.core.errors import ContractError, DriftError
+    from toolkit.gates.base import PROFILES
+    from toolkit.gates.drill import DrillGate, run_plan
+
+    path = _drill_contract(tmp_path)
+    planned = DrillGate().plan(path, PROFILES["full"])
+    assert planned.order[0] == "kill" and planned.faults == planned.order[-len(planned.faults):]
+    assert planned.backup_dir == tmp_path / "backups"
+    assert planned.databases == (tmp_path / "data" / "m.db",)
+    again = drill_plan(DrillConfig(path, seed=planned.seed))
+    assert again.to_dict() == planned.to_dict()  # the seed alone fixes the plan
+    stale = dataclasses.replace(planned, contract_sha256="0" * 64)
+    with pytest.raises(DriftError, match="changed after the drill was planned"):
+        run_plan(stale)
+    assert not (tmp_path / "evidence" / "drill").exists()  # refused before any run began
+    (tmp_path / "nw").mkdir()
+    no_writer = write_contract(tmp_path / "nw", """
+        [contract]
+        name = "nw"
+        version = "1.0.0"
+        [durability]
+        rpo_s = 5
+        """)
+    with pytest.raises(ContractError, match=r"needs \[durability.writer\]"):
+        drill_plan(DrillConfig(no_writer, seed=1))
+
+
 def test_200_backups_are_named_uniquely_and_pruning_keeps_the_newest(tmp_path: Path) -> None:
     path = _drill_contract(tmp_path)
     (tmp_path / "data").mkdir()
     db = _db(tmp_path / "data" / "m.db", rows=10)
     c = load_locked(path)
     with gate_run(c, "drill", "gate4") as run:
-        d = Drill(DrillConfig(path, backup_interval_s=0.001), c, run)
+        d = Drill(make_plan(DrillConfig(path, backup_interval_s=0.001), c), c, run)
         stop = threading.Event()
         loop = d.continuous(stop)
         conn = sqlite3.connect(db)

@@ -48,10 +48,10 @@ def drill(
     """
     if ctx.invoked_subcommand is not None:
         return 0  # main returns the subcommand's code
-    from toolkit.gates.drill import DrillConfig, check_faults, draw_seed, plan, run_drill
+    from toolkit.gates.drill import run_plan
+    from toolkit.gates.drill_plan import DrillConfig, check_faults, drill_plan
 
     check_faults(list(faults))
-    seed = draw_seed() if seed is None else seed  # drawn once: printed, planned with, recorded
     cfg = DrillConfig(
         contract_path,
         list(faults),
@@ -60,12 +60,13 @@ def drill(
         seconds(warmup, "--warmup") or 0.0,
         seconds(backup_interval, "--backup-interval") or 0.5,
     )
+    planned = drill_plan(cfg)  # the seed is drawn once here: printed, run with, recorded
     if dry_run:
-        for step in plan(cfg):
+        for step in planned.steps():
             console.print(f"- {escape(step)}")
         return 0
-    console.print(f"drill seed {seed} (rerun with --seed {seed})")
-    result = run_drill(cfg)
+    console.print(f"drill seed {planned.seed} (rerun with --seed {planned.seed})")
+    result = run_plan(planned)
     b = result.body
     rpo = "none survived" if b["rpo_s"] is None else f"{b['rpo_s']:.3f} s"
     rto = "not recovered" if b["rto_s"] is None else f"{b['rto_s']:.3f} s"

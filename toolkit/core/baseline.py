@@ -96,8 +96,8 @@ def path_forms(surface: Surface, p: Planted | None, http_path: bool) -> list[For
 def forms(c: Contract, surface: Surface, p: Planted | None) -> list[Form]:
     """Candidate harmless payloads for the surface's first class, most telling first."""
     cls = surface.classes[0]
-    pol = c.raw.get("policy", {})
-    commands = [str(x) for x in (pol.get("allowed_commands") or ["echo"])]
+    pol = c.policy
+    commands = [str(x) for x in (pol.allowed_commands or ("echo",))]
     name = p.file_name if p else "toolkit-probe"
     if cls == "path":
         http_path = "{{payload}}" in str(surface.raw.get("path", "")).replace(" ", "")
@@ -114,7 +114,7 @@ def forms(c: Contract, surface: Surface, p: Planted | None) -> list[Form]:
     if cls == "env":
         return [Form("empty mapping", {}, None)]
     if cls == "tool":
-        return [Form(f"tool {t}", t, None) for t in (pol.get("allowed_tools") or ["file.read"])]
+        return [Form(f"tool {t}", t, None) for t in (pol.allowed_tools or ("file.read",))]
     return [Form("plain word", "toolkit-probe", None), Form("HEAD", "HEAD", None),
             Form("planted file name", name, None), Form("main", "main", None),
             Form("--help", "--help", None), Form("--version", "--version", None)]

@@ -9,30 +9,21 @@ import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from toolkit.core import schema as s
+from toolkit.core import sections as sec
 from toolkit.core.errors import ContractError, DriftError
+from toolkit.core.sections import MAX_RATE, NAME_RE, TRAFFIC  # noqa: F401  (re-exported)
 
 CLASSES = ("path", "command", "argv", "option", "env", "tool")
-NAME_RE = r"[a-z0-9-]+"
-MAX_RATE = 10_000.0  # requests per second from one traffic class or the sentinel writer
 
-_BASE = frozenset({"python", "contract_dir"})
+_BASE = sec.BASE_PH
 _SERVICE_PH = _BASE | {"port", "canary_secret"}
 _SURFACE_PH = _BASE | {"port", "sandbox", "payload", "canary_secret", "probe", "fresh"}
-_WRITER_PH = _BASE | {"seq", "now", "port"}
-
-_REQUEST_FIELDS: dict[str, s.Node] = {
-    "service": s.Str(pattern=NAME_RE, what="a service name"),
-    "base_url": s.Str(),
-    "method": s.Str(choices=("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")),
-    "path": s.Str(),
-    "query": s.Map(s.Any_()),
-    "headers": s.Map(s.Str()),
-    "json": s.Any_(),
-    "body": s.Str(),
-}
+_REQUEST_FIELDS = sec.REQUEST_FIELDS
+_SECTIONS = sec.schema_tables()  # [defaults], [cycle], [soak], ...: nodes beside their defaults
+T = TypeVar("T")
 
 SERVICE = s.Table(
     {
@@ -79,19 +70,6 @@ SURFACE = s.Table(
     placeholders=_SURFACE_PH,
 )
 
-TRAFFIC = s.Table(
-    {**_REQUEST_FIELDS, "name": s.Str(), "rate_per_s": s.Num(positive=True, maximum=MAX_RATE),
-     "stream": s.Bool(), "auth": s.Bool(),
-     "expect_status": s.List(s.Num(minimum=100, maximum=599, integer=True)),
-     # session churn: what a successful reply created is destroyed ``hold`` later
-     "destroy": s.Table({"name": s.Str(), "method": s.Str(choices=("DELETE", "POST", "PUT")),
-                         "path": s.Str(), "headers": s.Map(s.Str()), "json": s.Any_()},
-                        required=("path",), placeholders=_WRITER_PH | {"id"}),
-     "hold": s.Duration(), "id_field": s.Str()},
-    required=("name", "rate_per_s"),
-    placeholders=_WRITER_PH,
-)
-
 TOP = s.Table(
     {
         "contract": s.Table(
@@ -104,18 +82,7 @@ TOP = s.Table(
             },
             required=("name", "version"),
         ),
-        "defaults": s.Table(
-            {
-                "host": s.Str(),
-                "startup_timeout_s": s.Seconds(),
-                "stop_timeout_s": s.Seconds(),
-                "health_interval_s": s.Seconds(),
-                "log_max_bytes": s.Num(minimum=1024, integer=True),
-                "log_backups": s.Num(integer=True, maximum=100),
-                "stop_exit_codes": s.List(s.Num(integer=True, maximum=255)),
-                "allow_remote_health": s.List(s.Str()),
-            }
-        ),
+        "defaults": _SECTIONS["defaults"],
         "env": s.Map(s.Str(), key_pattern=r"[A-Za-z_][A-Za-z0-9_]*"),
         "services": s.TableList(SERVICE),
         "auth": s.Table(
@@ -132,80 +99,13 @@ TOP = s.Table(
             required=("scheme",),
         ),
         "surfaces": s.TableList(SURFACE),
-        "policy": s.Table(
-            {
-                "allowed_tools": s.List(s.Str()),
-                "allowed_commands": s.List(s.Str()),
-                "denied_tools": s.List(s.Str()),
-                "file": s.Str(),
-                "reload_within_s": s.Seconds(),
-            }
-        ),
-        "secrets": s.Table(
-            {
-                "scan": s.List(s.Str()),
-                "baseline": s.Str(),
-                "logs": s.List(s.Str()),
-                "code": s.List(s.Str()),
-            }
-        ),
-        "cycle": s.Table(  # Gate 1 at full strength; health_duration is the total over all cycles
-            {
-                "count": s.Num(minimum=1, integer=True),
-                "health_duration": s.Duration(),
-                "interval": s.Duration(),
-                "startup_timeout_s": s.Num(),
-            }
-        ),
-        "soak": s.Table(
-            {
-                "duration": s.Duration(positive=True),
-                "warmup": s.Duration(),
-                "traffic": s.TableList(TRAFFIC),
-                "window": s.Duration(positive=True),
-                "stuck_after": s.Duration(positive=True),
-                "thresholds": s.Table(
-                    {
-                        "error_rate": s.Num(),
-                        "memory_growth": s.Num(),
-                        "p95_ms": s.Num(),
-                        "p99_ms": s.Num(),
-                        "p50_ms": s.Num(),
-                        "min_samples": s.Num(minimum=1, integer=True),
-                        "rolling_windows": s.Num(minimum=1, integer=True),
-                        "p95_spike_k": s.Num(minimum=1),
-                        "p95_spike_floor_ms": s.Num(),
-                        "abort": s.Bool(),
-                    }
-                ),
-            }
-        ),
-        "durability": s.Table(
-            {
-                "rpo_s": s.Seconds(),
-                "rto_s": s.Seconds(),
-                "state_dirs": s.List(s.Str()),
-                "backup_dir": s.Str(),
-                "databases": s.TableList(
-                    s.Table({"path": s.Str(), "service": s.Str()}, required=("path",))
-                ),
-                "writer": s.Table(
-                    {**_REQUEST_FIELDS, "rate_per_s": s.Num(positive=True, maximum=MAX_RATE)},
-                    placeholders=_WRITER_PH,
-                ),
-            }
-        ),
-        "determinism": s.Table(
-            {
-                "command": s.List(s.Str(), min_items=1),
-                "runs": s.Num(minimum=2, maximum=1000, integer=True),
-                "cwd": s.Str(),
-                "expected_failures": s.List(s.Str()),
-            },
-            required=("command",),
-            placeholders=_BASE | {"junit"},
-        ),
-        "evidence": s.Table({"dir": s.Str()}),
+        "policy": _SECTIONS["policy"],
+        "secrets": _SECTIONS["secrets"],
+        "cycle": _SECTIONS["cycle"],  # Gate 1 at full strength
+        "soak": _SECTIONS["soak"],
+        "durability": _SECTIONS["durability"],
+        "determinism": _SECTIONS["determinism"],
+        "evidence": _SECTIONS["evidence"],
     },
     required=("contract",),
     placeholders=_BASE,
@@ -271,6 +171,16 @@ class Contract:
     services: list[Service] = field(default_factory=list)
     surfaces: list[Surface] = field(default_factory=list)
     auth: Auth | None = None
+    # typed sections (toolkit.core.sections): absent optional ones hold their defaults; the
+    # sections a gate cannot run without are None when absent (see ``need``)
+    defaults: sec.Defaults = field(default_factory=sec.Defaults)
+    cycle: sec.CycleSection = field(default_factory=sec.CycleSection)
+    secrets: sec.SecretsSection = field(default_factory=sec.SecretsSection)
+    policy: sec.PolicySection = field(default_factory=sec.PolicySection)
+    evidence: sec.EvidenceSection = field(default_factory=sec.EvidenceSection)
+    soak: sec.SoakSection | None = None
+    durability: sec.DurabilitySection | None = None
+    determinism: sec.DeterminismSection | None = None
 
     @property
     def name(self) -> str:
@@ -287,6 +197,18 @@ class Contract:
     @property
     def env(self) -> dict[str, str]:
         return dict(self.raw.get("env", {}))
+
+    def need(self, section: T | None, name: str, gate: str) -> T:
+        """A typed section the gate cannot run without, or a ContractError saying so."""
+        if section is None:
+            raise self._missing(name, gate)
+        return section
+
+    def _missing(self, name: str, gate: str) -> ContractError:
+        return ContractError(
+            f"{self.path}: the {gate} gate needs a [{name}] section, which this contract "
+            f"does not have; add it (see the contract format, section [{name}])"
+        )
 
     def section(self, name: str, gate: str) -> dict[str, Any]:
         """The named section, or a ContractError saying which gate needs it."""
@@ -318,11 +240,22 @@ class Contract:
 
     @property
     def evidence_dir(self) -> Path:
-        return self.resolve(self.raw.get("evidence", {}).get("dir", "artifacts/evidence"))
+        return self.resolve(self.evidence.dir)
+
+    @property
+    def backup_dir(self) -> Path:
+        """[durability].backup_dir, resolved (its default when the section is absent)."""
+        return self.resolve((self.durability or sec.DurabilitySection()).backup_dir)
+
+    @property
+    def database_files(self) -> list[Path]:
+        """[[durability.databases]] paths, resolved; none without a [durability] section."""
+        dur = self.durability or sec.DurabilitySection()
+        return [self.resolve(d.path) for d in dur.databases]
 
     @property
     def host(self) -> str:
-        return str(self.raw.get("defaults", {}).get("host", "127.0.0.1"))
+        return self.defaults.host
 
 
 def expand_str(text: str, variables: dict[str, Any]) -> str:
@@ -373,6 +306,7 @@ def parse(data: bytes, path: Path) -> Contract:
     ctx = s.Ctx(str(path))
     checked = TOP.check(raw, "", ctx)
     contract = Contract(path=path.resolve(), raw=checked, sha256=hashlib.sha256(data).hexdigest())
+    _sections(contract)
     contract.services = _services(contract)
     contract.surfaces = _surfaces(contract)
     contract.auth = _auth(contract)
@@ -380,8 +314,23 @@ def parse(data: bytes, path: Path) -> Contract:
     return contract
 
 
+def _sections(c: Contract) -> None:
+    """Type every section once, at load; gates read these, never the raw tables."""
+    r = c.raw
+    c.defaults = sec.build(sec.Defaults, r.get("defaults"))
+    c.cycle = sec.build(sec.CycleSection, r.get("cycle"))
+    c.secrets = sec.build(sec.SecretsSection, r.get("secrets"))
+    c.policy = sec.build(sec.PolicySection, r.get("policy"))
+    c.evidence = sec.build(sec.EvidenceSection, r.get("evidence"))
+    c.soak = sec.build(sec.SoakSection, r["soak"]) if "soak" in r else None
+    c.durability = sec.build(sec.DurabilitySection, r["durability"]) if "durability" in r else None
+    c.determinism = (
+        sec.build(sec.DeterminismSection, r["determinism"]) if "determinism" in r else None
+    )
+
+
 def _services(c: Contract) -> list[Service]:
-    d = c.raw.get("defaults", {})
+    d = c.defaults
     out = []
     for raw in c.raw.get("services", []):
         out.append(Service(
@@ -389,15 +338,14 @@ def _services(c: Contract) -> list[Service]:
             health=raw.get("health", "/healthz" if raw.get("port") else None),
             cwd=c.resolve(raw.get("cwd", ".")), env=dict(raw.get("env", {})),
             depends_on=list(raw.get("depends_on", [])),
-            startup_timeout_s=float(raw.get("startup_timeout_s", d.get("startup_timeout_s", 90))),
-            stop_timeout_s=float(raw.get("stop_timeout_s", d.get("stop_timeout_s", 10))),
+            startup_timeout_s=float(raw.get("startup_timeout_s", d.startup_timeout_s)),
+            stop_timeout_s=float(raw.get("stop_timeout_s", d.stop_timeout_s)),
             state=[c.resolve(x) for x in raw.get("state", [])],
             logs=[c.resolve(x) for x in raw.get("logs", [])],
-            host=str(d.get("host", "127.0.0.1")),
-            log_max_bytes=int(raw.get("log_max_bytes", d.get("log_max_bytes", 10 * 1024 * 1024))),
-            log_backups=int(raw.get("log_backups", d.get("log_backups", 2))),
-            stop_exit_codes=tuple(int(x) for x in raw.get("stop_exit_codes",
-                                                          d.get("stop_exit_codes", (0, 143)))),
+            host=d.host,
+            log_max_bytes=int(raw.get("log_max_bytes", d.log_max_bytes)),
+            log_backups=int(raw.get("log_backups", d.log_backups)),
+            stop_exit_codes=tuple(int(x) for x in raw.get("stop_exit_codes", d.stop_exit_codes)),
         ))
     return out
 
@@ -451,10 +399,31 @@ def _cross_check(c: Contract) -> None:
         raise ContractError(f"{f}: auth.key_file: required when scheme = \"hmac-sha256\"")
     if auth and auth.scheme == "bearer" and not (auth.token or auth.token_env):
         raise ContractError(f"{f}: auth: scheme \"bearer\" needs token or token_env")
+    _check_sections(c, names, f)
     _toposort(c)
     from toolkit.core.contract_paths import check_paths
 
     check_paths(c)
+
+
+def _check_sections(c: Contract, names: list[str], f: str) -> None:
+    """What the schema cannot see in one key: services named by soak traffic and the drill's
+    writer exist, and the soak's warmup is shorter than its duration."""
+    soak = c.soak
+    if soak is not None:
+        if soak.warmup and soak.warmup >= soak.duration:
+            raise ContractError(f"{f}: soak.warmup {soak.warmup:g} s is not shorter than "
+                                f"soak.duration {soak.duration:g} s")
+        for i, t in enumerate(soak.traffic):
+            _known_service(t, f"soak.traffic[{i}]", names, f)
+    if c.durability is not None and c.durability.writer is not None:
+        _known_service(c.durability.writer, "durability.writer", names, f)
+
+
+def _known_service(request: Any, where: str, names: list[str], f: str) -> None:
+    if "service" in request and request["service"] not in names:
+        raise ContractError(f"{f}: {where}.service = {request['service']!r}: no service has "
+                            "that name")
 
 
 def _check_health_host(c: Contract, i: int, svc: Service, f: str) -> None:
@@ -471,7 +440,7 @@ def _check_health_host(c: Contract, i: int, svc: Service, f: str) -> None:
         raise ContractError(f"{f}: services[{i}].health = {url!r}: not a valid URL") from None
     if parts.scheme not in ("http", "https"):
         raise ContractError(f"{f}: services[{i}].health = {url!r}: only http and https are probed")
-    allowed = c.raw.get("defaults", {}).get("allow_remote_health", [])
+    allowed = c.defaults.allow_remote_health
     if host == "localhost" or host in allowed or _is_loopback(host):
         return
     raise ContractError(f"{f}: services[{i}].health = {url!r}: host {host!r} is not loopback; "

@@ -52,22 +52,22 @@ def _other_paths(c: Contract) -> Iterator[tuple[str, Any]]:
         for key in ("state", "code"):
             for j, v in enumerate(svc.get(key, [])):
                 yield f"services[{i}].{key}[{j}]", v
-    sec = raw.get("secrets", {})
-    for key in ("scan", "code", "logs"):
-        for j, v in enumerate(sec.get(key, [])):
+    sec = c.secrets
+    for key, values in (("scan", sec.scan), ("code", sec.code), ("logs", sec.logs)):
+        for j, v in enumerate(values):
             yield f"secrets.{key}[{j}]", v
-    if "baseline" in sec:
-        yield "secrets.baseline", sec["baseline"]
+    if sec.baseline is not None:
+        yield "secrets.baseline", sec.baseline
 
 
 def _folders(c: Contract) -> Iterator[tuple[str, Any, bool]]:
     """(key path, value, written-into) of every folder the toolkit uses; cwd is only run in."""
     raw = c.raw
-    yield "evidence.dir", raw.get("evidence", {}).get("dir", "artifacts/evidence"), True
-    dur = raw.get("durability", {})
-    if dur:
-        yield "durability.backup_dir", dur.get("backup_dir", "artifacts/backups"), True
-        for i, d in enumerate(dur.get("state_dirs", [])):
+    yield "evidence.dir", c.evidence.dir, True
+    dur = c.durability
+    if dur is not None and dur.given:
+        yield "durability.backup_dir", dur.backup_dir, True
+        for i, d in enumerate(dur.state_dirs):
             yield f"durability.state_dirs[{i}]", d, True
     for i, surf in enumerate(raw.get("surfaces", [])):
         if "sandbox" in surf:
@@ -77,8 +77,8 @@ def _folders(c: Contract) -> Iterator[tuple[str, Any, bool]]:
     for i, svc in enumerate(raw.get("services", [])):
         if "cwd" in svc:
             yield f"services[{i}].cwd", svc["cwd"], False
-    if "cwd" in raw.get("determinism", {}):
-        yield "determinism.cwd", raw["determinism"]["cwd"], False
+    if c.determinism is not None and "cwd" in c.determinism.given:
+        yield "determinism.cwd", c.determinism.cwd, False
 
 
 def _files(c: Contract) -> Iterator[tuple[str, Any]]:
@@ -86,12 +86,12 @@ def _files(c: Contract) -> Iterator[tuple[str, Any]]:
     for i, svc in enumerate(raw.get("services", [])):
         for j, log in enumerate(svc.get("logs", [])):
             yield f"services[{i}].logs[{j}]", log
-    for i, db in enumerate(raw.get("durability", {}).get("databases", [])):
-        yield f"durability.databases[{i}].path", db["path"]
+    for i, db in enumerate(c.durability.databases if c.durability else ()):
+        yield f"durability.databases[{i}].path", db.path
     if "key_file" in raw.get("auth", {}):
         yield "auth.key_file", raw["auth"]["key_file"]
-    if "file" in raw.get("policy", {}):
-        yield "policy.file", raw["policy"]["file"]
+    if c.policy.file is not None:
+        yield "policy.file", c.policy.file
 
 
 def check_paths(c: Contract) -> None:
@@ -122,10 +122,9 @@ def check_paths(c: Contract) -> None:
 
 def _state_overlap(c: Contract) -> None:
     """clear-state must never empty the contract, the evidence or the backups."""
-    dur = c.raw.get("durability", {})
     keep = {"the contract": c.path, "evidence.dir": c.evidence_dir,
-            "durability.backup_dir": c.resolve(dur.get("backup_dir", "artifacts/backups"))}
-    for i, d in enumerate(dur.get("state_dirs", [])):
+            "durability.backup_dir": c.backup_dir}
+    for i, d in enumerate(c.durability.state_dirs if c.durability else ()):
         state = c.resolve(d)
         for what, p in keep.items():
             if p == state or state in p.parents:

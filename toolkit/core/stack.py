@@ -75,7 +75,7 @@ def _serve(c: Contract, sup: Supervisor, console: Console, until: threading.Even
     console.print(table)
     console.print(f"all {len(c.services)} services healthy in {time.monotonic() - t0:.2f} s; "
                   f"Ctrl-C (or SIGTERM) stops them")
-    interval = float(c.raw.get("defaults", {}).get("health_interval_s", 5))
+    interval = float(c.defaults.health_interval_s)
     stop_at = None if max_seconds is None else time.monotonic() + max_seconds
     while not (until and until.is_set()) and (stop_at is None or time.monotonic() < stop_at):
         time.sleep(min(interval, 0.2))

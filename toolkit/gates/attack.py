@@ -481,10 +481,8 @@ class Engine:
         else:
             logs += sorted((self.run.evidence.dir / "service-logs").glob("*.log"))
         at_rest = [p for s in self.c.services for p in s.state]
-        at_rest += [self.c.resolve(p) for p in self.c.raw.get("secrets", {}).get("scan", [])]
-        at_rest += [
-            self.c.resolve(d["path"]) for d in self.c.raw.get("durability", {}).get("databases", [])
-        ]
+        at_rest += [self.c.resolve(p) for p in self.c.secrets.scan]
+        at_rest += self.c.database_files
         findings = (
             passive_scan(self.ctx, leak.spec, targets)
             + scan_logs(self.ctx, leak.spec, first, logs)

@@ -54,9 +54,7 @@ class CycleRun:
     def __init__(self, cfg: CycleConfig, c: Contract, run: GateRun, progress: Progress):
         self.cfg, self.c, self.run, self.progress = cfg, c, run, progress
         self.t = Tally()
-        self.interval = cfg.interval_s or float(
-            c.raw.get("defaults", {}).get("health_interval_s", 5)
-        )
+        self.interval = cfg.interval_s or float(c.defaults.health_interval_s)
         self.client = httpx.Client(trust_env=False)
 
     def execute(self) -> None:
@@ -361,15 +359,16 @@ class Strength:
 def cycle_strength(contract_path: Path | None) -> Strength:
     from toolkit.core.runner import default_contract_path
 
-    return strength_of(contract_mod.load(contract_path or default_contract_path()).raw)
+    return strength_of(contract_mod.load(contract_path or default_contract_path()))
 
 
-def strength_of(raw: dict[str, Any]) -> Strength:
-    cyc = raw.get("cycle", {})
-    interval = cyc.get("interval", raw.get("defaults", {}).get("health_interval_s", 5.0))
-    startup = cyc.get("startup_timeout_s")
-    return Strength(int(cyc.get("count", 10)), float(cyc.get("health_duration", 1800.0)),
-                    float(interval), None if startup is None else float(startup))
+def strength_of(c: Contract) -> Strength:
+    """Gate 1 at full strength: the contract's [cycle], its interval else [defaults]'."""
+    cyc = c.cycle
+    interval = c.defaults.health_interval_s if cyc.interval is None else cyc.interval
+    startup = cyc.startup_timeout_s
+    return Strength(int(cyc.count), float(cyc.health_duration), float(interval),
+                    None if startup is None else float(startup))
 
 
 class CycleGate:
@@ -386,7 +385,7 @@ class CycleGate:
                            full.startup_s)
 
     def describe(self, c: Contract) -> list[str]:
-        interval = float(c.raw.get("defaults", {}).get("health_interval_s", 5))
+        interval = float(c.defaults.health_interval_s)
         levels = [", ".join(s.name for s in lvl) for lvl in start_levels(c)]
         checks = checks_per_service(1800, interval)
         return [f"start in order: {' | '.join(levels) or 'no services'}",

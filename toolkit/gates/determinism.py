@@ -77,8 +77,8 @@ def parse_junit(path: Path) -> dict[str, str]:
 
 
 def build_command(c: Contract, junit: Path) -> list[str]:
-    spec = c.section("determinism", "determinism")
-    argv = [str(a) for a in expand(spec["command"], {**c.base_vars(), "junit": str(junit)})]
+    spec = c.need(c.determinism, "determinism", "determinism")
+    argv = [str(a) for a in expand(list(spec.command), {**c.base_vars(), "junit": str(junit)})]
     if not any(str(junit) in a for a in argv) and any("pytest" in a for a in argv):
         argv.append(f"--junitxml={junit}")
     return argv
@@ -101,7 +101,7 @@ def run_once(
 ) -> RunOutcome:
     junit = run.evidence.dir / f"gate5-run{index}-junit.xml"
     argv = build_command(c, junit)
-    cwd = c.resolve(c.raw["determinism"].get("cwd", "."))
+    cwd = c.resolve(c.need(c.determinism, "determinism", "determinism").cwd)
     run.emit("determinism.run", run=index, argv=argv)
     t0 = time.monotonic()
     log = run.evidence.dir / f"gate5-run{index}-output.txt"
@@ -154,11 +154,11 @@ def judge(outcomes: list[RunOutcome], expected: set[str]) -> dict[str, Any]:
 
 def run_determinism(cfg: DeterminismConfig) -> GateResult:
     c = load_locked(cfg.contract_path)
-    spec = c.section("determinism", "determinism")
-    runs = cfg.runs or int(spec.get("runs", 2))
+    spec = c.need(c.determinism, "determinism", "determinism")
+    runs = cfg.runs or spec.runs
     if runs < 2:
         raise UsageError(f"--runs {runs}: determinism needs at least 2 runs")
-    expected = set(spec.get("expected_failures", []))
+    expected = set(spec.expected_failures)
     with gate_run(c, DeterminismGate.name, DeterminismGate.label) as run:
         env, fingerprint = locked_env(c)
         run.emit("determinism.env", sha256=fingerprint, locked=sorted({*LOCKED_ENV, *c.env}))
@@ -240,10 +240,10 @@ class DeterminismGate:
         return DeterminismConfig(contract_path)
 
     def describe(self, c: Contract) -> list[str]:
-        spec = c.section("determinism", "determinism")
+        spec = c.need(c.determinism, "determinism", "determinism")
         argv = build_command(c, c.evidence_dir / "gate5-runN-junit.xml")
-        cwd = c.resolve(spec.get("cwd", "."))
-        return [f"run {spec.get('runs', 2)} times in {cwd}: {' '.join(argv)}"]
+        cwd = c.resolve(spec.cwd)
+        return [f"run {spec.runs} times in {cwd}: {' '.join(argv)}"]
 
     def run(self, plan: DeterminismConfig) -> GateResult:
         return run_determinism(plan)

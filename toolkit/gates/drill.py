@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
-import os
-import random
 import re
 import secrets
 import shutil
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,78 +19,30 @@ from typing import Any
 import httpx
 
 from chaos.base import FaultContext, run_injector
-from chaos.faults import ALL_FAULTS, FILE_FAULTS, ClearState, Hang, Kill
+from chaos.faults import FILE_FAULTS, ClearState, Hang, Kill
 from recovery import pending
 from recovery import sqlite as rsql
 from recovery.state import restore_snapshot, snapshot
 from toolkit.core.auth import Signer
 from toolkit.core.contract import Contract, expand
-from toolkit.core.errors import (
-    ContractError,
-    EvidenceError,
-    SafetyError,
-    TargetError,
-    ToolkitError,
-    UsageError,
-)
+from toolkit.core.errors import EvidenceError, TargetError, ToolkitError, UsageError
 from toolkit.core.runner import GateResult, GateRun, gate_run, load_locked
 from toolkit.core.supervisor import Supervisor, probe
 from toolkit.core.transport import check_host
 from toolkit.gates.base import Profile
-
-KEEP_BACKUPS = 3
-KNOWN_FAULTS = (*ALL_FAULTS, "corrupt-backup")
-
-
-def check_faults(faults: list[str]) -> None:
-    """Unknown fault names are a usage error that lists the known ones (dry run and run alike)."""
-    bad = [f for f in faults if f not in KNOWN_FAULTS]
-    if bad:
-        raise UsageError(f"--fault {', '.join(bad)}: unknown fault; known faults are "
-                         f"{', '.join(KNOWN_FAULTS)}")
-
-
-def choose_faults(seed: int, faults: list[str]) -> list[str]:
-    """The faults a drill injects: the ones asked for, else a combination drawn from ``seed``."""
-    if faults:
-        return list(faults)
-    rng = random.Random(f"{seed}:faults")  # nosec B311 - recorded seed
-    return ["kill", rng.choice([*FILE_FAULTS, "clear-state"])]
-
-
-def draw_seed() -> int:
-    """The one place a drill seed is drawn when none is given; callers print and record it."""
-    return secrets.randbits(32)
-
-
-def state_dirs(c: Contract, dur: dict[str, Any]) -> list[Path]:
-    """Declared state folders, each refused if the contract path itself is a symlink.
-
-    The check is on the path as written (made absolute, not resolved): resolving first would
-    silently swap the link for its target and the drill would empty a folder outside the
-    declared tree.
-    """
-    out = []
-    for i, raw in enumerate(dur.get("state_dirs", [])):
-        lexical = c.lexical(raw)
-        if lexical.is_symlink():
-            raise SafetyError(
-                f"{c.path}: durability.state_dirs[{i}] = {raw!r}: {lexical} is a symlink "
-                f"(to {os.readlink(lexical)}); the drill never clears through a link; "
-                "declare the real folder"
-            )
-        out.append(lexical)
-    return out
-
-
-@dataclass
-class DrillConfig:
-    contract_path: Path | None = None
-    faults: list[str] = field(default_factory=list)
-    seed: int | None = None  # None: drawn once by run_drill / plan, printed and recorded
-    dry_run: bool = False
-    warmup_s: float = 3.0
-    backup_interval_s: float = 0.5
+from toolkit.gates.drill_plan import (  # noqa: F401  (the plan; importable from here, as before)
+    KEEP_BACKUPS,
+    KNOWN_FAULTS,
+    DrillConfig,
+    DrillPlan,
+    check_faults,
+    check_unchanged,
+    choose_faults,
+    draw_seed,
+    drill_plan,
+    make_plan,
+    state_dirs,
+)
 
 
 @dataclass
@@ -107,7 +57,7 @@ class Backup:
 class SentinelWriter(threading.Thread):
     """The contract's [durability.writer] at its rate; each acknowledged write is timestamped."""
 
-    def __init__(self, c: Contract, spec: dict[str, Any], base: int):
+    def __init__(self, c: Contract, spec: Mapping[str, Any], base: int, rate: float):
         super().__init__(daemon=True)
         self.c, self.spec, self.base = c, spec, base
         self.acks: dict[int, float] = {}
@@ -124,7 +74,7 @@ class SentinelWriter(threading.Thread):
         self.url = root.rstrip("/") + spec.get("path", "/")
         check_host(self.url, set())  # sentinel writes only ever go to loopback
         self.signer = Signer(c.auth)
-        self.rate = float(spec.get("rate_per_s", 10))
+        self.rate = float(rate)
 
     def run(self) -> None:
         """Never raises: a write that cannot even be signed (the key file gone) is a failed
@@ -179,7 +129,7 @@ class SentinelWriter(threading.Thread):
         self.failures += 1
 
 
-def sentinel_pattern(spec: dict[str, Any]) -> re.Pattern[str] | None:
+def sentinel_pattern(spec: Mapping[str, Any]) -> re.Pattern[str] | None:
     """A regex that recovers {{seq}} from stored data, built from the writer's own template."""
     for text in _strings(spec.get("json", spec.get("body", ""))):
         if "{{seq}}" in text:
@@ -201,35 +151,30 @@ def _strings(value: Any) -> list[str]:
 
 
 class Drill:
-    def __init__(self, cfg: DrillConfig, c: Contract, run: GateRun):
-        self.cfg, self.c, self.run = cfg, c, run
-        dur = c.section("durability", "drill")
-        if "writer" not in dur or not dur.get("databases"):
-            raise ContractError(
-                f"{c.path}: the drill needs [durability.writer] and [[durability.databases]]"
-            )
-        self.dur = dur
-        self.dbs = [c.resolve(d["path"]) for d in dur["databases"]]
-        self.state_dirs = state_dirs(c, dur)
-        self.backup_root = (
-            c.resolve(dur.get("backup_dir", "artifacts/backups")) / run.evidence.run_id
-        )
-        self.seed = cfg.seed if cfg.seed is not None else draw_seed()
-        self.base = random.Random(self.seed).randrange(10**9, 9 * 10**9)  # nosec B311 - recorded seed
-        self.pattern = sentinel_pattern(dur["writer"])
+    def __init__(self, plan: DrillPlan, c: Contract, run: GateRun):
+        self.plan, self.c, self.run = plan, c, run
+        dur = c.need(c.durability, "durability", "drill")
+        assert dur.writer is not None  # nosec B101 - make_plan refused a plan without one
+        self.writer_spec = dur.writer
+        self.dbs = list(plan.databases)
+        self.state_dirs = list(plan.state_dirs)
+        self.backup_root = plan.backup_dir / run.evidence.run_id
+        self.seed = plan.seed
+        self.base = plan.sentinel_base
+        self.pattern = sentinel_pattern(dur.writer)
         self.backups: list[Backup] = []  # the kept ones, oldest first
         self.backups_taken: list[str] = []  # every backup file ever written, in order
         self._backup_seq = itertools.count(1)  # never reused, whatever the retention
         self._backup_lock = threading.Lock()
         self.backup_errors: list[str] = []
         self.sup: Supervisor | None = None
-        dbs = {*self.dbs, *(c.lexical(d["path"]) for d in dur["databases"])}
+        dbs = {*self.dbs, *(c.lexical(d.path) for d in dur.databases)}
         self.exclude = dbs | {
             d.with_name(d.name + s) for d in dbs for s in ("-wal", "-shm", "-journal")
         }
         if c.auth is not None and c.auth.key_file is not None:
             self.exclude.add(c.auth.key_file)  # the live key never goes into the state snapshot
-        self.faults = choose_faults(self.seed, cfg.faults)
+        self.faults = list(plan.faults)
         self._outcomes: list[dict[str, Any]] = []
 
     # ---------------------------------------------------------------- stack
@@ -277,7 +222,7 @@ class Drill:
 
     def continuous(self, stop: threading.Event) -> threading.Thread:
         def loop() -> None:
-            while not stop.wait(self.cfg.backup_interval_s):
+            while not stop.wait(self.plan.backup_interval_s):
                 self.backup_once()
 
         thread = threading.Thread(target=loop, daemon=True)
@@ -326,9 +271,7 @@ class Drill:
     def inject(self) -> list[dict[str, Any]]:
         ctx = FaultContext(self.seed, self.dbs, self.state_dirs, self.pids, self.run.emit)
         outcomes = []
-        names = list(self.faults)
-        if any(f in FILE_FAULTS or f == "clear-state" for f in names) and "kill" not in names:
-            names.insert(0, "kill")  # files are broken under dead processes, as in a crash
+        names = list(self.plan.order)  # kill first under file faults, as in a crash
         wal_faults = {"torn-wal", "delete-wal"} & set(names)
         for name in names:
             if name in FILE_FAULTS and name not in wal_faults and not wal_faults:
@@ -442,63 +385,27 @@ def plan(cfg: DrillConfig) -> list[str]:
     """--dry-run: what the drill would do with ``cfg.seed``, without starting or touching
     anything.
     """
-    check_faults(cfg.faults)
-    c = load_locked(cfg.contract_path)
-    dur = c.section("durability", "drill")
-    dbs = [c.resolve(d["path"]) for d in dur.get("databases", [])]
-    dirs = state_dirs(c, dur)
-    seed = cfg.seed if cfg.seed is not None else draw_seed()
-    faults = choose_faults(seed, cfg.faults)
-    backup_dir = c.resolve(dur.get("backup_dir", "artifacts/backups"))
-    rate = dur.get("writer", {}).get("rate_per_s", 10)
-    steps = [
-        f"seed {seed} (run `toolkit drill --seed {seed}` to execute exactly this plan)",
-        f"faults {', '.join(faults)}",
-        (
-            f"start {len(c.services)} services; run the sentinel writer at {rate}/s; back up "
-            f"{', '.join(d.name for d in dbs)} every {cfg.backup_interval_s:g} s with the SQLite "
-            f"backup API into {backup_dir}, keeping the newest {KEEP_BACKUPS}"
-        ),
-        (
-            "prove the newest backup restores and verifies before anything destructive; record "
-            "what recovery needs (recovery-pending.json) so a killed drill is finished by the next"
-        ),
-    ]
-    for f in faults:
-        if f in FILE_FAULTS:
-            steps += [f"{f}: {FILE_FAULTS[f](db, f).describe(None)}" for db in dbs]  # type: ignore[arg-type]
-        elif f == "clear-state":
-            steps.append(
-                f"clear-state: empty {', '.join(str(d) for d in dirs) or 'no declared folder'} "
-                "without following symlinks"
-            )
-        else:
-            steps.append(
-                {
-                    "kill": "kill: SIGKILL every service's process tree",
-                    "hang": "hang: SIGSTOP every service for 1 s, then SIGCONT",
-                    "corrupt-backup": "corrupt-backup: break the header of every backup taken",
-                }[f]
-            )
-    steps.append(f"detect, restore, restart, verify; judge RPO <= {dur.get('rpo_s', 300)} s and "
-                 f"RTO <= {dur.get('rto_s', 600)} s")
-    return steps
+    return drill_plan(cfg).steps()
 
 
 def run_drill(cfg: DrillConfig) -> GateResult:
-    check_faults(cfg.faults)
-    c = load_locked(cfg.contract_path)
-    if cfg.seed is None:
-        cfg = dataclasses.replace(cfg, seed=draw_seed())
+    """Plan (drawing the seed if none is given) and run one drill."""
+    return run_plan(drill_plan(cfg))
+
+
+def run_plan(plan: DrillPlan) -> GateResult:
+    """Run a planned drill; the plan is recorded in the journal and the summary."""
+    c = load_locked(plan.contract_path)
+    check_unchanged(plan, c)  # a plan runs only against the contract it was made from
     run_id = None
     try:
         with gate_run(c, DrillGate.name, DrillGate.label) as run:
             run_id = run.evidence.run_id
             resume_interrupted(c, run)
-            drill = Drill(cfg, c, run)
+            drill = Drill(plan, c, run)
             start_history(c, run_id, drill.faults, drill.seed)
             try:
-                return _sequence(drill, cfg)
+                return _sequence(drill)
             finally:
                 if drill.sup is not None:
                     drill.sup.stop_all()
@@ -510,21 +417,19 @@ def run_drill(cfg: DrillConfig) -> GateResult:
 
 def resume_interrupted(c: Contract, run: GateRun) -> list[dict[str, Any]]:
     """Finish what killed drills promised to restore, before this one takes its baseline."""
-    dur = c.raw.get("durability", {})
-    root = c.resolve(dur.get("backup_dir", "artifacts/backups"))
-    return [pending.resume(rec, run.emit) for rec in pending.interrupted(root)]
+    return [pending.resume(rec, run.emit) for rec in pending.interrupted(c.backup_dir)]
 
 
-def _sequence(d: Drill, cfg: DrillConfig) -> GateResult:
+def _sequence(d: Drill) -> GateResult:
     run = d.run
-    run.emit("drill.plan", faults=d.faults, seed=d.seed, sentinel_base=d.base)
+    run.emit("drill.plan", **d.plan.to_dict())
     d.start()
-    writer = SentinelWriter(d.c, d.dur["writer"], d.base)
+    writer = SentinelWriter(d.c, d.writer_spec, d.base, d.plan.writer_rate_per_s)
     writer.start()
     stop_backups = threading.Event()
     d.backup_once()
     backups = d.continuous(stop_backups)
-    time.sleep(cfg.warmup_s)
+    time.sleep(d.plan.warmup_s)
     proof = d.prove_restorable()
     run.emit("drill.restorable", **proof)
     # beside the backups, not in the evidence: state holds keys and whatever targets wrote
@@ -593,14 +498,14 @@ def _seal(
         measure(
             "rpo_s",
             None if rpo is None else round(rpo, 3),
-            d.dur.get("rpo_s", 300),
+            d.plan.rpo_s,
             "s",
             samples=len(acked),
         ),
         measure(
             "rto_s",
             None if rto is None else round(rto, 3),
-            d.dur.get("rto_s", 600),
+            d.plan.rto_s,
             "s",
             detail="" if healthy else "services did not come back",
         ),
@@ -654,6 +559,7 @@ def _seal(
     body = {
         "faults": d.faults,
         "seed": d.seed,
+        "plan": d.plan.to_dict(),
         "backups_taken": len(d.backups_taken),
         "rpo_s": rpo,
         "rto_s": rto,
@@ -740,12 +646,12 @@ class DrillGate:
     name, title, label = "drill", "Gate 4", "gate4"
     needs = ("services", "durability")
 
-    def plan(self, contract_path: Path | None, profile: Profile) -> DrillConfig:
-        return DrillConfig(contract_path)
+    def plan(self, contract_path: Path | None, profile: Profile) -> DrillPlan:
+        """The seed is drawn here, once: the run executes and records this very plan."""
+        return drill_plan(DrillConfig(contract_path))
 
     def describe(self, c: Contract) -> list[str]:
-        c.section("durability", "drill")
-        return plan(DrillConfig(c.path))
+        return make_plan(DrillConfig(c.path), c).steps()
 
-    def run(self, plan: DrillConfig) -> GateResult:
-        return run_drill(plan)
+    def run(self, plan: DrillPlan) -> GateResult:
+        return run_plan(plan)

@@ -44,6 +44,7 @@ from toolkit.core.evidence import (
 )
 from toolkit.core.ledger import INVALIDATED, LEDGER, Attempt, Ledger, check_runs, unknown_runs
 from toolkit.core.predicate import Verdict, weakening
+from toolkit.core.sections import DeterminismSection, defaults_of
 from toolkit.gates import registry
 
 GATES = tuple((g.name, g.title, g.label) for g in registry.GATES)  # the seed's order
@@ -179,7 +180,7 @@ def strength(c: Contract, g: GateEvidence) -> list[str]:
 def _cycle_strength(c: Contract, p: dict[str, Any]) -> list[str]:
     from toolkit.gates.cycle import checks_per_service, strength_of
 
-    full = strength_of(c.raw)
+    full = strength_of(c)
     services = sum(1 for s in c.services if s.health_url)
     expected = (
         checks_per_service(full.health_s / full.count, full.interval_s) * full.count * services
@@ -206,7 +207,8 @@ def _cycle_strength(c: Contract, p: dict[str, Any]) -> list[str]:
 
 
 def _soak_strength(c: Contract, p: dict[str, Any]) -> list[str]:
-    want = float(c.raw.get("soak", {}).get("duration", 0.0))
+    soak = c.soak
+    want = soak.duration if soak is not None and "duration" in soak.given else 0.0
     if not want:
         return ["the contract has no [soak].duration: full strength is undefined"]
     if _num(p.get("duration_s")) < want:
@@ -222,7 +224,8 @@ def _secrets_strength(c: Contract, p: dict[str, Any]) -> list[str]:
 
 
 def _determinism_strength(c: Contract, p: dict[str, Any]) -> list[str]:
-    want = int(c.raw.get("determinism", {}).get("runs", 2))
+    d = c.determinism
+    want = d.runs if d is not None else defaults_of(DeterminismSection)["runs"]
     if _num(p.get("runs")) < want:
         return [f"scaled down: {p.get('runs')} runs, the contract's [determinism].runs is {want}"]
     return []

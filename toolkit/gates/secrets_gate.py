@@ -27,27 +27,24 @@ def _contract(path: Path | None, need: bool) -> Contract | None:
 
 
 def apply_defaults(cfg: ScanConfig, c: Contract | None) -> ScanConfig:
-    sec = c.raw.get("secrets", {}) if c else {}
-    if c is not None and not cfg.paths and not (cfg.staged or cfg.changed_since):
-        cfg.paths = [c.resolve(p) for p in sec.get("scan", [])]
-    if c is not None and cfg.baseline is None and "baseline" in sec:
-        cfg.baseline = c.resolve(sec["baseline"])
-    if c is not None and not cfg.databases and not (cfg.staged or cfg.changed_since):
-        cfg.databases = [
-            c.resolve(d["path"]) for d in c.raw.get("durability", {}).get("databases", [])
-        ]
-    if c is not None and not cfg.code:
-        cfg.code = [c.resolve(p) for p in sec.get("code", [])]
-    if c is not None:
-        cfg.own += own_artifacts(c)
+    if c is None:
+        return cfg
+    sec = c.secrets
+    if not cfg.paths and not (cfg.staged or cfg.changed_since):
+        cfg.paths = [c.resolve(p) for p in sec.scan]
+    if cfg.baseline is None and sec.baseline is not None:
+        cfg.baseline = c.resolve(sec.baseline)
+    if not cfg.databases and not (cfg.staged or cfg.changed_since):
+        cfg.databases = c.database_files
+    if not cfg.code:
+        cfg.code = [c.resolve(p) for p in sec.code]
+    cfg.own += own_artifacts(c)
     return cfg
 
 
 def own_artifacts(c: Contract) -> list[Path]:
     """What the toolkit itself writes for this contract: never scanned, never reported."""
-    dur = c.raw.get("durability", {})
-    backups = c.resolve(dur.get("backup_dir", "artifacts/backups"))
-    return [c.evidence_dir, backups, c.dir / ".toolkit"]
+    return [c.evidence_dir, c.backup_dir, c.dir / ".toolkit"]
 
 
 def run_secrets_gate(cfg: ScanConfig, contract_path: Path | None, formats: tuple[str, ...],
@@ -113,9 +110,8 @@ class SecretsGate:
         return contract_path
 
     def describe(self, c: Contract) -> list[str]:
-        sec = c.raw.get("secrets", {})
-        scan = [str(c.resolve(p)) for p in sec.get("scan", [])] or ["<the contract's folder>"]
-        return [f"scan {', '.join(scan)}; bandit over {len(sec.get('code', []))} code folder(s)"]
+        scan = [str(c.resolve(p)) for p in c.secrets.scan] or ["<the contract's folder>"]
+        return [f"scan {', '.join(scan)}; bandit over {len(c.secrets.code)} code folder(s)"]
 
     def run(self, plan: Path | None) -> GateResult:
         scan, where = run_secrets_gate(ScanConfig(), plan, ("json", "sarif", "junit"), None)

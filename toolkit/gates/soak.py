@@ -22,17 +22,14 @@ from typing import Any
 from toolkit.core.contract import Contract
 from toolkit.core.errors import ContractError, UsageError
 from toolkit.core.runner import GateResult, GateRun, gate_run, load_locked
-from toolkit.core.schema import parse_duration
 from toolkit.core.supervisor import Supervisor
 from toolkit.gates.base import Profile
 from toolkit.gates.soak_engine import Engine, TrafficClass, WindowCut
 from toolkit.gates.soak_hist import Hist
-from toolkit.gates.soak_judge import Thresholds, final, window_verdict
+from toolkit.gates.soak_judge import final, window_verdict
 from toolkit.gates.soak_locust import LocustEngine
 from toolkit.gates.soak_metrics import ClassStats, ServiceSampler, merge_classes, saturated
 
-STUCK_S = 30.0
-WINDOW_S = 60.0
 Observer = Callable[[dict[str, Any]], None]
 
 
@@ -65,21 +62,21 @@ class Soak:
 
     def __init__(self, cfg: SoakConfig, c: Contract, run: GateRun):
         self.cfg, self.c, self.run = cfg, c, run
-        spec = c.section("soak", "soak")
-        if not spec.get("traffic"):
+        spec = c.need(c.soak, "soak", "soak")
+        if not spec.traffic:
             raise ContractError(f"{c.path}: [soak] needs at least one [[soak.traffic]]")
         self.spec = spec
-        self.duration = _pick(cfg.duration_s, spec.get("duration"), 3600.0)
+        self.duration = _pick(cfg.duration_s, spec.duration)
         self.warmup = cfg.warmup_s if cfg.warmup_s is not None else \
-            min(_pick(None, spec.get("warmup"), 0.0), self.duration / 5)
-        self.window_s = _pick(cfg.sample_s, spec.get("window"), WINDOW_S)
-        self.stuck_s = _pick(cfg.request_timeout_s, spec.get("stuck_after"), STUCK_S)
+            min(spec.warmup, self.duration / 5)
+        self.window_s = _pick(cfg.sample_s, spec.window)
+        self.stuck_s = _pick(cfg.request_timeout_s, spec.stuck_after)
         if self.duration <= 0 or self.warmup >= self.duration or self.window_s <= 0:
             raise UsageError(f"--duration {self.duration:g}s must be positive and longer than the "
                              f"warmup ({self.warmup:g}s); the window ({self.window_s:g}s) positive")
-        self.th = Thresholds.from_spec(spec.get("thresholds", {}))
+        self.th = spec.thresholds
         self.seed = cfg.seed if cfg.seed is not None else run.seed
-        self.classes = [TrafficClass(c, t, self.duration / 5) for t in spec["traffic"]]
+        self.classes = [TrafficClass(c, t, self.duration / 5) for t in spec.traffic]
         self.asked = sum(t.rate for t in self.classes)
         self.windows: list[dict[str, Any]] = []
         self.sampler = ServiceSampler(None, {})
@@ -162,10 +159,9 @@ def _copy(stats: ClassStats) -> ClassStats:
     return ClassStats().merge(stats)
 
 
-def _pick(cli: float | None, contract: Any, default: float) -> float:
-    if cli is not None:
-        return float(cli)
-    return parse_duration(contract) if contract is not None else default
+def _pick(cli: float | None, contract: float) -> float:
+    """A command-line value over the contract's (which holds its declared default)."""
+    return float(cli if cli is not None else contract)
 
 
 def _engine(soak: Soak, run: GateRun) -> Engine | LocustEngine:
@@ -223,7 +219,7 @@ def seal(soak: Soak, run: GateRun, abort: str | None, baseline: dict[str, Any]) 
         "warmup_s": soak.warmup,
         "window_s": soak.window_s,
         "stuck_after_s": soak.stuck_s,
-        "thresholds": soak.th.__dict__,
+        "thresholds": soak.th.limits(),
         "requests_planned": soak.planned,
         "asked_rate_per_s": soak.asked,
         **facts,
@@ -257,16 +253,10 @@ class SoakGate:
         return SoakConfig(contract_path, profile.soak_s, profile.soak_warmup_s, profile.window_s)
 
     def describe(self, c: Contract) -> list[str]:
-        spec = c.section("soak", "soak")
-        duration = float(spec.get("duration", 3600))
-        warmup = float(spec.get("warmup", min(600.0, duration / 5)))
-        if warmup >= duration:
-            raise ContractError(f"{c.path}: soak.warmup {warmup:g} s is not shorter than "
-                                f"soak.duration {duration:g} s")
-        traffic = spec.get("traffic", [])
-        for t in traffic:
-            if "service" in t:
-                c.service(t["service"])
+        spec = c.need(c.soak, "soak", "soak")
+        duration = float(spec.duration)
+        warmup = min(float(spec.warmup), duration / 5)  # as the run takes it
+        traffic = spec.traffic  # their services were checked when the contract loaded
         rate = sum(float(t["rate_per_s"]) for t in traffic)
         return [(f"{len(traffic)} traffic classes, {rate:g} requests/s in all, for {duration:g} s "
                  f"(first {warmup:g} s excluded): about {rate * duration:.0f} requests")]

@@ -14,7 +14,7 @@ import json
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -44,7 +44,7 @@ class Endpoint:
 class TrafficClass:
     """One [[soak.traffic]] entry: how to build its request and judge its reply."""
 
-    def __init__(self, c: Contract, spec: dict[str, Any], hold_cap_s: float):
+    def __init__(self, c: Contract, spec: Mapping[str, Any], hold_cap_s: float):
         self.c, self.spec, self.name = c, spec, str(spec["name"])
         self.rate = float(spec["rate_per_s"])
         if self.rate <= 0:
@@ -92,7 +92,7 @@ class TrafficClass:
         return None if 200 <= status < 400 else f"http_{status}"
 
 
-def _root(c: Contract, spec: dict[str, Any], name: str) -> str:
+def _root(c: Contract, spec: Mapping[str, Any], name: str) -> str:
     if "base_url" in spec:
         return str(spec["base_url"]).rstrip("/")
     if "service" in spec:

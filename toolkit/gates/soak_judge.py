@@ -9,30 +9,11 @@ requests abort at once, whatever the sample count (k6's abortOnFail).
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
 from typing import Any
 
 from toolkit.core.model import Measurement, measure
+from toolkit.core.sections import Thresholds  # [soak.thresholds], defaults declared there
 from toolkit.gates.soak_metrics import ClassStats, merge_classes
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    error_rate: float = 0.005
-    p50_ms: float | None = None
-    p95_ms: float | None = None
-    p99_ms: float | None = None
-    memory_growth: float = 0.05
-    min_samples: int = 20
-    rolling_windows: int = 5
-    p95_spike_k: float = 3.0
-    p95_spike_floor_ms: float = 20.0  # below this a window's p95 is jitter, not a spike
-    abort: bool = True
-
-    @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> Thresholds:
-        known = {k: spec[k] for k in cls.__dataclass_fields__ if k in spec}
-        return cls(**known)
 
 
 def service_faults(doc: dict[str, Any], before: dict[str, Any] | None) -> list[str]:

@@ -122,7 +122,7 @@ def _user_classes() -> None:
     if not PLAN:
         return
     c = contract_mod.load(Path(PLAN["contract"]))
-    for i, spec in enumerate(c.raw["soak"]["traffic"]):
+    for i, spec in enumerate(c.need(c.soak, "soak", "soak").traffic):
         cls = TrafficClass(c, spec, float(PLAN["hold_cap_s"]))
         users = int(PLAN["users"][cls.name])
         name = f"Soak{i}_{''.join(ch for ch in cls.name if ch.isalnum())}"
