@@ -14,6 +14,8 @@ import importlib.metadata
 import os
 import re
 import secrets
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -508,8 +510,29 @@ def new_evidence(
     return None
 
 
+_SHARE = threading.local()  # this lane's time share for the running case (see time_share)
+MIN_PAYLOADS = 3  # a case always sends at least its most telling payloads
+
+
+def time_share(deadline: float | None) -> None:
+    """Give the case about to run on this thread a deadline (None: unlimited); `take` stops
+    handing out payloads once it has passed, after the first MIN_PAYLOADS.
+    """
+    _SHARE.deadline, _SHARE.cut = deadline, 0
+
+
+def share_cut() -> int:
+    """How many payload lists `take` cut short on this thread since `time_share`."""
+    return int(getattr(_SHARE, "cut", 0))
+
+
 def take(items: Iterable[Any], limit: int) -> Iterator[Any]:
+    """At most ``limit`` items, most telling first; fewer when the case's time share ran out."""
+    deadline = getattr(_SHARE, "deadline", None)
     for i, item in enumerate(items):
         if i >= limit:
+            return
+        if deadline is not None and i >= MIN_PAYLOADS and time.monotonic() > deadline:
+            _SHARE.cut = share_cut() + 1
             return
         yield item

@@ -418,3 +418,34 @@ def test_a_server_that_checks_the_host_header(tmp_path: Path, how: str) -> None:
     assert result.body["errors"] == [], result.body["errors"]
     assert result.exit_code == 1 and {f["attack_id"] for f in result.body["findings"]} == {
         "T-TRAV-001"}
+
+
+# ------------------------------------------------------------ time budget
+
+def test_a_slow_server_gets_the_most_telling_payloads_within_the_time_budget(
+    tmp_path: Path
+) -> None:
+    """0.3 s a reply: with a 6 s budget every case still runs, each cut to its share after its
+    most telling payloads; the traversal is still found, and the evidence says what was cut.
+    """
+    import time
+
+    (tmp_path / "site").mkdir()
+    path = _contract(tmp_path, _quirks("--slow", "0.3", "--traverse"), health="/healthz",
+                     surface_extra="timeout_s = 5")
+    t0 = time.monotonic()
+    result, cases = run_attacks(AttackConfig(path, ["traversal", "robustness", "leaks"],
+                                             time_budget_s=6.0))
+    took = time.monotonic() - t0
+    assert result.body["errors"] == [], result.body["errors"]
+    assert "T-TRAV-001" in {f["attack_id"] for f in result.body["findings"]}
+    assert took < 20, took  # unbudgeted: 40 traversal payloads alone take 12 s
+    assert result.body["time_budget"]["cases_cut"]
+    cut = [c for c in cases if any("time share" in n for n in c.notes)]
+    assert cut and all(c.sent >= 3 for c in cut)
+
+
+def test_time_budget_usage_error() -> None:
+    from tests.conftest import run_cli
+
+    assert run_cli("attack", "--all", "--time-budget", "-1") == 2
