@@ -79,12 +79,20 @@ def _absent(folder: Path) -> tuple[Path, str]:
     return folder / f"toolkit-canary-{secrets.token_hex(6)}.txt", f"CANARY-{secrets.token_hex(16)}"
 
 
-def corpus(p: Plant) -> Iterator[Probe]:
-    """Deterministic corpus, most telling first."""
+def corpus(p: Plant, folder: str = "") -> Iterator[Probe]:
+    """Deterministic corpus, most telling first. ``folder``: a folder planted in the sandbox,
+    to descend through before climbing (a server that hands the string to open() needs each
+    component to exist; one that checks the string's first component sees no '..').
+    """
     n, c, near = p.near_name, (p.near_content,), p.near or p.far
     yield Probe(UP + n, c, "relative, depth 1", near)
     yield Probe("./" + UP + n, c, "dot-prefixed", near)
     yield Probe("a/" + UP * 2 + n, c, "descend then climb", near)
+    if folder:
+        yield Probe(folder + "/" + UP * 2 + n, c, "descend through a real folder, then climb",
+                    near)
+        yield Probe(folder + "/..%2f..%2f" + n, c,
+                    "descend through a real folder, climb with encoded slashes", near)
     if p.sibling:
         yield Probe(
             UP + p.sibling,
@@ -200,8 +208,9 @@ class PathTraversal:
 
         writes = bool(target.surface.get("writes", False)) and cls == "path"
         p = plant(ctx, target.surface.sandbox, writes)
-        base = list(corpus(p))
-        probes = in_form(base[:7], target.form, target.surface.sandbox) + base
+        folder = getattr(target.planted, "folder_name", "") if cls == "path" else ""
+        base = list(corpus(p, folder or ""))
+        probes = in_form(base[:9], target.form, target.surface.sandbox) + base
         if cls == "path" and repository_typed(target.surface):
             probes = repo_probes(ctx, target.surface.sandbox) + probes
         if ctx.budget == "deep":

@@ -103,6 +103,14 @@ class SupervisorReclaimed(Event):
 
 
 @dataclass(frozen=True)
+class CgroupsRemoved(Event):
+    """Empty per-run cgroups that toolkits killed before their run file was written."""
+
+    kind = "supervisor.cgroups_removed"
+    cgroups_removed: list[str]
+
+
+@dataclass(frozen=True)
 class ServiceSpawned(Event):
     kind = "service.spawned"
     service: str

@@ -32,6 +32,29 @@ DEADLINE_S = 15.0
 MAX_LINE = 4 << 20
 
 
+def content_text(item: dict[str, Any]) -> str:
+    """What one content item of a tool result says, as text: a text item's text, an embedded
+    resource's text or decoded blob, an image's or audio's decoded data, a link's uri.
+    """
+    found = item.get("resource")
+    res: dict[str, Any] = found if isinstance(found, dict) else {}
+    parts = [item.get("text"), res.get("text"), res.get("uri"), item.get("uri"),
+             _b64(item.get("data")), _b64(res.get("blob"))]
+    return "\n".join(p for p in parts if isinstance(p, str) and p)
+
+
+def _b64(value: Any) -> str | None:
+    import base64
+    import binascii
+
+    if not isinstance(value, str):
+        return None
+    try:
+        return base64.b64decode(value[:MAX_LINE], validate=False).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        return None
+
+
 def protocol_version() -> str:
     try:
         from mcp_types import LATEST_PROTOCOL_VERSION
@@ -346,8 +369,11 @@ class McpDeliverer:
         elapsed = time.monotonic() - t0
         if "error" in msg:
             return Reply(400, json.dumps(msg["error"]).encode(), elapsed, None, request)
-        result = msg.get("result") or {}
-        texts = [c.get("text", "") for c in result.get("content", []) if isinstance(c, dict)]
+        got = msg.get("result")
+        result: dict[str, Any] = got if isinstance(got, dict) else {}
+        content = result.get("content")
+        texts = [content_text(c) for c in (content if isinstance(content, list) else [])
+                 if isinstance(c, dict)]
         body = json.dumps({"content": texts, "structured": result.get("structuredContent")},
                           ensure_ascii=False).encode("utf-8", "replace")
         return Reply(400 if result.get("isError") else 200, body, elapsed, None, request)

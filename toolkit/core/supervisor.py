@@ -24,6 +24,7 @@ from toolkit.core.auth import ensure_key_file
 from toolkit.core.contract import Contract, Service, expand, start_levels
 from toolkit.core.errors import TargetError
 from toolkit.core.events import (
+    CgroupsRemoved,
     Event,
     ServiceHealthy,
     ServiceLogCut,
@@ -193,7 +194,7 @@ class Supervisor:
         """
         emptied = remove_empty_cgroups()
         if emptied:
-            self._emit("supervisor.reclaimed", killed=[], cgroups_removed=emptied)
+            self._emit(CgroupsRemoved(emptied))
         path = run_file(self.contract)
         doc = read_run_file(path)
         if doc is None:
