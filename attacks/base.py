@@ -23,7 +23,7 @@ from urllib.parse import quote
 from toolkit.core.contract import Contract, Surface
 from toolkit.core.errors import TargetError, ToolkitError
 from toolkit.core.model import Finding, Severity
-from toolkit.core.transport import Deliverer, Reply
+from toolkit.core.transport import Deliverer, Prepared, Reply, plain_forms
 
 ID_RE = re.compile(r"^T-[A-Z]{2,8}-\d{3}$")
 ENTRY_POINT_GROUP = "release_gate_toolkit.attacks"
@@ -411,7 +411,7 @@ class AttackContext:
         reply = target.send(payload)
         self.seen(spec.id, target, payload, reply)
         tok = new_evidence(reply, tokens, target.baseline, payload)
-        if tok is None:
+        if tok is None or self.published(spec, target, payload, tok, why):
             return reply, None
         return reply, self.finding(
             spec,
@@ -422,6 +422,31 @@ class AttackContext:
             f"{why}: {excerpt(reply.text, tok)}",
             f"{oracle}:{why}",
         )
+
+    def published(self, spec: AttackSpec, target: Target, payload: Any, tok: str,
+                  why: str) -> bool:
+        """Control request: does the payload's URL, with its dot segments removed as a
+        normalizing server does before routing, serve the same evidence when asked plainly?
+
+        Then the payload reached only what the service already publishes at that URL (a
+        router that resolves ``/admin/../x`` to ``/x``): no escape, and a note says so. A
+        server that traverses instead answers the plain URL without the evidence.
+        """
+        prepared = target.deliver.prepare(payload)
+        for plain in plain_forms(prepared.target):
+            path = plain.decode("latin-1")
+            control = Prepared(prepared.method, prepared.url, plain, prepared.headers,
+                               prepared.body, path)
+            reply = target.send(None, prepared=control)
+            self.seen(spec.id, target, path, reply)
+            if reply.ok and tok in reply.text:
+                target.notes.append(
+                    f"not counted ({why}): {prepared.sign_path!r} serves what the plain "
+                    f"{path!r} serves (dot segments normalized before routing, nothing "
+                    "outside what is published)"
+                )
+                return True
+        return False
 
     def redact(self, text: str) -> str:
         for form in encodings(self.canaries.secret):

@@ -77,6 +77,20 @@ def variants(f: dict[str, Any]) -> list[dict[str, Any]]:
     )
 
 
+def pacing_line(done: dict[str, Any]) -> str:
+    """Rate limit and concurrency, as asked and as measured over the run."""
+    p = done.get("pacing")
+    if not isinstance(p, dict):
+        return ""
+    limit = p.get("rate_limit_per_s")
+    asked = f"{limit:g}/s" if limit else "none"
+    achieved = p.get("achieved_rate_per_s")
+    got = f"{achieved:g}/s" if achieved is not None else "n/a"
+    return (f"Rate limit {asked} (achieved {got} over {p.get('requests', 0)} requests in "
+            f"{p.get('span_s', 0):g} s, held back {p.get('held_back_s', 0):g} s); concurrency "
+            f"{p.get('concurrency', 1)} (at most {p.get('max_in_flight', 0)} requests in flight).")
+
+
 def skip_reason(case: dict[str, Any]) -> str:
     """Every skip says why; a case with no notes sent nothing because no payload applied."""
     notes = "; ".join(case.get("notes") or [])
@@ -140,6 +154,7 @@ class SarifWriter(_Collector):
                         }
                     },
                     "automationDetails": {"id": f"attack/{self.run.evidence.run_id}"},
+                    "properties": {"pacing": done.get("pacing")},
                     "results": results,
                 }
             ],
@@ -200,6 +215,10 @@ class JunitWriter(_Collector):
         for key, value in suite_attrs(self.started, time.monotonic() - self.t0).items():
             suite.set(key, value)
         counts = {"failures": 0, "errors": 0, "skipped": 0}
+        if isinstance(done.get("pacing"), dict):
+            props = ET.SubElement(suite, "properties")
+            for key, value in done["pacing"].items():
+                ET.SubElement(props, "property", name=f"pacing.{key}", value=str(value))
         for case in self.cases:
             tc = ET.SubElement(
                 suite,
@@ -252,7 +271,7 @@ class MarkdownWriter(_Collector):
     def render(self, done: dict[str, Any]) -> bytes:
         c = self.run.contract
         about = f"Contract `{md(c.name)}` {md(c.version)}, budget {done['budget']}, "
-        about += f"seed {done['seed']}."
+        about += f"seed {done['seed']}. {pacing_line(done)}"
         lines = [
             f"# Attack run {self.run.evidence.run_id}: {done['verdict']}",
             "",
@@ -323,7 +342,7 @@ class HtmlWriter(_Collector):
         body = (
             f"<h1>Attack run: {escape(str(done['verdict']))}</h1>"
             f"<p>{escape(c.name)} {escape(c.version)}, budget {escape(str(done['budget']))}, "
-            f"seed {escape(str(done['seed']))}</p>"
+            f"seed {escape(str(done['seed']))}</p><p>{escape(pacing_line(done))}</p>"
             f"<h2>Summary of alerts</h2><table>{header('risk', 'alerts')}{summary}</table>"
             f"<h2>Alerts</h2>{self._alerts() or '<p>none</p>'}"
             f"<h2>Cases</h2><table>"

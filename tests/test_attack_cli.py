@@ -78,7 +78,14 @@ def test_pacer_holds_the_rate_across_threads() -> None:
     assert (
         len(sent) == 21 and time.monotonic() - t0 >= 0.2 * 0.95
     )  # 21 sends at 100/s: >= 20 intervals
-    assert paced(Echo(), Pacer(None)).__class__ is Echo  # unpaced: no wrapper at all
+    assert pacer.measured(1)["requests"] == 21 and pacer.measured(1)["max_in_flight"] >= 1
+    free = Pacer(None)
+    loose = paced(Echo(), free)
+    t0 = time.monotonic()
+    for i in range(50):
+        loose.send(i)
+    assert time.monotonic() - t0 < 0.2 and free.waited_s == 0  # no limit: never held back
+    assert free.measured(3)["requests"] == 50 and free.measured(3)["concurrency"] == 3
 
 
 def test_lanes_run_surfaces_in_parallel_and_each_surface_in_order() -> None:

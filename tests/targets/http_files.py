@@ -1,11 +1,14 @@
 """A static file server (stdlib) that dies on a malformed request target, for restart tests.
 
     python -m tests.targets.http_files --port N --root DIR [--crash-on-nul] \
-        [--token T [--naive-guard]]
+        [--token T [--naive-guard]] [--traverse] [--log FILE]
 
 Serves files below ROOT with realpath containment; redirects a folder without a trailing
 slash (like every static server). With --crash-on-nul the whole process exits when a
 request target holds ``%00`` (a crash the toolkit must report, restart and get past).
+With --traverse it joins the decoded request path to ROOT as it comes, dot segments and
+all, with no containment check (a real traversal, unlike the default normalising router).
+--log FILE appends one line per request but /healthz: arrival time and request target.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import http.server
 import os
 import posixpath
 import sys
+import time
 from urllib.parse import unquote
 
 
@@ -27,6 +31,8 @@ def main() -> None:
     ap.add_argument(
         "--naive-guard", action="store_true", help="guard the raw path, route the normalised one"
     )
+    ap.add_argument("--traverse", action="store_true", help="no normalisation, no containment")
+    ap.add_argument("--log", default=None, help="append 'TIME TARGET' per request")
     args = ap.parse_args()
     root = os.path.realpath(args.root)
 
@@ -37,6 +43,9 @@ def main() -> None:
         def do_GET(self) -> None:
             if self.path == "/healthz":
                 return self._send(200, b"ok")
+            if args.log:
+                with open(args.log, "a", encoding="utf-8") as fh:
+                    fh.write(f"{time.time():.6f} {self.path}\n")
             if args.crash_on_nul and "%00" in self.path:
                 sys.stderr.write("fatal: NUL in request target\n")
                 os._exit(70)
@@ -45,8 +54,10 @@ def main() -> None:
             if args.token and guarded.startswith("/admin") and \
                     self.headers.get("Authorization") != f"Bearer {args.token}":
                 return self._send(401, b"token required")
+            if args.traverse:
+                clean = unquote(self.path.split("?")[0])
             real = os.path.realpath(os.path.join(root, clean.lstrip("/")))
-            if os.path.commonpath([real, root]) != root:
+            if not args.traverse and os.path.commonpath([real, root]) != root:
                 return self._send(404, b"not found")
             if os.path.isdir(real):
                 if not self.path.endswith("/"):

@@ -11,7 +11,20 @@ import os
 import click
 from rich.markup import escape
 
-from toolkit.cli import contract, gates, stack, verify  # noqa: F401  (registers the commands)
+from toolkit.cli import (  # noqa: F401  (importing a module registers its commands)
+    attack,
+    contract,
+    cycle,
+    determinism,
+    drill,
+    gates,
+    ledger,
+    release,
+    secrets,
+    soak,
+    stack,
+    verify,
+)
 from toolkit.cli.app import cli, console, err_console
 from toolkit.core.errors import ToolkitError
 

@@ -34,3 +34,16 @@ def cli(runner_key: Path | None) -> None:
         from toolkit.core.signing import KEY_ENV
 
         os.environ[KEY_ENV] = str(runner_key.absolute())
+
+
+def seconds(value: str | None, name: str) -> float | None:
+    """A duration option ("30s", "10m") in seconds; a bad one is a usage error naming NAME."""
+    from toolkit.core.errors import UsageError
+    from toolkit.core.schema import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise UsageError(f"{name} {value!r}: {exc}") from None

@@ -1,13 +1,78 @@
-"""The soak command's terminal side: live progress while it runs, the verdict and reasons after."""
+"""`toolkit soak`: gate 2; live progress while it runs, the verdict and reasons after."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
 from rich.console import Console
 from rich.markup import escape
 
+from toolkit.cli.app import cli, console, contract_option, err_console, seconds
 from toolkit.cli.soak_progress import Progress
-from toolkit.core.runner import GateResult
-from toolkit.gates.soak import SoakConfig
+
+if TYPE_CHECKING:
+    from toolkit.core.runner import GateResult
+    from toolkit.gates.soak import SoakConfig
+
+
+@cli.command("soak")
+@contract_option
+@click.option(
+    "--duration", default=None, help="Scale the contract's [soak].duration down, e.g. 10m."
+)
+@click.option(
+    "--warmup",
+    default=None,
+    help="Excluded from the statistics (default: the contract's, at most 1/5).",
+)
+@click.option(
+    "--window",
+    "--sample-interval",
+    "window",
+    default=None,
+    help="Metrics window, one gate2-metrics-minute-NNNN.json each "
+    "(default: [soak].window, else 60s).",
+)
+@click.option(
+    "--stuck-after", default=None, help="A request in flight this long is stuck (default: 30s)."
+)
+@click.option("--seed", type=int, default=None, help="Seed for the arrival schedule (recorded).")
+@click.option(
+    "--engine",
+    type=click.Choice(["builtin", "locust"]),
+    default="builtin",
+    show_default=True,
+    help="builtin: one process, asyncio + h11; locust: Locust master and --workers workers.",
+)
+@click.option(
+    "--workers", type=int, default=2, show_default=True, help="Locust workers to start here."
+)
+def soak(
+    contract_path: Path | None,
+    duration: str | None,
+    warmup: str | None,
+    window: str | None,
+    stuck_after: str | None,
+    seed: int | None,
+    engine: str,
+    workers: int,
+) -> int:
+    """Gate 2: open-model traffic, judged per window; aborts early on a breach, death or stuck
+    request.
+    """
+    from toolkit.gates.soak import SoakConfig, run_soak
+
+    cfg = SoakConfig(contract_path, seconds(duration, "--duration"), seconds(warmup, "--warmup"),
+                     seconds(window, "--window"), seed, seconds(stuck_after, "--stuck-after"),
+                     engine=engine, workers=workers)
+    progress = start_progress(console, cfg)
+    try:
+        result = run_soak(cfg)
+    finally:
+        progress.stop()
+    return report_soak(console, err_console, result)
 
 
 def start_progress(console: Console, cfg: SoakConfig) -> Progress:

@@ -12,7 +12,11 @@ T = TypeVar("T")
 
 
 class Pacer:
-    """At most ``rate`` sends per second over the whole run, shared by every surface and thread."""
+    """At most ``rate`` sends per second over the whole run, shared by every surface and thread.
+
+    It also measures what was really used: requests sent, the most in flight at once, the
+    span from the first to the last, and how long the limit held requests back.
+    """
 
     def __init__(
         self,
@@ -20,39 +24,74 @@ class Pacer:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ):
+        self.rate = rate
         self.interval = 1.0 / rate if rate else 0.0
         self.clock, self.sleep = clock, sleep
         self.next_at = 0.0
         self.lock = threading.Lock()
         self.sent = 0
         self.waited_s = 0.0
+        self.in_flight = 0
+        self.peak = 0
+        self.first: float | None = None
+        self.last = 0.0
 
     def wait(self) -> None:
-        if not self.interval:
-            return
+        """Hold the caller until its slot; every request (a redirect hop too) takes one."""
         with self.lock:
             now = self.clock()
-            at = max(now, self.next_at)
+            at = max(now, self.next_at) if self.interval else now
             self.next_at = at + self.interval
             self.sent += 1
+            self.first = at if self.first is None else self.first
+            self.last = max(self.last, at)
         if at > now:
             self.waited_s += at - now
             self.sleep(at - now)
 
+    def enter(self) -> None:
+        with self.lock:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+
+    def leave(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
+
+    def measured(self, concurrency: int) -> dict[str, Any]:
+        """The run controls as asked and as used, for the evidence."""
+        span = self.last - self.first if self.first is not None else 0.0
+        return {
+            "rate_limit_per_s": self.rate,
+            "concurrency": concurrency,
+            "requests": self.sent,
+            "span_s": round(span, 3),
+            "achieved_rate_per_s": round((self.sent - 1) / span, 2) if span > 0 else None,
+            "max_in_flight": self.peak,
+            "held_back_s": round(self.waited_s, 3),
+        }
+
 
 def paced(deliver: Any, pacer: Pacer) -> Any:
-    """``deliver`` itself, its ``send`` now waiting for the pacer.
+    """``deliver`` itself, each request now taking a slot of the pacer and being counted.
 
     The object keeps its identity and type (a subclass made on the fly), so isinstance
-    checks, attributes set later and closers registered earlier all still apply.
+    checks, attributes set later and closers registered earlier all still apply. A deliverer
+    with a ``pace`` hook (HTTP: one slot per redirect hop too) gets the pacer there instead.
     """
-    if not pacer.interval:
-        return deliver
     base = type(deliver)
+    hooked = hasattr(deliver, "pace")
+    if hooked:
+        deliver.pace = pacer.wait
 
     def send(self: Any, payload: Any, **kw: Any) -> Any:
-        pacer.wait()
-        return base.send(self, payload, **kw)
+        if not hooked:
+            pacer.wait()
+        pacer.enter()
+        try:
+            return base.send(self, payload, **kw)
+        finally:
+            pacer.leave()
 
     deliver.__class__ = type(f"Paced{base.__name__}", (base,), {"send": send})
     return deliver

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urljoin, urlsplit
@@ -99,6 +100,74 @@ def wire_path(raw: str) -> str:
     return quote(raw.encode("utf-8", "surrogatepass"), safe=_WIRE_SAFE)
 
 
+_DOT = {".", "%2e"}
+_DOTDOT = {"..", ".%2e", "%2e.", "%2e%2e"}
+
+
+def plain_forms(target: bytes) -> list[bytes]:
+    """Plain request targets a normalizing server may have turned ``target`` into, most
+    likely first: its path's dot segments removed as a browser or router does (RFC 3986
+    remove_dot_segments, WHATWG spellings: ``%2e`` is a dot, ``\\`` a slash), then the same
+    after percent-decoding (a server that decodes before it normalizes). Only results that
+    are plain (no dot segment, empty segment, NUL, backslash or percent sign left in any
+    decoding) and differ from ``target`` are kept; the query stays as it was.
+    """
+    text = target.decode("latin-1")
+    if not text.startswith("/"):
+        return []
+    cut = min((i for i in (text.find("?"), text.find("#")) if i >= 0), default=len(text))
+    path, rest = text[:cut], text[cut:]
+    out: list[bytes] = []
+    for form in (_remove_dots(path), _remove_dots(_decoded(path))):
+        if form is not None and form != path and _plain(form):
+            wire = (wire_path(form) + rest).encode("latin-1")
+            if wire not in out and wire != target:
+                out.append(wire)
+    return out
+
+
+def dot_normalized(target: bytes) -> bytes | None:
+    """The first of `plain_forms`, or None."""
+    forms = plain_forms(target)
+    return forms[0] if forms else None
+
+
+def _decoded(path: str) -> str:
+    from urllib.parse import unquote_to_bytes
+
+    raw = path.encode("utf-8", "surrogatepass")
+    for _ in range(3):
+        raw = unquote_to_bytes(raw)
+    return raw.decode("utf-8", "replace")
+
+
+def _remove_dots(path: str) -> str:
+    out: list[str] = []
+    segments = path.replace("\\", "/").split("/")[1:]
+    for i, seg in enumerate(segments):
+        low = seg.lower()
+        if low in _DOTDOT:
+            if out:
+                out.pop()
+        elif low not in _DOT:
+            out.append(seg)
+            continue
+        if i == len(segments) - 1:
+            out.append("")
+    return "/" + "/".join(out)
+
+
+def _plain(path: str) -> bool:
+    """No separator, dot, empty segment or NUL left in any spelling a server might decode."""
+    text = _decoded(path)
+    if any(c in text for c in "\\\x00%?#\ufffd"):
+        return False
+    segments = text.split("/")[1:]
+    if any(seg == "" for seg in segments[:-1]):
+        return False  # '//etc/x' is an absolute path to a server that strips one slash
+    return not any(seg in (".", "..") for seg in segments)
+
+
 class Deliverer(Protocol):
     """How an attack reaches a surface: HTTP (`HttpDeliverer`) or an MCP tool call (`McpDeliverer`).
 
@@ -148,6 +217,7 @@ class HttpDeliverer:
         self.auth = bool(raw.get("auth", signer.header is not None))
         self.timeout = float(raw.get("timeout_s", DEADLINE_S))
         self.sent = 0
+        self.pace: Callable[[], None] = _unpaced  # called before every request, hops included
 
     @property
     def endpoint(self) -> tuple[str, str, str]:
@@ -191,6 +261,7 @@ class HttpDeliverer:
             if isinstance(value, str):
                 headers[self.signer.header] = value
         self.sent += 1
+        self.pace()
         reply = send_raw(
             self.client, p.method, p.url, p.target, headers, p.body, timeout or self.timeout
         )
@@ -212,12 +283,17 @@ class HttpDeliverer:
                 value = self.signer.token(method, nxt, body) if token is True else token
                 if isinstance(value, str):
                     headers[self.signer.header] = value
+            self.pace()
             reply = send_raw(
                 self.client, method, p.url, nxt.encode("latin-1"), headers, body, timeout
             )
             current = nxt
         reply.redirects = hops + reply.redirects
         return reply
+
+
+def _unpaced() -> None:
+    return None
 
 
 def send_raw(client: httpx.Client, method: str, url: str, target: bytes, headers: dict[str, str],

@@ -537,11 +537,14 @@ def _verdict(run: GateRun, engine: Engine, cfg: AttackConfig) -> GateResult:
     if sent == 0:
         errors.append("no payload was sent: nothing was tested")
     verdict = "error" if errors else ("fail" if findings else "pass")
-    run.emit("attack.done", verdict=verdict, budget=cfg.budget, seed=engine.ctx.seed)
+    pacing = engine.pacer.measured(cfg.concurrency)
+    run.emit("attack.done", verdict=verdict, budget=cfg.budget, seed=engine.ctx.seed,
+             pacing=pacing)
     body = {
         "budget": cfg.budget,
         "attack_seed": engine.ctx.seed,
         "payloads_sent": sent,
+        "pacing": pacing,  # rate limit and concurrency as asked, and as really used
         "findings": [f.to_dict() for f in findings],
         "cases": [c.to_dict() for c in cases],
         "errors": errors,

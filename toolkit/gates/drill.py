@@ -27,7 +27,14 @@ from recovery import sqlite as rsql
 from recovery.state import restore_snapshot, snapshot
 from toolkit.core.auth import Signer
 from toolkit.core.contract import Contract, expand
-from toolkit.core.errors import ContractError, EvidenceError, SafetyError, TargetError, UsageError
+from toolkit.core.errors import (
+    ContractError,
+    EvidenceError,
+    SafetyError,
+    TargetError,
+    ToolkitError,
+    UsageError,
+)
 from toolkit.core.runner import GateResult, GateRun, gate_run, load_locked
 from toolkit.core.supervisor import Supervisor, probe
 from toolkit.core.transport import check_host
@@ -105,6 +112,9 @@ class SentinelWriter(threading.Thread):
         self.c, self.spec, self.base = c, spec, base
         self.acks: dict[int, float] = {}
         self.failures = 0
+        self.errors: list[float] = []  # when a write could not be made at all (not sent)
+        self.first_error: str | None = None
+        self.crashed: str | None = None
         self.stop_event = threading.Event()
         if "base_url" in spec:
             root = str(spec["base_url"])
@@ -117,6 +127,16 @@ class SentinelWriter(threading.Thread):
         self.rate = float(spec.get("rate_per_s", 10))
 
     def run(self) -> None:
+        """Never raises: a write that cannot even be signed (the key file gone) is a failed
+        write with its reason kept, and anything unexpected ends the writer with its reason
+        kept; the drill records both in its evidence and fails on them."""
+        try:
+            self._loop()
+        except Exception as exc:  # noqa: BLE001 - a writer thread never ends in a traceback
+            self.crashed = f"{type(exc).__name__}: {exc}"
+            self.error(self.crashed)
+
+    def _loop(self) -> None:
         seq = self.base
         with httpx.Client(trust_env=False, timeout=2.0) as client:
             next_at = time.monotonic()
@@ -126,6 +146,15 @@ class SentinelWriter(threading.Thread):
                 next_at += 1.0 / self.rate
                 self.stop_event.wait(max(0.0, next_at - time.monotonic()))
 
+    def error(self, reason: str) -> None:
+        """A write that failed before it was sent: counted, with its first reason and time."""
+        self.failures += 1
+        self.errors.append(time.time())
+        self.first_error = self.first_error or reason
+
+    def errors_before(self, t: float) -> int:
+        return sum(1 for at in self.errors if at <= t) + (self.crashed is not None)
+
     def _write(self, client: httpx.Client, seq: int) -> None:
         now = datetime.now(UTC).isoformat()
         v = {**self.c.base_vars(), "seq": seq, "now": now}
@@ -133,7 +162,11 @@ class SentinelWriter(threading.Thread):
         method = self.spec.get("method", "POST")
         headers = {"content-type": "application/json"}
         path = self.spec.get("path", "/")
-        token = self.signer.token(method, path, body)
+        try:
+            token = self.signer.token(method, path, body)
+        except (ToolkitError, OSError) as exc:  # e.g. the auth key file deleted mid-drill
+            self.error(f"cannot sign write {seq}: {exc}")
+            return
         if token and self.signer.header:
             headers[self.signer.header] = token
         try:
@@ -507,6 +540,9 @@ def _sequence(d: Drill, cfg: DrillConfig) -> GateResult:
     writer.join(5)
     acked = {s for s, t in writer.acks.items() if t <= t_disaster}
     run.emit("drill.disaster", at=t_disaster, acknowledged=len(acked))
+    if writer.first_error:
+        run.emit("drill.writer_error", reason=writer.first_error,
+                 before_disaster=writer.errors_before(t_disaster))
     recovered = d.recover(acked, snap)
     try:
         d.start()
@@ -576,6 +612,13 @@ def _seal(
             "databases",
         ),
         measure("services_unhealthy_after_restart", 0 if healthy else 1, 0, "stacks"),
+        measure(
+            "writer_errors_before_disaster",
+            writer.errors_before(t_disaster),
+            0,
+            "writes",
+            detail=writer.first_error or "",
+        ),
     ]
     verdict = (
         "pass" if all(m.verdict == "pass" for m in ms) and integrity_ok and healthy else "fail"
@@ -604,7 +647,9 @@ def _seal(
             f"rpo_s={'none survived' if rpo is None else f'{rpo:.3f}'}\n"
             f"rto_s={'not recovered' if rto is None else f'{rto:.3f}'}\n"
             f"acknowledged={len(acked)}\nsurviving={len(surviving & acked)}\nlost={lost}\n"
-            f"writer_failures={writer.failures}\n")
+            f"writer_failures={writer.failures}\n"
+            f"writer_errors_before_disaster={writer.errors_before(t_disaster)}\n"
+            f"writer_first_error={writer.first_error or 'none'}\n")
     run.evidence.write_bytes("gate4-rpo-rto-measurements.txt", text.encode())
     body = {
         "faults": d.faults,
@@ -614,6 +659,7 @@ def _seal(
         "rto_s": rto,
         "acknowledged_writes": len(acked),
         "lost_writes": lost,
+        "writer_error": writer.first_error,
         "integrity_ok": integrity_ok,
         "healthy": healthy,
         "measurements": [m.to_dict() for m in ms],
