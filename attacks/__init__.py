@@ -10,6 +10,7 @@ from attacks import (  # noqa: F401  (each import registers its attacks)
     command,
     envinject,
     envleak,
+    headers,
     leaks,
     options,
     policy,

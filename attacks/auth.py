@@ -16,13 +16,24 @@ from toolkit.core.transport import Prepared, Reply
 
 
 def _accepted(reply: Reply, baseline: Reply | None) -> bool:
+    """Was ``reply`` served like the correctly signed ``baseline``: same status (not 401/403)
+    and the same content? A refusal answered 200 with an error document is still a refusal.
+    """
     if baseline is None:  # nothing signed to compare with: no claim either way
         return False
-    return (
-        reply.status is not None
-        and reply.status == baseline.status
-        and reply.status not in (401, 403)
-    )
+    if reply.status is None or reply.status != baseline.status or reply.status in (401, 403):
+        return False
+    return same_content(reply.text, baseline.text)
+
+
+def same_content(text: str, base: str) -> bool:
+    """Equal, or alike enough that only per-request details (ids, times, nonces) differ."""
+    if text == base:
+        return True
+    import difflib
+
+    a, b = text[:2000], base[:2000]
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= 0.8
 
 
 def _signed_ok(ctx: AttackContext, target: Target) -> tuple[Prepared, Reply]:
@@ -79,6 +90,20 @@ def path_variants(path: str) -> Iterator[tuple[str, str]]:
         )
         yield "semicolon path parameter", f"/{head};x{sep}{rest}"
         yield "trailing dot on the first segment", f"/{head}.{sep}{rest}"
+
+
+def _served_everywhere(ctx: AttackContext, target: Target, p: Prepared, base: Reply) -> bool:
+    """Control: does a made-up public path, without a token, get the protected reply's very
+    content (a single-page app's shell, a catch-all page)? Then that content proves nothing.
+    """
+    path = f"/toolkit-none-{ctx.canaries.token()}"
+    probe = Prepared(p.method, p.url, path.encode("latin-1"), p.headers, p.body, path)
+    reply = target.send(None, prepared=probe, token=None)
+    if reply.ok and same_content(reply.text, base.text):
+        target.notes.append("auth: a made-up path serves the protected reply's content too "
+                            "(a catch-all page): path spellings are judged by planted content")
+        return True
+    return False
 
 
 @register
@@ -149,12 +174,14 @@ class TokenValidation:
             if target.planted and target.planted.content in base.text
             else None
         )
+        specific = marker is not None or not _served_everywhere(ctx, target, p, base)
         for why, path in path_variants(p.sign_path):
             variant = Prepared(p.method, p.url, path.encode("latin-1"), p.headers, p.body, path)
             reply = target.send(None, prepared=variant, token=None)
             ctx.seen(self.spec.id, target, why, reply)
             if reply.ok and (
-                reply.text == base.text or (marker is not None and marker in reply.text)
+                (specific and reply.text == base.text)
+                or (marker is not None and marker in reply.text)
             ):
                 yield ctx.finding(
                     self.spec,

@@ -14,6 +14,8 @@ import importlib.metadata
 import os
 import re
 import secrets
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,6 +161,12 @@ class Canaries:
             self.names.add(stem)
             self._note("name", path, name=stem)
 
+    def name(self, path: Path) -> None:
+        """A canary name a target may write into a file of its own (``..%2f<name>`` in its
+        sandbox): journaled before any payload carries it, so a killed run's next run still
+        removes such a file by name."""
+        self._named(path)
+
     def file(
         self, folder: Path, name: str | None = None, content: str | None = None
     ) -> tuple[Path, str]:
@@ -204,6 +212,7 @@ class Canaries:
     def claim(self, path: Path) -> None:
         """Record a path some target created on our behalf, so cleanup removes it."""
         self._note("file", path)
+        self._named(path)
         self.created.append(path)
 
     def cleanup(self) -> list[str]:
@@ -343,12 +352,29 @@ class Target:
             self.silent = 0
             return reply
         self.silent = self.silent + 1 if reply.status is None else 0
+        if self.silent >= MAX_SILENT and self._still_answers():
+            self.silent = 0
         if self.silent >= MAX_SILENT:
             raise TargetError(
                 f"surface {self.name!r} stopped answering: {self.silent} requests in a row got no "
                 f"reply (last: {reply.error}); the rest of this attack was not run"
             )
         return reply
+
+    def _still_answers(self) -> bool:
+        """A target that hangs up on a run of payloads but answers its benign request is
+        refusing by disconnecting, not gone: the attack goes on (and a note says so).
+        """
+        if self.benign is None or self.baseline is None or self.baseline.status is None:
+            return False
+        check = self.deliver.send(self.benign)
+        if check.status is None:
+            return False
+        note = (f"the target dropped {MAX_SILENT} requests in a row without a reply but "
+                "answers its benign request: taken as refusals")
+        if note not in self.notes:
+            self.notes.append(note)
+        return True
 
     @property
     def name(self) -> str:
@@ -491,8 +517,29 @@ def new_evidence(
     return None
 
 
+_SHARE = threading.local()  # this lane's time share for the running case (see time_share)
+MIN_PAYLOADS = 3  # a case always sends at least its most telling payloads
+
+
+def time_share(deadline: float | None) -> None:
+    """Give the case about to run on this thread a deadline (None: unlimited); `take` stops
+    handing out payloads once it has passed, after the first MIN_PAYLOADS.
+    """
+    _SHARE.deadline, _SHARE.cut = deadline, 0
+
+
+def share_cut() -> int:
+    """How many payload lists `take` cut short on this thread since `time_share`."""
+    return int(getattr(_SHARE, "cut", 0))
+
+
 def take(items: Iterable[Any], limit: int) -> Iterator[Any]:
+    """At most ``limit`` items, most telling first; fewer when the case's time share ran out."""
+    deadline = getattr(_SHARE, "deadline", None)
     for i, item in enumerate(items):
         if i >= limit:
+            return
+        if deadline is not None and i >= MIN_PAYLOADS and time.monotonic() > deadline:
+            _SHARE.cut = share_cut() + 1
             return
         yield item

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,60 @@ class Probe:
     why: str
     side: Path | None = None  # a file the injected option would create
     tokens: tuple[str, ...] = ()  # canary content the injected option would reveal
+
+
+class Listener:
+    """A loopback HTTP listener of the toolkit's own: a request that reaches it carrying a
+    probe's token proves an injected option pointed the target's command at it.
+    """
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = int(self.sock.getsockname()[1])
+        self.seen: list[bytes] = []
+        self.done = threading.Event()
+        threading.Thread(target=self._serve, daemon=True, name="toolkit-opt-listener").start()
+
+    def _serve(self) -> None:
+        while not self.done.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(1.0)
+                try:
+                    self.seen.append(conn.recv(4096))
+                    conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
+                                 b"Connection: close\r\n\r\n")
+                except OSError:
+                    pass
+
+    def got(self, token: str, wait: float = 0.15) -> bytes | None:
+        deadline = time.monotonic() + wait
+        while True:
+            hit = next((b for b in list(self.seen) if token.encode() in b), None)
+            if hit is not None or time.monotonic() > deadline:
+                return hit
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self.done.set()
+        self.sock.close()
+
+
+def listener_probes(port: int, tag: str) -> Iterator[Probe]:
+    """Options that point a client (kubectl, helm, git, npm, curl-likes) at the listener."""
+    for flag in ("--server", "--url", "--registry", "--endpoint", "--host", "--proxy"):
+        yield Probe(f"{flag}=http://127.0.0.1:{port}/{tag}-{flag.strip('-')}",
+                    f"{flag}= pointing at the toolkit's listener",
+                    tokens=(f"{tag}-{flag.strip('-')}",))
 
 
 def corpus(side_dir: Path, tag: str, outside: Path, outside_content: str) -> Iterator[Probe]:
@@ -57,9 +112,11 @@ class OptionInjection:
     an operand: ``--output=``, ``-o``, ``--upload-pack=``, ``--exec=``,
     ``-c core.fsmonitor=``, ``--open-files-in-pager=``, tar's ``--to-command=`` and
     ``--checkpoint-action=``, ``--no-index``/``--file=``/``--contents=`` pointing at
-    an outside canary, find's ``-fprintf``. Computed oracles: a side-effect file created
-    in the toolkit's private folder (the argument was taken as an option that wrote or
-    ran something), or an outside canary's content in the reply.
+    an outside canary, find's ``-fprintf``, and ``--server=``/``--url=``/``--registry=``
+    (and the like) pointing at a loopback listener of the toolkit's. Computed oracles: a
+    side-effect file created in the toolkit's private folder (the argument was taken as an
+    option that wrote or ran something), an outside canary's content in the reply, or a
+    request carrying the probe's token arriving at the listener.
     """
 
     spec = AttackSpec(
@@ -70,9 +127,27 @@ class OptionInjection:
         side_dir = ctx.canaries.work / "opt-side"
         side_dir.mkdir(parents=True, exist_ok=True)
         outside, content = ctx.canaries.file(ctx.canaries.work / "opt-outside")
-        for probe in take(corpus(side_dir, ctx.canaries.token(), outside, content), ctx.limit):
+        listener = Listener()
+        try:
+            yield from self._probe(ctx, target, side_dir, outside, content, listener)
+        finally:
+            listener.close()
+
+    def _probe(self, ctx: AttackContext, target: Target, side_dir: Path, outside: Path,
+               content: str, listener: Listener) -> Iterator[Finding]:
+        tag = ctx.canaries.token()
+        probes = [*corpus(side_dir, tag, outside, content), *listener_probes(listener.port, tag)]
+        for probe in take(probes, ctx.limit):
             reply = target.send(probe.payload)
             ctx.seen(self.spec.id, target, probe.payload, reply)
+            if "listener" in probe.why and probe.tokens:
+                hit = listener.got(probe.tokens[0])
+                if hit is not None:
+                    first = hit.split(b"\r\n", 1)[0].decode("latin-1")
+                    yield ctx.finding(self.spec, target, "option", probe.payload, reply,
+                                      f"{probe.why}: the target's command called it: {first!r}",
+                                      f"option:listener:{probe.why}")
+                continue
             if probe.side is not None and os.path.lexists(probe.side):
                 ctx.canaries.claim(probe.side)
                 yield ctx.finding(self.spec, target, "option", probe.payload, reply,

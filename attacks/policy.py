@@ -189,8 +189,9 @@ def _json_body(p: Prepared) -> dict[str, Any] | None:
 class CommandSmuggling:
     """Commands outside the allowlist smuggled through allowed ones (CWE-184).
 
-    For argv and command surfaces: ``find -exec``, ``git -c``, ``xargs``, ``env``, awk
-    ``system``, sed ``e``, pipes inside argv and redirections. Computed oracles: an
+    For argv and command surfaces: ``find -exec`` (also terminated by ``{} +`` and
+    ``-execdir``, with no operator token), ``find -fprintf``, ``git -c``, ``xargs``,
+    ``env``, awk ``system``, sed ``e``, pipes inside argv and redirections. Computed oracles: an
     arithmetic product a shell must compute, or a side-effect file in the toolkit's
     private folder.
     """
@@ -235,6 +236,12 @@ class CommandSmuggling:
         yield [first, "x", "|", "sh", "-c", m], "pipe inside argv"
         yield [first, "x", ">", t()], "redirection inside argv"
         yield ["find", ".", "-maxdepth", "0", "-exec", "sh", "-c", m, ";"], "find -exec"
+        # the same vectors with no argv element that is a shell operator (';'), for servers
+        # that refuse operator tokens but not what they stand for
+        yield ["find", ".", "-maxdepth", "0", "-exec", "sh", "-c", m, "{}", "+"], "find -exec +"
+        yield (["find", ".", "-maxdepth", "0", "-execdir", "sh", "-c", m, "{}", "+"],
+               "find -execdir +")
+        yield ["find", ".", "-maxdepth", "0", "-fprintf", t(), "x"], "find -fprintf (writes)"
         yield ["git", "-c", f"core.pager=sh -c '{m}'", "log", "-1"], "git -c core.pager"
         yield ["xargs", "sh", "-c", m], "xargs"
         yield ["env", "sh", "-c", m], "env wrapper"

@@ -66,8 +66,7 @@ def plant(ctx: AttackContext, sandbox: Path | None, writes: bool = False) -> Pla
     if writes:
         for path in (far, near, sib):
             if path is not None:
-                ctx.canaries.claim(path)
-                ctx.canaries.names.add(path.name.split(".")[0])
+                ctx.canaries.claim(path)  # journals its name too
     return Plant(
         near_name, near_content, sibling, sibling_content, far, far_content, sandbox, near, sib
     )
@@ -80,12 +79,20 @@ def _absent(folder: Path) -> tuple[Path, str]:
     return folder / f"toolkit-canary-{secrets.token_hex(6)}.txt", f"CANARY-{secrets.token_hex(16)}"
 
 
-def corpus(p: Plant) -> Iterator[Probe]:
-    """Deterministic corpus, most telling first."""
+def corpus(p: Plant, folder: str = "") -> Iterator[Probe]:
+    """Deterministic corpus, most telling first. ``folder``: a folder planted in the sandbox,
+    to descend through before climbing (a server that hands the string to open() needs each
+    component to exist; one that checks the string's first component sees no '..').
+    """
     n, c, near = p.near_name, (p.near_content,), p.near or p.far
     yield Probe(UP + n, c, "relative, depth 1", near)
     yield Probe("./" + UP + n, c, "dot-prefixed", near)
     yield Probe("a/" + UP * 2 + n, c, "descend then climb", near)
+    if folder:
+        yield Probe(folder + "/" + UP * 2 + n, c, "descend through a real folder, then climb",
+                    near)
+        yield Probe(folder + "/..%2f..%2f" + n, c,
+                    "descend through a real folder, climb with encoded slashes", near)
     if p.sibling:
         yield Probe(
             UP + p.sibling,
@@ -154,7 +161,7 @@ def repo_probes(ctx: AttackContext, sandbox: Path | None) -> list[Probe]:
     repo = sandbox.parent / f"toolkit-canary-repo-{tag}"
     if ctx.canaries.tree(repo) is None:
         return []
-    ctx.canaries.names.add(repo.name)
+    ctx.canaries.name(repo)
     ctx.canaries.file(repo, f"toolkit-canary-untracked-{tag}.txt")
     ok = git(["init", "-q", "-b", f"canary-{tag}", "."], repo)
     if not ok or not git(["commit", "-q", "--allow-empty", "-m", f"canary commit {tag}"], repo):
@@ -201,8 +208,9 @@ class PathTraversal:
 
         writes = bool(target.surface.get("writes", False)) and cls == "path"
         p = plant(ctx, target.surface.sandbox, writes)
-        base = list(corpus(p))
-        probes = in_form(base[:7], target.form, target.surface.sandbox) + base
+        folder = getattr(target.planted, "folder_name", "") if cls == "path" else ""
+        base = list(corpus(p, folder or ""))
+        probes = in_form(base[:9], target.form, target.surface.sandbox) + base
         if cls == "path" and repository_typed(target.surface):
             probes = repo_probes(ctx, target.surface.sandbox) + probes
         if ctx.budget == "deep":

@@ -25,12 +25,28 @@ pytestmark = pytest.mark.slow
 def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, weaken: str, *selection: str,
          budget: str = "standard") -> tuple[int, dict]:
     path = reference_copy(tmp_path)
+    if weaken == "policy-reload":
+        _short_policy_reload(path)
     if weaken:
         monkeypatch.setenv("SONIA_WEAKEN", weaken)
     else:
         monkeypatch.delenv("SONIA_WEAKEN", raising=False)
     result, _cases = run_attacks(AttackConfig(path, list(selection), budget=budget))
     return result.exit_code, result.body
+
+
+def _short_policy_reload(path: Path) -> None:
+    """A service that never reloads its policy is caught after ``[policy].reload_within_s``:
+    3 s prove that as well as the reference's 30 (the hardened run keeps 30 and must reload).
+    """
+    text = path.read_text()
+    policy = text.index("[policy]")
+    head, tail = text[:policy], text[policy:]
+    tail = tail.replace("reload_within_s = 30\n", "reload_within_s = 3\n", 1)
+    assert "reload_within_s = 3\n" in tail
+    text = re.sub(r'version = "[^"]+"', 'version = "9.0.2"', head + tail, count=1)
+    path.write_text(text)
+    assert run_cli("contract", "lock", "--contract", str(path)) == 0
 
 
 def test_hardened_stack_has_zero_findings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

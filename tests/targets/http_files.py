@@ -1,7 +1,7 @@
 """A static file server (stdlib) that dies on a malformed request target, for restart tests.
 
     python -m tests.targets.http_files --port N --root DIR [--crash-on-nul] \
-        [--token T [--naive-guard]] [--traverse] [--log FILE]
+        [--token T [--naive-guard]] [--traverse] [--log FILE] [--spa]
 
 Serves files below ROOT with realpath containment; redirects a folder without a trailing
 slash (like every static server). With --crash-on-nul the whole process exits when a
@@ -9,6 +9,7 @@ request target holds ``%00`` (a crash the toolkit must report, restart and get p
 With --traverse it joins the decoded request path to ROOT as it comes, dot segments and
 all, with no containment check (a real traversal, unlike the default normalising router).
 --log FILE appends one line per request but /healthz: arrival time and request target.
+--spa answers a missing file with ROOT/index.html (a single-page app's catch-all).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def main() -> None:
     )
     ap.add_argument("--traverse", action="store_true", help="no normalisation, no containment")
     ap.add_argument("--log", default=None, help="append 'TIME TARGET' per request")
+    ap.add_argument("--spa", action="store_true", help="missing file: ROOT/index.html")
     args = ap.parse_args()
     root = os.path.realpath(args.root)
 
@@ -67,7 +69,8 @@ def main() -> None:
                     return None
                 return self._send(200, "\n".join(sorted(os.listdir(real))).encode())
             try:
-                with open(real, "rb") as fh:
+                with open(real if os.path.exists(real) or not args.spa
+                          else os.path.join(root, "index.html"), "rb") as fh:
                     return self._send(200, fh.read())
             except OSError:
                 return self._send(404, b"not found")

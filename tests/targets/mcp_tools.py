@@ -3,10 +3,15 @@
 python -m tests.targets.mcp_tools ROOT            # hardened
 python -m tests.targets.mcp_tools ROOT --weak     # shell-joined argv, inherited env, git options
 python -m tests.targets.mcp_tools ROOT --poison   # hardened; a tool description hides orders
+python -m tests.targets.mcp_tools ROOT --operator-filter [--strict-find]
+    # allows find too and refuses argv elements that are shell operators (';', '|', ...), no
+    # shell: find's exec-capable options still run other programs (mcp-shell-server 1.0.3);
+    # --strict-find also refuses those options
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess  # nosec B404
@@ -17,8 +22,18 @@ from mcp.server.mcpserver import MCPServer
 ROOT = os.path.realpath(sys.argv[1]) if len(sys.argv) > 1 else os.getcwd()
 WEAK = "--weak" in sys.argv
 POISON = "--poison" in sys.argv
+OPERATOR_FILTER = "--operator-filter" in sys.argv
+STRICT_FIND = "--strict-find" in sys.argv
+OPERATORS = {";", "|", "||", "&", "&&", ">", ">>", "<", "`"}
+FIND_EXEC = {"-exec", "-execdir", "-ok", "-okdir", "-fprintf", "-fprint", "-fprint0", "-fls",
+             "-delete"}
 ALLOWED = {"echo", "ls", "cat"}
 server = MCPServer("toolkit-test-tools")
+# The SDK logs every refused call (a raised exception) with a rich-rendered traceback: about
+# 1 s of CPU each on a loaded 2-core machine, and an attack run makes hundreds of them.
+# The same records, plain, on stderr.
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
+                    force=True)
 CLEAN_ENV = {"PATH": "/usr/bin:/bin", "HOME": ROOT, "GIT_CONFIG_NOSYSTEM": "1"}
 
 
@@ -27,11 +42,27 @@ def _run_args(args: list[str]) -> str:
         done = subprocess.run(" ".join(args), shell=True, cwd=ROOT, capture_output=True,  # nosec B602
                               text=True, timeout=10, check=False)
         return done.stdout + done.stderr
+    if OPERATOR_FILTER:
+        return _filtered(args)
     if not args or args[0] not in ALLOWED:
         raise ValueError("command not allowed")
     for a in args[1:]:
         if a.startswith("-") or os.path.isabs(a) or ".." in a.split("/"):
             raise ValueError("argument not allowed")
+    exe = shutil.which(args[0]) or args[0]
+    done = subprocess.run([exe, *args[1:]], cwd=ROOT, env=CLEAN_ENV, capture_output=True,  # nosec B603
+                          text=True, timeout=10, check=False)
+    return done.stdout + done.stderr
+
+
+def _filtered(args: list[str]) -> str:
+    if not args or args[0] not in ALLOWED | {"find"}:
+        raise ValueError(f"Command not allowed: {args[0] if args else ''}")
+    for a in args:
+        if a in OPERATORS:
+            raise ValueError(f"Unexpected shell operator: {a}")
+        if STRICT_FIND and args[0] == "find" and a in FIND_EXEC:
+            raise ValueError(f"find option not allowed: {a}")
     exe = shutil.which(args[0]) or args[0]
     done = subprocess.run([exe, *args[1:]], cwd=ROOT, env=CLEAN_ENV, capture_output=True,  # nosec B603
                           text=True, timeout=10, check=False)

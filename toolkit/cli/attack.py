@@ -51,6 +51,9 @@ STATUS_STYLE = {"vulnerable": "[red]VULNERABLE[/]", "clean": "[green]clean[/]",
               help="At most N payloads per second.")
 @click.option("--concurrency", type=int, default=1, show_default=True,
               help="Surfaces attacked in parallel.")
+@click.option("--time-budget", type=float, default=None, metavar="S",
+              help="Share S seconds out between the cases; each sends its most telling payloads "
+                   "first (default 90 for quick/standard, none for deep; 0: none).")
 @click.option("--jsonl", is_flag=True,
               help="JSON lines on stdout (findings, cases, summary); tables to stderr.")
 @click.option("--json", "as_json", is_flag=True, help="With --list: print the list as JSON.")
@@ -70,6 +73,7 @@ def attack(
     exclude_ids: tuple[str, ...] = (),
     rate_limit: float | None = None,
     concurrency: int = 1,
+    time_budget: float | None = None,
     jsonl: bool = False,
     as_json: bool = False,
 ) -> int:
@@ -92,9 +96,13 @@ def attack(
         raise UsageError(f"--concurrency {concurrency}: use 1 to 64")
     narrowed = bool(severities or ids or exclude_ids)
     selection = [c.spec.id for c in chosen] if narrowed else ([] if run_all else list(attacks))
+    if time_budget is not None and time_budget < 0:
+        raise UsageError(f"--time-budget {time_budget:g}: give seconds, or 0 for none")
+    if time_budget is None:
+        time_budget = None if budget == "deep" else DEFAULT_TIME_BUDGET_S
     cfg = AttackConfig(contract_path, selection, list(surfaces), seed, budget, fmts,
                        set(allow_remote), not no_start, rate_limit=rate_limit,
-                       concurrency=concurrency)
+                       concurrency=concurrency, time_budget_s=time_budget or None)
     result, cases = run_attacks(cfg, [_jsonl_subscriber] if jsonl else [])
     out = err_console if jsonl else console
     _table(cases, out)
@@ -113,6 +121,9 @@ def attack(
                     "payloads_sent": body["payloads_sent"], "seed": body["attack_seed"],
                     "errors": body["errors"], "evidence": str(result.summary_path)})
     return result.exit_code
+
+
+DEFAULT_TIME_BUDGET_S = 90.0
 
 
 def _echo_json(doc: Any) -> None:

@@ -167,7 +167,19 @@ def discover(candidates: list[Form], send: Callable[[Any], Reply], no_credential
     raise TargetError(
         "no harmless baseline was accepted, so no attack could be told apart from a failure; "
         "forms tried: " + "; ".join(tried) + ". Check the surface's request template and sandbox"
+        + _same_refusal(replies)
     )
+
+
+def _same_refusal(replies: list[Reply]) -> str:
+    """A hint when every form got one identical refusal: the argument was never looked at."""
+    answered = {(r.status, r.text[:200]) for r in replies if r.status is not None}
+    if len(answered) != 1 or len(replies) < 3:
+        return ""
+    status = next(iter(answered))[0]
+    return (f"; every form got the same HTTP {status} whatever the argument, so the refusal "
+            "comes before it (a Host-header or origin check, credentials, a missing backend): "
+            "give the surface the headers or base_url host the server expects")
 
 
 def distinct_refusal(candidates: list[Form], replies: list[Reply]) -> tuple[Form, Reply] | None:

@@ -480,13 +480,17 @@ def _check_surface(c: Contract, i: int, surf: Surface, names: list[str], f: str)
         )
 
 
-def _mentions_payload(value: Any) -> bool:
+def _mentions_payload(value: Any, top: bool = True) -> bool:
+    """Is ``{{payload}}`` anywhere in the request (the surface's own name and classes aside,
+    but a tool argument called ``name`` counts)?
+    """
     if isinstance(value, str):
         return "{{payload}}" in value.replace(" ", "")
     if isinstance(value, list):
-        return any(_mentions_payload(v) for v in value)
+        return any(_mentions_payload(v, False) for v in value)
     if isinstance(value, dict):
-        return any(_mentions_payload(v) for k, v in value.items() if k not in ("name", "classes"))
+        return any(_mentions_payload(v, False) for k, v in value.items()
+                   if not (top and k in ("name", "classes")))
     return False
 
 

@@ -103,6 +103,14 @@ class SupervisorReclaimed(Event):
 
 
 @dataclass(frozen=True)
+class CgroupsRemoved(Event):
+    """Empty per-run cgroups that toolkits killed before their run file was written."""
+
+    kind = "supervisor.cgroups_removed"
+    cgroups_removed: list[str]
+
+
+@dataclass(frozen=True)
 class ServiceSpawned(Event):
     kind = "service.spawned"
     service: str
@@ -373,10 +381,13 @@ class SecretsDone(Event):
 
 @dataclass(frozen=True)
 class DrillPlanned(Event):
-    """The drill's plan as the evidence records it (seed, faults, order, steps...)."""
+    """The drill's plan (``DrillPlan.to_dict()``): the journal entry is the plan itself."""
 
     kind = "drill.plan"
     plan: dict[str, Any]
+
+    def payload(self) -> dict[str, Any]:
+        return dict(self.plan)
 
     @property
     def faults(self) -> list[str]:
@@ -385,9 +396,6 @@ class DrillPlanned(Event):
     @property
     def seed(self) -> int:
         return int(self.plan["seed"])
-
-    def payload(self) -> dict[str, Any]:
-        return dict(self.plan)
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,15 @@ from typing import Any
 
 from toolkit.core.errors import ContractError, TargetError
 
-PATHISH = re.compile(
-    r"path|file|dir|folder|directory|root|cwd|source|destination|dest\b|location", re.IGNORECASE
+PATHISH = re.compile(  # "source", not the tail of "resource" (kubectl's resourceType)
+    r"path|file|dir|folder|directory|root|cwd|(?<!re)source|destination|dest\b|location",
+    re.IGNORECASE,
 )
+# a tool that wraps a command-line client: its free string operands reach that client's argv
+CLI_TOOL = re.compile(r"(?<![a-z])(kubectl|helm|git|docker|podman|terraform|npm|npx|pip|"
+                      r"ffmpeg|curl|wget|ssh|rsync|command[- ]line|cli)(?![a-z])", re.IGNORECASE)
+FREE_TEXT = re.compile(r"message|msg|description|title|content|text|body|comment|query|"
+                       r"pattern|search|prompt", re.IGNORECASE)
 REPO = re.compile(r"repo", re.IGNORECASE)
 COMMANDISH = re.compile(
     r"^(command|cmd|shell|script|commandline|command_line|exec)$", re.IGNORECASE
@@ -56,6 +62,8 @@ class Plan:
     sandbox: Path
     surfaces: list[Surface] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    fingerprint: str = ""  # of the written contract: its version's build metadata
+    told: list[str] = field(default_factory=list)  # tools whose arguments their own errors named
 
 
 def schema_type(prop: dict[str, Any]) -> str:
@@ -98,6 +106,24 @@ def classify(arg: str, prop: dict[str, Any]) -> tuple[str, bool] | None:
     return None
 
 
+def operand(arg: str, prop: dict[str, Any]) -> tuple[str, bool] | None:
+    """A required free string of a tool wrapping a CLI (kubectl get <resourceType> <name>):
+    it lands in the client's argv, so it is an option-injection surface.
+    """
+    if schema_type(prop) != "string" or prop.get("enum") or FREE_TEXT.search(arg):
+        return None
+    if prop.get("default") is not None:
+        return None
+    return "option", False
+
+
+def operand_free(tool: str, p: Plan) -> bool:
+    """One operand surface per tool, and none for a tool that has an option surface already:
+    every surface costs the whole attack library's time.
+    """
+    return not any(s.tool == tool and s.cls == "option" for s in p.surfaces)
+
+
 def benign(arg: str, prop: dict[str, Any], repository: bool) -> Any:
     """A harmless value the baseline step can accept for an argument that is not under attack."""
     if "default" in prop and prop["default"] is not None:
@@ -114,8 +140,11 @@ def benign(arg: str, prop: dict[str, Any], repository: bool) -> Any:
         return prop.get("minimum", 1)
     if kind == "boolean":
         return False
-    if kind == "object":
-        return {}
+    if kind == "object":  # the object's own required fields, each benign in turn
+        found = prop.get("properties")
+        fields: dict[str, Any] = found if isinstance(found, dict) else {}
+        need = [r for r in prop.get("required") or [] if isinstance(fields.get(r), dict)]
+        return {r: benign(r, fields[r], repository) for r in need}
     if kind == "array":
         item = prop.get("items") if isinstance(prop.get("items"), dict) else {}
         n = int(prop.get("minItems", 0) or 0)
@@ -165,6 +194,60 @@ def validate(tools: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
+TYPES = {"string", "array", "object", "number", "integer", "boolean"}
+
+
+def asked_for(text: str) -> dict[str, str]:
+    """Argument names (and types, when said) that a validator's refusal of ``{}`` names:
+    zod issue lists (``"path": ["name"]``, ``"expected": "string"``), pydantic
+    (``"loc": [..., "name"]`` or ``name\n  Field required``), and plain "missing required
+    argument 'name'" messages.
+    """
+    found: dict[str, str] = {}
+    for m in re.finditer(r"\[\s*\{.*\}\s*\]", text, re.DOTALL):
+        try:
+            issues = json.loads(m.group(0))
+        except ValueError:
+            continue
+        for issue in issues if isinstance(issues, list) else []:
+            if not isinstance(issue, dict):
+                continue
+            where = issue.get("path") or issue.get("loc") or []
+            names = [w for w in where if isinstance(w, str) and w not in ("body", "arguments")]
+            if names:
+                kind = str(issue.get("expected") or issue.get("type") or "string")
+                found.setdefault(names[-1], kind if kind in TYPES else "string")
+    for m in re.finditer(r"^(\w+)\n\s+Field required", text, re.MULTILINE):
+        found.setdefault(m.group(1), "string")
+    for m in re.finditer(r"missing (?:required )?(?:argument|parameter|field|property)s?:?\s+"
+                         r"['\"`]?(\w+)", text, re.IGNORECASE):
+        found.setdefault(m.group(1), "string")
+    return found
+
+
+def fill_schemas(call: Any, tools: list[dict[str, Any]]) -> list[str]:
+    """Tools listed with no ``properties`` at all (a schema generator that lost them): ask
+    the tool itself by calling it with ``{}`` and reading its validator's refusal. Returns a
+    line per tool whose schema was written this way. ``call(name, args)`` returns the reply
+    text, or None.
+    """
+    told = []
+    for tool in tools:
+        schema = tool["inputSchema"]
+        if "properties" in schema:
+            continue
+        text = call(tool["name"], {}) or ""
+        names = asked_for(text)
+        if not names:
+            continue
+        props = {n: ({"type": "array", "items": {"type": "string"}} if k == "array"
+                     else {"type": k}) for n, k in names.items()}
+        tool["inputSchema"] = {**schema, "type": "object", "properties": props,
+                               "required": list(names)}
+        told.append(f"{tool['name']}({', '.join(names)})")
+    return told
+
+
 def plan(server: str, argv: list[str], sandbox: Path, tools: list[dict[str, Any]]) -> Plan:
     p = Plan(server, argv, sandbox)
     used: set[str] = set()
@@ -172,20 +255,62 @@ def plan(server: str, argv: list[str], sandbox: Path, tools: list[dict[str, Any]
         schema = tool["inputSchema"]
         props = {k: v for k, v in (schema.get("properties") or {}).items() if isinstance(v, dict)}
         required = [r for r in schema.get("required", []) or [] if r in props]
+        cli = bool(CLI_TOOL.search(f"{tool['name']} {tool.get('description', '')}"))
         for arg, prop in props.items():
-            hit = classify(arg, prop)
-            if hit is None:
-                continue
-            cls, repo = hit
-            args = {r: benign(r, props[r], repo) for r in required if r != arg}
-            args[arg] = (
-                ["{{payload}}"] if schema_type(prop) == "array" and cls != "argv" else "{{payload}}"
-            )
-            name = _unique(re.sub(r"[^A-Za-z0-9_.-]", "-", f"{tool['name']}-{arg}"), used)
-            p.surfaces.append(Surface(name, cls, tool["name"], args, writes(tool), repo))
+            own = classify(arg, prop)
+            if own is None and cli and arg in required and operand_free(tool["name"], p):
+                own = operand(arg, prop)
+            top: list[tuple[list[str], dict[str, Any]]] = [([], prop)]
+            for trail, leaf in top if own else _nested(prop, []):
+                hit = classify(trail[-1], leaf) if trail else own
+                if hit is None:
+                    continue
+                cls, repo = hit
+                args = {r: benign(r, props[r], repo) for r in required if r != arg}
+                slot = ["{{payload}}"] if schema_type(leaf) == "array" and cls != "argv" \
+                    else "{{payload}}"
+                args[arg] = _fill(prop, trail, slot, repo)
+                where = ".".join([arg, *(k for k in trail if k != "[]")])
+                name = _unique(re.sub(r"[^A-Za-z0-9_.-]", "-", f"{tool['name']}-{where}"), used)
+                p.surfaces.append(Surface(name, cls, tool["name"], args, writes(tool), repo))
         if not any(s.tool == tool["name"] for s in p.surfaces):
             p.skipped.append(tool["name"])
     return p
+
+
+def _nested(prop: dict[str, Any], trail: list[str],
+            depth: int = 0) -> list[tuple[list[str], dict[str, Any]]]:
+    """(trail of keys, schema) of every property inside an object or an array of objects
+    (``[]`` in a trail is "the array's item"), three levels deep at most.
+    """
+    if depth >= 3:
+        return []
+    kind = schema_type(prop)
+    items = prop.get("items")
+    if kind == "array" and isinstance(items, dict) and schema_type(items) == "object":
+        return _nested(items, [*trail, "[]"], depth + 1)
+    found = prop.get("properties")
+    if kind != "object" or not isinstance(found, dict):
+        return []
+    out: list[tuple[list[str], dict[str, Any]]] = []
+    for key, sub in found.items():
+        if isinstance(sub, dict):
+            out += [([*trail, key], sub), *_nested(sub, [*trail, key], depth + 1)]
+    return out
+
+
+def _fill(schema: dict[str, Any], trail: list[str], slot: Any, repo: bool) -> Any:
+    """A value of ``schema`` with ``slot`` at ``trail`` and benign required fields around it."""
+    if not trail:
+        return slot
+    head, rest = trail[0], trail[1:]
+    if head == "[]":
+        return [_fill(schema.get("items") or {}, rest, slot, repo)]
+    props = schema.get("properties") or {}
+    around = benign("", {**schema, "default": None}, repo)
+    out = dict(around) if isinstance(around, dict) else {}
+    out[head] = _fill(props.get(head) or {}, rest, slot, repo)
+    return out
 
 
 def _unique(name: str, used: set[str]) -> str:
@@ -216,11 +341,28 @@ def _key(k: str) -> str:
     return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k)
 
 
+def version(p: Plan) -> str:
+    """1.0.0, with the listing's fingerprint as build metadata: a re-init after the server
+    changed (an upgrade, other arguments) is a new contract version, not a drift of the old.
+    """
+    return f"1.0.0+{p.fingerprint}" if p.fingerprint else "1.0.0"
+
+
+def fingerprint(text: str) -> str:
+    """Of the contract as written (command line, surfaces, arguments), its version aside."""
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:12]
+
+
 def render(p: Plan, sandbox_value: str, env: dict[str, str] | None = None) -> str:
     name = re.sub(r"[^A-Za-z0-9_.-]", "-", p.server) or "mcp-server"
     lines = ["# Written by `toolkit contract init --mcp-stdio` from the server's own tool listing.",
              f"# Tools with no argument an attack class fits: {', '.join(p.skipped) or 'none'}.",
-             "[contract]", f"name = {toml_value(name)}", 'version = "1.0.0"', ""]
+             *([(f"# Listed without arguments; named by their own refusal of {{}}: "
+                f"{', '.join(p.told)}.")] if p.told else []),
+             "[contract]", f"name = {toml_value(name)}", f"version = {toml_value(version(p))}",
+             ""]
     for s in p.surfaces:
         lines += [
             "[[surfaces]]",
@@ -287,10 +429,12 @@ def init(argv: list[str], sandbox: Path, out: Path, timeout: float = 60.0,
     try:
         info = session.initialize()
         tools = validate(session.raw_tools())
+        told = fill_schemas(lambda name, args: _call(session, name, args), tools)
     finally:
         session.close()
     server = str((info.get("serverInfo") or {}).get("name") or Path(argv[0]).name)
     p = plan(server, templated, box, tools)
+    p.told = told
     if not p.surfaces:
         raise TargetError(
             f"none of the {len(tools)} tools of {server!r} takes an argument an attack class fits "
@@ -302,9 +446,23 @@ def init(argv: list[str], sandbox: Path, out: Path, timeout: float = 60.0,
     except ValueError:
         rel = str(box)
     out.parent.mkdir(parents=True, exist_ok=True)
+    p.fingerprint = fingerprint(render(p, rel, env or {}))
     out.write_text(render(p, rel, env or {}), encoding="utf-8")
     contract_mod.write_lock(contract_mod.load(out))
     return p
+
+
+def _call(session: Any, name: str, args: dict[str, Any]) -> str | None:
+    from toolkit.core.mcp_transport import content_text
+
+    try:
+        msg = session.request("tools/call", {"name": name, "arguments": args}, deadline=10.0)
+    except TargetError:
+        return None
+    result = msg.get("result")
+    if isinstance(result, dict) and isinstance(result.get("content"), list):
+        return "\n".join(content_text(c) for c in result["content"] if isinstance(c, dict))
+    return json.dumps(msg.get("error") or msg)[:4000]
 
 
 def _same(arg: str, box: Path) -> bool:

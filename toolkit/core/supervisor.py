@@ -24,6 +24,7 @@ from toolkit.core.auth import ensure_key_file
 from toolkit.core.contract import Contract, Service, expand, start_levels
 from toolkit.core.errors import TargetError
 from toolkit.core.events import (
+    CgroupsRemoved,
     Event,
     ServiceHealthy,
     ServiceLogCut,
@@ -178,6 +179,7 @@ class Supervisor:
         self.cgroup: Path | None = None  # this run's cgroup while the toolkit is in it
         self.cgroup_used: str | None = None  # for evidence: the path, also after removal
         self._home_cgroup: Path | None = None
+        self._cgroup_planned: Path | None = None  # named in the run file before it is made
         self._abort = threading.Event()
         self._file_lock = threading.Lock()
         self._watchdog: Watchdog | None = None
@@ -190,6 +192,9 @@ class Supervisor:
         carries that run's marker in its environment, so a forged or stale file cannot make
         the toolkit kill someone else's process.
         """
+        emptied = remove_empty_cgroups()
+        if emptied:
+            self._emit(CgroupsRemoved(emptied))
         path = run_file(self.contract)
         doc = read_run_file(path)
         if doc is None:
@@ -215,7 +220,8 @@ class Supervisor:
         with self._lock:
             doc = {"contract": self.contract.name, "marker": self.marker, "owner_pid": me.pid,
                    "owner_create": me.create_time(),
-                   "cgroup": str(self.cgroup) if self.cgroup else None,
+                   "cgroup": str(cgroup) if (cgroup := self.cgroup or self._cgroup_planned)
+                   else None,
                    "services": {n: {"pid": r.pid} for n, r in self.running.items()},
                    "records": [asdict(r) for r in self.records.values()]}
         with self._file_lock:
@@ -253,11 +259,14 @@ class Supervisor:
         at fork, with no window in which one is outside; the toolkit leaves at stop."""
         if self.cgroup is not None:
             return
+        self._cgroup_planned = platform.run_cgroup_path(self.marker)
+        self._write_run_file()  # names the cgroup before it exists: a kill -9 now leaks nothing
         path = platform.create_run_cgroup(self.marker)
         home = platform.current_cgroup() if path else None
         if path is None or home is None or not platform.join_cgroup(path):
             if path is not None:
                 platform.remove_cgroup(path, timeout=0)
+            self._cgroup_planned = None
             return
         self.cgroup, self._home_cgroup, self.cgroup_used = path, home, str(path)
 
@@ -271,7 +280,7 @@ class Supervisor:
         found = _sweep(lambda: cgroup_processes(path, keep={os.getpid()}),
                        "cgroup-member-after-stop")
         if platform.remove_cgroup(path):
-            self.cgroup = None
+            self.cgroup = self._cgroup_planned = None
         return found
 
     def _await_level(self, level: list[Service]) -> dict[str, float]:
@@ -646,6 +655,19 @@ def reclaim_cgroup(doc: dict[str, Any], keep: set[int]) -> list[int]:
         platform.reap_children()
     platform.remove_cgroup(path, timeout=0 if cgroup_processes(path, set()) else 2.0)
     return killed
+
+
+EMPTY_CGROUP_GRACE_S = 10.0
+
+
+def remove_empty_cgroups(min_age_s: float = EMPTY_CGROUP_GRACE_S) -> list[str]:
+    """Remove the empty run cgroups killed toolkits left (see platform.empty_run_cgroups):
+    a toolkit killed between creating its cgroup and joining it leaves one behind."""
+    removed = []
+    for path in platform.empty_run_cgroups(min_age_s):
+        if platform.remove_cgroup(path, timeout=0):
+            removed.append(str(path))
+    return removed
 
 
 def describe(pid: int | None, cmdline: list[str]) -> str:

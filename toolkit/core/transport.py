@@ -37,6 +37,7 @@ class Reply:
     request: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     redirects: list[str] = field(default_factory=list)  # "302 /a -> /b/" for each hop followed
+    hop_headers: list[dict[str, str]] = field(default_factory=list)  # each followed hop's headers
 
     @property
     def text(self) -> str:
@@ -52,7 +53,11 @@ class Reply:
 
     def transcript(self) -> str:
         head = f"HTTP {self.status}" if self.status is not None else f"ERROR {self.error}"
-        hops = "".join(f"redirect followed: {hop}\n" for hop in self.redirects)
+        hops = "".join(
+            f"redirect followed: {hop}\n"
+            + "".join(f"  {k}: {v}\n" for k, v in (self.hop_headers[i:i + 1] or [{}])[0].items())
+            for i, hop in enumerate(self.redirects)
+        )
         hdrs = "".join(f"{k}: {v}\n" for k, v in self.headers.items())
         return (
             f"{self.request}\n\n--- response ({self.elapsed * 1000:.1f} ms) "
@@ -270,12 +275,14 @@ class HttpDeliverer:
     def _follow(self, p: Prepared, reply: Reply, token: str | None | bool, timeout: float) -> Reply:
         """Follow same-origin redirects (at most MAX_HOPS), keeping each hop in the reply."""
         hops: list[str] = []
+        seen: list[dict[str, str]] = []
         current = p.sign_path
         while reply.redirect and len(hops) < MAX_HOPS:
             nxt = same_origin_target(self.base, current, reply.headers.get("location", ""))
             if nxt is None:
                 break
             hops.append(f"{reply.status} {current} -> {nxt}")
+            seen.append(reply.headers)
             keep = reply.status in (307, 308)
             method, body = (p.method, p.body) if keep else ("GET", b"")
             headers = {k: v for k, v in p.headers.items() if keep or k.lower() != "content-type"}
@@ -289,6 +296,7 @@ class HttpDeliverer:
             )
             current = nxt
         reply.redirects = hops + reply.redirects
+        reply.hop_headers = seen + reply.hop_headers
         return reply
 
 
@@ -306,6 +314,8 @@ def send_raw(client: httpx.Client, method: str, url: str, target: bytes, headers
         resp = client.send(req, stream=True)
         try:
             data = _read_capped(resp, t0 + timeout)
+        except httpx.DecodingError as exc:  # a reply, if a broken one: the server did answer
+            data = f"[body not decodable as {resp.headers.get('content-encoding')}: {exc}]".encode()
         finally:
             resp.close()
     except httpx.HTTPError as exc:
@@ -323,9 +333,12 @@ def _timeouts(total: float) -> dict[str, float]:
 
 
 def _read_capped(resp: httpx.Response, deadline: float) -> bytes:
+    """The body as the server meant it: chunked framing removed and any Content-Encoding
+    (gzip, deflate, br) decoded, so oracles see text; at most MAX_BODY decoded bytes.
+    """
     chunks: list[bytes] = []
     size = 0
-    for chunk in resp.iter_raw():
+    for chunk in resp.iter_bytes():
         chunks.append(chunk)
         size += len(chunk)
         if size >= MAX_BODY:

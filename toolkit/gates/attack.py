@@ -6,6 +6,7 @@ import dataclasses
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,16 @@ from typing import Any
 import httpx
 import psutil
 
-from attacks.base import CRASH_SPEC, REGISTRY, AttackContext, Canaries, Target, load_attacks
+from attacks.base import (
+    CRASH_SPEC,
+    REGISTRY,
+    AttackContext,
+    Canaries,
+    Target,
+    load_attacks,
+    share_cut,
+    time_share,
+)
 from toolkit.core.auth import Signer
 from toolkit.core.baseline import (
     accepted,
@@ -65,6 +75,7 @@ class AttackConfig:
     start_stack: bool = True
     rate_limit: float | None = None  # payloads per second over the whole run (None: unpaced)
     concurrency: int = 1  # surfaces attacked at the same time
+    time_budget_s: float | None = None  # the whole run's time, shared out between its cases
 
 
 @dataclass
@@ -132,7 +143,13 @@ class Engine:
         self.errors: list[str] = []
         self.closers: list[Callable[[], None]] = []
         self.listings: dict[str, list[dict[str, Any]]] = {}
+        # one stdio server process per command line when surfaces go one at a time
+        self.mcp_servers: dict[Any, Any] | None = {} if cfg.concurrency <= 1 else None
         self.pacer = Pacer(cfg.rate_limit)
+        self.t0 = time.monotonic()
+        self.lock = threading.Lock()
+        self.left = 0  # cases not yet started, for the time shares
+        self.cut: list[str] = []  # cases whose time share ran out
 
     # ---------------------------------------------------------- plumbing
     def transcript(self, finding: Finding, text: str) -> str:
@@ -234,7 +251,8 @@ class Engine:
         if surf.transport == "mcp-stdio":
             from toolkit.core.mcp_transport import McpDeliverer
 
-            mcp = McpDeliverer(self.c, surf, variables, {ENV_CANARY: self.canaries.secret})
+            mcp = McpDeliverer(self.c, surf, variables, {ENV_CANARY: self.canaries.secret},
+                               self.mcp_servers)
             self.closers.append(mcp.close)
             self.listings[surf.name] = mcp.listing
             deliver: Deliverer = mcp
@@ -383,6 +401,7 @@ class Engine:
                 self.errors.append(f"surface {name!r} could not be attacked: {'; '.join(t.notes)}")
                 self.run.emit(SurfaceUnreachable(name, t.notes))
         jobs = [(t.name, (cls, t)) for cls in attacks for t in self._scope(cls, usable)]
+        self.left = len(jobs)
         run_lanes(jobs, lambda job: self._case(*job), self.cfg.concurrency)
         order = {(cls.spec.id, t.name): i for i, (_, (cls, t)) in enumerate(jobs)}
         self.cases.sort(key=lambda c: order.get((c.attack_id, c.surface), len(order)))
@@ -451,6 +470,7 @@ class Engine:
         findings: list[Finding] = []
         status = "clean"
         self.run.emit(CaseStarted(spec.id, target.name))
+        share = self._share()
         try:
             for finding in cls().run(self.ctx, target):
                 findings.append(finding)  # noqa: PERF402 - kept if the target dies later
@@ -465,9 +485,29 @@ class Engine:
         findings += target.crashes[crashes_before:]
         sent = target.sent - before
         notes = target.notes[notes_before:] if status != "error" else notes
+        if share_cut() and share is not None:
+            notes = [*notes, (f"time share of {share:.1f} s used up after {sent} requests: the "
+                     "most telling payloads were sent, the rest left out (--time-budget)")]
+            self.cut.append(f"{spec.id} on {target.name}")
+        time_share(None)
         if status != "error":
             status = "vulnerable" if findings else ("clean" if sent else "skipped")
         self._record(Case(spec.id, spec.title, target.name, status, sent, _dedupe(findings), notes))
+
+    def _share(self) -> float | None:
+        """This case's share of the time left: what remains over the cases still to start,
+        times the lanes running at once; set as the thread's deadline for `take`.
+        """
+        budget = self.cfg.time_budget_s
+        with self.lock:
+            left, self.left = max(self.left, 1), max(self.left - 1, 0)
+        if not budget:
+            time_share(None)
+            return None
+        remaining = self.t0 + budget - time.monotonic()
+        share = max(1.0, remaining / left * max(1, self.cfg.concurrency))
+        time_share(time.monotonic() + share)
+        return share
 
     def _record(self, case: Case) -> None:
         self.cases.append(case)
@@ -547,6 +587,8 @@ def _verdict(run: GateRun, engine: Engine, cfg: AttackConfig) -> GateResult:
         "attack_seed": engine.ctx.seed,
         "payloads_sent": sent,
         "pacing": pacing,  # rate limit and concurrency as asked, and as really used
+        "time_budget": {"budget_s": cfg.time_budget_s, "cases_cut": engine.cut,
+                        "elapsed_s": round(time.monotonic() - engine.t0, 3)},
         "findings": [f.to_dict() for f in findings],
         "cases": [c.to_dict() for c in cases],
         "errors": errors,

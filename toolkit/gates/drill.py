@@ -27,7 +27,11 @@ from reports.drill_history import DrillHistory
 from reports.evidence_files import DrillEvidenceWriter
 from toolkit.core.auth import Signer
 from toolkit.core.contract import Contract, expand
-from toolkit.core.errors import TargetError, ToolkitError, UsageError
+from toolkit.core.errors import (
+    TargetError,
+    ToolkitError,
+    UsageError,
+)
 from toolkit.core.events import (
     BackupsCorrupted,
     BackupsRestorable,
