@@ -161,6 +161,12 @@ class Canaries:
             self.names.add(stem)
             self._note("name", path, name=stem)
 
+    def name(self, path: Path) -> None:
+        """A canary name a target may write into a file of its own (``..%2f<name>`` in its
+        sandbox): journaled before any payload carries it, so a killed run's next run still
+        removes such a file by name."""
+        self._named(path)
+
     def file(
         self, folder: Path, name: str | None = None, content: str | None = None
     ) -> tuple[Path, str]:
@@ -206,6 +212,7 @@ class Canaries:
     def claim(self, path: Path) -> None:
         """Record a path some target created on our behalf, so cleanup removes it."""
         self._note("file", path)
+        self._named(path)
         self.created.append(path)
 
     def cleanup(self) -> list[str]:

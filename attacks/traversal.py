@@ -66,8 +66,7 @@ def plant(ctx: AttackContext, sandbox: Path | None, writes: bool = False) -> Pla
     if writes:
         for path in (far, near, sib):
             if path is not None:
-                ctx.canaries.claim(path)
-                ctx.canaries.names.add(path.name.split(".")[0])
+                ctx.canaries.claim(path)  # journals its name too
     return Plant(
         near_name, near_content, sibling, sibling_content, far, far_content, sandbox, near, sib
     )
@@ -162,7 +161,7 @@ def repo_probes(ctx: AttackContext, sandbox: Path | None) -> list[Probe]:
     repo = sandbox.parent / f"toolkit-canary-repo-{tag}"
     if ctx.canaries.tree(repo) is None:
         return []
-    ctx.canaries.names.add(repo.name)
+    ctx.canaries.name(repo)
     ctx.canaries.file(repo, f"toolkit-canary-untracked-{tag}.txt")
     ok = git(["init", "-q", "-b", f"canary-{tag}", "."], repo)
     if not ok or not git(["commit", "-q", "--allow-empty", "-m", f"canary commit {tag}"], repo):

@@ -8,6 +8,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from toolkit.core.errors import SafetyError
+from toolkit.core.events import (
+    Event,
+    FaultDryRun,
+    FaultInjected,
+    FaultRolledBack,
+    FaultVerified,
+    RollbackFailed,
+)
 
 
 @dataclass
@@ -18,7 +26,7 @@ class FaultContext:
     databases: list[Path]
     state_dirs: list[Path]
     pids: Callable[[], dict[str, int]]
-    journal: Callable[..., None]
+    journal: Callable[[Event], None]  # the run's bus: every step is an event
     dry_run: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -48,19 +56,19 @@ def run_injector(inj: Injector, ctx: FaultContext) -> dict[str, Any]:
     """inject, verify, and always rollback (in finally); every step is journaled."""
     what = inj.describe(ctx)
     if ctx.dry_run:
-        ctx.journal("chaos.dry_run", fault=inj.name, would=what)
+        ctx.journal(FaultDryRun(inj.name, what))
         return {"fault": inj.name, "dry_run": True, "would": what}
-    ctx.journal("chaos.inject", fault=inj.name, what=what)
+    ctx.journal(FaultInjected(inj.name, what))
     outcome: dict[str, Any] = {"fault": inj.name, "what": what}
     try:
         outcome["inject"] = inj.inject(ctx)
         outcome["took_effect"] = inj.verify(ctx)
-        ctx.journal("chaos.verify", fault=inj.name, took_effect=outcome["took_effect"])
+        ctx.journal(FaultVerified(inj.name, outcome["took_effect"]))
     finally:
         try:
             outcome["rollback"] = inj.rollback(ctx)
-            ctx.journal("chaos.rollback", fault=inj.name, ok=True, result=outcome["rollback"])
+            ctx.journal(FaultRolledBack(inj.name, outcome["rollback"]))
         except Exception as exc:  # noqa: BLE001 - a failed rollback is recorded, never hidden
             outcome["rollback"] = {"error": f"{type(exc).__name__}: {exc}"}
-            ctx.journal("chaos.rollback", fault=inj.name, ok=False, error=str(exc))
+            ctx.journal(RollbackFailed(inj.name, str(exc)))
     return outcome

@@ -20,6 +20,7 @@ import psutil
 
 from recovery import sqlite as rsql
 from recovery.state import restore_snapshot
+from toolkit.core.events import DrillResumed, Event
 from toolkit.core.evidence import atomic_write
 
 RECORD = "recovery-pending.json"
@@ -61,12 +62,12 @@ def interrupted(backup_dir: Path) -> list[Path]:
     return found
 
 
-def resume(path: Path, emit: Callable[..., None]) -> dict[str, Any]:
+def resume(path: Path, emit: Callable[[Event], None]) -> dict[str, Any]:
     """Finish the recovery an interrupted drill promised; returns what was done."""
     try:
         doc = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        emit("drill.resume", record=str(path), error=f"unreadable record: {exc}")
+        emit(DrillResumed({"record": str(path), "error": f"unreadable record: {exc}"}))
         return {"record": str(path), "error": str(exc)}
     dirs = [Path(d) for d in doc.get("state_dirs", [])]
     exclude = {Path(x) for x in doc.get("exclude", [])}
@@ -77,7 +78,7 @@ def resume(path: Path, emit: Callable[..., None]) -> dict[str, Any]:
     for db, backup in doc.get("databases", {}).items():
         out["databases"][db] = _resume_db(Path(db), backup)
     os.unlink(path)
-    emit("drill.resume", **out)
+    emit(DrillResumed(out))
     return out
 
 

@@ -1,6 +1,6 @@
 """A self-contained HTML report of one Gate 1 run: startup and shutdown per service and cycle.
 
-It subscribes to the cycle gate's ``cycle.done`` event (emitted before the seal) and writes
+It subscribes to the cycle gate's ``CycleDone`` event (emitted before the seal) and writes
 ``gate1-report.html`` into the evidence, so the manifest covers it. No script and no
 external asset; every text is escaped.
 """
@@ -11,7 +11,7 @@ from html import escape
 from typing import Any
 
 from reports.soak_html import CSS, svg_plot
-from toolkit.core.events import Event
+from toolkit.core.events import Bus, CycleDone
 from toolkit.core.runner import GateRun
 
 NAME = "gate1-report.html"
@@ -21,9 +21,11 @@ class CycleHtmlWriter:
     def __init__(self, run: GateRun):
         self.run = run
 
-    def handle(self, event: Event) -> None:
-        if event.kind == "cycle.done":
-            self.run.evidence.write_bytes(NAME, render(event.data).encode())
+    def attach(self, bus: Bus) -> None:
+        bus.on(CycleDone, self.write)
+
+    def write(self, event: CycleDone) -> None:
+        self.run.evidence.write_bytes(NAME, render(event.payload()).encode())
 
 
 def _per_service(cycles: list[dict[str, Any]], key: str) -> dict[str, list[tuple[float, float]]]:

@@ -13,7 +13,7 @@ from xml.etree import ElementTree as ET  # nosec B405 - we only build XML, never
 from reports.common import SECURITY_SEVERITY, header, md, page, row, suite_attrs
 from reports.remediation import cwe_url, solution
 from toolkit import __version__
-from toolkit.core.events import Event
+from toolkit.core.events import Bus, SecretsDone
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SECRET_SEVERITY = "8.0"  # a live credential: high
@@ -289,12 +289,13 @@ class SecretsReports:
     def __init__(self, formats: tuple[str, ...], sink: Any, output: Path | None):
         self.formats, self.sink, self.output = formats, sink, output
 
-    def handle(self, event: Event) -> None:
-        if event.kind != "secrets.done":
-            return
+    def attach(self, bus: Bus) -> None:
+        bus.on(SecretsDone, self.handle)
+
+    def handle(self, event: SecretsDone) -> None:
         for fmt in self.formats:
             name, render = RENDERERS[fmt]
-            data = render(event.data)
+            data = render(event.report)
             if self.sink is not None:
                 self.sink(name, data)
             if self.output is not None:

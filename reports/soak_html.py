@@ -1,6 +1,6 @@
 """A self-contained HTML report of one soak: the verdict, the measurements and four SVG plots.
 
-It subscribes to the soak's events (``soak.window`` per window, ``soak.done`` before the
+It subscribes to the soak's events (``MinuteWindow`` per window, ``SoakDone`` before the
 seal) and writes ``gate2-report.html`` into the evidence, so the manifest covers it. No
 script, no external asset: it opens from an archive years later. Every text is escaped.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from toolkit.core.events import Event
+from toolkit.core.events import Bus, MinuteWindow, SoakDone
 from toolkit.core.runner import GateRun
 
 NAME = "gate2-report.html"
@@ -24,11 +24,12 @@ class SoakHtmlWriter:
         self.run = run
         self.windows: list[dict[str, Any]] = []
 
-    def handle(self, event: Event) -> None:
-        if event.kind == "soak.window":
-            self.windows.append(event.data)
-        elif event.kind == "soak.done":
-            self.run.evidence.write_bytes(NAME, render(event.data, self.windows).encode())
+    def attach(self, bus: Bus) -> None:
+        bus.on(MinuteWindow, lambda e: self.windows.append(e.payload()))
+        bus.on(SoakDone, self.write)
+
+    def write(self, event: SoakDone) -> None:
+        self.run.evidence.write_bytes(NAME, render(event.payload(), self.windows).encode())
 
 
 def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:

@@ -29,7 +29,7 @@ from reports.common import (
 )
 from reports.remediation import cwe_url, solution
 from toolkit import __version__
-from toolkit.core.events import Event
+from toolkit.core.events import AttackDone, CaseFinished, CaseStarted, Event, FindingMade
 from toolkit.core.runner import GateRun
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -48,16 +48,17 @@ class _Collector(abc.ABC):
         self.case_t0: dict[tuple[str, str], float] = {}
 
     def handle(self, event: Event) -> None:
-        if event.kind == "finding":
-            self.findings.append(event.data)
-        elif event.kind == "attack.start":
-            self.case_t0[(event.data["attack_id"], event.data["surface"])] = time.monotonic()
-        elif event.kind == "attack.case":
-            key = (event.data["attack_id"], event.data["surface"])
-            took = time.monotonic() - self.case_t0.pop(key, time.monotonic())
-            self.cases.append({**event.data, "time_s": round(took, 3)})
-        elif event.kind == "attack.done":
-            self.run.evidence.write_bytes(self.name, self.render(event.data))
+        """Dispatch on the event's type; the others are not this writer's."""
+        match event:
+            case FindingMade():
+                self.findings.append(event.payload())
+            case CaseStarted(attack_id=attack_id, surface=surface):
+                self.case_t0[(attack_id, surface)] = time.monotonic()
+            case CaseFinished(attack_id=attack_id, surface=surface):
+                took = time.monotonic() - self.case_t0.pop((attack_id, surface), time.monotonic())
+                self.cases.append({**event.payload(), "time_s": round(took, 3)})
+            case AttackDone():
+                self.run.evidence.write_bytes(self.name, self.render(event.payload()))
 
     def mine(self, case: dict[str, Any]) -> list[dict[str, Any]]:
         return [

@@ -188,3 +188,114 @@ def test_every_cli_command_returns_its_exit_code() -> None:
     wrong = [c.name for c in leaves
              if c.callback is None or c.callback.__annotations__.get("return") != "int"]
     assert wrong == []
+
+
+# ------------------------------------------------------------------ typed events, writers
+
+WRITE_CALLS = {"write_text", "write_bytes", "write_json", "atomic_write", "dump"}
+
+# Files a gate module may write itself: none of them is evidence or a report (those are
+# written by subscribers to the run's events). (module, function) -> why.
+GATE_WRITES_ALLOWED = {
+    ("toolkit.gates.drill", "_corrupt_backups"): "the corrupt-backup fault itself",
+    ("toolkit.gates.mcp_static", "compare"): "the pinned tool fingerprints (state, not a report)",
+    ("toolkit.gates.secrets_scan", "planted"): "the canary file the scan must find",
+    ("toolkit.gates.secrets_scan", "save_baseline"): "the baseline the user asked to update",
+    ("toolkit.gates.secrets_scan", "cell_secrets"): "a scratch file detect-secrets reads",
+    ("toolkit.gates.soak_locust", "_spawn"): "a Locust process's own output",
+    ("toolkit.gates.soak_locustfile", "_collect"): "a Locust worker's spool (its own process)",
+    ("toolkit.gates.soak_locustfile", "_started"): "a Locust worker's spool (its own process)",
+    # the release ceremony is no gate run (no bus): the bundle, its signature and the keys
+    # are what it makes
+    ("toolkit.gates.release", "_write"): "the release files",
+    ("toolkit.gates.release", "keygen"): "a release key pair",
+    ("toolkit.gates.release", "deterministic_tar"): "a tar built in memory",
+    ("toolkit.gates.release", "scan_bundle"): "a canary in the bundle's scratch copy",
+}
+
+
+def _mode(call: ast.Call, at: int) -> str:
+    args = [*call.args[at:at + 1], *(k.value for k in call.keywords if k.arg == "mode")]
+    return next((a.value for a in args if isinstance(a, ast.Constant)
+                 and isinstance(a.value, str)), "r")
+
+
+def _writes(call: ast.Call) -> bool:
+    func = call.func
+    name = func.id if isinstance(func, ast.Name) else \
+        func.attr if isinstance(func, ast.Attribute) else ""
+    if name == "open":  # open(path, mode) or path.open(mode)
+        return bool(set(_mode(call, 1 if isinstance(func, ast.Name) else 0)) & set("wax+"))
+    return name in WRITE_CALLS
+
+
+def gate_writes(files: dict[str, Path]) -> list[tuple[str, str, int]]:
+    """(module, enclosing function, line) of each file write in a toolkit.gates module."""
+    found = []
+    for mod, path in files.items():
+        if not mod.startswith("toolkit.gates."):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for fn in ast.walk(tree):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Call) and _writes(node):
+                    found.append((mod, fn.name, node.lineno))
+    return sorted(set(found))
+
+
+def string_emits(files: dict[str, Path]) -> list[str]:
+    """Calls of emit/_emit (the bus) that pass a string kind or keyword data, not an Event."""
+    bad = []
+    for mod, path in files.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else \
+                func.id if isinstance(func, ast.Name) else ""
+            if name not in ("emit", "_emit"):
+                continue
+            first = node.args[0] if node.args else None
+            stringy = isinstance(first, ast.JoinedStr) or (
+                isinstance(first, ast.Constant) and isinstance(first.value, str))
+            if stringy or node.keywords or len(node.args) != 1:
+                bad.append(f"{mod}:{node.lineno}: {ast.unparse(node)[:80]}")
+    return bad
+
+
+def test_events_are_typed_everywhere() -> None:
+    assert string_emits(module_files()) == []
+
+
+def test_gates_write_no_evidence_or_report_file() -> None:
+    """Evidence and reports are written by subscribers (reports/), never by a gate module."""
+    writes = gate_writes(module_files())
+    assert [w for w in writes if w[:2] not in GATE_WRITES_ALLOWED] == []
+    assert {w[:2] for w in writes} == set(GATE_WRITES_ALLOWED)  # no stale allowance
+
+
+def test_the_event_and_write_checks_can_fail(tmp_path: Path) -> None:
+    """Negative controls: a string kind, keyword data and three kinds of gate writes."""
+    (tmp_path / "toolkit" / "gates").mkdir(parents=True)
+    for pkg in PACKAGES:
+        (tmp_path / pkg).mkdir(exist_ok=True)
+        (tmp_path / pkg / "__init__.py").write_text("")
+    (tmp_path / "toolkit" / "gates" / "__init__.py").write_text("")
+    (tmp_path / "toolkit" / "gates" / "g.py").write_text(
+        "def run(run, kind):\n"
+        "    run.emit('x.done', verdict='pass')\n"
+        "    run.bus.emit(f'cycle.{kind}')\n"
+        "    run.emit(Done(), extra=1)\n"
+        "    run.evidence.write_json('a.json', {})\n"
+        "    with open('b.txt', 'w') as fh:\n"
+        "        fh.write('')\n"
+        "    with open('c.txt') as fh:\n"
+        "        fh.read()\n"
+        "    p.open(mode='ab')\n"
+    )
+    files = module_files(tmp_path)
+    assert len(string_emits(files)) == 3
+    assert gate_writes(files) == [("toolkit.gates.g", "run", 5), ("toolkit.gates.g", "run", 6),
+                                  ("toolkit.gates.g", "run", 10)]

@@ -25,12 +25,28 @@ pytestmark = pytest.mark.slow
 def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, weaken: str, *selection: str,
          budget: str = "standard") -> tuple[int, dict]:
     path = reference_copy(tmp_path)
+    if weaken == "policy-reload":
+        _short_policy_reload(path)
     if weaken:
         monkeypatch.setenv("SONIA_WEAKEN", weaken)
     else:
         monkeypatch.delenv("SONIA_WEAKEN", raising=False)
     result, _cases = run_attacks(AttackConfig(path, list(selection), budget=budget))
     return result.exit_code, result.body
+
+
+def _short_policy_reload(path: Path) -> None:
+    """A service that never reloads its policy is caught after ``[policy].reload_within_s``:
+    3 s prove that as well as the reference's 30 (the hardened run keeps 30 and must reload).
+    """
+    text = path.read_text()
+    policy = text.index("[policy]")
+    head, tail = text[:policy], text[policy:]
+    tail = tail.replace("reload_within_s = 30\n", "reload_within_s = 3\n", 1)
+    assert "reload_within_s = 3\n" in tail
+    text = re.sub(r'version = "[^"]+"', 'version = "9.0.2"', head + tail, count=1)
+    path.write_text(text)
+    assert run_cli("contract", "lock", "--contract", str(path)) == 0
 
 
 def test_hardened_stack_has_zero_findings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -240,32 +256,20 @@ def test_html_and_markdown_reports_escape_hostile_payloads() -> None:
     from types import SimpleNamespace
 
     from reports.writers import HtmlWriter, MarkdownWriter
-    from toolkit.core.events import Event
+    from toolkit.core.events import CaseFinished, FindingMade
+    from toolkit.core.model import Finding, Severity
 
     run = SimpleNamespace(
         evidence=SimpleNamespace(run_id="r1"), contract=SimpleNamespace(name="c", version="1")
     )
-    finding = {
-        "attack_id": "T-TRAV-001",
-        "surface": "s<b>",
-        "cwe": 22,
-        "severity": "high",
-        "evidence": "<script>alert(1)</script> | row",
-        "payload": "<img src=x onerror=alert(1)>",
-        "transcript": "t.txt",
-    }
-    case = {
-        "attack_id": "T-TRAV-001",
-        "surface": "s<b>",
-        "sent": 3,
-        "status": "vulnerable",
-        "findings": 1,
-    }
+    finding = Finding("T-TRAV-001", "Path traversal", "s<b>", "path", 22, Severity.HIGH,
+                      "<img src=x onerror=alert(1)>", "<script>alert(1)</script> | row", "t.txt")
+    case = CaseFinished("T-TRAV-001", "t", "s<b>", "vulnerable", 3, 1, [])
     done = {"verdict": "fail", "budget": "quick", "seed": 1}
     for cls in (HtmlWriter, MarkdownWriter):
         writer = cls(run)  # type: ignore[arg-type]
-        writer.handle(Event("finding", finding))
-        writer.handle(Event("attack.case", case))
+        writer.handle(FindingMade(finding))
+        writer.handle(case)
         text = writer.render(done).decode()
         if cls is HtmlWriter:
             assert "<script>" not in text and "<img" not in text and "&lt;script&gt;" in text

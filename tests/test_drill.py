@@ -23,6 +23,7 @@ from chaos.faults import FILE_FAULTS, ClearState, TornWal, clear_tree
 from recovery import pending
 from recovery import sqlite as rsql
 from recovery.state import restore_snapshot, snapshot
+from reports.drill_history import history_path, read_history, start_history
 from tests.conftest import REPO, contract_ports, listening, reference_copy, run_cli, write_contract
 from tests.ports import reference_on_free_ports
 from toolkit.core.errors import SafetyError
@@ -32,20 +33,17 @@ from toolkit.gates.drill import (
     Drill,
     DrillConfig,
     drill_plan,
-    history_path,
     make_plan,
     plan,
-    read_history,
     run_drill,
     sentinel_pattern,
-    start_history,
 )
 
 PATTERN = re.compile(r"sentinel-(\d+)")
 
 
 def _ctx(dbs: list[Path], dirs: list[Path], seed: int = 7) -> FaultContext:
-    return FaultContext(seed, dbs, dirs, dict, lambda *a, **k: None)
+    return FaultContext(seed, dbs, dirs, dict, lambda event: None)
 
 
 # ---------------------------------------------------------------- path rules (pyfakefs)

@@ -376,3 +376,35 @@ def test_init_plan_classes_benign_values_and_env() -> None:
     text = render(p, "box", {"ALLOW_COMMANDS": "ls,cat"})
     c = parse(text.encode(), Path("/tmp/x.toml"))  # the written contract validates
     assert all(s.get("env") == {"ALLOW_COMMANDS": "ls,cat"} for s in c.surfaces)
+
+
+def test_surfaces_of_one_server_share_its_process_until_the_last_is_done(tmp_path: Path) -> None:
+    """One process per command line (not one per tool surface); a restart is seen by all."""
+    from toolkit.core.contract import load
+    from toolkit.core.mcp_transport import McpDeliverer
+
+    c = load(_contract(tmp_path, SDK_SERVER + "]"))
+    surf = c.surfaces[0]
+    variables = {**c.base_vars(), "sandbox": str(surf.sandbox)}
+    servers: dict = {}
+    a = McpDeliverer(c, surf, variables, servers=servers)
+    b = McpDeliverer(c, surf, variables, servers=servers)
+    other = McpDeliverer(c, surf, variables, {"EXTRA": "1"}, servers=servers)  # its own env
+    alone = McpDeliverer(c, surf, variables)  # no pool: a process of its own
+    try:
+        assert a.session is b.session and len(servers) == 2
+        assert len({a.session.proc.pid, other.session.proc.pid, alone.session.proc.pid}) == 3
+        first = a.session
+        b.restart()  # a dead or wedged server is replaced for every surface using it
+        assert a.session is b.session is not first and first.proc.poll() is not None
+        assert a.send("notes.txt").status is not None and b.restarts == 1 and a.restarts == 0
+        a.close()
+        a.close()  # idempotent: b still holds it
+        assert b.alive
+        last = b.session
+        b.close()
+        assert last.proc.poll() is not None and other.alive
+    finally:
+        for d in (a, b, other, alone):
+            d.close()
+    assert servers == {} and not alone.session.alive

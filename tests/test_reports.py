@@ -14,7 +14,7 @@ from xml.etree import ElementTree as ET  # nosec B405 - parsing our own output i
 import pytest
 
 from tests.conftest import reference_copy, run_cli
-from toolkit.core.events import Event
+from toolkit.core.events import AttackDone, CaseFinished, CaseStarted, Event, FindingMade
 from toolkit.core.model import Finding, Severity, group
 
 SCHEMA = Path(__file__).resolve().parent / "data" / "sarif-schema-2.1.0.json"  # vendored by main
@@ -174,34 +174,12 @@ def test_attack_writers_locate_escape_and_explain(tmp_path: Path) -> None:
             _finding("first", "y", "p", Severity.CRITICAL),
         ]
     )
-    events = [Event("attack.start", {"attack_id": "T-TRAV-001", "surface": "second<script>"})]
-    events += [Event("finding", f.to_dict()) for f in findings]
+    events: list[Event] = [CaseStarted("T-TRAV-001", "second<script>")]
+    events += [FindingMade(f) for f in findings]
     events += [
-        Event(
-            "attack.case",
-            {
-                "attack_id": "T-TRAV-001",
-                "surface": "second<script>",
-                "status": "vulnerable",
-                "sent": 2,
-                "findings": 1,
-                "notes": [],
-                "title": "t",
-            },
-        ),
-        Event(
-            "attack.case",
-            {
-                "attack_id": "T-CMD-001",
-                "surface": "first",
-                "status": "skipped",
-                "sent": 0,
-                "findings": 0,
-                "notes": [],
-                "title": "t",
-            },
-        ),
-        Event("attack.done", {"verdict": "fail", "budget": "quick", "seed": 1}),
+        CaseFinished("T-TRAV-001", "t", "second<script>", "vulnerable", 2, 1, []),
+        CaseFinished("T-CMD-001", "t", "first", "skipped", 0, 0, []),
+        AttackDone("fail", "quick", 1),
     ]
     for w in writers:
         for e in events:

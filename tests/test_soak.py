@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import fixture_service, free_ports, reference_copy, write_contract
+from toolkit.core.events import Bus, MinuteWindow
 from toolkit.gates.soak import SoakConfig, percentile, run_soak
 from toolkit.gates.soak_hist import Hist
 from toolkit.gates.soak_judge import Thresholds, rolling_breaches, spikes
@@ -85,10 +86,10 @@ def test_killing_a_reference_service_mid_run_ends_it_within_one_window(tmp_path:
             psutil.Process(doc["services"]["openclaw"]["pid"]).kill()  # our own child
             killed["at"] = doc["end_s"]
 
-    cfg = SoakConfig(
-        reference_copy(tmp_path), 60.0, 1.0, 1.0, seed=13, observers=[kill_at_window_3]
-    )
-    result = run_soak(cfg)
+    def subscriber(bus: Bus) -> None:
+        bus.on(MinuteWindow, lambda event: kill_at_window_3(event.document))
+
+    result = run_soak(SoakConfig(reference_copy(tmp_path), 60.0, 1.0, 1.0, seed=13), [subscriber])
     assert result.verdict == "fail" and result.exit_code == 1
     assert "service openclaw is dead" in result.body["abort_reason"]
     windows = _windows(result)
@@ -378,10 +379,10 @@ def test_bad_soak_options_are_usage_errors(
 
 
 def test_drill_history_html_plots_rpo_and_rto(tmp_path: Path) -> None:
+    from reports.drill_history import finish_history, start_history
     from tests.conftest import run_cli
     from toolkit.core import contract as contract_mod
     from toolkit.core.runner import GateResult
-    from toolkit.gates.drill import finish_history, start_history
 
     path = write_contract(tmp_path, '[contract]\nname = "d"\nversion = "1.0.0"\n')
     c = contract_mod.load(path)

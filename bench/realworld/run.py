@@ -93,7 +93,8 @@ def prepare(folder: Path, target: dict[str, Any], contract_text: str) -> Path:
     for rel in setup.get("git", []):
         make_repo(folder / rel)
     contract = folder / "contract.toml"
-    contract.write_text(contract_text)
+    if contract_text:
+        contract.write_text(contract_text)
     return contract
 
 
@@ -185,21 +186,31 @@ def run_one(target: dict[str, Any], kind: str, toolkit: list[str], cache: Path,
     folder.mkdir(parents=True)
     row.folder = str(folder)
     src = HERE / "contracts" / target["name"] / f"{kind}.toml"
-    if not src.is_file():
+    init = target.get("init")
+    if init is None and not src.is_file():
         row.verdict, row.reason = "NO-CONTRACT", f"missing {src}"
         return row
     if not (install / ".installed.json").is_file():
         row.verdict, row.reason = "NOT-INSTALLED", f"run install.py first ({install})"
         return row
-    text = (src.read_text().replace("{{install}}", str(install))
-            .replace("{{bench}}", str(HERE)))
-    contract = prepare(folder, target, text)
     t0 = time.monotonic()
-    rc, out, err = run_cmd([*toolkit, "contract", "lock", "--contract", str(contract)],
-                           folder, 30)
+    if init is not None:
+        contract = prepare(folder, target, "")
+        step = "contract init"
+        rc, out, err = init_contract(init, toolkit, install, folder)
+    else:
+        text = (src.read_text().replace("{{install}}", str(install))
+                .replace("{{bench}}", str(HERE)))
+        contract = prepare(folder, target, text)
+        step = "contract lock"
+        rc, out, err = run_cmd([*toolkit, "contract", "lock", "--contract", str(contract)],
+                               folder, 30)
     if rc != 0:
         row.rc, row.verdict = rc, "ERROR"
-        row.reason = "contract lock: " + first_error(out, err)
+        row.seconds = round(time.monotonic() - t0, 1)
+        row.reason = f"{step}: " + first_error(out, err)
+        (folder / "init.stdout").write_text(out)
+        (folder / "init.stderr").write_text(err)
         return row
     rc, out, err = run_cmd([*toolkit, "attack", "--all", "--contract", str(contract),
                             "--format", "json"], folder, timeout)
@@ -209,6 +220,20 @@ def run_one(target: dict[str, Any], kind: str, toolkit: list[str], cache: Path,
     (folder / "attack.stderr").write_text(err)
     judge(row, summary(folder), out, err)
     return row
+
+
+def init_contract(init: dict[str, Any], toolkit: list[str], install: Path,
+                  folder: Path) -> tuple[int | None, str, str]:
+    """Zero-config targets ([target.init]): the contract is written at run time by the
+    toolkit's own `contract init --mcp-stdio`, as a new user would, from the server's
+    listing; `command` may hold {{install}} and {{folder}} (the run folder)."""
+    def sub(text: str) -> str:
+        return text.replace("{{install}}", str(install)).replace("{{folder}}", str(folder))
+    cmd = [*toolkit, "contract", "init", "--mcp-stdio", "--sandbox", init["sandbox"],
+           "--out", str(folder / "contract.toml")]
+    for name, value in init.get("env", {}).items():
+        cmd += ["--env", f"{name}={sub(str(value))}"]
+    return run_cmd([*cmd, "--", *[sub(str(a)) for a in init["command"]]], folder, 60)
 
 
 def totals(rows: list[Row]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ python -m tests.targets.mcp_tools ROOT --operator-filter [--strict-find]
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess  # nosec B404
@@ -28,6 +29,11 @@ FIND_EXEC = {"-exec", "-execdir", "-ok", "-okdir", "-fprintf", "-fprint", "-fpri
              "-delete"}
 ALLOWED = {"echo", "ls", "cat"}
 server = MCPServer("toolkit-test-tools")
+# The SDK logs every refused call (a raised exception) with a rich-rendered traceback: about
+# 1 s of CPU each on a loaded 2-core machine, and an attack run makes hundreds of them.
+# The same records, plain, on stderr.
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
+                    force=True)
 CLEAN_ENV = {"PATH": "/usr/bin:/bin", "HOME": ROOT, "GIT_CONFIG_NOSYSTEM": "1"}
 
 

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from toolkit.cli.app import cli, console, contract_option, err_console
+from toolkit.core.events import Bus
 
 STATUS_STYLE = {"vulnerable": "[red]VULNERABLE[/]", "clean": "[green]clean[/]",
                 "skipped": "[yellow]skipped[/]", "error": "[red]ERROR[/]"}
@@ -102,7 +103,7 @@ def attack(
     cfg = AttackConfig(contract_path, selection, list(surfaces), seed, budget, fmts,
                        set(allow_remote), not no_start, rate_limit=rate_limit,
                        concurrency=concurrency, time_budget_s=time_budget or None)
-    result, cases = run_attacks(cfg, _jsonl_subscriber if jsonl else None)
+    result, cases = run_attacks(cfg, [_jsonl_subscriber] if jsonl else [])
     out = err_console if jsonl else console
     _table(cases, out)
     body = result.body
@@ -131,15 +132,12 @@ def _echo_json(doc: Any) -> None:
     click.echo(json.dumps(doc, sort_keys=True, default=str))
 
 
-def _jsonl_subscriber(run: Any) -> None:
+def _jsonl_subscriber(bus: Bus) -> None:
     """``--jsonl``: each grouped finding and each finished case as one JSON line on stdout."""
-    def handle(event: Any) -> None:
-        if event.kind == "finding":
-            _echo_json({"type": "finding", **event.data})
-        elif event.kind == "attack.case":
-            _echo_json({"type": "case", **event.data})
+    from toolkit.core.events import CaseFinished, FindingMade
 
-    run.bus.subscribe(handle)
+    bus.on(FindingMade, lambda event: _echo_json({"type": "finding", **event.payload()}))
+    bus.on(CaseFinished, lambda event: _echo_json({"type": "case", **event.payload()}))
 
 
 def _filtered(names: tuple[str, ...], everything: bool, severities: str | None,

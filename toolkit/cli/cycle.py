@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.markup import escape
@@ -28,6 +27,7 @@ def cycle(contract_path: Path | None, count: int | None, health_duration: str | 
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from toolkit.core.events import Bus, ChecksCounted, CyclePhase, CycleStarted
     from toolkit.gates.cycle import CycleConfig, cycle_strength, run_cycle
 
     full = cycle_strength(contract_path)
@@ -42,17 +42,14 @@ def cycle(contract_path: Path | None, count: int | None, health_duration: str | 
                   transient=False) as bar:
         task = bar.add_task("cycles", total=count, checks="")
 
-        def progress(kind: str, data: dict[str, Any]) -> None:
-            if kind == "cycle":
-                bar.update(
-                    task, completed=data["cycle"] - 1, description=f"cycle {data['cycle']}/{count}"
-                )
-            elif kind == "checks":
-                bar.update(task, checks=f"checks ok {data['passed']} failed {data['failed']}")
-            elif kind == "phase":
-                bar.update(task, description=data["phase"])
+        def progress(bus: Bus) -> None:  # the bar subscribes to the run's progress events
+            bus.on(CycleStarted, lambda e: bar.update(task, completed=e.cycle - 1,
+                                                      description=f"cycle {e.cycle}/{count}"))
+            bus.on(ChecksCounted, lambda e: bar.update(
+                task, checks=f"checks ok {e.passed} failed {e.failed}"))
+            bus.on(CyclePhase, lambda e: bar.update(task, description=e.phase))
 
-        result = run_cycle(cfg, progress)
+        result = run_cycle(cfg, [progress])
         bar.update(task, completed=result.body["cycles_completed"])
     b = result.body
     console.print(

@@ -89,9 +89,9 @@ def drill_history(contract_path: Path | None, as_json: bool, html_path: Path | N
     """Trend table of past drills: RPO, RTO, lost writes, verdict ("running": never sealed)."""
     import json
 
+    from reports.drill_history import read_history
     from toolkit.core import contract as contract_mod
     from toolkit.core.runner import default_contract_path
-    from toolkit.gates.drill import read_history
 
     c = contract_mod.load(contract_path or default_contract_path())
     rows = read_history(c)

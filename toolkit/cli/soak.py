@@ -69,15 +69,15 @@ def soak(
                      engine=engine, workers=workers)
     progress = start_progress(console, cfg)
     try:
-        result = run_soak(cfg)
+        result = run_soak(cfg, [progress.attach])
     finally:
         progress.stop()
     return report_soak(console, err_console, result)
 
 
 def start_progress(console: Console, cfg: SoakConfig) -> Progress:
+    """A started display; pass ``progress.attach`` to ``run_soak`` as a subscriber."""
     progress = Progress(console, cfg.duration_s, cfg.sample_s)
-    cfg.observers.append(progress.on_window)
     progress.start()
     return progress
 

@@ -1,6 +1,6 @@
 """Live soak progress: a rich panel on a terminal, one plain line per window otherwise (CI logs).
 
-A subscriber to the soak's window documents; it never touches the run itself.
+A subscriber to the soak's ``MinuteWindow`` events; it never touches the run itself.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
+
+from toolkit.core.events import Bus, MinuteWindow
 
 
 def _ms(v: float | None) -> str:
@@ -43,7 +45,7 @@ def line(doc: dict[str, Any], duration_s: float) -> str:
 
 
 class Progress:
-    """Call ``start()``, pass ``on_window`` to the soak as an observer, then ``stop()``."""
+    """Call ``start()``, pass ``attach`` to the soak as a subscriber, then ``stop()``."""
 
     def __init__(self, console: Console, duration_s: float | None, window_s: float | None):
         self.console, self.duration, self.window = console, duration_s, window_s
@@ -63,6 +65,9 @@ class Progress:
     def stop(self) -> None:
         if self.live is not None:
             self.live.stop()
+
+    def attach(self, bus: Bus) -> None:
+        bus.on(MinuteWindow, lambda event: self.on_window(event.document))
 
     def on_window(self, doc: dict[str, Any]) -> None:
         with self._lock:

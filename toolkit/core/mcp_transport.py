@@ -244,13 +244,40 @@ def server_cwd(contract: Contract, surface: Surface, variables: dict[str, Any]) 
     return str(contract.dir)
 
 
+class McpServer:
+    """A started, initialized server and its listing; shared by the surfaces that start it
+    alike.
+    """
+
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: str | None, timeout: float):
+        self.session = StdioSession(argv, env, cwd, timeout)
+        self.users = 0
+        try:
+            self.info = self.session.initialize()
+            self.listing = self.session.tools()
+        except TargetError:
+            self.session.close()
+            raise
+
+
+ServerKey = tuple[str, ...]
+
+
 class McpDeliverer:
-    """A tool call as a surface: ``tool`` and ``arguments`` may hold {{payload}}."""
+    """A tool call as a surface: ``tool`` and ``arguments`` may hold {{payload}}.
+
+    ``servers`` (optional) shares one server process among the surfaces with the same
+    command line, environment and working folder: a server with 18 tools was otherwise
+    started 18 times. Share only when surfaces are attacked one at a time (a crash is then
+    still pinned on the payload that caused it); a restart replaces the process for all.
+    """
 
     auth = False
+    _last: McpServer  # set by _open before any use
 
     def __init__(self, contract: Contract, surface: Surface, variables: dict[str, Any],
-                 extra_env: dict[str, str] | None = None):
+                 extra_env: dict[str, str] | None = None,
+                 servers: dict[ServerKey, McpServer] | None = None):
         extra_env = extra_env or {}
         self.surface = surface
         self.vars = variables
@@ -262,25 +289,53 @@ class McpDeliverer:
         self.endpoint = ("mcp-stdio", " ".join(self.argv), surface.name)
         self.sent = 0
         self.restarts = 0
-        self.listing: list[dict[str, Any]] = []
-        self.session = self._open()
+        self.closed = False
+        self.servers: dict[ServerKey, McpServer] = {} if servers is None else servers
+        self.key: ServerKey = (json.dumps(self.argv), json.dumps(sorted(self.env.items())),
+                               str(self.cwd), repr(self.timeout))
+        self._open()
 
-    def _open(self) -> StdioSession:
-        session = StdioSession(self.argv, self.env, self.cwd, self.timeout)
-        try:
-            self.info = session.initialize()
-            self.listing = session.tools()
-            self.tool_names = [t["name"] for t in self.listing]
-            tool = str(self.surface.raw["tool"])
-            if "{{" not in tool and tool not in self.tool_names:
-                raise TargetError(
-                    f"MCP server has no tool {tool!r}; "
-                    f"it offers: {', '.join(self.tool_names) or 'none'}"
-                )
-        except TargetError:
-            session.close()
-            raise
-        return session
+    @property
+    def server(self) -> McpServer:
+        """The shared server now (a restart by another surface included); after the last
+        surface closed it, the stopped one.
+        """
+        server = self.servers.get(self.key)
+        if server is not None:
+            self._last = server
+        return self._last
+
+    @property
+    def session(self) -> StdioSession:
+        return self.server.session
+
+    def _open(self) -> None:
+        server = self.servers.get(self.key)
+        if server is None or not server.session.alive:
+            server = self._start(server.users if server else 0)
+        self._last = server
+        server.users += 1
+        self.info, self.listing = server.info, server.listing
+        self.tool_names = [t["name"] for t in self.listing]
+        tool = str(self.surface.raw["tool"])
+        if "{{" not in tool and tool not in self.tool_names:
+            self.close()
+            raise TargetError(
+                f"MCP server has no tool {tool!r}; "
+                f"it offers: {', '.join(self.tool_names) or 'none'}"
+            )
+
+    def _start(self, users: int) -> McpServer:
+        """Start the server (closing a dead or wedged one first); if it does not come up, the
+        closed one stays in place, so every surface sharing it sees a dead target.
+        """
+        old = self.servers.get(self.key)
+        if old is not None:
+            old.session.close()
+        server = McpServer(self.argv, self.env, self.cwd, self.timeout)
+        server.users = users
+        self.servers[self.key] = self._last = server
+        return server
 
     @property
     def alive(self) -> bool:
@@ -288,9 +343,8 @@ class McpDeliverer:
 
     def restart(self) -> None:
         """Replace a dead or wedged server process with a fresh one (same argv, env and cwd)."""
-        self.session.close()
         self.restarts += 1
-        self.session = self._open()
+        self._start(self.server.users)
 
     def prepare(self, payload: Any) -> Prepared:
         v = {**self.vars, "payload": payload}
@@ -348,4 +402,12 @@ class McpDeliverer:
         return True
 
     def close(self) -> None:
-        self.session.close()
+        """Stop the server when its last surface is done with it (idempotent)."""
+        server = self.servers.get(self.key)
+        if server is None or self.closed:
+            return
+        self.closed = True
+        server.users -= 1
+        if server.users <= 0:
+            self.servers.pop(self.key, None)
+            server.session.close()

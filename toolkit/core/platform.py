@@ -266,12 +266,24 @@ def cgroup_hierarchy() -> tuple[Path, str] | None:
     return None
 
 
-def create_run_cgroup(name: str) -> Path | None:
-    """``<mount>/release-gate-toolkit/<name>``, created; None when not available here."""
+# a run marker's shape, "<what>-<token>" (cycle-…, soak-…, stack-…): the only names the
+# toolkit gives the cgroups it creates, and the only empty ones it ever removes unasked
+_RUN_CGROUP_NAME = re.compile(r"[a-z]+-[A-Za-z0-9][A-Za-z0-9._-]{0,190}")
+
+
+def run_cgroup_path(name: str) -> Path | None:
+    """Where :func:`create_run_cgroup` would create ``name``; None when it cannot here."""
     hierarchy = cgroup_hierarchy()
     if hierarchy is None or not _CGROUP_NAME.fullmatch(name):
         return None
-    path = hierarchy[0] / CGROUP_PARENT / name
+    return hierarchy[0] / CGROUP_PARENT / name
+
+
+def create_run_cgroup(name: str) -> Path | None:
+    """``<mount>/release-gate-toolkit/<name>``, created; None when not available here."""
+    path = run_cgroup_path(name)
+    if path is None:
+        return None
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError:
@@ -327,6 +339,35 @@ def is_run_cgroup(path: Path, name: str) -> bool:
     except (OSError, IndexError):
         return False
     return path.parent.parent in mounts and (path / "cgroup.procs").is_file()
+
+
+def empty_run_cgroups(min_age_s: float) -> list[Path]:
+    """Run cgroups the toolkit created and a killed toolkit left empty: children of
+    ``<mount>/release-gate-toolkit/`` named like a run marker, with no member and no child
+    cgroup, made at least ``min_age_s`` ago (a live run's cgroup is empty only for the
+    instant between its creation and the toolkit joining it). Nothing else is listed."""
+    hierarchy = cgroup_hierarchy()
+    if hierarchy is None:
+        return []
+    parent = hierarchy[0] / CGROUP_PARENT
+    try:
+        children = [p for p in parent.iterdir() if p.is_dir() and not p.is_symlink()]
+    except OSError:
+        return []
+    now = time.time()
+    found = []
+    for path in children:
+        if not _RUN_CGROUP_NAME.fullmatch(path.name) or not is_run_cgroup(path, path.name):
+            continue
+        try:
+            made = path.stat().st_mtime  # a cgroup folder's mtime is its creation time
+            empty = not (path / "cgroup.procs").read_text().split()
+            leaf = not any(p.is_dir() for p in path.iterdir())
+        except OSError:
+            continue
+        if empty and leaf and now - made >= min_age_s:
+            found.append(path)
+    return found
 
 
 def remove_cgroup(path: Path, timeout: float = 2.0) -> bool:

@@ -1,16 +1,16 @@
 """The one gate runner: lock check, evidence run, event journal, a sealed verdict.
 
 Cycling, attack, recovery and determinism gates all run inside :class:`GateRun`, so
-each gets the same guarantees: no gate runs on a drifted contract, every event lands in
-the chained journal, an exception or Ctrl-C seals the run as "error"/"interrupted" and
-never as a pass.
+each gets the same guarantees: no gate runs on a drifted contract, every journaled event
+(see ``toolkit.core.events``) lands in the chained journal, an exception or Ctrl-C seals
+the run as "error"/"interrupted" and never as a pass.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -19,12 +19,13 @@ from typing import Any
 from toolkit.core import contract as contract_mod
 from toolkit.core import platform
 from toolkit.core.errors import ContractError, Interrupted, ToolkitError
-from toolkit.core.events import Bus, Event
+from toolkit.core.events import Bus, Event, GateFinished, GateStarted, LitterSwept
 from toolkit.core.evidence import EvidenceRun
 from toolkit.core.model import Measurement
 from toolkit.core.predicate import Verdict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+Subscriber = Callable[[Bus], None]  # attaches its handlers to a run's bus before the run starts
 
 
 def default_contract_path() -> Path:
@@ -81,7 +82,8 @@ class GateResult:
 class GateRun:
     """Evidence, journal and event bus for one gate run."""
 
-    def __init__(self, c: contract_mod.Contract, gate: str, label: str, scope: str = "contract"):
+    def __init__(self, c: contract_mod.Contract, gate: str, label: str, scope: str = "contract",
+                 subscribers: Sequence[Subscriber] = ()):
         from toolkit.core.ledger import Ledger, check_attempt_allowed
         from toolkit.core.predicate import PROFILE
 
@@ -95,13 +97,16 @@ class GateRun:
                            contract=contract_info(c), profile=PROFILE.get(), scope=scope)
         self.bus = Bus()
         self.bus.subscribe(self._journal)
+        for attach in subscribers:
+            attach(self.bus)
         self.result = GateResult(Verdict.ERROR)
 
     def _journal(self, event: Event) -> None:
-        self.evidence.journal(event.kind, **event.data)
+        if event.journaled:
+            self.evidence.journal(event.kind, **event.payload())
 
-    def emit(self, kind: str, **data: Any) -> None:
-        self.bus.emit(kind, **data)
+    def emit(self, event: Event) -> None:
+        self.bus.emit(event)
 
     def log(self, message: str) -> None:
         self.evidence.log(message)
@@ -110,28 +115,37 @@ class GateRun:
         from toolkit.core.predicate import parameters
 
         body = {"seed": self.seed, **body}
-        path = self.evidence.finalize(verdict, body)
-        self.ledger.append("attempt.end", run_id=self.evidence.run_id, gate=self.evidence.gate,
-                           verdict=verdict, digest=self.evidence.digest,
-                           start=self.evidence.started,
-                           end=self.evidence.ended, parameters=parameters(self.evidence.gate, body))
-        self.result = GateResult(Verdict.of(verdict), body, path)
+        try:
+            path = self.evidence.finalize(verdict, body)
+            self.ledger.append("attempt.end", run_id=self.evidence.run_id,
+                               gate=self.evidence.gate, verdict=verdict,
+                               digest=self.evidence.digest, start=self.evidence.started,
+                               end=self.evidence.ended,
+                               parameters=parameters(self.evidence.gate, body))
+            self.result = GateResult(Verdict.of(verdict), body, path)
+        finally:  # a seal that failed says so too: an unsealed result (no summary path)
+            self.bus.emit(GateFinished(self.result))
         return self.result
 
 
 @contextmanager
-def gate_run(c: contract_mod.Contract, gate: str, label: str,
-             scope: str = "contract") -> Iterator[GateRun]:
-    """Run a gate; anything that escapes seals the run as error or interrupted, never pass."""
+def gate_run(c: contract_mod.Contract, gate: str, label: str, scope: str = "contract",
+             subscribers: Sequence[Subscriber] = ()) -> Iterator[GateRun]:
+    """Run a gate; anything that escapes seals the run as error or interrupted, never pass.
+
+    ``subscribers`` (progress displays, writers the caller chose) attach to the run's bus
+    right after the journal, before the first event.
+    """
     from toolkit.core import litter
 
     swept = litter.sweep()  # what killed runs created and never removed (by recorded name only)
-    run = GateRun(c, gate, label, scope)
+    run = GateRun(c, gate, label, scope, subscribers)
     run.log(
         f"gate {gate} run {run.evidence.run_id} contract {c.name} {c.version} sha256 {c.sha256}"
     )
+    run.emit(GateStarted(gate, run.evidence.run_id, str(run.evidence.dir)))
     if swept:
-        run.emit("litter.swept", paths=swept)
+        run.emit(LitterSwept(swept))
     try:
         with platform.stop_signals_as_interrupt():
             yield run

@@ -26,6 +26,7 @@ from toolkit.core.supervisor import (
     owned_processes,
     probe,
     reclaim_cgroup,
+    remove_empty_cgroups,
     run_file,
 )
 
@@ -125,6 +126,8 @@ def down(c: Contract, console: Console, timeout: float | None = None) -> int:
     Only processes that carry the recorded run's marker are signalled: a stale or forged
     run file cannot make us stop someone else's process.
     """
+    for path in remove_empty_cgroups():
+        console.print(f"removed {path}: an empty cgroup a killed toolkit left")
     st = _load_state(c)
     if st is None:
         raise TargetError(f"no running stack recorded for {c.name} ({state_file(c)} is missing)")

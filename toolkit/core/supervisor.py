@@ -23,6 +23,15 @@ from toolkit.core import platform
 from toolkit.core.auth import ensure_key_file
 from toolkit.core.contract import Contract, Service, expand, start_levels
 from toolkit.core.errors import TargetError
+from toolkit.core.events import (
+    CgroupsRemoved,
+    Event,
+    ServiceHealthy,
+    ServiceLogCut,
+    ServiceSpawned,
+    ServiceStopped,
+    SupervisorReclaimed,
+)
 from toolkit.core.logcap import CappedLog
 from toolkit.core.watchdog import Watchdog
 
@@ -152,7 +161,7 @@ class Supervisor:
         canary: str = "",
         log_dir: Path | None = None,
         extra_env: dict[str, str] | None = None,
-        on_event: Callable[..., None] | None = None,
+        on_event: Callable[[Event], None] | None = None,
     ):
         self.contract = contract
         self.marker = marker
@@ -161,7 +170,7 @@ class Supervisor:
         self.extra_env = extra_env or {}
         self.running: dict[str, Running] = {}
         self.records: dict[tuple[int, float], ProcRecord] = {}
-        self._emit = on_event or (lambda *a, **k: None)
+        self._emit: Callable[[Event], None] = on_event or (lambda event: None)
         self._client = httpx.Client(trust_env=False)
         self._lock = threading.Lock()
         self.subreaper = False
@@ -170,6 +179,7 @@ class Supervisor:
         self.cgroup: Path | None = None  # this run's cgroup while the toolkit is in it
         self.cgroup_used: str | None = None  # for evidence: the path, also after removal
         self._home_cgroup: Path | None = None
+        self._cgroup_planned: Path | None = None  # named in the run file before it is made
         self._abort = threading.Event()
         self._file_lock = threading.Lock()
         self._watchdog: Watchdog | None = None
@@ -182,6 +192,9 @@ class Supervisor:
         carries that run's marker in its environment, so a forged or stale file cannot make
         the toolkit kill someone else's process.
         """
+        emptied = remove_empty_cgroups()
+        if emptied:
+            self._emit(CgroupsRemoved(emptied))
         path = run_file(self.contract)
         doc = read_run_file(path)
         if doc is None:
@@ -197,8 +210,7 @@ class Supervisor:
         owned, refused = owned_processes(doc)
         kill_owned(owned)
         in_cgroup = reclaim_cgroup(doc, keep={os.getpid()})
-        self._emit("supervisor.reclaimed", killed=[p.pid for p in owned], file=str(path),
-                   not_signalled=refused, cgroup_killed=in_cgroup)
+        self._emit(SupervisorReclaimed([p.pid for p in owned], str(path), refused, in_cgroup))
         path.unlink(missing_ok=True)
 
     def _write_run_file(self) -> None:
@@ -208,7 +220,8 @@ class Supervisor:
         with self._lock:
             doc = {"contract": self.contract.name, "marker": self.marker, "owner_pid": me.pid,
                    "owner_create": me.create_time(),
-                   "cgroup": str(self.cgroup) if self.cgroup else None,
+                   "cgroup": str(cgroup) if (cgroup := self.cgroup or self._cgroup_planned)
+                   else None,
                    "services": {n: {"pid": r.pid} for n, r in self.running.items()},
                    "records": [asdict(r) for r in self.records.values()]}
         with self._file_lock:
@@ -246,11 +259,14 @@ class Supervisor:
         at fork, with no window in which one is outside; the toolkit leaves at stop."""
         if self.cgroup is not None:
             return
+        self._cgroup_planned = platform.run_cgroup_path(self.marker)
+        self._write_run_file()  # names the cgroup before it exists: a kill -9 now leaks nothing
         path = platform.create_run_cgroup(self.marker)
         home = platform.current_cgroup() if path else None
         if path is None or home is None or not platform.join_cgroup(path):
             if path is not None:
                 platform.remove_cgroup(path, timeout=0)
+            self._cgroup_planned = None
             return
         self.cgroup, self._home_cgroup, self.cgroup_used = path, home, str(path)
 
@@ -264,7 +280,7 @@ class Supervisor:
         found = _sweep(lambda: cgroup_processes(path, keep={os.getpid()}),
                        "cgroup-member-after-stop")
         if platform.remove_cgroup(path):
-            self.cgroup = None
+            self.cgroup = self._cgroup_planned = None
         return found
 
     def _await_level(self, level: list[Service]) -> dict[str, float]:
@@ -319,7 +335,7 @@ class Supervisor:
         run = Running(svc, popen, time.monotonic(), log=log)
         self.running[svc.name] = run
         self._record(svc.name, popen.pid)
-        self._emit("service.spawned", service=svc.name, pid=popen.pid, argv=argv)
+        self._emit(ServiceSpawned(svc.name, popen.pid, argv))
 
     def _open_log(self, svc: Service) -> CappedLog | None:
         target = (
@@ -349,9 +365,7 @@ class Supervisor:
             if url is None or probe(self._client, url, timeout=1.0)[0]:
                 run.healthy_at = time.monotonic()
                 self.snapshot()
-                self._emit(
-                    "service.healthy", service=svc.name, seconds=run.healthy_at - run.started_at
-                )
+                self._emit(ServiceHealthy(svc.name, run.healthy_at - run.started_at))
                 return svc.name, run.healthy_at - run.started_at
             if time.monotonic() > deadline:
                 raise TargetError(f"service {svc.name!r} did not become healthy at {url} within "
@@ -442,12 +456,12 @@ class Supervisor:
         leftovers = self._leftovers(name)
         log = run.log.finish().as_dict() if run.log else None
         if log and log["cut"]:
-            self._emit("service.log_cut", service=name, **log)
+            self._emit(ServiceLogCut(name, log))
         shell_code = exit_code_as_shell(code)
         exit_ok = escalated or shell_code in run.service.stop_exit_codes
         result = StopResult(name, time.monotonic() - t0, escalated, shell_code, leftovers,
                             exit_ok, log)
-        self._emit("service.stopped", **asdict(result))
+        self._emit(ServiceStopped(**asdict(result)))
         return result
 
     def _kill_tree(self, name: str, run: Running) -> None:
@@ -641,6 +655,19 @@ def reclaim_cgroup(doc: dict[str, Any], keep: set[int]) -> list[int]:
         platform.reap_children()
     platform.remove_cgroup(path, timeout=0 if cgroup_processes(path, set()) else 2.0)
     return killed
+
+
+EMPTY_CGROUP_GRACE_S = 10.0
+
+
+def remove_empty_cgroups(min_age_s: float = EMPTY_CGROUP_GRACE_S) -> list[str]:
+    """Remove the empty run cgroups killed toolkits left (see platform.empty_run_cgroups):
+    a toolkit killed between creating its cgroup and joining it leaves one behind."""
+    removed = []
+    for path in platform.empty_run_cgroups(min_age_s):
+        if platform.remove_cgroup(path, timeout=0):
+            removed.append(str(path))
+    return removed
 
 
 def describe(pid: int | None, cmdline: list[str]) -> str:

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,9 +37,22 @@ from toolkit.core.baseline import (
 )
 from toolkit.core.contract import Contract, Surface
 from toolkit.core.errors import TargetError, ToolkitError, UsageError
+from toolkit.core.events import (
+    AttackDone,
+    CanariesRecovered,
+    CanariesRemoved,
+    CaseFinished,
+    CaseStarted,
+    FindingMade,
+    SurfaceBaseline,
+    SurfaceUnreachable,
+    TargetCrashed,
+    ToolFingerprints,
+    TranscriptMade,
+)
 from toolkit.core.model import Finding
 from toolkit.core.pacing import Pacer, paced, run_lanes
-from toolkit.core.runner import GateResult, GateRun, gate_run, load_locked
+from toolkit.core.runner import GateResult, GateRun, Subscriber, gate_run, load_locked
 from toolkit.core.supervisor import Supervisor, listeners_on
 from toolkit.core.transport import Deliverer, HttpDeliverer, Reply, check_host
 from toolkit.gates.base import Profile
@@ -118,7 +131,7 @@ class Engine:
         journal = c.evidence_dir / LITTER_JOURNAL
         recovered = Canaries.recover(journal)
         if recovered:
-            run.emit("canaries.recovered", removed=recovered)
+            run.emit(CanariesRecovered(recovered))
         self.work = Path(tempfile.mkdtemp(prefix="toolkit-canaries-"))
         self.canaries = Canaries(self.work, journal)
         self.crash_streak: dict[str, int] = {}
@@ -130,6 +143,8 @@ class Engine:
         self.errors: list[str] = []
         self.closers: list[Callable[[], None]] = []
         self.listings: dict[str, list[dict[str, Any]]] = {}
+        # one stdio server process per command line when surfaces go one at a time
+        self.mcp_servers: dict[Any, Any] | None = {} if cfg.concurrency <= 1 else None
         self.pacer = Pacer(cfg.rate_limit)
         self.t0 = time.monotonic()
         self.lock = threading.Lock()
@@ -139,7 +154,7 @@ class Engine:
     # ---------------------------------------------------------- plumbing
     def transcript(self, finding: Finding, text: str) -> str:
         rel = f"transcripts/{finding.attack_id}-{finding.fingerprint[:16]}-{finding.variant_id}.txt"
-        self.run.evidence.write_bytes(rel, self.ctx.redact(text).encode("utf-8", "replace"))
+        self.run.emit(TranscriptMade(rel, self.ctx.redact(text).encode("utf-8", "replace")))
         return rel
 
     def service_pids(self) -> dict[str, tuple[int, float]]:
@@ -197,7 +212,7 @@ class Engine:
         problems = self.canaries.cleanup()
         shutil.rmtree(self.work, ignore_errors=True)
         self.client.close()
-        self.run.emit("canaries.removed", problems=problems)
+        self.run.emit(CanariesRemoved(problems))
 
     # ---------------------------------------------------------- targets
     def targets(self) -> dict[str, Target]:
@@ -214,7 +229,7 @@ class Engine:
                 out[surf.name] = self._target(surf)
             except TargetError as exc:
                 self.errors.append(f"surface {surf.name!r} could not be attacked: {exc}")
-                self.run.emit("surface.unreachable", surface=surf.name, notes=[str(exc)])
+                self.run.emit(SurfaceUnreachable(surf.name, [str(exc)]))
         if not out and not self.errors:
             raise ToolkitError(f"{self.c.path}: no [[surfaces]] to attack; add at least one")
         return out
@@ -236,7 +251,8 @@ class Engine:
         if surf.transport == "mcp-stdio":
             from toolkit.core.mcp_transport import McpDeliverer
 
-            mcp = McpDeliverer(self.c, surf, variables, {ENV_CANARY: self.canaries.secret})
+            mcp = McpDeliverer(self.c, surf, variables, {ENV_CANARY: self.canaries.secret},
+                               self.mcp_servers)
             self.closers.append(mcp.close)
             self.listings[surf.name] = mcp.listing
             deliver: Deliverer = mcp
@@ -255,14 +271,8 @@ class Engine:
                 f"no harmless form was accepted; attacked from the refused {form.label!r}"
             )
         target.benign, target.baseline, target.form = form.payload, reply, form.label
-        self.run.emit(
-            "surface.baseline",
-            surface=surf.name,
-            form=form.label,
-            payload=repr(form.payload),
-            status=reply.status,
-            tried=tried,
-        )
+        self.run.emit(SurfaceBaseline(surf.name, form.label, repr(form.payload), reply.status,
+                                      tried))
         if missing:
             target.notes.append(
                 "no credentials available (token variable unset): unauthenticated probes only"
@@ -308,7 +318,7 @@ class Engine:
         target.crashes.append(self.ctx.finding(
             spec, target, cls, payload, reply, f"the target {why} on this payload: {reply.error}",
             f"crash:{what}"))
-        self.run.emit("target.crashed", surface=target.name, how=what, streak=streak)
+        self.run.emit(TargetCrashed(target.name, what, streak))
         if streak >= MAX_CRASHES:
             raise TargetError(
                 f"surface {target.name!r}: the target crashed {streak} times in a row on "
@@ -389,7 +399,7 @@ class Engine:
         for name, t in targets.items():
             if name not in usable:
                 self.errors.append(f"surface {name!r} could not be attacked: {'; '.join(t.notes)}")
-                self.run.emit("surface.unreachable", surface=name, notes=t.notes)
+                self.run.emit(SurfaceUnreachable(name, t.notes))
         jobs = [(t.name, (cls, t)) for cls in attacks for t in self._scope(cls, usable)]
         self.left = len(jobs)
         run_lanes(jobs, lambda job: self._case(*job), self.cfg.concurrency)
@@ -439,10 +449,7 @@ class Engine:
                                   "vulnerable" if found else "clean", len(tools), _dedupe(found),
                                   [f"checked {len(tools)} tools of {server[:80]}"]))
         if kept:
-            import json
-
-            self.run.evidence.write_bytes("mcp-tool-fingerprints.json",
-                                          json.dumps(kept, indent=2, sort_keys=True).encode())
+            self.run.emit(ToolFingerprints(kept))
 
     def _scope(self, cls: type[Any], targets: dict[str, Target]) -> list[Target]:
         matching = [t for t in targets.values() if set(cls.spec.classes) & set(t.surface.classes)]
@@ -462,7 +469,7 @@ class Engine:
         self.crash_streak[target.name] = 0
         findings: list[Finding] = []
         status = "clean"
-        self.run.emit("attack.start", attack_id=spec.id, surface=target.name)
+        self.run.emit(CaseStarted(spec.id, target.name))
         share = self._share()
         try:
             for finding in cls().run(self.ctx, target):
@@ -505,8 +512,8 @@ class Engine:
     def _record(self, case: Case) -> None:
         self.cases.append(case)
         for f in case.findings:
-            self.run.emit("finding", **f.to_dict())
-        self.run.emit("attack.case", **case.to_dict())
+            self.run.emit(FindingMade(f))
+        self.run.emit(CaseFinished(**case.to_dict()))
 
     def _passive(self, leak: type[Any], targets: dict[str, Target]) -> None:
         from attacks.leaks import passive_scan, scan_at_rest, scan_logs
@@ -540,18 +547,19 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
 
 
 def run_attacks(
-    cfg: AttackConfig, subscribe: Callable[[GateRun], None] | None = None
+    cfg: AttackConfig, subscribers: Sequence[Subscriber] = ()
 ) -> tuple[GateResult, list[Case]]:
+    """Gate 3; ``subscribers`` (a JSON-lines stream) attach to the run's bus first."""
     if cfg.budget not in ("quick", "standard", "deep"):
         raise UsageError(f"--budget {cfg.budget!r}: use quick, standard or deep")
     attacks = select(cfg.selection)
     c = load_locked(cfg.contract_path)
-    with gate_run(c, AttackGate.name, AttackGate.label) as run:
+    with gate_run(c, AttackGate.name, AttackGate.label, subscribers=subscribers) as run:
         from reports import attach
+        from reports.evidence_files import AttackEvidenceWriter
 
+        AttackEvidenceWriter(run).attach(run.bus)
         attach(run, cfg.formats)
-        if subscribe:
-            subscribe(run)
         engine = Engine(cfg, c, run)
         try:
             engine.start()
@@ -573,8 +581,7 @@ def _verdict(run: GateRun, engine: Engine, cfg: AttackConfig) -> GateResult:
         errors.append("no payload was sent: nothing was tested")
     verdict = "error" if errors else ("fail" if findings else "pass")
     pacing = engine.pacer.measured(cfg.concurrency)
-    run.emit("attack.done", verdict=verdict, budget=cfg.budget, seed=engine.ctx.seed,
-             pacing=pacing)
+    run.emit(AttackDone(verdict, cfg.budget, engine.ctx.seed, pacing))
     body = {
         "budget": cfg.budget,
         "attack_seed": engine.ctx.seed,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,12 +16,25 @@ from toolkit.core import contract as contract_mod
 from toolkit.core import platform
 from toolkit.core.contract import Contract, start_levels
 from toolkit.core.errors import TargetError
-from toolkit.core.runner import GateResult, GateRun, gate_run, load_locked
+from toolkit.core.events import (
+    ChecksCounted,
+    CycleDone,
+    CycleFailure,
+    CyclePhase,
+    CycleStarted,
+    LeftoverFound,
+    ListenerFound,
+    OrphanFound,
+    ZombieFound,
+)
+from toolkit.core.runner import GateResult, GateRun, Subscriber, gate_run, load_locked
 from toolkit.core.stack import state_file
 from toolkit.core.supervisor import Supervisor, describe, listeners_on, probe, processes_with_marker
 from toolkit.gates.base import Profile
 
-Progress = Callable[[str, dict[str, Any]], None]
+FOUND: dict[str, type[LeftoverFound]] = {
+    "zombies": ZombieFound, "orphans": OrphanFound, "listeners": ListenerFound,
+}
 
 
 @dataclass
@@ -51,23 +64,21 @@ class Tally:
 
 
 class CycleRun:
-    def __init__(self, cfg: CycleConfig, c: Contract, run: GateRun, progress: Progress):
-        self.cfg, self.c, self.run, self.progress = cfg, c, run, progress
+    def __init__(self, cfg: CycleConfig, c: Contract, run: GateRun):
+        self.cfg, self.c, self.run = cfg, c, run
         self.t = Tally()
         self.interval = cfg.interval_s or float(c.defaults.health_interval_s)
         self.client = httpx.Client(trust_env=False)
 
     def execute(self) -> None:
         for i in range(1, self.cfg.count + 1):
-            self.progress("cycle", {"cycle": i, "count": self.cfg.count, **self._counts()})
+            self.run.emit(CycleStarted(i, self.cfg.count, self.t.checks_passed,
+                                       self.t.checks_failed))
             self._cycle(i)
             if self.t.failure:
                 self.run.log(f"cycle {i}: FAILED: {self.t.failure}")
                 return
             self.t.cycles_completed = i
-
-    def _counts(self) -> dict[str, int]:
-        return {"passed": self.t.checks_passed, "failed": self.t.checks_failed}
 
     def _cycle(self, i: int) -> None:
         marker = f"cycle-{self.run.evidence.run_id}-{i}"
@@ -78,14 +89,14 @@ class CycleRun:
                                   "cgroup": None}
         self.t.cycles.append(record)
         try:
-            self.progress("phase", {"phase": f"cycle {i}: starting"})
+            self.run.emit(CyclePhase(f"cycle {i}: starting"))
             record["startup_s"] = self._start(sup)
             if record["startup_s"] is not None:
                 self._watch(sup, i)
         finally:
-            self.progress("phase", {"phase": f"cycle {i}: stopping"})
+            self.run.emit(CyclePhase(f"cycle {i}: stopping"))
             self._stop(sup, record)
-            self.progress("phase", {"phase": f"cycle {i}: proving clean"})
+            self.run.emit(CyclePhase(f"cycle {i}: proving clean"))
             self._prove_clean(sup, marker, i)
             sup.close()
 
@@ -121,7 +132,7 @@ class CycleRun:
                         self.t.health_failures.append(
                             {"cycle": i, "service": svc.name, "time": time.time(), "status": status}
                         )
-                self.progress("checks", self._counts())
+                self.run.emit(ChecksCounted(self.t.checks_passed, self.t.checks_failed))
                 if self.t.health_failures:
                     bad = self.t.health_failures[0]
                     self._fail(f"health check failed: {bad['service']} answered {bad['status']}")
@@ -216,7 +227,7 @@ class CycleRun:
 
     def _found(self, kind: str, item: dict[str, Any]) -> None:
         getattr(self.t, kind).append(item)
-        self.run.emit(f"cycle.{kind}", **item)
+        self.run.emit(FOUND[kind](item))
         who = describe(item.get("pid"), item.get("cmdline") or [])
         port = f" on port {item['port']}" if "port" in item else ""
         foreign = item.get("signalled") is False
@@ -224,7 +235,7 @@ class CycleRun:
         self._fail(f"{item['check']}: {who}{port}{note}")
 
     def _fail(self, reason: str) -> None:
-        self.run.emit("cycle.failure", reason=reason)
+        self.run.emit(CycleFailure(reason))
         self.run.log(f"failure: {reason}")
         if self.t.failure is None:
             self.t.failure = reason
@@ -275,7 +286,8 @@ def _status(proc: psutil.Process) -> str:
         return ""
 
 
-def run_cycle(cfg: CycleConfig, progress: Progress | None = None) -> GateResult:
+def run_cycle(cfg: CycleConfig, subscribers: Sequence[Subscriber] = ()) -> GateResult:
+    """Gate 1; ``subscribers`` (a progress display) attach to the run's bus first."""
     if cfg.count < 1 or cfg.health_duration_s < 0:
         from toolkit.core.errors import UsageError
 
@@ -283,11 +295,11 @@ def run_cycle(cfg: CycleConfig, progress: Progress | None = None) -> GateResult:
             f"--count {cfg.count} and --health-duration {cfg.health_duration_s:g}s must be positive"
         )
     c = load_locked(cfg.contract_path)
-    with gate_run(c, CycleGate.name, CycleGate.label) as run:
+    with gate_run(c, CycleGate.name, CycleGate.label, subscribers=subscribers) as run:
         from reports.cycle_html import CycleHtmlWriter
 
-        run.bus.subscribe(CycleHtmlWriter(run).handle)
-        gate = CycleRun(cfg, c, run, progress or (lambda kind, data: None))
+        CycleHtmlWriter(run).attach(run.bus)
+        gate = CycleRun(cfg, c, run)
         try:
             gate.execute()
         finally:
@@ -320,8 +332,7 @@ def _seal(run: GateRun, gate: CycleRun, cfg: CycleConfig) -> GateResult:
         "failure": t.failure,
         "measurements": [asdict(m) for m in _measurements(t, cfg)],
     }
-    run.emit("cycle.done", verdict=verdict, run_id=run.evidence.run_id, contract=gate.c.name,
-             **body)
+    run.emit(CycleDone(verdict, run.evidence.run_id, gate.c.name, body))
     return run.seal(verdict, body)
 
 

@@ -12,15 +12,18 @@ import json
 import os
 import secrets
 import subprocess  # nosec B404 - the contract's test command is the job
+import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from xml.etree import ElementTree as ET  # nosec B405 - parsing JUnit our own runs just wrote
 
 from toolkit.core.contract import Contract, expand
 from toolkit.core.errors import ContractError, TargetError, UsageError
-from toolkit.core.runner import GateResult, GateRun, gate_run, load_locked
+from toolkit.core.events import EnvLocked, ProbeDone, ProbeStarted, RunsCompared
+from toolkit.core.runner import GateResult, GateRun, Subscriber, gate_run, load_locked
 from toolkit.core.supervisor import Supervisor
 from toolkit.gates.base import Profile
 
@@ -102,25 +105,37 @@ def run_once(
     junit = run.evidence.dir / f"gate5-run{index}-junit.xml"
     argv = build_command(c, junit)
     cwd = c.resolve(c.need(c.determinism, "determinism", "determinism").cwd)
-    run.emit("determinism.run", run=index, argv=argv)
+    run.emit(ProbeStarted(index, argv))
     t0 = time.monotonic()
-    log = run.evidence.dir / f"gate5-run{index}-output.txt"
-    try:
-        with open(log, "wb") as out:
-            proc = subprocess.run(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,  # nosec B603
-                                  timeout=timeout, check=False)
-    except FileNotFoundError:
-        raise ContractError(f"determinism.command: {argv[0]!r} not found") from None
-    except subprocess.TimeoutExpired:
-        raise TargetError(f"determinism run {index} did not finish within {timeout:g} s") from None
+    # a scratch file, not a pipe: whatever the suite leaves running cannot hold the run open;
+    # the output goes into the evidence through the ProbeDone event
+    with tempfile.TemporaryFile() as out:
+        try:
+            proc = subprocess.run(argv, cwd=cwd, env=env, stdout=out,  # nosec B603
+                                  stderr=subprocess.STDOUT, timeout=timeout, check=False)
+        except FileNotFoundError:
+            raise ContractError(f"determinism.command: {argv[0]!r} not found") from None
+        except subprocess.TimeoutExpired:
+            run.emit(ProbeDone(index, _read(out), None))
+            raise TargetError(
+                f"determinism run {index} did not finish within {timeout:g} s") from None
+        output = _read(out)
     outcome = RunOutcome(index, proc.returncode, time.monotonic() - t0)
-    if any(str(junit) in a for a in argv):
-        outcome.tests = parse_junit(
-            junit
-        )  # the command promised a report: a missing one is an error
-    else:
-        outcome.tests = {"<exit code>": "passed" if proc.returncode == 0 else "failed"}
+    try:
+        if any(str(junit) in a for a in argv):
+            outcome.tests = parse_junit(junit)  # a report promised and missing is an error
+        else:
+            outcome.tests = {"<exit code>": "passed" if proc.returncode == 0 else "failed"}
+    except TargetError:
+        run.emit(ProbeDone(index, output, None))
+        raise
+    run.emit(ProbeDone(index, output, outcome.to_dict()))
     return outcome
+
+
+def _read(scratch: IO[bytes]) -> bytes:
+    scratch.seek(0)
+    return scratch.read()
 
 
 def compare(outcomes: list[RunOutcome]) -> dict[str, Any]:
@@ -152,16 +167,19 @@ def judge(outcomes: list[RunOutcome], expected: set[str]) -> dict[str, Any]:
             "expected_failures_not_run": unknown}
 
 
-def run_determinism(cfg: DeterminismConfig) -> GateResult:
+def run_determinism(cfg: DeterminismConfig, subscribers: Sequence[Subscriber] = ()) -> GateResult:
     c = load_locked(cfg.contract_path)
     spec = c.need(c.determinism, "determinism", "determinism")
     runs = cfg.runs or spec.runs
     if runs < 2:
         raise UsageError(f"--runs {runs}: determinism needs at least 2 runs")
     expected = set(spec.expected_failures)
-    with gate_run(c, DeterminismGate.name, DeterminismGate.label) as run:
+    with gate_run(c, DeterminismGate.name, DeterminismGate.label, subscribers=subscribers) as run:
+        from reports.evidence_files import DeterminismEvidenceWriter
+
+        DeterminismEvidenceWriter(run).attach(run.bus)
         env, fingerprint = locked_env(c)
-        run.emit("determinism.env", sha256=fingerprint, locked=sorted({*LOCKED_ENV, *c.env}))
+        run.emit(EnvLocked(fingerprint, sorted({*LOCKED_ENV, *c.env})))
         sup = None
         try:
             if cfg.start_stack and c.services:
@@ -177,10 +195,8 @@ def run_determinism(cfg: DeterminismConfig) -> GateResult:
             if sup is not None:
                 sup.stop_all()
                 sup.close()
-        for o in outcomes:
-            run.evidence.write_json(f"gate5-run{o.index}-results.json", o.to_dict())
         comparison = {**compare(outcomes), **judge(outcomes, expected)}
-        run.evidence.write_json("gate5-determinism-comparison.json", comparison)
+        run.emit(RunsCompared(comparison))
         return run.seal(
             _verdict(comparison),
             {

@@ -23,9 +23,26 @@ from chaos.faults import FILE_FAULTS, ClearState, Hang, Kill
 from recovery import pending
 from recovery import sqlite as rsql
 from recovery.state import restore_snapshot, snapshot
+from reports.drill_history import DrillHistory
+from reports.evidence_files import DrillEvidenceWriter
 from toolkit.core.auth import Signer
 from toolkit.core.contract import Contract, expand
-from toolkit.core.errors import EvidenceError, TargetError, ToolkitError, UsageError
+from toolkit.core.errors import (
+    TargetError,
+    ToolkitError,
+    UsageError,
+)
+from toolkit.core.events import (
+    BackupsCorrupted,
+    BackupsRestorable,
+    Checkpointed,
+    CheckpointFailed,
+    DrillDisaster,
+    DrillPlanned,
+    DrillRecorded,
+    RpoRto,
+    WriterFailed,
+)
 from toolkit.core.runner import GateResult, GateRun, gate_run, load_locked
 from toolkit.core.supervisor import Supervisor, probe
 from toolkit.core.transport import check_host
@@ -295,9 +312,9 @@ class Drill:
                     row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
                 finally:
                     conn.close()
-                self.run.emit("drill.checkpoint", db=db.name, result=list(row) if row else None)
+                self.run.emit(Checkpointed(db.name, list(row) if row else None))
             except sqlite3.Error as exc:
-                self.run.emit("drill.checkpoint", db=db.name, error=str(exc))
+                self.run.emit(CheckpointFailed(db.name, str(exc)))
 
     def _injectors(self, name: str) -> list[Any]:
         if name == "kill":
@@ -314,9 +331,7 @@ class Drill:
             data = bytearray(b.file.read_bytes())
             data[:16] = b"\xde\xad" * 8
             b.file.write_bytes(bytes(data))
-        self.run.emit(
-            "chaos.inject", fault="corrupt-backup", files=[str(b.file) for b in self.backups]
-        )
+        self.run.emit(BackupsCorrupted("corrupt-backup", [str(b.file) for b in self.backups]))
         return {"fault": "corrupt-backup", "took_effect": bool(self.backups)}
 
     # ---------------------------------------------------------------- recovery
@@ -397,22 +412,17 @@ def run_plan(plan: DrillPlan) -> GateResult:
     """Run a planned drill; the plan is recorded in the journal and the summary."""
     c = load_locked(plan.contract_path)
     check_unchanged(plan, c)  # a plan runs only against the contract it was made from
-    run_id = None
-    try:
-        with gate_run(c, DrillGate.name, DrillGate.label) as run:
-            run_id = run.evidence.run_id
-            resume_interrupted(c, run)
-            drill = Drill(plan, c, run)
-            start_history(c, run_id, drill.faults, drill.seed)
-            try:
-                return _sequence(drill)
-            finally:
-                if drill.sup is not None:
-                    drill.sup.stop_all()
-                    drill.sup.close()
-    finally:
-        if run_id is not None:
-            finish_history(c, run_id, run.result)
+    with gate_run(c, DrillGate.name, DrillGate.label) as run:
+        DrillHistory(c, run.evidence.run_id).attach(run.bus)
+        DrillEvidenceWriter(run).attach(run.bus)
+        resume_interrupted(c, run)
+        drill = Drill(plan, c, run)
+        try:
+            return _sequence(drill)
+        finally:
+            if drill.sup is not None:
+                drill.sup.stop_all()
+                drill.sup.close()
 
 
 def resume_interrupted(c: Contract, run: GateRun) -> list[dict[str, Any]]:
@@ -422,7 +432,7 @@ def resume_interrupted(c: Contract, run: GateRun) -> list[dict[str, Any]]:
 
 def _sequence(d: Drill) -> GateResult:
     run = d.run
-    run.emit("drill.plan", **d.plan.to_dict())
+    run.emit(DrillPlanned(d.plan.to_dict()))
     d.start()
     writer = SentinelWriter(d.c, d.writer_spec, d.base, d.plan.writer_rate_per_s)
     writer.start()
@@ -431,7 +441,7 @@ def _sequence(d: Drill) -> GateResult:
     backups = d.continuous(stop_backups)
     time.sleep(d.plan.warmup_s)
     proof = d.prove_restorable()
-    run.emit("drill.restorable", **proof)
+    run.emit(BackupsRestorable(proof))
     # beside the backups, not in the evidence: state holds keys and whatever targets wrote
     # (names that are not UTF-8 included), and evidence is bundled into signed releases
     snap = d.backup_root / "state-snapshot"
@@ -444,10 +454,9 @@ def _sequence(d: Drill) -> GateResult:
     writer.stop_event.set()
     writer.join(5)
     acked = {s for s, t in writer.acks.items() if t <= t_disaster}
-    run.emit("drill.disaster", at=t_disaster, acknowledged=len(acked))
+    run.emit(DrillDisaster(t_disaster, len(acked)))
     if writer.first_error:
-        run.emit("drill.writer_error", reason=writer.first_error,
-                 before_disaster=writer.errors_before(t_disaster))
+        run.emit(WriterFailed(writer.first_error, writer.errors_before(t_disaster)))
     recovered = d.recover(acked, snap)
     try:
         d.start()
@@ -530,32 +539,14 @@ def _seal(
     )
     manifest = [{"db": b.db.name, "file": str(b.file), "taken_at": b.taken_at, "sha256": b.sha256,
                  "logical_hash": b.logical_hash} for b in d.backups]
-    run.evidence.write_json(
-        "gate4-backup-manifest.json",
-        {
-            "backups": manifest,
-            "state_snapshot": snap_manifest,
-            "errors": d.backup_errors,
-            "restorable_proof": proof,
-        },
-    )
-    run.evidence.write_json(
-        "gate4-recovery-results.json",
-        {
-            "faults": d._outcomes,
-            "recovery": recovered,
-            "verification": checks,
-            "healthy_after_restart": healthy,
-        },
-    )
-    text = (f"disaster_at={t_disaster:.3f}\nrecovered_at={t_recovered:.3f}\n"
-            f"rpo_s={'none survived' if rpo is None else f'{rpo:.3f}'}\n"
-            f"rto_s={'not recovered' if rto is None else f'{rto:.3f}'}\n"
-            f"acknowledged={len(acked)}\nsurviving={len(surviving & acked)}\nlost={lost}\n"
-            f"writer_failures={writer.failures}\n"
-            f"writer_errors_before_disaster={writer.errors_before(t_disaster)}\n"
-            f"writer_first_error={writer.first_error or 'none'}\n")
-    run.evidence.write_bytes("gate4-rpo-rto-measurements.txt", text.encode())
+    run.emit(DrillRecorded(
+        {"backups": manifest, "state_snapshot": snap_manifest, "errors": d.backup_errors,
+         "restorable_proof": proof},
+        {"faults": d._outcomes, "recovery": recovered, "verification": checks,
+         "healthy_after_restart": healthy},
+    ))
+    run.emit(RpoRto(t_disaster, t_recovered, rpo, rto, len(acked), len(surviving & acked), lost,
+                    writer.failures, writer.errors_before(t_disaster), writer.first_error))
     body = {
         "faults": d.faults,
         "seed": d.seed,
@@ -575,69 +566,6 @@ def _seal(
         d.sup.close()
         d.sup = None
     return run.seal(verdict, body)
-
-
-# ---------------------------------------------------------------- history
-
-def history_path(c: Contract) -> Path:
-    return c.evidence_dir / "drill-history.sqlite"
-
-
-SCHEMA = ("CREATE TABLE IF NOT EXISTS drills (run_id TEXT PRIMARY KEY, at TEXT, faults TEXT, "
-          "rpo_s REAL, rto_s REAL, lost INTEGER, verdict TEXT)")
-
-
-def _history(c: Contract) -> sqlite3.Connection:
-    path = history_path(c)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=10)
-    conn.execute(SCHEMA)
-    return conn
-
-
-def start_history(c: Contract, run_id: str, faults: list[str], seed: int) -> None:
-    """A row that says "running" until the run is sealed; a killed drill never reads as a pass."""
-    try:
-        with _history(c) as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO drills VALUES (?, ?, ?, NULL, NULL, NULL, 'running')",
-                (run_id, datetime.now(UTC).isoformat(timespec="seconds"), ",".join(faults)),
-            )
-    except sqlite3.Error as exc:
-        raise EvidenceError(
-            f"{history_path(c)}: cannot record the drill in its history: {exc}"
-        ) from None
-
-
-def finish_history(c: Contract, run_id: str, result: GateResult) -> None:
-    """After the seal: the sealed verdict and figures (an unsealed run is never recorded as
-    pass).
-    """
-    verdict = result.verdict if result.summary_path is not None else "error"
-    b = result.body
-    try:
-        with _history(c) as conn:
-            conn.execute(
-                "UPDATE drills SET rpo_s = ?, rto_s = ?, lost = ?, verdict = ? WHERE run_id = ?",
-                (b.get("rpo_s"), b.get("rto_s"), b.get("lost_writes"), verdict, run_id),
-            )
-    except sqlite3.Error:
-        pass  # the sealed evidence is the record; the history table is a convenience
-
-
-def read_history(c: Contract) -> list[tuple[Any, ...]]:
-    path = history_path(c)
-    if not path.exists():
-        return []
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-            return conn.execute(
-                "SELECT run_id, at, faults, rpo_s, rto_s, lost, verdict FROM drills ORDER BY at"
-            ).fetchall()
-    except sqlite3.Error as exc:
-        raise EvidenceError(
-            f"{path}: unreadable drill history ({exc}); move it aside to start a new one"
-        ) from None
 
 
 class DrillGate:

@@ -25,13 +25,12 @@ import io
 import json
 import re
 import tarfile
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from toolkit.core import signing
+from toolkit.core import litter, signing
 from toolkit.core.contract import Contract
 from toolkit.core.errors import ToolkitError, UsageError
 from toolkit.core.evidence import (
@@ -339,8 +338,8 @@ def scan_bundle(bundle: bytes) -> list[str]:
 
     with default_settings():
         plugins = [{"name": p} for p in get_settings().plugins if p not in ENTROPY_PLUGINS]
-    with tempfile.TemporaryDirectory(prefix="toolkit-bundle-") as tmp:
-        root = Path(tmp)
+    root = litter.temp_dir("toolkit-bundle-")  # recorded first: a killed run's next removes it
+    try:
         with tarfile.open(fileobj=io.BytesIO(bundle), mode="r:gz") as tar:
             tar.extractall(root / "bundle", filter="data")
         canary = root / f"{CANARY_PREFIX}bundle.env"
@@ -351,6 +350,8 @@ def scan_bundle(bundle: bytes) -> list[str]:
             for f in files:
                 found.scan_file(f)
         hits = [(Path(name).relative_to(root).as_posix(), s) for name, s in found]
+    finally:
+        litter.remove_tree(root)
     if not any(name == canary.name for name, _ in hits):
         return ["bundle secrets scan saw nothing: the planted canary was not found"]
     return [
@@ -387,6 +388,7 @@ def ceremony(
 ) -> dict[str, Any]:
     """Write a numbered candidate (or rehearsal) folder; blocked unless the policy allows it."""
     name, role = parse_signer(signer)
+    litter.sweep()  # what a killed ceremony (or gate) left in the temp dir, by recorded name
     if a.integrity or (not rehearsal and not a.approvable):
         raise ReleaseBlocked(a.reasons())
     release_key = load_release_key(key)

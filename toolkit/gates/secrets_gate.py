@@ -7,7 +7,7 @@ from pathlib import Path
 from toolkit.core import litter
 from toolkit.core.contract import Contract
 from toolkit.core.errors import ContractError
-from toolkit.core.events import Bus
+from toolkit.core.events import Bus, SecretsDone
 from toolkit.core.predicate import Verdict
 from toolkit.core.runner import GateResult, default_contract_path, gate_run, load_locked
 from toolkit.gates.base import Profile
@@ -58,17 +58,17 @@ def run_secrets_gate(cfg: ScanConfig, contract_path: Path | None, formats: tuple
     try:
         if c is None:  # a plain tree (pre-commit in any repo): reports only, no gate evidence
             bus = Bus()
-            bus.subscribe(SecretsReports(formats, None, output).handle)
+            SecretsReports(formats, None, output).attach(bus)
             result = run_scan(cfg, work)
-            bus.emit("secrets.done", **result.to_dict())
+            bus.emit(SecretsDone(result.to_dict()))
             return result, None
         scope = "explicit" if explicit else "contract"
         with gate_run(c, SecretsGate.name, SecretsGate.label, scope) as run:
-            run.bus.subscribe(SecretsReports(formats, run.evidence.write_bytes, output).handle)
+            SecretsReports(formats, run.evidence.write_bytes, output).attach(run.bus)
             result = run_scan(cfg, work)
             # explicit paths are an ad hoc scan, not Gate 3d: recorded so, never counted to release
             body = {**result.to_dict(), "scope": scope}
-            run.emit("secrets.done", **body)
+            run.emit(SecretsDone(body))
             run.seal(
                 result.verdict,
                 {

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from toolkit.core.contract import Contract
 from toolkit.core.errors import ContractError, UsageError
-from toolkit.core.runner import GateResult, GateRun, gate_run, load_locked
+from toolkit.core.events import MinuteWindow, SoakAborted, SoakDone
+from toolkit.core.runner import GateResult, GateRun, Subscriber, gate_run, load_locked
 from toolkit.core.supervisor import Supervisor
 from toolkit.gates.base import Profile
 from toolkit.gates.soak_engine import Engine, TrafficClass, WindowCut
@@ -29,8 +30,6 @@ from toolkit.gates.soak_hist import Hist
 from toolkit.gates.soak_judge import final, window_verdict
 from toolkit.gates.soak_locust import LocustEngine
 from toolkit.gates.soak_metrics import ClassStats, ServiceSampler, merge_classes, saturated
-
-Observer = Callable[[dict[str, Any]], None]
 
 
 @dataclass
@@ -41,7 +40,6 @@ class SoakConfig:
     sample_s: float | None = None  # the window; None: [soak].window, else 60 s
     seed: int | None = None
     request_timeout_s: float | None = None  # stuck after; None: [soak].stuck_after, else 30 s
-    observers: list[Observer] = field(default_factory=list)
     start_services: bool = True
     engine: str = "builtin"  # builtin | locust
     workers: int = 2  # locust workers started here
@@ -85,17 +83,15 @@ class Soak:
         self.gen_cpu: list[float] = []
 
     def observe(self, cut: WindowCut) -> str | None:
-        """Called from the engine as each window closes: sample, write, judge."""
+        """Called from the engine as each window closes: sample, judge, emit (a subscriber
+        writes the window's metrics file)."""
         doc = self.document(cut)
         self.windows.append(doc)
         reasons = window_verdict(doc, self.windows, self.th, self.warmup)
         doc["breaches"] = reasons
-        self.run.evidence.write_json(f"metrics/gate2-metrics-minute-{cut.index:04d}.json", doc)
-        self.run.emit("soak.window", **compact(doc))
-        for notify in self.cfg.observers:
-            notify(doc)
+        self.run.emit(MinuteWindow(cut.index, doc, compact(doc)))
         if reasons and self.th.abort:
-            self.run.emit("soak.abort", window=cut.index, reason="; ".join(reasons))
+            self.run.emit(SoakAborted(cut.index, "; ".join(reasons)))
             return "; ".join(reasons)
         return None
 
@@ -181,12 +177,15 @@ def _engine(soak: Soak, run: GateRun) -> Engine | LocustEngine:
     return Engine(soak.classes, soak.seed, soak.duration, soak.window_s, soak.stuck_s, soak.observe)
 
 
-def run_soak(cfg: SoakConfig) -> GateResult:
+def run_soak(cfg: SoakConfig, subscribers: Sequence[Subscriber] = ()) -> GateResult:
+    """Gate 2; ``subscribers`` (a progress display) attach to the run's bus first."""
     c = load_locked(cfg.contract_path)
-    with gate_run(c, SoakGate.name, SoakGate.label) as run:
+    with gate_run(c, SoakGate.name, SoakGate.label, subscribers=subscribers) as run:
+        from reports.evidence_files import MinuteMetricsWriter
         from reports.soak_html import SoakHtmlWriter
 
-        run.bus.subscribe(SoakHtmlWriter(run).handle)
+        MinuteMetricsWriter(run).attach(run.bus)
+        SoakHtmlWriter(run).attach(run.bus)
         soak = Soak(cfg, c, run)
         engine = _engine(soak, run)  # options checked before any service starts
         sup = Supervisor(c, marker=f"soak-{secrets.token_hex(4)}",
@@ -236,10 +235,9 @@ def seal(soak: Soak, run: GateRun, abort: str | None, baseline: dict[str, Any]) 
         "measurements": [m.to_dict() for m in ms],
         "report": str(run.evidence.dir / "gate2-report.html"),
     }
-    run.emit("soak.done", verdict=verdict, run_id=run.evidence.run_id,
-             contract=f"{soak.c.name} {soak.c.version}", window_s=soak.window_s,
-             duration_s=soak.duration, seed=soak.seed, abort_reason=abort,
-             generator_saturated=body["generator"]["saturated"], measurements=body["measurements"])
+    run.emit(SoakDone(verdict, run.evidence.run_id, f"{soak.c.name} {soak.c.version}",
+                      soak.window_s, soak.duration, soak.seed, abort,
+                      body["generator"]["saturated"], body["measurements"]))
     return run.seal(verdict, body)
 
 
