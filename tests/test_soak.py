@@ -410,6 +410,10 @@ def test_drill_history_html_plots_rpo_and_rto(tmp_path: Path) -> None:
     html = out.read_text()
     assert html.count("<svg") == 2 and html.count("<polyline") == 3 and "run-2" in html
     assert "<b>" not in html and "kill,&lt;b&gt;" in html
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    assert run_cli("drill", "history", "--contract", str(path), "--html", str(folder)) == 2
+    assert folder.is_dir() and list(folder.iterdir()) == [] and not list(tmp_path.glob(".*.tmp"))
 
 
 @pytest.mark.slow
