@@ -436,3 +436,14 @@ def test_capped_log_keeps_at_most_backups_plus_one_files(
     assert kept <= 1024 * (backups + 1)
     assert fig.bytes_seen == 20_000 and fig.bytes_dropped == 20_000 - kept and fig.cut
     assert (tmp_path / "svc.log").read_bytes().endswith(b"0049" * 100) or backups == 0
+
+
+def test_a_foreign_command_line_is_one_short_printable_line() -> None:
+    """A foreign listener's argv (newlines, an escape sequence, a megabyte) is named on one
+    line: the 'port in use' error stays one paragraph and nothing reaches the terminal raw."""
+    from toolkit.core.supervisor import describe
+
+    text = describe(42, ["python3", "-c", "import x\n\tx.run()\x1b[2J", "y" * 10_000])
+    assert text.startswith("pid 42 (python3 -c import x x.run() [2J y")
+    assert "\n" not in text and "\x1b" not in text and len(text) < 140
+    assert describe(7, []) == "pid 7" and describe(None, []).startswith("a process")

@@ -671,10 +671,14 @@ def remove_empty_cgroups(min_age_s: float = EMPTY_CGROUP_GRACE_S) -> list[str]:
 
 
 def describe(pid: int | None, cmdline: list[str]) -> str:
-    """'pid 123 (python -m http.server)' for messages."""
+    """'pid 123 (python -m http.server)' for messages: one line, at most 120 characters of
+    command line; a foreign process's newlines, tabs and terminal control characters (an
+    escape sequence in its argv) are shown as spaces, never passed to the terminal."""
     if pid is None:
         return "a process the toolkit cannot see"
-    return f"pid {pid} ({' '.join(cmdline)})" if cmdline else f"pid {pid}"
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in " ".join(cmdline)).split())
+    text = text if len(text) <= 120 else text[:119] + "…"
+    return f"pid {pid} ({text})" if text else f"pid {pid}"
 
 
 def _create_time(proc: psutil.Process) -> float:
