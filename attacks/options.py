@@ -74,6 +74,14 @@ def listener_probes(port: int, tag: str) -> Iterator[Probe]:
                     tokens=(f"{tag}-{flag.strip('-')}",))
 
 
+def interleave(first: list[Probe], second: list[Probe]) -> list[Probe]:
+    """One of each in turn, so a case cut short by its time share has tried both kinds."""
+    out: list[Probe] = []
+    for i in range(max(len(first), len(second))):
+        out += first[i:i + 1] + second[i:i + 1]
+    return out
+
+
 def corpus(side_dir: Path, tag: str, outside: Path, outside_content: str) -> Iterator[Probe]:
     def side(n: str) -> Path:
         return side_dir / f"toolkit-opt-{tag}-{n}"
@@ -136,7 +144,8 @@ class OptionInjection:
     def _probe(self, ctx: AttackContext, target: Target, side_dir: Path, outside: Path,
                content: str, listener: Listener) -> Iterator[Finding]:
         tag = ctx.canaries.token()
-        probes = [*corpus(side_dir, tag, outside, content), *listener_probes(listener.port, tag)]
+        probes = interleave(list(corpus(side_dir, tag, outside, content)),
+                            list(listener_probes(listener.port, tag)))
         for probe in take(probes, ctx.limit):
             reply = target.send(probe.payload)
             ctx.seen(self.spec.id, target, probe.payload, reply)

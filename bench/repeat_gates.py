@@ -91,6 +91,8 @@ def one_gate(gate: str, n: int, root: Path, timeout: float) -> Tally:
     t = Tally(gate)
     work = Path(tempfile.mkdtemp(prefix=f"repeat-{gate}-", dir=root))
     contract, _ = reference_on_free_ports(work)
+    for folder in ("state/config", "state/logs"):  # what the stack's first start creates, and
+        (work / folder).mkdir(parents=True, exist_ok=True)  # the secrets gate scans
     env = {**os.environ, "TOOLKIT_STATE_HOME": str(work / "state-home"), "COLUMNS": "160"}
     argv = [a.format(work=work) for a in GATES[gate]]
     if gate == "release":

@@ -122,7 +122,9 @@ def test_rate_limit_holds_for_every_request_and_is_recorded(tmp_path: Path) -> N
     hops = [line for line in log.read_text().splitlines() if line.rstrip().endswith("/")]
     assert len(times) > 10 and hops  # redirects were followed: they count as requests too
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= 0.5 / rate, min(gaps)
+    # an unpaced hop follows its redirect within a few ms; scheduling jitter under load
+    # shifts a paced arrival by a fraction of the interval, never to nothing
+    assert min(gaps) >= 0.2 / rate, min(gaps)
     assert (len(times) - 1) / (times[-1] - times[0]) <= rate * 1.05
     pacing = result.body["pacing"]
     assert pacing["rate_limit_per_s"] == rate and pacing["concurrency"] == 2

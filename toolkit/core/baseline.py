@@ -164,22 +164,37 @@ def discover(candidates: list[Form], send: Callable[[Any], Reply], no_credential
             "products) do not need an accepted baseline"
         )
         return answered[0][0], answered[0][1], tried
+    hint = _same_refusal(candidates, replies)
     raise TargetError(
         "no harmless baseline was accepted, so no attack could be told apart from a failure; "
         "forms tried: " + "; ".join(tried) + ". Check the surface's request template and sandbox"
-        + _same_refusal(replies)
+        + hint
     )
 
 
-def _same_refusal(replies: list[Reply]) -> str:
-    """A hint when every form got one identical refusal: the argument was never looked at."""
-    answered = {(r.status, r.text[:200]) for r in replies if r.status is not None}
-    if len(answered) != 1 or len(replies) < 3:
+def _same_refusal(candidates: list[Form], replies: list[Reply]) -> str:
+    """A hint when every form got one refusal, its own argument aside: the argument was never
+    looked at (or only echoed).
+    """
+    answered = {(r.status, _shape(f, r).replace("<arg>", ""))
+                for f, r in zip(candidates, replies, strict=False) if r.status is not None}
+    if len(answered) != 1 or len(replies) < 3 or any(r.status is None for r in replies):
         return ""
     status = next(iter(answered))[0]
     return (f"; every form got the same HTTP {status} whatever the argument, so the refusal "
             "comes before it (a Host-header or origin check, credentials, a missing backend): "
             "give the surface the headers or base_url host the server expects")
+
+
+def _shape(form: Form, reply: Reply) -> str:
+    """The reply's text with the form's argument blanked out."""
+    text = reply.text
+    for variant in sorted(
+        {str(form.payload), str(form.payload).lstrip("./")}, key=len, reverse=True
+    ):
+        if variant:
+            text = text.replace(variant, "<arg>")
+    return re.sub(r"/\S*<arg>", "<arg>", text)[:300]
 
 
 def distinct_refusal(candidates: list[Form], replies: list[Reply]) -> tuple[Form, Reply] | None:
@@ -189,15 +204,7 @@ def distinct_refusal(candidates: list[Form], replies: list[Reply]) -> tuple[Form
     for commit"), while all wrong forms get the same "not a repository: <arg>". The one
     form refused differently was understood; it is the best baseline there is.
     """
-    def shape(form: Form, reply: Reply) -> str:
-        text = reply.text
-        for variant in sorted(
-            {str(form.payload), str(form.payload).lstrip("./")}, key=len, reverse=True
-        ):
-            if variant:
-                text = text.replace(variant, "<arg>")
-        return re.sub(r"/\S*<arg>", "<arg>", text)[:300]
-
+    shape = _shape
     answered = [(f, r) for f, r in zip(candidates, replies) if r.status is not None]
     if len(answered) < 3:
         return None
