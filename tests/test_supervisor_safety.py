@@ -447,3 +447,18 @@ def test_a_foreign_command_line_is_one_short_printable_line() -> None:
     assert text.startswith("pid 42 (python3 -c import x x.run() [2J y")
     assert "\n" not in text and "\x1b" not in text and len(text) < 140
     assert describe(7, []) == "pid 7" and describe(None, []).startswith("a process")
+
+
+def test_a_service_that_never_turns_healthy_is_named_with_its_last_probe(
+    tmp_path: Path,
+) -> None:
+    """'did not become healthy' says what the last probe saw (here a 404), not only the URL."""
+    port = one_port()
+    text = (HEAD + f'[[services]]\nname = "web"\ncommand = ["{{{{python}}}}", "-m", '
+            f'"http.server", "{{{{port}}}}", "--bind", "127.0.0.1"]\nport = {port}\n'
+            f'health = "/no-such-page"\ncwd = "{tmp_path}"\nstartup_timeout_s = 2\n'
+            'stop_timeout_s = 2\n')
+    result = run_cycle(CycleConfig(write_contract(tmp_path, text), 1, 0.4, 0.2))
+    assert result.verdict == "fail"
+    assert "did not become healthy" in result.body["failure"]
+    assert "(last probe: 404)" in result.body["failure"], result.body["failure"]

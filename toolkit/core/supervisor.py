@@ -362,14 +362,16 @@ class Supervisor:
                     f"service {svc.name!r} exited with code {code} before it became healthy; "
                     f"see its log{self._log_hint(svc)}"
                 )
-            if url is None or probe(self._client, url, timeout=1.0)[0]:
+            healthy, last = (True, "") if url is None else probe(self._client, url, timeout=1.0)
+            if healthy:
                 run.healthy_at = time.monotonic()
                 self.snapshot()
                 self._emit(ServiceHealthy(svc.name, run.healthy_at - run.started_at))
                 return svc.name, run.healthy_at - run.started_at
             if time.monotonic() > deadline:
                 raise TargetError(f"service {svc.name!r} did not become healthy at {url} within "
-                                  f"{svc.startup_timeout_s:g} s; see its log{self._log_hint(svc)}")
+                                  f"{svc.startup_timeout_s:g} s (last probe: {last}); see its "
+                                  f"log{self._log_hint(svc)}")
             time.sleep(POLL_S)
         raise TargetError(f"service {svc.name!r}: start abandoned")
 
