@@ -504,3 +504,4 @@ def test_a_full_disk_is_a_one_paragraph_error_not_a_toolkit_bug(
     assert run_cli("contract", "lock", "--contract", str(path)) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "No space left on device writing" in err and "internal error" not in err
+    assert "[evidence].dir" in err

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print(
             f"[red]error:[/] {escape(exc.strerror or str(exc))}{escape(where)}: the disk or "
             "folder the toolkit writes to (evidence, logs, state) has no room or is read-only; "
-            "free space or point the contract's [evidence].dir elsewhere. A run cut short "
+            "free space or point the contract's \\[evidence].dir elsewhere. A run cut short "
             "this way is never sealed, so it never counts as passed.", soft_wrap=True)
         return 2
     except Exception as exc:  # noqa: BLE001 - a toolkit bug: one paragraph, exit 2
