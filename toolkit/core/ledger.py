@@ -29,6 +29,7 @@ from toolkit.core.errors import EvidenceError, ToolkitError
 from toolkit.core.evidence import (
     GENESIS,
     SIGNATURE,
+    plain_file,
     sha256_file,
     utc_now,
     verify_signature,
@@ -111,12 +112,19 @@ class Ledger:
         return _FileLock(self.path.with_name(LEDGER + ".lock"))
 
     def _raw_lines(self) -> list[bytes]:
+        if os.path.lexists(self.path) and not plain_file(self.path):
+            raise EvidenceError(f"{self.path}: the ledger is not a plain file (a link, FIFO or "
+                                "device put in its place); it is not followed or read")
         try:
             return [ln for ln in self.path.read_bytes().splitlines() if ln.strip()]
         except FileNotFoundError:
             return []
         except OSError as exc:
             raise EvidenceError(f"{self.path}: cannot read the ledger ({exc.strerror})") from None
+
+    def anchored(self) -> bool:
+        """This runner once wrote a ledger here (its head anchor exists), present or not."""
+        return self._anchor().is_file()
 
     def _anchor(self) -> Path:
         ident = hashlib.sha256(str(self.path.absolute()).encode()).hexdigest()[:32]
