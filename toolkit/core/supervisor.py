@@ -673,14 +673,19 @@ def remove_empty_cgroups(min_age_s: float = EMPTY_CGROUP_GRACE_S) -> list[str]:
 
 
 def describe(pid: int | None, cmdline: list[str]) -> str:
-    """'pid 123 (python -m http.server)' for messages: one line, at most 120 characters of
-    command line; a foreign process's newlines, tabs and terminal control characters (an
-    escape sequence in its argv) are shown as spaces, never passed to the terminal."""
+    """'pid 123 (python -m http.server)' for messages: one line, each argument cut at 60
+    characters and the whole at 300 (a long ``-c`` script does not hide the arguments after
+    it); a foreign process's newlines, tabs and terminal control characters (an escape
+    sequence in its argv) are shown as spaces, never passed to the terminal."""
     if pid is None:
         return "a process the toolkit cannot see"
-    text = " ".join("".join(ch if ch.isprintable() else " " for ch in " ".join(cmdline)).split())
-    text = text if len(text) <= 120 else text[:119] + "…"
+    text = " ".join(_short(a, 60) for a in cmdline)
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in _short(text, 300)).split())
     return f"pid {pid} ({text})" if text else f"pid {pid}"
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _create_time(proc: psutil.Process) -> float:
