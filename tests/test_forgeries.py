@@ -636,3 +636,15 @@ def test_a_deleted_or_replaced_ledger_fails_verify(
         assert code == 1 and "truncated or deleted" in err, err
     else:
         assert code == 2 and "not a plain file" in err, err
+
+
+def test_quarantine_refuses_a_gate_folder(
+    contract: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`quarantine <evidence>/soak` moved every soak run to invalidated/evidence/soak, recorded
+    as one run named 'soak'; only a run folder may be quarantined."""
+    run = seal(contract, "soak")
+    before = len(Ledger(contract.parent / "evidence").entries())
+    assert run_cli("quarantine", str(run.parent), "--why", "oops") == 2
+    assert "not a run folder" in " ".join(capsys.readouterr().err.split())
+    assert run.is_dir() and len(Ledger(contract.parent / "evidence").entries()) == before

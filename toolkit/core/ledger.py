@@ -28,6 +28,8 @@ from toolkit.core import signing
 from toolkit.core.errors import EvidenceError, ToolkitError
 from toolkit.core.evidence import (
     GENESIS,
+    JOURNAL,
+    MANIFEST,
     SIGNATURE,
     plain_file,
     sha256_file,
@@ -309,6 +311,11 @@ def quarantine(ledger: Ledger, run: Path, why: str) -> Path:
     if root not in run.parents or INVALIDATED in run.relative_to(root).parts:
         raise ToolkitError(
             f"{run}: not a run of the evidence folder {root} (or already quarantined)"
+        )
+    if run.parent.parent != root or not any((run / n).is_file() for n in (JOURNAL, MANIFEST)):
+        raise ToolkitError(  # a gate folder here moved every run of the gate, as one "run"
+            f"{run}: not a run folder (expected <evidence>/<gate>/<run id> holding "
+            f"{JOURNAL} or {MANIFEST}); quarantine one run at a time"
         )
     target = root / INVALIDATED / run.parent.name / run.name
     target.parent.mkdir(parents=True, exist_ok=True)
