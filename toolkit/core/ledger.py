@@ -275,8 +275,10 @@ def check_attempt_allowed(ledger: Ledger, gate: str, name: str, version: str) ->
 def resolve_blocker(
     ledger: Ledger, gate: str, contract: dict[str, Any], root_cause: Path, fix: str
 ) -> dict[str, Any]:
+    from toolkit.core.files import read_regular_text
+
     try:
-        text = root_cause.read_text(encoding="utf-8")
+        text = read_regular_text(root_cause)
     except (OSError, UnicodeDecodeError) as exc:
         raise ToolkitError(f"{root_cause}: cannot read the root-cause file ({exc})") from None
     if not text.strip() or not fix.strip():

@@ -401,7 +401,10 @@ def load_baseline(path: Path | None) -> tuple[Any, dict[str, Any] | None]:
 
     if path is None or not path.exists():
         return SecretsCollection(), None
+    from toolkit.core.files import read_regular
+
     try:
+        read_regular(path)  # a FIFO or device is refused, not read for ever
         raw = ds_baseline.load_from_file(str(path))
         return SecretsCollection.load_from_baseline(ds_baseline.upgrade(raw)), raw
     except Exception as exc:  # noqa: BLE001 - any malformed baseline is one clear error
