@@ -129,3 +129,19 @@ def test_output_fits_80_columns_and_never_breaks_a_path(tmp_path: Path,
     out = capsys.readouterr().out
     hit = [line for line in out.splitlines() if line.startswith("NEW SECRET")]
     assert len(hit) == 1 and "a-rather-long-folder-name-" * 4 + "/leak/token.txt:1" in hit[0]
+
+
+def test_an_unknown_surface_is_a_usage_error_not_a_failed_attempt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two failed attempts block a gate: a typo in --surface must not count as one."""
+    from tests.conftest import reference_copy
+    from toolkit.core import contract as contract_mod
+    from toolkit.core.ledger import Ledger
+
+    path = reference_copy(tmp_path)
+    for _ in range(3):
+        assert run_cli("attack", "--all", "--surface", "nope", "--contract", str(path)) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert "no surface named nope" in err and "blocked" not in err
+    assert Ledger(contract_mod.load(path).evidence_dir).attempts() == []

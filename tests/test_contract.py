@@ -179,3 +179,29 @@ def test_parser_never_crashes_on_text(text: str) -> None:
         contract_mod.parse(text.encode("utf-8", "surrogatepass"), Path("fuzz.toml"))
     except ContractError:
         pass
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_inputs_that_never_end_are_refused_not_read(
+    tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A FIFO blocked `open` for ever and /dev/zero was read until memory ran out: the
+    contract, a trust file, a blocker's root cause and a secrets baseline each hung."""
+    import os
+
+    from tests.conftest import run_cli, write_contract
+
+    if kind == "fifo":
+        bad = tmp_path / "pipe"
+        os.mkfifo(bad)
+    else:
+        bad = Path("/dev/zero")
+    good = write_contract(tmp_path, '[contract]\nname = "x"\nversion = "1.0.0"\n')
+    for argv in (["contract", "check", "--contract", str(bad)],
+                 ["verify", str(tmp_path), "--trust", str(bad)],
+                 ["blocker", "resolve", "--gate", "soak", "--root-cause", str(bad), "--fix", "x",
+                  "--contract", str(good)],
+                 ["secrets", "scan", "--no-bandit", "--baseline", str(bad), str(good)]):
+        assert run_cli(*argv) == 2, argv
+        err = " ".join(capsys.readouterr().err.split())
+        assert "not a regular file" in err or "readable detect-secrets baseline" in err, err

@@ -73,6 +73,7 @@ def test_missing_section_and_bad_runs_exit_2(tmp_path: Path) -> None:
     (tmp_path / "s").mkdir()
     suite = _suite(tmp_path / "s", "def test_a():\n    pass\n")
     assert run_cli("determinism", "--contract", str(suite), "--runs", "1") == 2
+    assert run_cli("determinism", "--contract", str(suite), "--runs", "0") == 2  # not "default"
 
 
 @pytest.mark.slow

@@ -130,3 +130,38 @@ def test_a_file_name_that_is_not_utf8_is_signed_verified_and_bundled(tmp_path: P
     assert any(p.startswith("changed: bytes:state-snapshot/canary-%80%FF.txt") for p in problems)
     bundle = deterministic_tar([(f"drill/{run.dir.name}/{odd}", run.dir / odd)])
     assert scan_bundle(bundle) == []
+
+
+@pytest.mark.parametrize("how", ["dev-zero", "fifo", "same-content-link", "journal-link",
+                                 "signature-link", "dir-link"])
+def test_planted_links_and_special_files_are_named_never_followed(
+    tmp_path: Path, how: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A link to /dev/zero in a run used to hang verify (it hashed the endless stream); a link
+    to a copy outside passed as unchanged. Each is named, none is opened, and verify ends."""
+    import os
+
+    folder = sealed(tmp_path / "ev")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    name = {"journal-link": "journal.jsonl", "signature-link": "run.dsse.json",
+            "dir-link": "sub"}.get(how, "detail.json")
+    victim = folder / name
+    if how == "same-content-link":
+        shutil.copy(victim, outside / name)
+        victim.unlink()
+        victim.symlink_to(outside / name)
+    elif how == "fifo":
+        victim.unlink()
+        os.mkfifo(victim)
+    elif how == "dir-link":
+        victim.symlink_to(outside)
+    else:
+        victim.unlink()
+        victim.symlink_to("/dev/zero")
+    started = time.monotonic()
+    problems = verify_run(folder)
+    assert any(f"not a plain file: {name}" in p for p in problems), problems
+    assert run_cli("verify", str(folder)) == 1
+    assert f"not a plain file: {name}" in " ".join(capsys.readouterr().err.split())
+    assert time.monotonic() - started < 30

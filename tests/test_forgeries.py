@@ -616,3 +616,35 @@ def test_an_ad_hoc_secrets_scan_is_no_gate_attempt(contract: Path) -> None:
     assert reasons(contract) == []
     seal(contract, "secrets", "fail")
     assert any("secrets: blocker: newest attempt" in r for r in reasons(contract))
+
+
+@pytest.mark.parametrize("how", ["deleted", "dev-zero-link"])
+def test_a_deleted_or_replaced_ledger_fails_verify(
+    contract: Path, how: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With ledger.jsonl deleted, `toolkit verify` checked each run alone and exited 0; a link
+    to /dev/zero in its place would have been read for ever. The runner's head anchor names
+    the deletion; a link is refused unread."""
+    seal(contract, "cycle")
+    ledger = Ledger(contract.parent / "evidence")
+    ledger.path.unlink()
+    if how == "dev-zero-link":
+        ledger.path.symlink_to("/dev/zero")
+    code = run_cli("verify", str(ledger.root))
+    err = " ".join(capsys.readouterr().err.split())
+    if how == "deleted":
+        assert code == 1 and "truncated or deleted" in err, err
+    else:
+        assert code == 2 and "not a plain file" in err, err
+
+
+def test_quarantine_refuses_a_gate_folder(
+    contract: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`quarantine <evidence>/soak` moved every soak run to invalidated/evidence/soak, recorded
+    as one run named 'soak'; only a run folder may be quarantined."""
+    run = seal(contract, "soak")
+    before = len(Ledger(contract.parent / "evidence").entries())
+    assert run_cli("quarantine", str(run.parent), "--why", "oops") == 2
+    assert "not a run folder" in " ".join(capsys.readouterr().err.split())
+    assert run.is_dir() and len(Ledger(contract.parent / "evidence").entries()) == before

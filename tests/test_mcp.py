@@ -408,3 +408,30 @@ def test_surfaces_of_one_server_share_its_process_until_the_last_is_done(tmp_pat
         for d in (a, b, other, alone):
             d.close()
     assert servers == {} and not alone.session.alive
+
+
+def test_contract_init_never_replaces_a_foreign_file_nor_leaves_an_invalid_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A hand-written file or a link at --out is kept (it was silently replaced); a listing the
+    contract cannot hold ('}}' in an --env value) writes nothing (an invalid file was left);
+    init over its own earlier output still works."""
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    out = tmp_path / "init.toml"
+    out.write_text("# mine\n")
+    server = ["--", sys.executable, "-m", "tests.targets.mcp_tools", str(tmp_path / "ws")]
+    base = ["contract", "init", "--mcp-stdio", "--sandbox", str(tmp_path / "ws"),
+            "--timeout", "20"]
+    assert run_cli(*base, "--out", str(out), *server) == 2
+    assert out.read_text() == "# mine\n" and "refusing to replace" in capsys.readouterr().err
+    link = tmp_path / "link.toml"
+    link.symlink_to(out)
+    assert run_cli(*base, "--out", str(link), *server) == 2
+    assert link.is_symlink() and out.read_text() == "# mine\n"
+    fresh = tmp_path / "fresh.toml"
+    assert run_cli(*base, "--env", "NOTE=a}}b", "--out", str(fresh), *server) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "nothing written" in err and str(fresh) in err
+    assert not fresh.exists() and not list(tmp_path.glob(".fresh.*"))
+    assert run_cli(*base, "--out", str(fresh), *server) == 0
+    assert run_cli(*base, "--out", str(fresh), *server) == 0  # its own output: refreshed

@@ -142,3 +142,27 @@ def test_release_verify_without_trust_exits_2(
     write_contract(tmp_path, '[contract]\nname = "x"\nversion = "1.0.0"\n')
     assert run_cli("release", "verify", str(tmp_path)) == 2
     assert "needs a trusted public key" in capsys.readouterr().err
+
+
+def test_keygen_refuses_links_and_existing_pub_and_bad_folders(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dangling or looping link is not replaced, an existing .pub is not overwritten, and an
+    unwritable place is a one-paragraph error with exit code 2 (was an internal error)."""
+    loop = tmp_path / "loop.pem"
+    loop.symlink_to(tmp_path / "loop2.pem")
+    (tmp_path / "loop2.pem").symlink_to(loop)
+    dangling = tmp_path / "dangling.pem"
+    dangling.symlink_to(tmp_path / "nowhere")
+    old_pub = tmp_path / "k.pem.pub"
+    old_pub.write_text("someone's key\n")
+    for target in (loop, dangling, tmp_path / "k.pem"):
+        assert run_cli("release", "keygen", str(target)) == 2
+        assert "refusing to overwrite" in capsys.readouterr().err
+    assert loop.is_symlink() and dangling.is_symlink()
+    assert old_pub.read_text() == "someone's key\n" and not (tmp_path / "k.pem").exists()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert run_cli("release", "keygen", str(blocker / "sub" / "k.pem")) == 2
+    err = capsys.readouterr().err
+    assert "cannot write the release key" in err and "internal error" not in err

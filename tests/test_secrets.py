@@ -584,3 +584,15 @@ def test_a_folder_git_ignores_is_still_scanned_when_named(tmp_path: Path) -> Non
     assert [Path(s["filename"]).name for s in named.new] == ["svc.log"]
     whole = run_scan(ScanConfig([repo]), tmp_path / "w2")
     assert whole.new == [] and whole.verdict == "pass"  # from the top, .gitignore decides
+
+
+def test_changed_since_outside_a_repository_is_one_line_of_git_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Outside a git work tree, git printed its whole option list into the error."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    assert run_cli("secrets", "scan", "--changed-since", "main", "--no-bandit") == 2
+    err = capsys.readouterr().err
+    assert "run it inside a git work tree" in " ".join(err.split())
+    assert "usage: git" not in err and len(err.strip().splitlines()) <= 4

@@ -376,6 +376,14 @@ def test_bad_soak_options_are_usage_errors(
                    "--workers", "0") == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "longer than the warmup" in err and "--workers 0" in err
+    # a mistyped option is not a failed attempt: two of those must not block the gate
+    assert run_cli("soak", "--contract", path, "--duration", "0s") == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "blocked" not in err and "must be positive" in err
+    from toolkit.core import contract as contract_mod
+    from toolkit.core.ledger import Ledger
+
+    assert Ledger(contract_mod.load(Path(path)).evidence_dir).attempts() == []
 
 
 def test_drill_history_html_plots_rpo_and_rto(tmp_path: Path) -> None:
@@ -402,6 +410,10 @@ def test_drill_history_html_plots_rpo_and_rto(tmp_path: Path) -> None:
     html = out.read_text()
     assert html.count("<svg") == 2 and html.count("<polyline") == 3 and "run-2" in html
     assert "<b>" not in html and "kill,&lt;b&gt;" in html
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    assert run_cli("drill", "history", "--contract", str(path), "--html", str(folder)) == 2
+    assert folder.is_dir() and list(folder.iterdir()) == [] and not list(tmp_path.glob(".*.tmp"))
 
 
 @pytest.mark.slow

@@ -436,3 +436,72 @@ def test_capped_log_keeps_at_most_backups_plus_one_files(
     assert kept <= 1024 * (backups + 1)
     assert fig.bytes_seen == 20_000 and fig.bytes_dropped == 20_000 - kept and fig.cut
     assert (tmp_path / "svc.log").read_bytes().endswith(b"0049" * 100) or backups == 0
+
+
+def test_a_foreign_command_line_is_one_short_printable_line() -> None:
+    """A foreign listener's argv (newlines, an escape sequence, a megabyte) is named on one
+    line: the 'port in use' error stays one paragraph and nothing reaches the terminal raw."""
+    from toolkit.core.supervisor import describe
+
+    text = describe(42, ["python3", "-c", "import x\n\tx.run()\x1b[2J", "y" * 10_000, "tail"])
+    assert text.startswith("pid 42 (python3 -c import x x.run() [2J y")
+    assert "\n" not in text and "\x1b" not in text and len(text) < 320 and "tail" in text
+    assert describe(7, []) == "pid 7" and describe(None, []).startswith("a process")
+
+
+def test_a_service_that_never_turns_healthy_is_named_with_its_last_probe(
+    tmp_path: Path,
+) -> None:
+    """'did not become healthy' says what the last probe saw (here a 404), not only the URL."""
+    port = one_port()
+    text = (HEAD + f'[[services]]\nname = "web"\ncommand = ["{{{{python}}}}", "-m", '
+            f'"http.server", "{{{{port}}}}", "--bind", "127.0.0.1"]\nport = {port}\n'
+            f'health = "/no-such-page"\ncwd = "{tmp_path}"\nstartup_timeout_s = 2\n'
+            'stop_timeout_s = 2\n')
+    result = run_cycle(CycleConfig(write_contract(tmp_path, text), 1, 0.4, 0.2))
+    assert result.verdict == "fail"
+    assert "did not become healthy" in result.body["failure"]
+    assert "(last probe: 404)" in result.body["failure"], result.body["failure"]
+
+
+def test_a_full_disk_drops_service_log_bytes_but_keeps_draining_the_pipe() -> None:
+    """/dev/full answers every write with ENOSPC: the log pump used to die with a thread
+    traceback (and leave the service blocked on a full pipe); now it counts the bytes dropped
+    and drains to the end."""
+    import threading as th
+
+    from toolkit.core.logcap import CappedLog
+
+    errors: list[BaseException] = []
+    previous = th.excepthook
+    th.excepthook = lambda args: errors.append(args.exc_value or Exception())
+    try:
+        log = CappedLog(Path("/dev/full"), 10 * 2**20, 0)
+        r, w = os.pipe()
+        log.start(os.fdopen(r, "rb"))
+        payload = b"x" * (1 << 20)  # more than a pipe holds: a stopped pump would block here
+        with os.fdopen(w, "wb") as fh:
+            fh.write(payload)
+        fig = log.finish(timeout=10)
+    finally:
+        th.excepthook = previous
+    assert errors == [] and fig.bytes_seen == len(payload) and fig.bytes_dropped > 0
+
+
+def test_a_full_disk_is_a_one_paragraph_error_not_a_toolkit_bug(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import errno
+
+    from tests.conftest import run_cli
+
+    path = write_contract(tmp_path, HEAD, lock=False)
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x.lock"))
+
+    monkeypatch.setattr(contract_mod, "write_lock", full)
+    assert run_cli("contract", "lock", "--contract", str(path)) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "No space left on device writing" in err and "internal error" not in err
+    assert "[evidence].dir" in err

@@ -6,6 +6,7 @@ Each command group is its own module; importing it adds its commands to the clic
 
 from __future__ import annotations
 
+import errno
 import os
 
 import click
@@ -49,14 +50,31 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
-    except Exception as exc:  # a bug in the toolkit: still one paragraph and exit 2, no traceback
+    except OSError as exc:
+        if exc.errno not in _STORAGE_ERRNOS:
+            return _internal(exc)
+        where = f" writing {exc.filename}" if exc.filename else ""
         err_console.print(
-            f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}. This is a toolkit "
-            "bug; "
-            "rerun with TOOLKIT_DEBUG=1 for the traceback and report it."
-        )
-        if os.environ.get("TOOLKIT_DEBUG"):
-            raise
+            f"[red]error:[/] {escape(exc.strerror or str(exc))}{escape(where)}: the disk or "
+            "folder the toolkit writes to (evidence, logs, state) has no room or is read-only; "
+            "free space or point the contract's \\[evidence].dir elsewhere. A run cut short "
+            "this way is never sealed, so it never counts as passed.", soft_wrap=True)
         return 2
+    except Exception as exc:  # noqa: BLE001 - a toolkit bug: one paragraph, exit 2
+        return _internal(exc)
     return code if isinstance(code, int) else 0  # every command returns its exit code
 
+
+# a full disk, a quota, a read-only file system: the machine's state, not a toolkit bug
+_STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
+def _internal(exc: BaseException) -> int:
+    """A bug in the toolkit: one paragraph and exit code 2; the traceback on request."""
+    err_console.print(
+        f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}. This is a toolkit "
+        "bug; rerun with TOOLKIT_DEBUG=1 for the traceback and report it."
+    )
+    if os.environ.get("TOOLKIT_DEBUG"):
+        raise exc
+    return 2

@@ -97,11 +97,16 @@ def drill_history(contract_path: Path | None, as_json: bool, html_path: Path | N
     rows = read_history(c)
     if html_path is not None:
         from reports.drill_html import render_history
+        from toolkit.core.errors import UsageError
         from toolkit.core.evidence import atomic_write
 
-        atomic_write(
-            html_path, render_history(f"Drill history: {c.name} {c.version}", rows).encode()
-        )
+        page = render_history(f"Drill history: {c.name} {c.version}", rows).encode()
+        try:
+            atomic_write(html_path, page)
+        except OSError as exc:
+            raise UsageError(f"--html {html_path}: cannot write the page "
+                             f"({exc.strerror or exc}); give a file path in a writable folder"
+                             ) from None
         console.print(f"report: {html_path}")
     cols = ("run_id", "at", "faults", "rpo_s", "rto_s", "lost", "verdict")
     if as_json:

@@ -85,6 +85,9 @@ def _verify_scope(path: Path) -> tuple[Ledger | None, list[Path]]:
     folders = [path.absolute(), *path.absolute().parents]
     ledger = next((Ledger(f) for f in folders if (f / LEDGER).is_file()), None)
     runs = set(find_runs(path))
+    if ledger is None:  # deleted or replaced: this runner's head anchor still knows it
+        roots = [*folders, *(r.absolute().parent.parent for r in runs)]
+        ledger = next((Ledger(f) for f in roots if Ledger(f).anchored()), None)
     if ledger is not None and path.absolute() == ledger.root.absolute():
         runs |= {r for g in ledger.root.iterdir() if g.is_dir() and g.name != INVALIDATED
                  for r in g.iterdir() if r.is_dir() and g.name in gate_names}

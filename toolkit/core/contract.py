@@ -285,8 +285,10 @@ def expand(value: Any, variables: dict[str, Any]) -> Any:
 def load(path: str | os.PathLike[str]) -> Contract:
     """Read, validate and type a contract file. Every failure is a ContractError."""
     p = Path(path)
+    from toolkit.core.files import read_regular
+
     try:
-        data = p.read_bytes()
+        data = read_regular(p)
     except FileNotFoundError:
         raise ContractError(f"{p}: contract file not found; pass --contract PATH") from None
     except OSError as exc:

@@ -24,6 +24,7 @@ import platform as pyplatform
 import re
 import secrets
 import socket
+import stat
 import sys
 import tempfile
 import threading
@@ -292,6 +293,34 @@ def run_files(folder: Path) -> list[str]:
     return sorted(out)
 
 
+def plain_file(path: Path) -> bool:
+    """A regular file, not a link to one: verify never follows a link or opens a device,
+    FIFO or socket planted in a run (a link to /dev/zero used to hang it)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def irregular_entries(folder: Path) -> dict[str, str]:
+    """Links, FIFOs, devices and sockets below ``folder``: relative path -> what it is."""
+    out = {}
+    for base, dirs, names in os.walk(folder):
+        for name in dirs + names:
+            path = Path(base) / name
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode):
+                out[path.relative_to(folder).as_posix()] = f"a link to {os.readlink(path)}"
+            elif not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                out[path.relative_to(folder).as_posix()] = "a FIFO, device or socket"
+    return out
+
+
+def _irregular_problems(found: dict[str, str]) -> list[str]:
+    return [f"not a plain file: {rel} ({what}; a sealed run holds only plain files, and "
+            "verify does not follow or open it)" for rel, what in sorted(found.items())]
+
+
 def verify_run(folder: Path, keys: list[Any] | None = None) -> list[str]:
     """Problems found in one sealed run folder: its signature, then manifest and journal."""
     problems = verify_signature(folder, keys)
@@ -330,17 +359,22 @@ def verify_signature(folder: Path, keys: list[Any] | None = None) -> list[str]:
     if not (folder / MANIFEST).is_file() and not (folder / SIGNATURE).is_file():
         why = "never sealed (interrupted or killed) or hand-written"
         return [f"unsigned: {folder} has no {SIGNATURE} and no {MANIFEST}: {why}"]
+    irregular = irregular_entries(folder)
+    problems = _irregular_problems(irregular)
+    if SIGNATURE in irregular:
+        return problems
     try:
         stmt = read_statement(folder, keys)
     except signing.SignatureError as exc:
-        return [f"signature: {exc}"]
-    problems = []
+        return [*problems, f"signature: {exc}"]
     signed = signing.subjects_of(stmt)
     on_disk = {signing.subject_name(rel): rel for rel in run_files(folder) if rel != SIGNATURE}
     present = sorted(on_disk)
     for name in present:
         if name not in signed:
             problems.append(f"added: {name} (not in the signed statement)")
+        elif on_disk[name] in irregular:
+            continue  # named above, never opened
         elif sha256_file(folder / on_disk[name]) != signed[name]:
             problems.append(f"changed: {name} (differs from the signed digest)")
     gone = sorted(set(signed) - set(present))
@@ -367,6 +401,8 @@ def _binding(folder: Path, pred: dict[str, Any]) -> list[str]:
 
 def read_summary(folder: Path) -> dict[str, Any] | None:
     for path in sorted(folder.glob("*-summary-*.json")):
+        if not plain_file(path):
+            return None
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError, UnicodeDecodeError):
@@ -381,6 +417,9 @@ def verify_manifest(folder: Path) -> list[str]:
     manifest = folder / MANIFEST
     if not manifest.is_file():
         return [f"{folder}: no {MANIFEST}: the run was never sealed (interrupted or killed)"]
+    irregular = irregular_entries(folder)
+    if irregular:
+        return _irregular_problems(irregular)
     listed: dict[str, str] = {}
     # bytes, not read_text: universal newlines would turn a "\r" in a file name into a line break
     text = manifest.read_bytes().decode("utf-8", "surrogateescape")
@@ -406,6 +445,8 @@ def verify_manifest(folder: Path) -> list[str]:
 def verify_journal(path: Path) -> list[str]:
     if not path.is_file():
         return [f"removed: {path.name}"]
+    if not plain_file(path):
+        return _irregular_problems({path.name: "a link"})
     problems = []
     prev = GENESIS
     for n, raw in enumerate(path.read_bytes().splitlines(), 1):

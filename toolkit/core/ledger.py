@@ -28,7 +28,10 @@ from toolkit.core import signing
 from toolkit.core.errors import EvidenceError, ToolkitError
 from toolkit.core.evidence import (
     GENESIS,
+    JOURNAL,
+    MANIFEST,
     SIGNATURE,
+    plain_file,
     sha256_file,
     utc_now,
     verify_signature,
@@ -111,12 +114,19 @@ class Ledger:
         return _FileLock(self.path.with_name(LEDGER + ".lock"))
 
     def _raw_lines(self) -> list[bytes]:
+        if os.path.lexists(self.path) and not plain_file(self.path):
+            raise EvidenceError(f"{self.path}: the ledger is not a plain file (a link, FIFO or "
+                                "device put in its place); it is not followed or read")
         try:
             return [ln for ln in self.path.read_bytes().splitlines() if ln.strip()]
         except FileNotFoundError:
             return []
         except OSError as exc:
             raise EvidenceError(f"{self.path}: cannot read the ledger ({exc.strerror})") from None
+
+    def anchored(self) -> bool:
+        """This runner once wrote a ledger here (its head anchor exists), present or not."""
+        return self._anchor().is_file()
 
     def _anchor(self) -> Path:
         ident = hashlib.sha256(str(self.path.absolute()).encode()).hexdigest()[:32]
@@ -265,8 +275,10 @@ def check_attempt_allowed(ledger: Ledger, gate: str, name: str, version: str) ->
 def resolve_blocker(
     ledger: Ledger, gate: str, contract: dict[str, Any], root_cause: Path, fix: str
 ) -> dict[str, Any]:
+    from toolkit.core.files import read_regular_text
+
     try:
-        text = root_cause.read_text(encoding="utf-8")
+        text = read_regular_text(root_cause)
     except (OSError, UnicodeDecodeError) as exc:
         raise ToolkitError(f"{root_cause}: cannot read the root-cause file ({exc})") from None
     if not text.strip() or not fix.strip():
@@ -301,6 +313,11 @@ def quarantine(ledger: Ledger, run: Path, why: str) -> Path:
     if root not in run.parents or INVALIDATED in run.relative_to(root).parts:
         raise ToolkitError(
             f"{run}: not a run of the evidence folder {root} (or already quarantined)"
+        )
+    if run.parent.parent != root or not any((run / n).is_file() for n in (JOURNAL, MANIFEST)):
+        raise ToolkitError(  # a gate folder here moved every run of the gate, as one "run"
+            f"{run}: not a run folder (expected <evidence>/<gate>/<run id> holding "
+            f"{JOURNAL} or {MANIFEST}); quarantine one run at a time"
         )
     target = root / INVALIDATED / run.parent.name / run.name
     target.parent.mkdir(parents=True, exist_ok=True)

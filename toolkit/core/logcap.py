@@ -80,7 +80,7 @@ class CappedLog:
         while data:
             room = self.fig.max_bytes - self._written
             if room <= 0:
-                if not self._rotate():
+                if not self._rotate_or_drop():
                     self.fig.bytes_dropped += len(data)
                     return
                 continue
@@ -88,9 +88,21 @@ class CappedLog:
             if self._out is None or self._out.closed:
                 self.fig.bytes_dropped += len(part) + len(data)
                 return
-            self._out.write(part)
-            self._out.flush()
+            try:
+                self._out.write(part)
+                self._out.flush()
+            except OSError:  # a full or failing disk: drop, keep draining the service's pipe
+                self.fig.bytes_dropped += len(part) + len(data)
+                self._close_out()
+                return
             self._written += len(part)
+
+    def _rotate_or_drop(self) -> bool:
+        try:
+            return self._rotate()
+        except OSError:  # no room to rotate into: the rest is dropped, the pipe still drained
+            self._close_out()
+            return False
 
     def _rotate(self) -> bool:
         """Shift name.log -> name.log.1 -> ...; False when no backups are kept."""
@@ -112,7 +124,10 @@ class CappedLog:
 
     def _close_out(self) -> None:
         if self._out is not None and not self._out.closed:
-            self._out.close()
+            try:
+                self._out.close()
+            except OSError:  # its buffered tail could not be written (disk full): dropped
+                pass
 
     def finish(self, timeout: float = 2.0) -> LogFigures:
         """Wait for the pipe to drain (the service has exited); a descendant that still

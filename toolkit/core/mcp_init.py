@@ -445,11 +445,47 @@ def init(argv: list[str], sandbox: Path, out: Path, timeout: float = 60.0,
         rel = os.path.relpath(box, out.resolve().parent)
     except ValueError:
         rel = str(box)
-    out.parent.mkdir(parents=True, exist_ok=True)
     p.fingerprint = fingerprint(render(p, rel, env or {}))
-    out.write_text(render(p, rel, env or {}), encoding="utf-8")
+    _write_checked(out, render(p, rel, env or {}))
     contract_mod.write_lock(contract_mod.load(out))
     return p
+
+
+def _write_checked(out: Path, text: str) -> None:
+    """Write the contract only if it loads, and never over a link or a file init did not
+    write: a hand-written contract at --out was silently replaced, and a server command the
+    contract language cannot hold (``}}`` in it) left an invalid file behind."""
+    import tempfile
+
+    from toolkit.core import contract as contract_mod
+    from toolkit.core.evidence import atomic_write
+
+    if out.is_symlink() or (out.exists() and not _written_by_init(out)):
+        raise ContractError(f"{out} exists and was not written by `toolkit contract init`; "
+                            "refusing to replace it: pick another --out or remove it first")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".toml", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        try:
+            contract_mod.load(Path(tmp))
+        except ContractError as exc:
+            raise ContractError(
+                f"{str(exc).replace(tmp, str(out))} (written from the server's listing and "
+                "command line, which the contract cannot hold as they are; nothing written)"
+            ) from None
+        atomic_write(out, text.encode())
+    finally:
+        os.unlink(tmp)
+
+
+def _written_by_init(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(60).startswith(b"# Written by `toolkit contract init")
+    except OSError:
+        return False
 
 
 def _call(session: Any, name: str, args: dict[str, Any]) -> str | None:

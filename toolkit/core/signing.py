@@ -141,8 +141,10 @@ def public_key_from_raw(raw: bytes) -> Any:
 
 
 def read_trust_file(path: Path) -> list[Any]:
+    from toolkit.core.files import read_regular_text
+
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular_text(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise SignatureError(f"{path}: cannot read the trust file ({exc})") from None
     keys = []

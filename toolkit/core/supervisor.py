@@ -362,14 +362,16 @@ class Supervisor:
                     f"service {svc.name!r} exited with code {code} before it became healthy; "
                     f"see its log{self._log_hint(svc)}"
                 )
-            if url is None or probe(self._client, url, timeout=1.0)[0]:
+            healthy, last = (True, "") if url is None else probe(self._client, url, timeout=1.0)
+            if healthy:
                 run.healthy_at = time.monotonic()
                 self.snapshot()
                 self._emit(ServiceHealthy(svc.name, run.healthy_at - run.started_at))
                 return svc.name, run.healthy_at - run.started_at
             if time.monotonic() > deadline:
                 raise TargetError(f"service {svc.name!r} did not become healthy at {url} within "
-                                  f"{svc.startup_timeout_s:g} s; see its log{self._log_hint(svc)}")
+                                  f"{svc.startup_timeout_s:g} s (last probe: {last}); see its "
+                                  f"log{self._log_hint(svc)}")
             time.sleep(POLL_S)
         raise TargetError(f"service {svc.name!r}: start abandoned")
 
@@ -671,10 +673,19 @@ def remove_empty_cgroups(min_age_s: float = EMPTY_CGROUP_GRACE_S) -> list[str]:
 
 
 def describe(pid: int | None, cmdline: list[str]) -> str:
-    """'pid 123 (python -m http.server)' for messages."""
+    """'pid 123 (python -m http.server)' for messages: one line, each argument cut at 60
+    characters and the whole at 300 (a long ``-c`` script does not hide the arguments after
+    it); a foreign process's newlines, tabs and terminal control characters (an escape
+    sequence in its argv) are shown as spaces, never passed to the terminal."""
     if pid is None:
         return "a process the toolkit cannot see"
-    return f"pid {pid} ({' '.join(cmdline)})" if cmdline else f"pid {pid}"
+    text = " ".join(_short(a, 60) for a in cmdline)
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in _short(text, 300)).split())
+    return f"pid {pid} ({text})" if text else f"pid {pid}"
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _create_time(proc: psutil.Process) -> float:

@@ -216,11 +216,7 @@ class Engine:
 
     # ---------------------------------------------------------- targets
     def targets(self) -> dict[str, Target]:
-        wanted = set(self.cfg.surfaces)
-        unknown = wanted - {s.name for s in self.c.surfaces}
-        if unknown:
-            raise UsageError(f"no surface named {', '.join(sorted(unknown))}; surfaces: "
-                             f"{', '.join(s.name for s in self.c.surfaces)}")
+        wanted = check_surfaces(self.cfg, self.c)
         out = {}
         for surf in self.c.surfaces:
             if wanted and surf.name not in wanted:
@@ -539,6 +535,17 @@ class Engine:
                             f"and {len(at_rest)} state/config paths")]))
 
 
+def check_surfaces(cfg: AttackConfig, c: Contract) -> set[str]:
+    """The surfaces --surface names; an unknown one is a usage error (checked before the
+    attempt starts, so a typo leaves no failed attempt in the ledger)."""
+    wanted = set(cfg.surfaces)
+    unknown = wanted - {s.name for s in c.surfaces}
+    if unknown:
+        raise UsageError(f"no surface named {', '.join(sorted(unknown))}; surfaces: "
+                         f"{', '.join(s.name for s in c.surfaces)}")
+    return wanted
+
+
 def _dedupe(findings: list[Finding]) -> list[Finding]:
     """One finding per (attack, surface, weakness class, oracle), its payloads as variants."""
     from toolkit.core.model import group
@@ -554,6 +561,7 @@ def run_attacks(
         raise UsageError(f"--budget {cfg.budget!r}: use quick, standard or deep")
     attacks = select(cfg.selection)
     c = load_locked(cfg.contract_path)
+    check_surfaces(cfg, c)
     with gate_run(c, AttackGate.name, AttackGate.label, subscribers=subscribers) as run:
         from reports import attach
         from reports.evidence_files import AttackEvidenceWriter

@@ -170,7 +170,7 @@ def judge(outcomes: list[RunOutcome], expected: set[str]) -> dict[str, Any]:
 def run_determinism(cfg: DeterminismConfig, subscribers: Sequence[Subscriber] = ()) -> GateResult:
     c = load_locked(cfg.contract_path)
     spec = c.need(c.determinism, "determinism", "determinism")
-    runs = cfg.runs or spec.runs
+    runs = spec.runs if cfg.runs is None else cfg.runs  # --runs 0 is an error, not "default"
     if runs < 2:
         raise UsageError(f"--runs {runs}: determinism needs at least 2 runs")
     expected = set(spec.expected_failures)

@@ -23,6 +23,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import re
 import tarfile
 from dataclasses import dataclass, field
@@ -559,16 +560,21 @@ def keygen(path: Path) -> Path:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from securesystemslib.signer import CryptoSigner  # type: ignore[attr-defined]
 
-    if path.exists():
-        raise ToolkitError(f"{path} exists; refusing to overwrite a release key")
+    pub = path.with_suffix(path.suffix + ".pub")
+    for p in (path, pub):  # lexists: a dangling or looping link is a name in use too
+        if os.path.lexists(p):
+            raise ToolkitError(f"{p} exists; refusing to overwrite a release key or its .pub")
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    atomic_write(path, pem)
-    path.chmod(0o600)
-    pub = path.with_suffix(path.suffix + ".pub")
-    atomic_write(pub, (signing.key_line(CryptoSigner(key).public_key) + "\n").encode())
+    try:
+        atomic_write(path, pem)  # a mkstemp file: 0600 from the start
+        path.chmod(0o600)
+        atomic_write(pub, (signing.key_line(CryptoSigner(key).public_key) + "\n").encode())
+    except OSError as exc:
+        raise ToolkitError(f"{path}: cannot write the release key ({exc.strerror or exc}); "
+                           "pick a writable folder") from None
     return pub
 
 

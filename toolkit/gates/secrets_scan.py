@@ -126,12 +126,23 @@ def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
         raise ToolkitError("git is not installed; --staged and --changed-since need it") from None
 
 
+def _git_reason(stderr: str) -> str:
+    """git's own reason on one line: its 'fatal:'/'error:' line, not the usage text that
+    follows it (outside a repository git printed a page of options into the error)."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    told = [ln for ln in lines if ln.startswith(("fatal:", "error:"))] or lines[:1]
+    reason = " ".join(told)[:200] or "no reason given"
+    if "not a git repository" in stderr.lower():
+        reason += " (run it inside a git work tree)"
+    return reason
+
+
 def git_files(staged: bool, since: str | None, cwd: Path) -> list[Path]:
     args = ["diff", "--name-only", "--diff-filter=ACMR"]
     args += ["--cached"] if staged else [f"{since}...HEAD"] if since else []
     out = _git(args, cwd)
     if out.returncode != 0:
-        raise UsageError(f"git could not list files ({' '.join(args)}): {out.stderr.strip()[:200]}")
+        raise UsageError(f"git could not list files ({' '.join(args)}): {_git_reason(out.stderr)}")
     top = _git(["rev-parse", "--show-toplevel"], cwd).stdout.strip()
     base = Path(top) if top else cwd
     return [base / line for line in out.stdout.splitlines() if line.strip()]
@@ -390,7 +401,10 @@ def load_baseline(path: Path | None) -> tuple[Any, dict[str, Any] | None]:
 
     if path is None or not path.exists():
         return SecretsCollection(), None
+    from toolkit.core.files import read_regular
+
     try:
+        read_regular(path)  # a FIFO or device is refused, not read for ever
         raw = ds_baseline.load_from_file(str(path))
         return SecretsCollection.load_from_baseline(ds_baseline.upgrade(raw)), raw
     except Exception as exc:  # noqa: BLE001 - any malformed baseline is one clear error

@@ -64,14 +64,7 @@ class Soak:
         if not spec.traffic:
             raise ContractError(f"{c.path}: [soak] needs at least one [[soak.traffic]]")
         self.spec = spec
-        self.duration = _pick(cfg.duration_s, spec.duration)
-        self.warmup = cfg.warmup_s if cfg.warmup_s is not None else \
-            min(spec.warmup, self.duration / 5)
-        self.window_s = _pick(cfg.sample_s, spec.window)
-        self.stuck_s = _pick(cfg.request_timeout_s, spec.stuck_after)
-        if self.duration <= 0 or self.warmup >= self.duration or self.window_s <= 0:
-            raise UsageError(f"--duration {self.duration:g}s must be positive and longer than the "
-                             f"warmup ({self.warmup:g}s); the window ({self.window_s:g}s) positive")
+        self.duration, self.warmup, self.window_s, self.stuck_s = timings(cfg, c)
         self.th = spec.thresholds
         self.seed = cfg.seed if cfg.seed is not None else run.seed
         self.classes = [TrafficClass(c, t, self.duration / 5) for t in spec.traffic]
@@ -155,31 +148,54 @@ def _copy(stats: ClassStats) -> ClassStats:
     return ClassStats().merge(stats)
 
 
+def timings(cfg: SoakConfig, c: Contract) -> tuple[float, float, float, float]:
+    """Duration, warmup, window and stuck-after in seconds: options over the contract's.
+
+    Called before the attempt starts too, so a mistyped option is a usage error that
+    leaves no failed attempt in the ledger (two of those would block the gate).
+    """
+    spec = c.need(c.soak, "soak", "soak")
+    duration = _pick(cfg.duration_s, spec.duration)
+    warmup = cfg.warmup_s if cfg.warmup_s is not None else min(spec.warmup, duration / 5)
+    window = _pick(cfg.sample_s, spec.window)
+    if duration <= 0 or warmup >= duration or window <= 0:
+        raise UsageError(f"--duration {duration:g}s must be positive and longer than the "
+                         f"warmup ({warmup:g}s); the window ({window:g}s) positive")
+    return duration, warmup, window, _pick(cfg.request_timeout_s, spec.stuck_after)
+
+
+def _check_engine(cfg: SoakConfig) -> None:
+    if cfg.engine == "locust":
+        import importlib.util
+
+        if importlib.util.find_spec("locust") is None:
+            raise UsageError("--engine locust: Locust is not installed here; "
+                             "pip install 'release-gate-toolkit[locust]' (or -e '.[locust]')")
+        if cfg.workers < 1:
+            raise UsageError(f"--workers {cfg.workers}: the locust engine needs at least one")
+    elif cfg.engine != "builtin":
+        raise UsageError(f"--engine {cfg.engine!r}: use builtin or locust")
+
+
 def _pick(cli: float | None, contract: float) -> float:
     """A command-line value over the contract's (which holds its declared default)."""
     return float(cli if cli is not None else contract)
 
 
 def _engine(soak: Soak, run: GateRun) -> Engine | LocustEngine:
+    _check_engine(soak.cfg)
     if soak.cfg.engine == "locust":
-        import importlib.util
-
-        if importlib.util.find_spec("locust") is None:
-            raise UsageError("--engine locust: Locust is not installed here; "
-                             "pip install 'release-gate-toolkit[locust]' (or -e '.[locust]')")
-        if soak.cfg.workers < 1:
-            raise UsageError(f"--workers {soak.cfg.workers}: the locust engine needs at least one")
         return LocustEngine(soak.c.path, soak.classes, soak.seed, soak.duration, soak.window_s,
                             soak.stuck_s, soak.observe, soak.cfg.workers,
                             run.evidence.dir / "service-logs")
-    if soak.cfg.engine != "builtin":
-        raise UsageError(f"--engine {soak.cfg.engine!r}: use builtin or locust")
     return Engine(soak.classes, soak.seed, soak.duration, soak.window_s, soak.stuck_s, soak.observe)
 
 
 def run_soak(cfg: SoakConfig, subscribers: Sequence[Subscriber] = ()) -> GateResult:
     """Gate 2; ``subscribers`` (a progress display) attach to the run's bus first."""
     c = load_locked(cfg.contract_path)
+    timings(cfg, c)  # bad options: a usage error before the attempt, not a failed attempt
+    _check_engine(cfg)
     with gate_run(c, SoakGate.name, SoakGate.label, subscribers=subscribers) as run:
         from reports.evidence_files import MinuteMetricsWriter
         from reports.soak_html import SoakHtmlWriter
