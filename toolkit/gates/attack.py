@@ -743,11 +743,15 @@ def _gist(reply: Reply, payload: str) -> str:
     text = reply.text
     try:
         found = json.loads(text)
-        text = str(found.get("message", text)) if isinstance(found, dict) else text
     except ValueError:
-        pass
+        found = None
+    if isinstance(found, dict) and isinstance(found.get("content"), list):  # an isError result
+        text = "\n".join(str(x) for x in found["content"])
+    elif isinstance(found, dict) and "message" in found:  # a JSON-RPC error
+        text = str(found["message"])
     if len(payload) >= 3:
         text = text.replace(payload, "<arg>")
     lines = [" ".join(x.split()) for x in text.splitlines() if x.strip()] or ["(empty)"]
-    head, tail = lines[0][:100], lines[-1][:140]
-    return head if len(lines) == 1 else f"{head} ... {tail}"
+    if len(lines) == 1 and len(lines[0]) > 240:
+        return f"{lines[0][:100]} ... {lines[0][-140:]}"
+    return lines[0] if len(lines) == 1 else f"{lines[0][:100]} ... {lines[-1][-140:]}"
