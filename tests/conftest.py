@@ -122,6 +122,13 @@ def reference_copy(folder: Path) -> Path:
     text = text.replace('"../targets/', f'"{REPO}/targets/').replace(
         '"../.secrets.baseline"', '".secrets.baseline"'
     )
+    # latency limits judge this machine's load, not the toolkit: a test soak of the reference
+    # stack judges errors, leaks, deaths and stuck requests (latency verdicts: test_soak's data
+    # and slow-fixture tests)
+    for key, value in (("p95_ms = 2000", "p95_ms = 60000"),
+                       ("p95_spike_floor_ms = 20", "p95_spike_floor_ms = 60000")):
+        assert key in text, key  # the reference contract changed: revisit this override
+        text = text.replace(key, value)
     return write_contract(folder, text)
 
 

@@ -550,7 +550,7 @@ def test_60s_warmup_with_200_backups_and_a_seed_that_reproduces(tmp_path: Path) 
     path, ports = reference_on_free_ports(tmp_path)
     seed = 424242
     planned = plan(DrillConfig(path, seed=seed))[1]
-    result = run_drill(DrillConfig(path, seed=seed, warmup_s=60.0, backup_interval_s=0.2))
+    result = run_drill(DrillConfig(path, seed=seed, warmup_s=60.0, backup_interval_s=0.05))
     b = result.body
     assert result.verdict == "pass", b
     assert b["seed"] == seed and planned == f"faults {', '.join(b['faults'])}"
