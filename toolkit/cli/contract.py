@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -69,6 +70,12 @@ def contract_verify(contract_path: Path | None) -> int:
 )
 @click.option("--env", "env_pairs", multiple=True, metavar="NAME=VALUE",
               help="Environment for the server, also written into each surface (repeatable).")
+@click.option("--keep-unverified", is_flag=True,
+              help="Write every candidate surface, without probing for a harmless call first.")
+@click.option("--probe-budget", type=float, default=90.0, show_default=True,
+              help="Seconds for probing every candidate surface's harmless baseline.")
+@click.option("--call-timeout", type=float, default=10.0, show_default=True,
+              help="Seconds one probing tool call may take.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def contract_init(
     mcp_stdio: bool,
@@ -76,6 +83,9 @@ def contract_init(
     out: Path,
     timeout: float,
     env_pairs: tuple[str, ...],
+    keep_unverified: bool,
+    probe_budget: float,
+    call_timeout: float,
     command: tuple[str, ...],
 ) -> int:
     """Write a locked contract from an MCP server's own tool listing: one surface per attackable
@@ -88,10 +98,36 @@ def contract_init(
     if bad:
         raise UsageError(f"--env {bad[0]!r}: write NAME=VALUE")
     env = dict(e.split("=", 1) for e in env_pairs)
-    plan = init(list(command), sandbox, out, timeout, env)
+    if min(timeout, probe_budget, call_timeout) <= 0:
+        raise UsageError("--timeout, --probe-budget and --call-timeout must be positive")
+    verify = None if keep_unverified else _verifier(probe_budget)
+    plan = init(list(command), sandbox, out, timeout, env, verify, call_timeout)
     for s in plan.surfaces:
-        console.print(f"  {s.name}: {s.cls}{' (repository)' if s.repository else ''}"
-                      f"{' (writes)' if s.writes else ''}", markup=False)
-    console.print(f"{out}: {len(plan.surfaces)} surfaces from {plan.server!r} "
-                  f"({len(plan.skipped)} tools with nothing to attack), locked", markup=False)
+        if s.name in plan.excluded:
+            console.print(f"  excluded {s.name}: {plan.excluded[s.name]}", markup=False)
+        else:
+            console.print(f"  {s.name}: {s.cls}{' (repository)' if s.repository else ''}"
+                          f"{' (writes)' if s.writes else ''}", markup=False)
+    probed = "" if plan.probe_s is None else f", probed in {plan.probe_s:.1f} s"
+    excluded = (f"{len(plan.excluded)} excluded: no harmless call accepted; attack them by "
+                "fixing the environment or editing the contract" if plan.excluded
+                else "none excluded")
+    console.print(f"{out}: {len(plan.surfaces)} surfaces from {plan.server!r}, {excluded} "
+                  f"({len(plan.skipped)} tools with nothing to attack{probed}), locked",
+                  markup=False)
+    if plan.unverified:
+        console.print(f"  not probed within --probe-budget (kept): {', '.join(plan.unverified)}",
+                      markup=False)
     return 0
+
+
+def _verifier(budget: float) -> Callable[[Path], tuple[dict[str, str], list[str], float]]:
+    """The attack engine's baseline discovery, run on the candidate contract."""
+
+    def verify(path: Path) -> tuple[dict[str, str], list[str], float]:
+        from toolkit.gates.attack import probe_baselines
+
+        probe = probe_baselines(contract_mod.load(path), budget)
+        return probe.excluded, probe.unverified, probe.seconds
+
+    return verify

@@ -13,6 +13,8 @@ import json
 import os
 import re
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +66,13 @@ class Plan:
     skipped: list[str] = field(default_factory=list)
     fingerprint: str = ""  # of the written contract: its version's build metadata
     told: list[str] = field(default_factory=list)  # tools whose arguments their own errors named
+    excluded: dict[str, str] = field(default_factory=dict)  # surface -> why no call was accepted
+    unverified: list[str] = field(default_factory=list)  # not probed within the time budget
+    probe_s: float | None = None  # how long the baseline probe took (None: not probed)
+
+
+# (contract file) -> (excluded surface -> reason, surfaces not settled in time, seconds)
+Verify = Callable[[Path], tuple[dict[str, str], list[str], float]]
 
 
 def schema_type(prop: dict[str, Any]) -> str:
@@ -355,34 +364,60 @@ def fingerprint(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:12]
 
 
-def render(p: Plan, sandbox_value: str, env: dict[str, str] | None = None) -> str:
+def render(p: Plan, sandbox_value: str, env: dict[str, str] | None = None,
+           timeout_s: float = 20) -> str:
     name = re.sub(r"[^A-Za-z0-9_.-]", "-", p.server) or "mcp-server"
     lines = ["# Written by `toolkit contract init --mcp-stdio` from the server's own tool listing.",
              f"# Tools with no argument an attack class fits: {', '.join(p.skipped) or 'none'}.",
              *([(f"# Listed without arguments; named by their own refusal of {{}}: "
                 f"{', '.join(p.told)}.")] if p.told else []),
+             *([f"# Not probed within init's time budget (kept): {', '.join(p.unverified)}."]
+               if p.unverified else []),
              "[contract]", f"name = {toml_value(name)}", f"version = {toml_value(version(p))}",
              ""]
     for s in p.surfaces:
-        lines += [
-            "[[surfaces]]",
-            f"name = {toml_value(s.name)}",
-            f"classes = [{toml_value(s.cls)}]",
-            'transport = "mcp-stdio"',
-            f"sandbox = {toml_value(sandbox_value)}",
-            f"command = {toml_value(p.argv)}",
-            f"tool = {toml_value(s.tool)}",
-            f"arguments = {toml_value(s.arguments)}",
-            "timeout_s = 20",
-        ]
-        if env:
-            lines.append(f"env = {toml_value(env)}")
-        if s.writes:
-            lines.append("writes = true")
-        if s.repository:
-            lines.append("repository = true")
-        lines.append("")
+        if s.name not in p.excluded:
+            lines += _surface_lines(p, s, sandbox_value, env, timeout_s)
+    if p.excluded:
+        lines += EXCLUDED_HEAD
+    for s in p.surfaces:
+        if s.name in p.excluded:
+            lines += [f"# reason: {p.excluded[s.name]}"]
+            lines += ["# " + x if x else "#" for x in
+                      _surface_lines(p, s, sandbox_value, env, timeout_s)]
     return "\n".join(lines)
+
+
+EXCLUDED_HEAD = [
+    "# ---- excluded_surfaces: no harmless call was accepted at init, so `toolkit attack`",
+    "# could not tell an attack from a failure (a missing backend, cluster or credentials).",
+    "# Fix the environment and re-run init, or uncomment a surface (and bump the version) to",
+    "# attack it anyway.",
+    "",
+]
+
+
+def _surface_lines(p: Plan, s: Surface, sandbox_value: str, env: dict[str, str] | None,
+                   timeout_s: float) -> list[str]:
+    lines = [
+        "[[surfaces]]",
+        f"name = {toml_value(s.name)}",
+        f"classes = [{toml_value(s.cls)}]",
+        'transport = "mcp-stdio"',
+        f"sandbox = {toml_value(sandbox_value)}",
+        f"command = {toml_value(p.argv)}",
+        f"tool = {toml_value(s.tool)}",
+        f"arguments = {toml_value(s.arguments)}",
+        f"timeout_s = {toml_value(timeout_s)}",
+    ]
+    if env:
+        lines.append(f"env = {toml_value(env)}")
+    if s.writes:
+        lines.append("writes = true")
+    if s.repository:
+        lines.append("repository = true")
+    lines.append("")
+    return lines
 
 
 # ------------------------------------------------------------------ the command
@@ -405,9 +440,12 @@ class _Maker:
 
 
 def init(argv: list[str], sandbox: Path, out: Path, timeout: float = 60.0,
-         env: dict[str, str] | None = None) -> Plan:
+         env: dict[str, str] | None = None, verify: Verify | None = None,
+         call_timeout: float = 20) -> Plan:
     """Start the server, list its tools, write and lock the contract; every failure is a
-    ToolkitError.
+    ToolkitError. ``verify`` (the attack engine's baseline discovery, given by the caller)
+    probes each candidate surface; those with no accepted harmless call are written
+    commented out, with the reason.
     """
     from toolkit.core import contract as contract_mod
     from toolkit.core.baseline import make_repository
@@ -429,7 +467,8 @@ def init(argv: list[str], sandbox: Path, out: Path, timeout: float = 60.0,
     try:
         info = session.initialize()
         tools = validate(session.raw_tools())
-        told = fill_schemas(lambda name, args: _call(session, name, args), tools)
+        ends = time.monotonic() + timeout
+        told = fill_schemas(lambda name, args: _call(session, name, args, ends), tools)
     finally:
         session.close()
     server = str((info.get("serverInfo") or {}).get("name") or Path(argv[0]).name)
@@ -445,6 +484,9 @@ def init(argv: list[str], sandbox: Path, out: Path, timeout: float = 60.0,
         rel = os.path.relpath(box, out.resolve().parent)
     except ValueError:
         rel = str(box)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if verify is not None:
+        _probe(p, verify, out, rel, env or {}, call_timeout)
     p.fingerprint = fingerprint(render(p, rel, env or {}))
     _write_checked(out, render(p, rel, env or {}))
     contract_mod.write_lock(contract_mod.load(out))
@@ -488,11 +530,35 @@ def _written_by_init(path: Path) -> bool:
         return False
 
 
-def _call(session: Any, name: str, args: dict[str, Any]) -> str | None:
+def _probe(p: Plan, verify: Verify, out: Path, rel: str, env: dict[str, str],
+           call_timeout: float) -> None:
+    """Write the candidate contract beside ``out`` (its sandbox is relative to that folder),
+    let ``verify`` run the baseline discovery on it, and note what it could not use.
+    """
+    trial = out.with_name(f".{out.name}.probe.toml")
+    trial.write_text(render(p, rel, env, call_timeout), encoding="utf-8")
+    try:
+        p.excluded, p.unverified, p.probe_s = verify(trial)
+    finally:
+        trial.unlink(missing_ok=True)
+    if len(p.excluded) == len(p.surfaces):
+        reasons = "; ".join(f"{n}: {why}" for n, why in list(p.excluded.items())[:3])
+        raise TargetError(
+            f"all {len(p.surfaces)} candidate surfaces of {p.server!r} were excluded: no "
+            "harmless call was accepted on any, so there is nothing `toolkit attack` could tell "
+            f"apart from a failure ({reasons}). Fix the environment the server needs (backend, "
+            "cluster, credentials) and re-run init, or use --keep-unverified to write them anyway"
+        )
+
+
+def _call(session: Any, name: str, args: dict[str, Any], ends: float) -> str | None:
     from toolkit.core.mcp_transport import content_text
 
+    left = min(10.0, ends - time.monotonic())
+    if left <= 0:
+        return None  # init's time for asking tools their arguments is spent
     try:
-        msg = session.request("tools/call", {"name": name, "arguments": args}, deadline=10.0)
+        msg = session.request("tools/call", {"name": name, "arguments": args}, deadline=left)
     except TargetError:
         return None
     result = msg.get("result")

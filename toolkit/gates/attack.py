@@ -640,3 +640,126 @@ class AttackGate:
 
     def run(self, plan: AttackConfig) -> GateResult:
         return run_attacks(plan)[0]
+
+
+# ---------------------------------------------------------------- baselines, before a run
+
+class OutOfTime(TargetError):
+    """The probe's total time budget ran out before this surface was settled."""
+
+
+@dataclass
+class Probe:
+    """What baseline discovery made of each surface, before any attack (``contract init``)."""
+
+    excluded: dict[str, str] = field(default_factory=dict)  # surface -> why no form was usable
+    unverified: list[str] = field(default_factory=list)  # not settled within the time budget
+    seconds: float = 0.0
+
+
+class _Quiet:
+    """A stand-in for the gate run while probing: no bus, no evidence, nothing to seal."""
+
+    def emit(self, event: Any) -> None:
+        """Probe events are not evidence: no gate is running."""
+
+    def log(self, message: str) -> None:
+        """Nothing to log to."""
+
+
+class _Prober(Engine):
+    """The engine's own target set-up (planting, delivery, ``discover``), with each trial
+    reply kept so an excluded surface can say what the server answered.
+    """
+
+    def __init__(self, c: Contract, deadline: float):
+        from typing import cast
+
+        super().__init__(AttackConfig(c.path, seed=0, start_stack=False), c,
+                         cast(GateRun, _Quiet()))
+        self.deadline = deadline
+        self.answers: dict[str, list[tuple[Any, Reply]]] = {}
+
+    def _trial(self, target: Target) -> Callable[[Any], Reply]:  # type: ignore[override]
+        send = Engine._trial(target)
+        seen = self.answers.setdefault(target.name, [])
+
+        def timed(payload: Any) -> Reply:
+            if time.monotonic() > self.deadline:
+                raise OutOfTime("the probe's time budget ran out")
+            reply = send(payload)
+            seen.append((payload, reply))
+            return reply
+
+        return timed
+
+
+def probe_baselines(c: Contract, budget_s: float = 120.0) -> Probe:
+    """Run ``attack``'s baseline discovery on every surface of ``c`` against the live target,
+    sending no attack payload. A surface is excluded when ``attack`` could not attack it: no
+    form accepted (nor kept for an injection oracle), or no reply at all.
+    """
+    t0 = time.monotonic()
+    engine = _Prober(c, t0 + budget_s)
+    out = Probe()
+    try:
+        for surf in c.surfaces:
+            if time.monotonic() > engine.deadline:
+                out.unverified.append(surf.name)
+                continue
+            try:
+                target = engine._target(surf)
+            except OutOfTime:
+                out.unverified.append(surf.name)
+                continue
+            except ToolkitError as exc:
+                out.excluded[surf.name] = _why(engine.answers.get(surf.name, []), str(exc))
+                continue
+            if target.baseline is None or target.baseline.status is None:
+                out.excluded[surf.name] = _why(engine.answers.get(surf.name, []),
+                                               "; ".join(target.notes) or "no reply")
+    finally:
+        engine.stop()
+        engine.cleanup()
+    out.seconds = time.monotonic() - t0
+    return out
+
+
+def _why(answers: list[tuple[Any, Reply]], fallback: str) -> str:
+    """"N forms tried; the server answered: ..." with each distinct answer once (its own
+    argument blanked out), else the discovery's own message.
+    """
+    if not answers:
+        return " ".join(fallback.split())[:400]
+    said: list[str] = []
+    for payload, reply in answers:
+        line = _gist(reply, str(payload)) if reply.status is not None \
+            else f"no reply ({reply.error})"
+        if line not in said:
+            said.append(line)
+    more = f" (+{len(said) - 2} other answers)" if len(said) > 2 else ""
+    return (f"{len(answers)} harmless forms tried, none accepted; the server answered: "
+            + " | ".join(said[:2]) + more)
+
+
+def _gist(reply: Reply, payload: str) -> str:
+    """A refusal in one short line: its message's first line and, when it goes on, its last
+    (where a command's own error, "connection refused", usually is).
+    """
+    import json
+
+    text = reply.text
+    try:
+        found = json.loads(text)
+    except ValueError:
+        found = None
+    if isinstance(found, dict) and isinstance(found.get("content"), list):  # an isError result
+        text = "\n".join(str(x) for x in found["content"])
+    elif isinstance(found, dict) and "message" in found:  # a JSON-RPC error
+        text = str(found["message"])
+    if len(payload) >= 3:
+        text = text.replace(payload, "<arg>")
+    lines = [" ".join(x.split()) for x in text.splitlines() if x.strip()] or ["(empty)"]
+    if len(lines) == 1 and len(lines[0]) > 240:
+        return f"{lines[0][:100]} ... {lines[0][-140:]}"
+    return lines[0] if len(lines) == 1 else f"{lines[0][:100]} ... {lines[-1][-140:]}"
