@@ -9,12 +9,13 @@ on the result unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -484,6 +485,7 @@ def init(argv: list[str], sandbox: Path, out: Path, timeout: float = 60.0,
         rel = os.path.relpath(box, out.resolve().parent)
     except ValueError:
         rel = str(box)
+    _refuse_foreign(out)  # before the probe: a file init may not replace ends it at once
     out.parent.mkdir(parents=True, exist_ok=True)
     if verify is not None:
         _probe(p, verify, out, rel, env or {}, call_timeout)
@@ -497,15 +499,28 @@ def _write_checked(out: Path, text: str) -> None:
     """Write the contract only if it loads, and never over a link or a file init did not
     write: a hand-written contract at --out was silently replaced, and a server command the
     contract language cannot hold (``}}`` in it) left an invalid file behind."""
-    import tempfile
-
-    from toolkit.core import contract as contract_mod
     from toolkit.core.evidence import atomic_write
 
+    _refuse_foreign(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with _checked_copy(out, text):
+        atomic_write(out, text.encode())
+
+
+def _refuse_foreign(out: Path) -> None:
     if out.is_symlink() or (out.exists() and not _written_by_init(out)):
         raise ContractError(f"{out} exists and was not written by `toolkit contract init`; "
                             "refusing to replace it: pick another --out or remove it first")
-    out.parent.mkdir(parents=True, exist_ok=True)
+
+
+@contextlib.contextmanager
+def _checked_copy(out: Path, text: str) -> Iterator[Path]:
+    """``text`` in a fresh private file beside ``out``, once it loads as a contract;
+    removed on the way out. A text that does not load is an error naming ``out``."""
+    import tempfile
+
+    from toolkit.core import contract as contract_mod
+
     fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".toml", dir=out.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -517,7 +532,7 @@ def _write_checked(out: Path, text: str) -> None:
                 f"{str(exc).replace(tmp, str(out))} (written from the server's listing and "
                 "command line, which the contract cannot hold as they are; nothing written)"
             ) from None
-        atomic_write(out, text.encode())
+        yield Path(tmp)
     finally:
         os.unlink(tmp)
 
@@ -535,12 +550,8 @@ def _probe(p: Plan, verify: Verify, out: Path, rel: str, env: dict[str, str],
     """Write the candidate contract beside ``out`` (its sandbox is relative to that folder),
     let ``verify`` run the baseline discovery on it, and note what it could not use.
     """
-    trial = out.with_name(f".{out.name}.probe.toml")
-    trial.write_text(render(p, rel, env, call_timeout), encoding="utf-8")
-    try:
+    with _checked_copy(out, render(p, rel, env, call_timeout)) as trial:
         p.excluded, p.unverified, p.probe_s = verify(trial)
-    finally:
-        trial.unlink(missing_ok=True)
     if len(p.excluded) == len(p.surfaces):
         reasons = "; ".join(f"{n}: {why}" for n, why in list(p.excluded.items())[:3])
         raise TargetError(
