@@ -76,22 +76,22 @@ def test_all_failing_server_is_exit_2_with_the_reason(
     assert code == 2 and not out.exists()
     assert "all 2 candidate surfaces" in err and "nothing `toolkit attack` could tell" in err
     assert "ECONNREFUSED" in err and "--keep-unverified" in err
-    assert not list(tmp_path.glob(".init.toml.probe*"))
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".init")]  # no trial
 
 
 def test_a_tool_that_never_answers_does_not_hang_init(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     t0 = time.monotonic()
-    code, out = _init(tmp_path, "--call-timeout", "3", "--probe-budget", "40",
+    code, out = _init(tmp_path, "--call-timeout", "1", "--probe-budget", "10",
                       server=("--hang",))
     took = time.monotonic() - t0
     both = capsys.readouterr()
     said = " ".join(both.out.split())
     assert code == 0, both.err
-    assert took < 90, took  # the budget and one call timeout at most, plus start-up
+    assert took < 60, took  # the budget and one call timeout at most, plus start-up
     assert "excluded apply_manifest-filename" in said and "no reply" in said
-    assert "gave no answer to tools/call within 3 s" in said
+    assert "gave no answer to tools/call within 1 s" in said
     # read_file is probed in what is left of the budget, or kept unprobed: never dropped
     kept = [s.name for s in contract_mod.load(out).surfaces]
     assert kept == ["read_file-path"]

@@ -75,7 +75,7 @@ def contract_verify(contract_path: Path | None) -> int:
 @click.option("--probe-budget", type=float, default=90.0, show_default=True,
               help="Seconds for probing every candidate surface's harmless baseline.")
 @click.option("--call-timeout", type=float, default=10.0, show_default=True,
-              help="Seconds one probing call (the server's start included) may take.")
+              help="Seconds one probing tool call may take (a start-up gets 15 s at least).")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def contract_init(
     mcp_stdio: bool,

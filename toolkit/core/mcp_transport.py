@@ -250,7 +250,9 @@ class McpServer:
     """
 
     def __init__(self, argv: list[str], env: dict[str, str], cwd: str | None, timeout: float):
-        self.session = StdioSession(argv, env, cwd, timeout)
+        # starting (an interpreter, npx) is not a tool call: a short per-call timeout must not
+        # cut the server's start-up short
+        self.session = StdioSession(argv, env, cwd, max(timeout, DEADLINE_S))
         self.users = 0
         try:
             self.info = self.session.initialize()
@@ -258,6 +260,7 @@ class McpServer:
         except TargetError:
             self.session.close()
             raise
+        self.session.deadline = timeout
 
 
 ServerKey = tuple[str, ...]
