@@ -65,7 +65,7 @@ def test_non_conforming_server_still_attacked(tmp_path: Path) -> None:
     assert result.body["payloads_sent"] > 20
 
 
-@pytest.mark.parametrize("mode,message", [("silent", "no answer to initialize within 2 s"),
+@pytest.mark.parametrize("mode,message", [("silent", "no answer to initialize within 15 s"),
                                           ("exit", "exited (code 3) during tools/call"),
                                           ("garbage", "non-JSON line")])
 def test_hostile_servers_are_reported_not_passed(tmp_path: Path, mode: str, message: str,
