@@ -31,6 +31,7 @@ ID_RE = re.compile(r"^T-[A-Z]{2,8}-\d{3}$")
 ENTRY_POINT_GROUP = "release_gate_toolkit.attacks"
 BUDGETS = {"quick": 8, "standard": 40, "deep": 400}
 MAX_SILENT = 3  # consecutive requests without any reply before a surface is declared gone
+RETRY_S = 5.0  # the fresh-connection retry of a payload that got no reply waits at most this
 
 
 @dataclass(frozen=True)
@@ -338,19 +339,27 @@ class Target:
     planted: Any = None  # the benign file and folder planted for the baseline
     revive: Callable[[Target, Any, Reply], bool] | None = None  # restarts a dead target
     crashes: list[Finding] = field(default_factory=list)  # crash findings made while sending
+    unanswered: int = 0  # requests that timed out, even when retried on a fresh connection
+    dropped: int = 0  # requests the live target hung up on without a reply (retried too)
+    retried: int = 0  # requests answered only when retried on a fresh connection
 
     def send(self, payload: Any, **kw: Any) -> Reply:
         """Deliver one payload; a surface that stops answering ends the case instead of hanging the
         run.
 
         A target that died (or wedged) on a payload is restarted by ``revive`` and the attack
-        goes on; the crash itself becomes a finding kept in ``crashes``.
+        goes on; the crash itself becomes a finding kept in ``crashes``. A payload that got no
+        reply from a live target is sent once more on a fresh connection; what still gets no
+        reply is counted (``unanswered`` when it timed out, ``dropped`` when the target hung
+        up), so a case cannot pass on payloads nobody answered.
         """
         self.sent += 1
         reply: Reply = self.deliver.send(payload, **kw)
         if reply.status is None and self.revive is not None and self.revive(self, payload, reply):
             self.silent = 0
             return reply
+        if reply.status is None:
+            reply = self._retry(payload, reply, kw)
         self.silent = self.silent + 1 if reply.status is None else 0
         if self.silent >= MAX_SILENT and self._still_answers():
             self.silent = 0
@@ -360,6 +369,28 @@ class Target:
                 f"reply (last: {reply.error}); the rest of this attack was not run"
             )
         return reply
+
+    def _retry(self, payload: Any, first: Reply, kw: dict[str, Any]) -> Reply:
+        """The payload again on a new connection (HTTP only); counts what stays unanswered."""
+        fresh = getattr(self.deliver, "send_fresh", None)
+        if fresh is None:
+            return first
+        timeout = min(RETRY_S, float(kw.pop("timeout", None) or RETRY_S))
+        again: Reply = fresh(payload, timeout=timeout, **kw)
+        if again.status is not None:
+            self.retried += 1
+            if self.retried == 1 and hasattr(self.deliver, "no_keepalive"):
+                self.deliver.no_keepalive()
+                self.notes.append("the target answered on a fresh connection what got no reply "
+                                  "on a kept-alive one: from then on, one connection per request")
+            again.request += "\n[retried on a fresh connection: the first attempt got " \
+                f"no reply ({first.error})]"
+            return again
+        if hung_up(first) and hung_up(again):
+            self.dropped += 1
+        else:
+            self.unanswered += 1
+        return first
 
     def _still_answers(self) -> bool:
         """A target that hangs up on a run of payloads but answers its benign request is
@@ -478,6 +509,14 @@ class AttackContext:
         for form in encodings(self.canaries.secret):
             text = text.replace(form, "[canary-secret]")
         return text
+
+
+def hung_up(reply: Reply) -> bool:
+    """No reply because the target accepted the request and closed the connection (a refusal
+    by disconnecting), not because nothing answered in time or nothing was listening.
+    """
+    error = reply.error or ""
+    return any(kind in error for kind in ("RemoteProtocolError", "ReadError", "WriteError"))
 
 
 def _jsonable(value: Any) -> Any:

@@ -285,7 +285,7 @@ class MarkdownWriter(_Collector):
             cells = [
                 case["attack_id"],
                 md(case["surface"]),
-                case["sent"],
+                sent_cell(case),
                 case["status"],
                 case["findings"] or "",
                 md(case_note(case)[:160]),
@@ -328,7 +328,7 @@ class HtmlWriter(_Collector):
             row(
                 c["attack_id"],
                 c["surface"],
-                c["sent"],
+                sent_cell(c),
                 c["status"],
                 c["findings"] or "",
                 case_note(c),
@@ -379,6 +379,12 @@ class HtmlWriter(_Collector):
         risk = escape(f["severity"])
         heading = f"<h3 class='{risk}'>{risk}: {title}</h3>"
         return f"<div class='alert'>{heading}<table>{fields}</table></div>"
+
+
+def sent_cell(case: dict[str, Any]) -> str:
+    """Requests sent, and how many of them got no reply (even retried on a fresh connection)."""
+    missing = int(case.get("unanswered") or 0)
+    return f"{case['sent']} ({missing} no reply)" if missing else str(case["sent"])
 
 
 def case_note(case: dict[str, Any]) -> str:

@@ -195,7 +195,8 @@ def _table(cases: list[Any], out: Any = None) -> None:
         table.add_column(col, no_wrap=col != "surface", overflow="fold")
     for c in cases:
         found = str(len(c.findings)) if c.findings else "-"
-        table.add_row(c.attack_id, escape(c.surface), str(c.sent),
+        sent = f"{c.sent} ({c.unanswered} no reply)" if c.unanswered else str(c.sent)
+        table.add_row(c.attack_id, escape(c.surface), sent,
                       STATUS_STYLE.get(c.status, c.status), found)
     out.print(table)
     for c in cases:  # every skip and error says why, one unwrapped line each

@@ -334,6 +334,9 @@ class CaseFinished(Event):
     sent: int
     findings: int
     notes: list[str]
+    unanswered: int = 0  # requests that got no reply in time, even on a fresh connection
+    dropped: int = 0  # requests the live target hung up on without a reply
+    retried: int = 0  # requests answered only on a fresh connection
 
 
 @dataclass(frozen=True)

@@ -222,6 +222,7 @@ class HttpDeliverer:
         self.auth = bool(raw.get("auth", signer.header is not None))
         self.timeout = float(raw.get("timeout_s", DEADLINE_S))
         self.sent = 0
+        self.fresh_only = False  # set once the target broke keep-alive: a new connection each
         self.pace: Callable[[], None] = _unpaced  # called before every request, hops included
 
     @property
@@ -255,10 +256,13 @@ class HttpDeliverer:
         token: str | None | bool = True,
         prepared: Prepared | None = None,
         timeout: float | None = None,
+        client: httpx.Client | None = None,
     ) -> Reply:
         """Send; ``token`` True signs per the contract, a string sends that header, None omits
-        it.
+        it. ``client``: another connection pool for this request (see `send_fresh`).
         """
+        if client is None and self.fresh_only:
+            return self.send_fresh(payload, token=token, prepared=prepared, timeout=timeout)
         p = prepared or self.prepare(payload)
         headers = dict(p.headers)
         if self.auth and self.signer.header:
@@ -267,12 +271,25 @@ class HttpDeliverer:
                 headers[self.signer.header] = value
         self.sent += 1
         self.pace()
-        reply = send_raw(
-            self.client, p.method, p.url, p.target, headers, p.body, timeout or self.timeout
-        )
-        return self._follow(p, reply, token, timeout or self.timeout)
+        use = client or self.client
+        reply = send_raw(use, p.method, p.url, p.target, headers, p.body, timeout or self.timeout)
+        return self._follow(p, reply, token, timeout or self.timeout, use)
 
-    def _follow(self, p: Prepared, reply: Reply, token: str | None | bool, timeout: float) -> Reply:
+    def send_fresh(self, payload: Any, *, timeout: float | None = None, **kw: Any) -> Reply:
+        """Send again on a new connection that is closed afterwards, as a careful client retries
+        a request that got no reply on a kept-alive connection (a server may break keep-alive:
+        answer once, then leave the connection open without reading from it).
+        """
+        with httpx.Client(trust_env=False, follow_redirects=False) as fresh:
+            return self.send(payload, timeout=timeout, client=fresh, **kw)
+
+    def no_keepalive(self) -> None:
+        """From now on every request goes on its own new connection (the target answered a
+        request on a fresh connection that got no reply on a kept-alive one)."""
+        self.fresh_only = True
+
+    def _follow(self, p: Prepared, reply: Reply, token: str | None | bool, timeout: float,
+                client: httpx.Client) -> Reply:
         """Follow same-origin redirects (at most MAX_HOPS), keeping each hop in the reply."""
         hops: list[str] = []
         seen: list[dict[str, str]] = []
@@ -291,9 +308,7 @@ class HttpDeliverer:
                 if isinstance(value, str):
                     headers[self.signer.header] = value
             self.pace()
-            reply = send_raw(
-                self.client, method, p.url, nxt.encode("latin-1"), headers, body, timeout
-            )
+            reply = send_raw(client, method, p.url, nxt.encode("latin-1"), headers, body, timeout)
             current = nxt
         reply.redirects = hops + reply.redirects
         reply.hop_headers = seen + reply.hop_headers

@@ -61,6 +61,8 @@ FORMATS = ("json", "sarif", "junit", "md", "html")
 LITTER_JOURNAL = ".attack-litter.jsonl"
 ENV_CANARY = "TOOLKIT_ENV_CANARY"  # planted in every target's environment (CWE-526 oracle)
 MAX_CRASHES = 3
+MIN_UNANSWERED = 3  # a case with at least this many unanswered payloads ...
+UNANSWERED_SHARE = 1 / 3  # ... making more than this share of its requests is inconclusive
 
 
 @dataclass
@@ -87,11 +89,15 @@ class Case:
     sent: int
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    unanswered: int = 0  # requests that got no reply in time, even on a fresh connection
+    dropped: int = 0  # requests the live target hung up on (a refusal by disconnecting)
+    retried: int = 0  # requests answered only when retried on a fresh connection
 
     def to_dict(self) -> dict[str, Any]:
         return {"attack_id": self.attack_id, "title": self.title, "surface": self.surface,
                 "status": self.status, "sent": self.sent, "findings": len(self.findings),
-                "notes": self.notes}
+                "notes": self.notes, "unanswered": self.unanswered, "dropped": self.dropped,
+                "retried": self.retried}
 
 
 def select(selection: list[str]) -> list[type[Any]]:
@@ -141,6 +147,7 @@ class Engine:
                                  self.canaries, self.service_pids, self.transcript)
         self.cases: list[Case] = []
         self.errors: list[str] = []
+        self.inconclusive: list[str] = []  # cases with no finding where too much went unanswered
         self.closers: list[Callable[[], None]] = []
         self.listings: dict[str, list[dict[str, Any]]] = {}
         # one stdio server process per command line when surfaces go one at a time
@@ -462,6 +469,7 @@ class Engine:
     def _case(self, cls: type[Any], target: Target) -> None:
         spec = cls.spec
         before, notes_before, crashes_before = target.sent, len(target.notes), len(target.crashes)
+        silent_before = (target.unanswered, target.dropped, target.retried)
         self.crash_streak[target.name] = 0
         findings: list[Finding] = []
         status = "clean"
@@ -488,7 +496,37 @@ class Engine:
         time_share(None)
         if status != "error":
             status = "vulnerable" if findings else ("clean" if sent else "skipped")
-        self._record(Case(spec.id, spec.title, target.name, status, sent, _dedupe(findings), notes))
+        counts = (target.unanswered - silent_before[0], target.dropped - silent_before[1],
+                  target.retried - silent_before[2])
+        status, notes = self._answered(spec.id, target.name, status, sent, counts, notes)
+        self._record(Case(spec.id, spec.title, target.name, status, sent, _dedupe(findings), notes,
+                          *counts))
+
+    def _answered(self, aid: str, surface: str, status: str, sent: int,
+                  counts: tuple[int, int, int], notes: list[str]) -> tuple[str, list[str]]:
+        """A case cannot be clean on payloads nobody answered: when more than a third of its
+        requests (and at least MIN_UNANSWERED) timed out, even retried on a fresh connection,
+        it is inconclusive (an error naming the count). Drops and retries are noted.
+        """
+        unanswered, dropped, retried = counts
+        extra = []
+        if retried:
+            extra.append(f"{retried} request(s) got no reply on a kept-alive connection and were "
+                         "answered when retried on a fresh one")
+        if dropped:
+            extra.append(f"{dropped} request(s) were hung up on without a reply, also on a fresh "
+                         "connection: taken as refusals")
+        if unanswered:
+            extra.append(f"{unanswered} of {sent} request(s) got no reply in time, also on a "
+                         "fresh connection")
+        if (status == "clean" and unanswered >= MIN_UNANSWERED
+                and unanswered > sent * UNANSWERED_SHARE):
+            why = (f"inconclusive: {unanswered} of {sent} requests got no reply (timed out, "
+                   "also retried on a fresh connection), so a clean result would claim what "
+                   "was never observed")
+            self.inconclusive.append(f"{aid} on {surface}: {why}")
+            return "error", [*notes, *extra, why]
+        return status, [*notes, *extra]
 
     def _share(self) -> float | None:
         """This case's share of the time left: what remains over the cases still to start,
@@ -587,6 +625,8 @@ def _verdict(run: GateRun, engine: Engine, cfg: AttackConfig) -> GateResult:
     errors = list(engine.errors)
     if sent == 0:
         errors.append("no payload was sent: nothing was tested")
+    if not findings:  # findings stand on their own; without any, an unanswered case is an error
+        errors += engine.inconclusive
     verdict = "error" if errors else ("fail" if findings else "pass")
     pacing = engine.pacer.measured(cfg.concurrency)
     run.emit(AttackDone(verdict, cfg.budget, engine.ctx.seed, pacing))
@@ -600,6 +640,8 @@ def _verdict(run: GateRun, engine: Engine, cfg: AttackConfig) -> GateResult:
         "findings": [f.to_dict() for f in findings],
         "cases": [c.to_dict() for c in cases],
         "errors": errors,
+        "inconclusive": engine.inconclusive,
+        "unanswered": sum(case.unanswered for case in cases),
         "measurements": [
             {
                 "metric": "findings",
