@@ -64,7 +64,8 @@ def test_payloads_keep_the_journal_entries_of_the_string_events() -> None:
                                                         "error": "gone"}
     assert CaseFinished("T-1", "t", "s", "clean", 3, 0, []).payload() == {
         "attack_id": "T-1", "title": "t", "surface": "s", "status": "clean", "sent": 3,
-        "findings": 0, "notes": []}
+        "findings": 0, "notes": [], "unanswered": 0, "dropped": 0,
+        "retried": 0}
     window = MinuteWindow(2, {"big": "document"}, {"window": 2, "requests": 9})
     assert (window.kind, window.payload()) == ("soak.window", {"window": 2, "requests": 9})
 
