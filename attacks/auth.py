@@ -92,6 +92,25 @@ def path_variants(path: str) -> Iterator[tuple[str, str]]:
         yield "trailing dot on the first segment", f"/{head}.{sep}{rest}"
 
 
+MIDDLEWARE_NAMES = ("middleware", "src/middleware", "pages/_middleware")
+
+
+def header_variants(path: str) -> Iterator[tuple[str, dict[str, str], bool]]:
+    """(why, headers, sent on a public path) for each trusted-header bypass, most telling
+    first: internal-subrequest markers (the form a framework recognises for its own recursive
+    calls, repeated past a recursion limit), proxy rewrite headers, claimed local origins.
+    """
+    for name in MIDDLEWARE_NAMES:
+        yield ("internal subrequest marker, repeated",
+               {"x-middleware-subrequest": ":".join([name] * 5)}, False)
+        yield "internal subrequest marker", {"x-middleware-subrequest": name}, False
+    for header in ("X-Original-URL", "X-Rewrite-URL"):
+        yield f"{header} rewrite from a public path", {header: path}, True
+    yield "claimed local client (X-Forwarded-For)", {"X-Forwarded-For": "127.0.0.1"}, False
+    yield "claimed local client (X-Real-IP)", {"X-Real-IP": "127.0.0.1"}, False
+    yield "claimed local host (X-Forwarded-Host)", {"X-Forwarded-Host": "localhost"}, False
+
+
 def _served_everywhere(ctx: AttackContext, target: Target, p: Prepared, base: Reply) -> bool:
     """Control: does a made-up public path, without a token, get the protected reply's very
     content (a single-page app's shell, a catch-all page)? Then that content proves nothing.
@@ -158,11 +177,12 @@ class TokenValidation:
 
     def _path_bypass(self, ctx: AttackContext, target: Target, p: Prepared, base: Reply | None,
                      ) -> Iterator[Finding]:
-        """The same resource under another spelling of its path, with no token at all.
+        """The same resource under another spelling of its path, or with a request header a
+        framework or proxy trusts to skip or reroute its checks, with no token at all.
 
         Only judged when the canonical request without a token is refused and the accepted
         reply is known: a variant that brings back the accepted content unauthenticated is
-        an authentication bypass (path normalisation differs between guard and router).
+        an authentication bypass (guard and router disagree on the path, or on the headers).
         """
         if base is None or not base.ok or not p.sign_path.startswith("/"):
             return
@@ -175,24 +195,43 @@ class TokenValidation:
             else None
         )
         specific = marker is not None or not _served_everywhere(ctx, target, p, base)
+
+        def got(reply: Reply) -> bool:
+            return reply.ok and ((specific and reply.text == base.text)
+                                 or (marker is not None and marker in reply.text))
+
+        refused = f"while {p.sign_path!r} without a token got {bare.status}"
         for why, path in path_variants(p.sign_path):
             variant = Prepared(p.method, p.url, path.encode("latin-1"), p.headers, p.body, path)
             reply = target.send(None, prepared=variant, token=None)
             ctx.seen(self.spec.id, target, why, reply)
-            if reply.ok and (
-                (specific and reply.text == base.text)
-                or (marker is not None and marker in reply.text)
-            ):
+            if got(reply):
                 yield ctx.finding(
-                    self.spec,
-                    target,
-                    "auth",
-                    path,
-                    reply,
+                    self.spec, target, "auth", path, reply,
                     f"{why}: the protected resource came back without a token (HTTP "
-                    f"{reply.status}) while {p.sign_path!r} without a token got {bare.status}",
-                    f"auth:path:{why}",
-                )
+                    f"{reply.status}) {refused}", f"auth:path:{why}")
+        yield from self._header_bypass(ctx, target, p, got, refused)
+
+    def _header_bypass(self, ctx: AttackContext, target: Target, p: Prepared,
+                       got: Callable[[Reply], bool], refused: str) -> Iterator[Finding]:
+        """Headers that frameworks and proxies trust: an internal-subrequest marker that
+        skips middleware, a rewrite header naming the protected path on a request for a public
+        one, a client address or host claimed to be local. Judged by the same content oracle.
+        """
+        public = Prepared(p.method, p.url, b"/", p.headers, p.body, "/")
+        control = target.send(None, prepared=public, token=None)
+        for why, headers, rewrite in header_variants(p.sign_path):
+            probe = public if rewrite else p
+            sent = Prepared(probe.method, probe.url, probe.target, {**probe.headers, **headers},
+                            probe.body, probe.sign_path)
+            reply = target.send(None, prepared=sent, token=None)
+            ctx.seen(self.spec.id, target, why, reply)
+            if got(reply) and not (rewrite and control.ok and control.text == reply.text):
+                shown = "; ".join(f"{k}: {v}" for k, v in headers.items())
+                yield ctx.finding(
+                    self.spec, target, "auth", f"{sent.sign_path} [{shown}]", reply,
+                    f"{why} ({shown}): the protected resource came back without a token (HTTP "
+                    f"{reply.status}) {refused}", f"auth:header:{why}")
 
     def _cases(self, ctx: AttackContext, p: Prepared) -> Iterator[tuple[str, str | None]]:
         yield "missing token", None

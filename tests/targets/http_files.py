@@ -1,7 +1,8 @@
 """A static file server (stdlib) that dies on a malformed request target, for restart tests.
 
     python -m tests.targets.http_files --port N --root DIR [--crash-on-nul] \
-        [--token T [--naive-guard]] [--traverse] [--log FILE] [--spa]
+        [--token T [--naive-guard] [--trust-header NAME] [--rewrite-header NAME]]
+        [--traverse] [--log FILE] [--spa]
 
 Serves files below ROOT with realpath containment; redirects a folder without a trailing
 slash (like every static server). With --crash-on-nul the whole process exits when a
@@ -10,6 +11,9 @@ With --traverse it joins the decoded request path to ROOT as it comes, dot segme
 all, with no containment check (a real traversal, unlike the default normalising router).
 --log FILE appends one line per request but /healthz: arrival time and request target.
 --spa answers a missing file with ROOT/index.html (a single-page app's catch-all).
+--trust-header NAME skips the /admin guard when the request carries header NAME (a
+framework's internal-subrequest marker); --rewrite-header NAME routes to the path in header
+NAME after the guard judged the request line's path (a proxy-rewrite header).
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ def main() -> None:
         "--naive-guard", action="store_true", help="guard the raw path, route the normalised one"
     )
     ap.add_argument("--traverse", action="store_true", help="no normalisation, no containment")
+    ap.add_argument("--trust-header", default=None, help="guard skipped when this header is sent")
+    ap.add_argument("--rewrite-header", default=None, help="route to this header's path")
     ap.add_argument("--log", default=None, help="append 'TIME TARGET' per request")
     ap.add_argument("--spa", action="store_true", help="missing file: ROOT/index.html")
     args = ap.parse_args()
@@ -53,9 +59,13 @@ def main() -> None:
                 os._exit(70)
             clean = posixpath.normpath("/" + unquote(self.path.split("?")[0]).lstrip("/"))
             guarded = self.path if args.naive_guard else clean
-            if args.token and guarded.startswith("/admin") and \
+            trusted = bool(args.trust_header and self.headers.get(args.trust_header))
+            if args.token and guarded.startswith("/admin") and not trusted and \
                     self.headers.get("Authorization") != f"Bearer {args.token}":
                 return self._send(401, b"token required")
+            rewrite = self.headers.get(args.rewrite_header) if args.rewrite_header else None
+            if rewrite:
+                clean = posixpath.normpath("/" + unquote(rewrite.split("?")[0]).lstrip("/"))
             if args.traverse:
                 clean = unquote(self.path.split("?")[0])
             real = os.path.realpath(os.path.join(root, clean.lstrip("/")))
