@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,11 +42,13 @@ class Plant:
     sibling_path: Path | None = None
 
 
-def plant(ctx: AttackContext, sandbox: Path | None, writes: bool = False) -> Plant:
+def plant(ctx: AttackContext, sandbox: Path | None, writes: bool = False,
+          typed: bool = False) -> Plant:
     """Readable canaries, or for a surface that writes, fresh outside names that must stay
-    absent.
+    absent. ``typed``: the target accepted only the image form of the planted file (a server
+    of one file type), so the canaries are images too, their text the canary.
     """
-    make = _absent if writes else ctx.canaries.file
+    make = _absent if writes else (_image(ctx) if typed else ctx.canaries.file)
     far, far_content = make(ctx.canaries.work / "far")
     near_name, near_content, sibling, sibling_content, near, sib = (
         far.name,
@@ -70,6 +72,20 @@ def plant(ctx: AttackContext, sandbox: Path | None, writes: bool = False) -> Pla
     return Plant(
         near_name, near_content, sibling, sibling_content, far, far_content, sandbox, near, sib
     )
+
+
+def _image(ctx: AttackContext) -> Callable[[Path], tuple[Path, str]]:
+    import secrets
+
+    from toolkit.core.baseline import svg
+
+    def make(folder: Path) -> tuple[Path, str]:
+        text = f"CANARY-{secrets.token_hex(16)}"
+        path, _ = ctx.canaries.file(folder, f"toolkit-canary-{secrets.token_hex(6)}.svg",
+                                    svg(text))
+        return path, text
+
+    return make
 
 
 def _absent(folder: Path) -> tuple[Path, str]:
@@ -204,10 +220,10 @@ class PathTraversal:
         cls = _class_for(target)
         if cls is None:
             return
-        from toolkit.core.baseline import repository_typed
+        from toolkit.core.baseline import TYPED_FORM, repository_typed
 
         writes = bool(target.surface.get("writes", False)) and cls == "path"
-        p = plant(ctx, target.surface.sandbox, writes)
+        p = plant(ctx, target.surface.sandbox, writes, typed=target.form == TYPED_FORM)
         folder = getattr(target.planted, "folder_name", "") if cls == "path" else ""
         base = list(corpus(p, folder or ""))
         probes = in_form(base[:9], target.form, target.surface.sandbox) + base

@@ -2,7 +2,7 @@
 
     python -m tests.targets.http_files --port N --root DIR [--crash-on-nul] \
         [--token T [--naive-guard] [--trust-header NAME] [--rewrite-header NAME]]
-        [--traverse] [--log FILE] [--spa]
+        [--traverse] [--log FILE] [--spa] [--images-only]
 
 Serves files below ROOT with realpath containment; redirects a folder without a trailing
 slash (like every static server). With --crash-on-nul the whole process exits when a
@@ -11,6 +11,7 @@ With --traverse it joins the decoded request path to ROOT as it comes, dot segme
 all, with no containment check (a real traversal, unlike the default normalising router).
 --log FILE appends one line per request but /healthz: arrival time and request target.
 --spa answers a missing file with ROOT/index.html (a single-page app's catch-all).
+--images-only refuses (400) any file that is not an image, as an image server does.
 --trust-header NAME skips the /admin guard when the request carries header NAME (a
 framework's internal-subrequest marker); --rewrite-header NAME routes to the path in header
 NAME after the guard judged the request line's path (a proxy-rewrite header).
@@ -37,6 +38,7 @@ def main() -> None:
         "--naive-guard", action="store_true", help="guard the raw path, route the normalised one"
     )
     ap.add_argument("--traverse", action="store_true", help="no normalisation, no containment")
+    ap.add_argument("--images-only", action="store_true", help="a non-image file: 400")
     ap.add_argument("--trust-header", default=None, help="guard skipped when this header is sent")
     ap.add_argument("--rewrite-header", default=None, help="route to this header's path")
     ap.add_argument("--log", default=None, help="append 'TIME TARGET' per request")
@@ -71,6 +73,9 @@ def main() -> None:
             real = os.path.realpath(os.path.join(root, clean.lstrip("/")))
             if not args.traverse and os.path.commonpath([real, root]) != root:
                 return self._send(404, b"not found")
+            if args.images_only and not os.path.isdir(real) and \
+                    not real.endswith((".svg", ".png")):
+                return self._send(400, b"cannot parse image metadata")
             if os.path.isdir(real):
                 if not self.path.endswith("/"):
                     self.send_response(301)

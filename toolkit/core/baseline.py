@@ -38,6 +38,16 @@ class Planted:
     content: str
     folder_name: str
     inner_name: str  # a file inside the planted folder: its name shows up in a listing
+    typed_name: str = ""  # the same content as an image (SVG), for servers of one file type
+
+
+TYPED_FORM = "relative name, image file"  # the form label traversal plants typed canaries for
+
+
+def svg(text: str) -> str:
+    """``text`` as a minimal, valid SVG image (an image server serves it, the text intact)."""
+    return ('<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"><text>'
+            f"{text}</text></svg>")
 
 
 def plant(make_file: Callable[..., tuple[Path, str]], make_folder: Callable[[Path], Path | None],
@@ -53,7 +63,8 @@ def plant(make_file: Callable[..., tuple[Path, str]], make_folder: Callable[[Pat
     folder = sandbox / f"toolkit-probe-dir-{tag}"
     make_folder(folder)
     inner, _ = make_file(folder, f"toolkit-probe-inner-{tag}.txt", "toolkit probe inner file")
-    return Planted(path.name, content, folder.name, inner.name)
+    typed, _ = make_file(sandbox, f"toolkit-probe-{tag}.svg", svg(content))
+    return Planted(path.name, content, folder.name, inner.name, typed.name)
 
 
 def folder_typed(surface: Surface) -> bool:
@@ -78,6 +89,8 @@ def path_forms(surface: Surface, p: Planted | None, http_path: bool) -> list[For
     files = [Form("relative name", p.file_name, p.content),
              Form("absolute path", str(box / p.file_name), p.content),
              Form("./name", "./" + p.file_name, p.content)]
+    if p.typed_name:  # a server that serves only images refuses the text file
+        files.append(Form(TYPED_FORM, p.typed_name, p.content))
     folders = [Form("sandbox folder (absolute)", str(box), p.file_name),
                Form("planted folder, relative", p.folder_name, p.inner_name),
                Form("planted folder, absolute", str(box / p.folder_name), p.inner_name),
