@@ -218,7 +218,10 @@ def distinct_refusal(candidates: list[Form], replies: list[Reply]) -> tuple[Form
     form refused differently was understood; it is the best baseline there is.
     """
     shape = _shape
-    answered = [(f, r) for f, r in zip(candidates, replies) if r.status is not None]
+    # the image copy of the probe is there for servers of one file type: only its acceptance
+    # counts (its refusal, which quotes different content, would look like one of its own)
+    answered = [(f, r) for f, r in zip(candidates, replies)
+                if r.status is not None and f.label != TYPED_FORM]
     if len(answered) < 3:
         return None
     shapes = [shape(f, r) for f, r in answered]
