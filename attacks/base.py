@@ -354,6 +354,9 @@ class Target:
         up), so a case cannot pass on payloads nobody answered.
         """
         self.sent += 1
+        capped, own = share_timeout(), getattr(self.deliver, "timeout", None)
+        if capped is not None and "timeout" not in kw and own is not None and capped < own:
+            kw["timeout"] = capped
         reply: Reply = self.deliver.send(payload, **kw)
         if reply.status is None and self.revive is not None and self.revive(self, payload, reply):
             self.silent = 0
@@ -565,6 +568,16 @@ def time_share(deadline: float | None) -> None:
     handing out payloads once it has passed, after the first MIN_PAYLOADS.
     """
     _SHARE.deadline, _SHARE.cut = deadline, 0
+
+
+def share_timeout() -> float | None:
+    """A request's deadline under a time share: what is left of the case's share, at least
+    RETRY_S (None without a share); `Target.send` uses it when below the surface's timeout.
+    """
+    deadline = getattr(_SHARE, "deadline", None)
+    if deadline is None:
+        return None
+    return max(RETRY_S, float(deadline) - time.monotonic())
 
 
 def share_cut() -> int:
