@@ -209,7 +209,9 @@ class PathTraversal:
     outside is a repository too (its branch, commit and untracked file are the tokens),
     so "opened another repository" is told from "not a repository". A finding needs the
     canary's *content* (or, for a folder, a canary's name) in the reply and absent from
-    the baseline. On a surface that writes, the outside names do not exist and the
+    the baseline. When only the image copy of the planted probe was accepted (a server of
+    one file type), the canaries are SVG images whose text is the canary. On a surface that
+    writes, the outside names do not exist and the
     oracle is their appearing; system files are never written to.
     """
 
