@@ -162,6 +162,11 @@ def discover(candidates: list[Form], send: Callable[[Any], Reply], no_credential
             first_ok = (form, reply)
     if first_ok is not None:
         return first_ok[0], first_ok[1], tried
+    shown = [(f, r) for f, r in zip(candidates, replies) if f.marker and f.marker in r.text]
+    if shown:  # refused, yet the planted file's content came back: the form reached it
+        tried.append(f"kept {shown[0][0].label!r}: refused, but its reply shows the planted "
+                     "content, so the target read what this form names")
+        return shown[0][0], shown[0][1], tried
     odd = distinct_refusal(candidates, replies)
     if odd is not None:
         tried.append(
