@@ -42,7 +42,7 @@ def _interrupt_after(delay: float) -> tuple[int | None, str]:
         [sys.executable, "-m", "toolkit", "--help"],
         cwd=REPO,
         env=ENV,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     time.sleep(delay)
@@ -50,9 +50,11 @@ def _interrupt_after(delay: float) -> tuple[int | None, str]:
         proc.communicate(timeout=30)
         return None, ""
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    out, err = proc.communicate(timeout=30)
     if proc.returncode == -signal.SIGINT and not err:
         return None, ""  # too early: the interpreter was still starting, before any import
+    if proc.returncode == 0 and not err and b"Commands:" in out:
+        return None, ""  # too late: the help was printed whole, the signal met a finished run
     return proc.returncode, err.decode(errors="replace")
 
 

@@ -550,8 +550,19 @@ def _probe(p: Plan, verify: Verify, out: Path, rel: str, env: dict[str, str],
     """Write the candidate contract beside ``out`` (its sandbox is relative to that folder),
     let ``verify`` run the baseline discovery on it, and note what it could not use.
     """
-    with _checked_copy(out, render(p, rel, env, call_timeout)) as trial:
-        p.excluded, p.unverified, p.probe_s = verify(trial)
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="toolkit-init-probe-") as scratch:
+        where = rel
+        if _found_only_by_placeholder(p, env):
+            # a harmless call may still change state (git_create_branch makes its branch), and
+            # the attack's own baseline must meet the sandbox as init found it: probe a copy
+            copy = Path(scratch) / p.sandbox.name
+            shutil.copytree(p.sandbox, copy, symlinks=True)
+            where = str(copy)
+        with _checked_copy(out, render(p, where, env, call_timeout)) as trial:
+            p.excluded, p.unverified, p.probe_s = verify(trial)
     if len(p.excluded) == len(p.surfaces):
         reasons = "; ".join(f"{n}: {why}" for n, why in list(p.excluded.items())[:3])
         raise TargetError(
@@ -560,6 +571,13 @@ def _probe(p: Plan, verify: Verify, out: Path, rel: str, env: dict[str, str],
             f"apart from a failure ({reasons}). Fix the environment the server needs (backend, "
             "cluster, credentials) and re-run init, or use --keep-unverified to write them anyway"
         )
+
+
+def _found_only_by_placeholder(p: Plan, env: dict[str, str]) -> bool:
+    """The server reaches the sandbox only through ``{{sandbox}}`` and its working folder, so a
+    trial contract whose sandbox is a copy points the whole server at the copy."""
+    box = str(p.sandbox)
+    return not any(box in a for a in p.argv) and not any(box in v for v in env.values())
 
 
 def _call(session: Any, name: str, args: dict[str, Any], ends: float) -> str | None:
